@@ -1,0 +1,741 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * The header and body filters: Set-Cookie for every response of an
+ * identified visitor, and the snippet injected into HTML responses right
+ * before the first "</body>" (case-insensitive, found across buffer
+ * boundaries), or at the end when there is none.
+ *
+ * The body is streamed.  Buffers without a match pass through as they
+ * are; the buffer with the match is split into two pieces that point
+ * into its memory, with the snippet between them.  The only bytes held
+ * back are the up to six bytes of a "</body" prefix at the end of a
+ * buffer, and those are copied, so the producer's buffer is released.
+ */
+
+
+#include "ngx_http_retarget_module.h"
+
+
+#define NGX_HTTP_RETARGET_TAG      "</body>"
+#define NGX_HTTP_RETARGET_TAG_LEN  (sizeof(NGX_HTTP_RETARGET_TAG) - 1)
+
+
+static ngx_int_t ngx_http_retarget_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_retarget_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+
+static ngx_int_t ngx_http_retarget_wants_injection(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx);
+static ngx_int_t ngx_http_retarget_prepare(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx);
+static ngx_int_t ngx_http_retarget_cache_private(ngx_http_request_t *r);
+
+static ngx_int_t ngx_http_retarget_scan(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_buf_t *b, ngx_chain_t ***ll);
+static ngx_int_t ngx_http_retarget_inject(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll, ngx_buf_t *b,
+    u_char *start, u_char *at);
+static ngx_int_t ngx_http_retarget_append(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll, ngx_buf_t *b,
+    u_char *start, u_char *last);
+static size_t ngx_http_retarget_match(u_char *p, u_char *last,
+    size_t matched);
+static ngx_buf_t *ngx_http_retarget_new_buf(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll);
+static ngx_int_t ngx_http_retarget_emit(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll, u_char *pos,
+    u_char *last);
+static ngx_int_t ngx_http_retarget_emit_rest(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll, ngx_buf_t *b,
+    u_char *pos, u_char *last);
+static ngx_int_t ngx_http_retarget_emit_flags(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll, ngx_buf_t *b);
+static ngx_int_t ngx_http_retarget_emit_held(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll);
+static ngx_int_t ngx_http_retarget_emit_buf(ngx_http_request_t *r,
+    ngx_buf_t *b, ngx_chain_t ***ll);
+static ngx_int_t ngx_http_retarget_hold(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, u_char *pos, u_char *last);
+static void ngx_http_retarget_release(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_int_t
+ngx_http_retarget_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_retarget_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_retarget_body_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_retarget_ctx_t       *ctx;
+    ngx_http_retarget_loc_conf_t  *rlcf;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_retarget_request(r);
+
+    if (ctx == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
+
+    if (ctx->set_cookie && !ctx->cookie_sent) {
+        ctx->cookie_sent = 1;
+
+        if (ngx_http_retarget_issue_cookie(r, rlcf, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (!ngx_http_retarget_wants_injection(r, rlcf, ctx)) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (ngx_http_retarget_prepare(r, rlcf, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+/* sets ctx->decision, and tells whether the body gets a snippet */
+
+static ngx_int_t
+ngx_http_retarget_wants_injection(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx)
+{
+    if (!rlcf->enable || ctx->inject) {
+        return 0;
+    }
+
+    if (!ctx->show_notice) {
+        ctx->decision = ngx_http_retarget_consent_tracks(ctx->consent)
+                        ? ngx_http_retarget_decision_empty
+                        : ngx_http_retarget_decision_optout;
+        return 0;
+    }
+
+    if (r->headers_out.status != NGX_HTTP_OK) {
+        ctx->decision = ngx_http_retarget_decision_not_ok;
+        return 0;
+    }
+
+    if (ngx_http_test_content_type(r, &rlcf->types) == NULL) {
+        ctx->decision = ngx_http_retarget_decision_not_html;
+        return 0;
+    }
+
+    if (r->headers_out.content_encoding != NULL
+        && r->headers_out.content_encoding->value.len)
+    {
+        /* compressed by the upstream and not decoded by gunzip */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: \"%V\" encoded response left untouched",
+                       &r->headers_out.content_encoding->value);
+
+        ctx->decision = ngx_http_retarget_decision_encoded;
+        return 0;
+    }
+
+    if (r->headers_out.content_length_n == 0) {
+        ctx->decision = ngx_http_retarget_decision_empty;
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_prepare(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx)
+{
+    if (ngx_http_retarget_notice_render(r, rlcf, ctx, &ctx->snippet)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->decision = ngx_http_retarget_decision_notice;
+
+    /* the body changes length, and differs per visitor state */
+
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_weak_etag(r);
+
+    if (ngx_http_retarget_cache_private(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (r->header_only) {
+        /* HEAD: the headers a GET would get, and no body to change */
+        return NGX_OK;
+    }
+
+    ctx->inject = 1;
+    r->filter_need_in_memory = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The page now depends on the visitor's cookies, so no shared cache may
+ * keep it: "Cache-Control: private" replaces "public" and s-maxage, and
+ * keeps what restricts caching further (no-store, no-cache, max-age).
+ */
+
+static ngx_int_t
+ngx_http_retarget_cache_private(ngx_http_request_t *r)
+{
+    u_char           *p, *last, *start, *out;
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_table_elt_t  *h, **cc;
+
+    cc = r->headers_out.cache_control.elts;
+    len = sizeof("private") - 1;
+
+    for (i = 0; i < r->headers_out.cache_control.nelts; i++) {
+        if (cc[i]->hash != 0) {
+            len += 2 + cc[i]->value.len;
+        }
+    }
+
+    out = ngx_pnalloc(r->pool, len);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(out, "private", sizeof("private") - 1);
+
+    for (i = 0; i < r->headers_out.cache_control.nelts; i++) {
+
+        if (cc[i]->hash == 0) {
+            continue;
+        }
+
+        cc[i]->hash = 0;
+
+        start = cc[i]->value.data;
+        last = start + cc[i]->value.len;
+
+        while (start < last) {
+
+            while (start < last && (*start == ' ' || *start == ',')) {
+                start++;
+            }
+
+            for (len = 0; start + len < last && start[len] != ','; len++) {
+                /* void */
+            }
+
+            if (len == 0) {
+                break;
+            }
+
+            if (!(len == 6 && ngx_strncasecmp(start, (u_char *) "public", 6)
+                              == 0)
+                && !(len == 7 && ngx_strncasecmp(start, (u_char *) "private",
+                                                 7) == 0)
+                && !(len > 8 && ngx_strncasecmp(start, (u_char *) "s-maxage",
+                                                8) == 0))
+            {
+                *p++ = ',';
+                *p++ = ' ';
+                p = ngx_cpymem(p, start, len);
+            }
+
+            start += len;
+        }
+    }
+
+    if (r->headers_out.cache_control.elts == NULL) {
+        if (ngx_array_init(&r->headers_out.cache_control, r->pool, 1,
+                           sizeof(ngx_table_elt_t *))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    r->headers_out.cache_control.nelts = 0;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    cc = ngx_array_push(&r->headers_out.cache_control);
+    if (cc == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    h->value.data = out;
+    h->value.len = p - out;
+
+    *cc = h;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_int_t                 rc;
+    ngx_chain_t              *cl, *out, **ll;
+    ngx_http_retarget_ctx_t  *ctx;
+
+    if (in == NULL || r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_retarget_module);
+
+    if (ctx == NULL || !ctx->inject) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    out = NULL;
+    ll = &out;
+
+    for (cl = in; cl; cl = cl->next) {
+
+        if (ctx->injected) {
+            if (ngx_http_retarget_emit_buf(r, cl->buf, &ll) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_retarget_scan(r, ctx, cl->buf, &ll) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (out == NULL && ctx->busy == NULL) {
+        /* everything went into the held bytes */
+        return NGX_OK;
+    }
+
+    rc = ngx_http_next_body_filter(r, out);
+
+    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
+                            (ngx_buf_tag_t) &ngx_http_retarget_module);
+
+    ngx_http_retarget_release(r, ctx);
+
+    return rc;
+}
+
+
+/*
+ * Scans one buffer for "</body>", continuing a match that the previous
+ * buffers began, and appends to *ll what can be sent now.
+ */
+
+static ngx_int_t
+ngx_http_retarget_scan(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
+    ngx_buf_t *b, ngx_chain_t ***ll)
+{
+    size_t      n;
+    u_char     *p, *start, *last;
+    ngx_uint_t  held;
+
+    start = b->pos;
+    last = ngx_buf_in_memory(b) ? b->last : b->pos;
+    p = start;
+    held = 0;
+
+    if (ctx->held_len) {
+        n = ngx_http_retarget_match(p, last, ctx->held_len);
+
+        if (n == NGX_HTTP_RETARGET_TAG_LEN) {
+            /* the tag began in an earlier buffer */
+            return ngx_http_retarget_inject(r, ctx, ll, b, start, start);
+        }
+
+        if (n != 0 && p + (n - ctx->held_len) == last) {
+            /* the whole buffer (maybe an empty one) extends the prefix */
+            if (ngx_http_retarget_hold(r, ctx, p, last) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            b->pos = last;
+
+            if (b->last_buf) {
+                return ngx_http_retarget_append(r, ctx, ll, b, last, last);
+            }
+
+            return ngx_http_retarget_emit_flags(r, ctx, ll, b);
+        }
+
+        /* no tag after all: the held bytes are page content */
+        if (ngx_http_retarget_emit_held(r, ctx, ll) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    while (p < last) {
+        p = ngx_strlchr(p, last, '<');
+
+        if (p == NULL) {
+            break;
+        }
+
+        n = ngx_http_retarget_match(p, last, 0);
+
+        if (n == NGX_HTTP_RETARGET_TAG_LEN) {
+            return ngx_http_retarget_inject(r, ctx, ll, b, start, p);
+        }
+
+        if (p + n == last) {
+            /* a prefix of the tag ends the buffer: keep it aside */
+            if (ngx_http_retarget_hold(r, ctx, p, last) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            held = 1;
+            last = p;
+            break;
+        }
+
+        p++;
+    }
+
+    if (b->last_buf) {
+        return ngx_http_retarget_append(r, ctx, ll, b, start, last);
+    }
+
+    if (!held) {
+        return ngx_http_retarget_emit_buf(r, b, ll);
+    }
+
+    if (start == last) {
+        /* all of it was copied aside */
+        b->pos = b->last;
+        return ngx_http_retarget_emit_flags(r, ctx, ll, b);
+    }
+
+    /* the part before the held bytes, tied to b until it is sent */
+    return ngx_http_retarget_emit_rest(r, ctx, ll, b, start, last);
+}
+
+
+/*
+ * The tag is at "at" in b, or began in earlier buffers (then at == start
+ * and the held bytes are its beginning): [start, at), the snippet, the
+ * held bytes, [at, end of b).
+ */
+
+static ngx_int_t
+ngx_http_retarget_inject(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
+    ngx_chain_t ***ll, ngx_buf_t *b, u_char *start, u_char *at)
+{
+    ctx->injected = 1;
+
+    if (ngx_http_retarget_emit(r, ctx, ll, start, at) != NGX_OK
+        || ngx_http_retarget_emit(r, ctx, ll, ctx->snippet.data,
+                                  ctx->snippet.data + ctx->snippet.len)
+           != NGX_OK
+        || ngx_http_retarget_emit_held(r, ctx, ll) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_retarget_emit_rest(r, ctx, ll, b, at, b->last);
+}
+
+
+/*
+ * The page ended without "</body>": [start, last) of the final buffer,
+ * the held bytes, which turned out to be page content, then the snippet.
+ */
+
+static ngx_int_t
+ngx_http_retarget_append(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
+    ngx_chain_t ***ll, ngx_buf_t *b, u_char *start, u_char *last)
+{
+    ctx->injected = 1;
+
+    if (ngx_http_retarget_emit(r, ctx, ll, start, last) != NGX_OK
+        || ngx_http_retarget_emit_held(r, ctx, ll) != NGX_OK
+        || ngx_http_retarget_emit(r, ctx, ll, ctx->snippet.data,
+                                  ctx->snippet.data + ctx->snippet.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_retarget_emit_rest(r, ctx, ll, b, last, last);
+}
+
+
+/*
+ * Returns how many bytes of the tag are matched after continuing a match
+ * of "matched" bytes with the bytes at p: the tag's length for a full
+ * match, a smaller count when the buffer ends inside the tag, and 0 on a
+ * mismatch.  The tag has a single '<', so a mismatch never hides the
+ * start of another match in the bytes already matched.
+ */
+
+static size_t
+ngx_http_retarget_match(u_char *p, u_char *last, size_t matched)
+{
+    static u_char  tag[] = NGX_HTTP_RETARGET_TAG;
+
+    while (matched < NGX_HTTP_RETARGET_TAG_LEN) {
+
+        if (p == last) {
+            return matched;
+        }
+
+        if (ngx_tolower(*p) != tag[matched]) {
+            return 0;
+        }
+
+        p++;
+        matched++;
+    }
+
+    return matched;
+}
+
+
+static ngx_buf_t *
+ngx_http_retarget_new_buf(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
+    ngx_chain_t ***ll)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    b = cl->buf;
+    ngx_memzero(b, sizeof(ngx_buf_t));
+
+    b->tag = (ngx_buf_tag_t) &ngx_http_retarget_module;
+
+    **ll = cl;
+    *ll = &cl->next;
+
+    return b;
+}
+
+
+/* sends the memory [pos, last), which outlives the buffer, if any */
+
+static ngx_int_t
+ngx_http_retarget_emit(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
+    ngx_chain_t ***ll, u_char *pos, u_char *last)
+{
+    ngx_buf_t  *b;
+
+    if (pos == last) {
+        return NGX_OK;
+    }
+
+    b = ngx_http_retarget_new_buf(r, ctx, ll);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->memory = 1;
+    b->pos = pos;
+    b->last = last;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Sends [pos, last) of the producer's buffer b with b's flags.  The
+ * buffer is marked sent, so its memory can be reused, only once this
+ * piece (the last one taken from it) has been sent: see
+ * ngx_http_retarget_release().
+ */
+
+static ngx_int_t
+ngx_http_retarget_emit_rest(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll, ngx_buf_t *b,
+    u_char *pos, u_char *last)
+{
+    ngx_buf_t  *rest;
+
+    rest = ngx_http_retarget_new_buf(r, ctx, ll);
+    if (rest == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (pos != last) {
+        rest->memory = 1;
+        rest->pos = pos;
+        rest->last = last;
+    }
+
+    rest->shadow = b;
+    rest->flush = b->flush || b->recycled;
+    rest->sync = b->sync;
+    rest->last_buf = b->last_buf;
+    rest->last_in_chain = b->last_in_chain;
+
+    if (pos == last && !rest->flush && !rest->last_buf
+        && !rest->last_in_chain)
+    {
+        /* an empty buffer that says nothing would upset the writer */
+        rest->sync = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* b was consumed whole: passes on the flush or sync it asked for */
+
+static ngx_int_t
+ngx_http_retarget_emit_flags(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll, ngx_buf_t *b)
+{
+    ngx_buf_t  *special;
+
+    if (!b->flush && !b->sync) {
+        return NGX_OK;
+    }
+
+    special = ngx_http_retarget_new_buf(r, ctx, ll);
+    if (special == NULL) {
+        return NGX_ERROR;
+    }
+
+    special->flush = b->flush;
+    special->sync = b->sync;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_emit_held(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_retarget_emit(r, ctx, ll, ctx->held,
+                                ctx->held + ctx->held_len);
+
+    ctx->held = NULL;
+    ctx->held_len = 0;
+    r->buffered &= ~NGX_HTTP_RETARGET_BUFFERED;
+
+    return rc;
+}
+
+
+/* passes a buffer on as it is, in a chain link of ours */
+
+static ngx_int_t
+ngx_http_retarget_emit_buf(ngx_http_request_t *r, ngx_buf_t *b,
+    ngx_chain_t ***ll)
+{
+    ngx_chain_t  *cl;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    **ll = cl;
+    *ll = &cl->next;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Appends [pos, last) to the held bytes.  They are copied into the
+ * request pool: the producer may reuse its buffer as soon as it is
+ * marked sent.  At most six bytes, and only when a buffer ends inside
+ * what may be "</body>".
+ */
+
+static ngx_int_t
+ngx_http_retarget_hold(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
+    u_char *pos, u_char *last)
+{
+    u_char  *held;
+    size_t   n;
+
+    n = last - pos;
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    held = ngx_pnalloc(r->pool, ctx->held_len + n);
+    if (held == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->held_len) {
+        ngx_memcpy(held, ctx->held, ctx->held_len);
+    }
+
+    ngx_memcpy(held + ctx->held_len, pos, n);
+
+    ctx->held = held;
+    ctx->held_len += n;
+    r->buffered |= NGX_HTTP_RETARGET_BUFFERED;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Marks the producer's buffers sent once every buffer of ours that
+ * points into them has been sent: only then may upstream or the copy
+ * filter reuse their memory.
+ */
+
+static void
+ngx_http_retarget_release(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx)
+{
+    ngx_chain_t  *cl;
+
+    for (cl = ctx->free; cl; cl = cl->next) {
+        if (cl->buf->shadow != NULL) {
+            cl->buf->shadow->pos = cl->buf->shadow->last;
+            cl->buf->shadow = NULL;
+        }
+    }
+}

@@ -1,0 +1,674 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * The signed visitor identity: "<vid>.<sig>", where vid is 16 bytes from
+ * the CSPRNG and sig the first 16 bytes of HMAC-SHA256(key, vid), both
+ * base64url.  The first retarget_secret key signs, every key verifies, so
+ * keys can be rotated without logging visitors out: a cookie signed with
+ * an old key is accepted and re-signed with the current one.
+ */
+
+
+#include "ngx_http_retarget_module.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+
+#define NGX_HTTP_RETARGET_VID_BYTES   16
+#define NGX_HTTP_RETARGET_SIG_BYTES   16
+#define NGX_HTTP_RETARGET_HMAC_BLOCK  64
+
+
+/*
+ * HMAC with the key schedule done once at configuration time: each key
+ * keeps SHA-256 contexts that have already absorbed the inner and outer
+ * pads, so signing costs two context copies and two short hashes, and no
+ * allocation per request.
+ */
+typedef struct {
+    EVP_MD_CTX                     *inner;
+    EVP_MD_CTX                     *outer;
+} ngx_http_retarget_hmac_key_t;
+
+
+typedef struct {
+    ngx_array_t                     keys;   /* ngx_http_retarget_hmac_key_t */
+    EVP_MD_CTX                     *work;
+} ngx_http_retarget_hmac_t;
+
+
+static ngx_int_t ngx_http_retarget_hmac_key_init(ngx_conf_t *cf,
+    ngx_http_retarget_hmac_key_t *key, ngx_str_t *secret);
+static ngx_int_t ngx_http_retarget_hmac_pad(ngx_conf_t *cf, EVP_MD_CTX **ctx,
+    u_char *key, u_char pad);
+static void ngx_http_retarget_hmac_cleanup(void *data);
+static ngx_int_t ngx_http_retarget_sign(ngx_http_retarget_hmac_t *hmac,
+    ngx_uint_t n, u_char *vid, u_char *sig);
+static ngx_int_t ngx_http_retarget_verify(ngx_http_request_t *r,
+    ngx_http_retarget_hmac_t *hmac, ngx_str_t *value, ngx_uint_t *key);
+static ngx_int_t ngx_http_retarget_new_vid(ngx_http_request_t *r,
+    u_char *vid);
+static ngx_int_t ngx_http_retarget_is_base64url(u_char *p, size_t len);
+
+
+ngx_int_t
+ngx_http_retarget_identity_init_conf(ngx_conf_t *cf,
+    ngx_http_retarget_main_conf_t *rmcf)
+{
+    ngx_str_t                     *secret;
+    ngx_uint_t                     i;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_retarget_hmac_t      *hmac;
+    ngx_http_retarget_hmac_key_t  *key;
+
+    hmac = ngx_pcalloc(cf->pool, sizeof(ngx_http_retarget_hmac_t));
+    if (hmac == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_array_init(&hmac->keys, cf->pool, rmcf->secrets->nelts,
+                       sizeof(ngx_http_retarget_hmac_key_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_retarget_hmac_cleanup;
+    cln->data = hmac;
+
+    hmac->work = EVP_MD_CTX_new();
+    if (hmac->work == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "EVP_MD_CTX_new() failed");
+        return NGX_ERROR;
+    }
+
+    secret = rmcf->secrets->elts;
+
+    for (i = 0; i < rmcf->secrets->nelts; i++) {
+        key = ngx_array_push(&hmac->keys);
+        if (key == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(key, sizeof(ngx_http_retarget_hmac_key_t));
+
+        if (ngx_http_retarget_hmac_key_init(cf, key, &secret[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    rmcf->hmac = hmac;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_hmac_key_init(ngx_conf_t *cf,
+    ngx_http_retarget_hmac_key_t *key, ngx_str_t *secret)
+{
+    u_char        block[NGX_HTTP_RETARGET_HMAC_BLOCK];
+    unsigned int  n;
+    ngx_int_t     rc;
+
+    ngx_memzero(block, sizeof(block));
+
+    if (secret->len > NGX_HTTP_RETARGET_HMAC_BLOCK) {
+        /* RFC 2104: longer keys are hashed first */
+        if (EVP_Digest(secret->data, secret->len, block, &n, EVP_sha256(),
+                       NULL)
+            != 1)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "EVP_Digest() failed");
+            return NGX_ERROR;
+        }
+
+    } else {
+        ngx_memcpy(block, secret->data, secret->len);
+    }
+
+    rc = ngx_http_retarget_hmac_pad(cf, &key->inner, block, 0x36);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_retarget_hmac_pad(cf, &key->outer, block, 0x5c);
+    }
+
+    OPENSSL_cleanse(block, sizeof(block));
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_hmac_pad(ngx_conf_t *cf, EVP_MD_CTX **ctx, u_char *key,
+    u_char pad)
+{
+    u_char      padded[NGX_HTTP_RETARGET_HMAC_BLOCK];
+    ngx_int_t   rc;
+    ngx_uint_t  i;
+
+    *ctx = EVP_MD_CTX_new();
+    if (*ctx == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "EVP_MD_CTX_new() failed");
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_RETARGET_HMAC_BLOCK; i++) {
+        padded[i] = key[i] ^ pad;
+    }
+
+    rc = NGX_OK;
+
+    if (EVP_DigestInit_ex(*ctx, EVP_sha256(), NULL) != 1
+        || EVP_DigestUpdate(*ctx, padded, sizeof(padded)) != 1)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "SHA-256 init failed");
+        rc = NGX_ERROR;
+    }
+
+    OPENSSL_cleanse(padded, sizeof(padded));
+
+    return rc;
+}
+
+
+static void
+ngx_http_retarget_hmac_cleanup(void *data)
+{
+    ngx_http_retarget_hmac_t *hmac = data;
+
+    ngx_uint_t                     i;
+    ngx_http_retarget_hmac_key_t  *key;
+
+    key = hmac->keys.elts;
+
+    for (i = 0; i < hmac->keys.nelts; i++) {
+        EVP_MD_CTX_free(key[i].inner);
+        EVP_MD_CTX_free(key[i].outer);
+    }
+
+    EVP_MD_CTX_free(hmac->work);
+}
+
+
+/* writes the base64url signature of the base64url vid with key n */
+
+static ngx_int_t
+ngx_http_retarget_sign(ngx_http_retarget_hmac_t *hmac, ngx_uint_t n,
+    u_char *vid, u_char *sig)
+{
+    u_char                         md[EVP_MAX_MD_SIZE];
+    ngx_str_t                      src, dst;
+    unsigned int                   len;
+    ngx_http_retarget_hmac_key_t  *key;
+
+    key = hmac->keys.elts;
+    key = &key[n];
+
+    if (EVP_MD_CTX_copy_ex(hmac->work, key->inner) != 1
+        || EVP_DigestUpdate(hmac->work, vid, NGX_HTTP_RETARGET_VID_LEN) != 1
+        || EVP_DigestFinal_ex(hmac->work, md, &len) != 1
+        || EVP_MD_CTX_copy_ex(hmac->work, key->outer) != 1
+        || EVP_DigestUpdate(hmac->work, md, len) != 1
+        || EVP_DigestFinal_ex(hmac->work, md, &len) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    src.len = NGX_HTTP_RETARGET_SIG_BYTES;
+    src.data = md;
+    dst.data = sig;
+
+    ngx_encode_base64url(&dst, &src);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Returns NGX_OK with the index of the key that signed the cookie,
+ * NGX_DECLINED for a malformed or forged cookie.
+ */
+
+static ngx_int_t
+ngx_http_retarget_verify(ngx_http_request_t *r,
+    ngx_http_retarget_hmac_t *hmac, ngx_str_t *value, ngx_uint_t *key)
+{
+    u_char      sig[NGX_HTTP_RETARGET_SIG_LEN];
+    ngx_uint_t  i;
+
+    if (value->len != NGX_HTTP_RETARGET_COOKIE_LEN
+        || value->data[NGX_HTTP_RETARGET_VID_LEN] != '.'
+        || !ngx_http_retarget_is_base64url(value->data,
+                                           NGX_HTTP_RETARGET_VID_LEN))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "retarget: malformed visitor cookie \"%*s\"",
+                      ngx_min(value->len, 64), value->data);
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < hmac->keys.nelts; i++) {
+
+        if (ngx_http_retarget_sign(hmac, i, value->data, sig) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "retarget: HMAC-SHA256 failed");
+            return NGX_DECLINED;
+        }
+
+        if (CRYPTO_memcmp(sig, value->data + NGX_HTTP_RETARGET_VID_LEN + 1,
+                          NGX_HTTP_RETARGET_SIG_LEN)
+            == 0)
+        {
+            *key = i;
+            return NGX_OK;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "retarget: visitor cookie with a bad signature \"%V\"",
+                  value);
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_is_base64url(u_char *p, size_t len)
+{
+    u_char  c;
+
+    while (len--) {
+        c = *p++;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || c == '-' || c == '_')
+        {
+            continue;
+        }
+
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_new_vid(ngx_http_request_t *r, u_char *vid)
+{
+    u_char     raw[NGX_HTTP_RETARGET_VID_BYTES];
+    ngx_str_t  src, dst;
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "retarget: RAND_bytes() failed");
+        return NGX_ERROR;
+    }
+
+    src.len = sizeof(raw);
+    src.data = raw;
+    dst.data = vid;
+
+    ngx_encode_base64url(&dst, &src);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_retarget_identify(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx)
+{
+    ngx_str_t                       value;
+    ngx_uint_t                      key;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    ctx->consent = ngx_http_retarget_consent_state(r, rlcf);
+    ctx->tracked = ngx_http_retarget_consent_tracks(ctx->consent);
+
+    ctx->show_notice = (ctx->consent == ngx_http_retarget_consent_notice
+                        || ctx->consent == ngx_http_retarget_consent_pending);
+
+    if (!ctx->tracked) {
+        /* never identified: no cookie is read, set or logged */
+        return NGX_OK;
+    }
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies,
+                                          &rlcf->cookie->name, &value)
+        != NGX_DECLINED
+        && ngx_http_retarget_verify(r, rmcf->hmac, &value, &key) == NGX_OK)
+    {
+        ngx_memcpy(ctx->vid, value.data, NGX_HTTP_RETARGET_VID_LEN);
+
+        /* signed with an older key: re-sign with the current one */
+        ctx->set_cookie = (key != 0);
+
+    } else {
+        if (ngx_http_retarget_new_vid(r, ctx->vid) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ctx->new_visitor = 1;
+        ctx->set_cookie = 1;
+    }
+
+    ctx->visitor.len = NGX_HTTP_RETARGET_VID_LEN;
+    ctx->visitor.data = ctx->vid;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget: visitor \"%V\" new:%ui",
+                   &ctx->visitor, (ngx_uint_t) ctx->new_visitor);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_retarget_issue_cookie(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx)
+{
+    u_char                          value[NGX_HTTP_RETARGET_COOKIE_LEN];
+    ngx_str_t                       v;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    ngx_memcpy(value, ctx->vid, NGX_HTTP_RETARGET_VID_LEN);
+    value[NGX_HTTP_RETARGET_VID_LEN] = '.';
+
+    if (ngx_http_retarget_sign(rmcf->hmac, 0, ctx->vid,
+                               value + NGX_HTTP_RETARGET_VID_LEN + 1)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "retarget: HMAC-SHA256 failed");
+        return NGX_ERROR;
+    }
+
+    v.len = sizeof(value);
+    v.data = value;
+
+    return ngx_http_retarget_set_cookie(r, rlcf->cookie, &rlcf->cookie->name,
+                                        &v, rlcf->cookie->max_age);
+}
+
+
+/*
+ * Adds "Set-Cookie: name=value; Max-Age=..; Expires=..<tail>".  A max_age
+ * of 0 deletes the cookie.  The value is copied, so it may live on the
+ * stack.
+ */
+
+ngx_int_t
+ngx_http_retarget_set_cookie(ngx_http_request_t *r,
+    ngx_http_retarget_cookie_conf_t *cc, ngx_str_t *name, ngx_str_t *value,
+    time_t max_age)
+{
+    u_char           *p;
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    len = name->len + 1 + value->len
+          + sizeof("; Max-Age=") - 1 + NGX_TIME_T_LEN
+          + sizeof("; Expires=") - 1
+          + sizeof("Thu, 01-Jan-1970 00:00:00 GMT") - 1
+          + cc->tail.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Set-Cookie");
+    h->value.data = p;
+
+    p = ngx_cpymem(p, name->data, name->len);
+    *p++ = '=';
+    p = ngx_cpymem(p, value->data, value->len);
+    p = ngx_sprintf(p, "; Max-Age=%T; Expires=", max_age);
+    p = ngx_http_cookie_time(p, max_age ? ngx_time() + max_age : 0);
+    p = ngx_cpymem(p, cc->tail.data, cc->tail.len);
+
+    h->value.len = p - h->value.data;
+
+    return NGX_OK;
+}
+
+
+/* retarget_cookie name=N [domain=D] [path=P] [max_age=T] [samesite=..]
+ * [secure] */
+
+char *
+ngx_http_retarget_cookie(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_retarget_loc_conf_t *rlcf = conf;
+
+    time_t                            max_age;
+    ngx_str_t                        *value, v;
+    ngx_uint_t                        i;
+    ngx_http_retarget_cookie_conf_t  *cc;
+
+    if (rlcf->cookie != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    cc = ngx_pcalloc(cf->pool, sizeof(ngx_http_retarget_cookie_conf_t));
+    if (cc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cc->max_age = NGX_CONF_UNSET;
+    cc->samesite = NGX_CONF_UNSET_UINT;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
+            v.data = value[i].data + 5;
+            v.len = value[i].len - 5;
+
+            if (v.len == 0 || v.len > 64
+                || !ngx_http_retarget_is_base64url(v.data, v.len))
+            {
+                goto invalid;
+            }
+
+            cc->name = v;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "domain=", 7) == 0) {
+            cc->domain.data = value[i].data + 7;
+            cc->domain.len = value[i].len - 7;
+
+            if (cc->domain.len == 0
+                || ngx_strlchr(cc->domain.data,
+                               cc->domain.data + cc->domain.len, ';')
+                   != NULL)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "path=", 5) == 0) {
+            cc->path.data = value[i].data + 5;
+            cc->path.len = value[i].len - 5;
+
+            if (cc->path.len == 0 || cc->path.data[0] != '/'
+                || ngx_strlchr(cc->path.data, cc->path.data + cc->path.len,
+                               ';')
+                   != NULL)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_age=", 8) == 0) {
+            v.data = value[i].data + 8;
+            v.len = value[i].len - 8;
+
+            max_age = ngx_parse_time(&v, 1);
+
+            if (max_age == (time_t) NGX_ERROR || max_age == 0) {
+                goto invalid;
+            }
+
+            if (max_age > NGX_HTTP_RETARGET_MAX_AGE_CAP) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\" max_age \"%V\" is over 400d, "
+                                   "the longest browsers keep a cookie",
+                                   &cmd->name, &v);
+                return NGX_CONF_ERROR;
+            }
+
+            cc->max_age = max_age;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "samesite=lax") == 0) {
+            cc->samesite = NGX_HTTP_RETARGET_SAMESITE_LAX;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "samesite=strict") == 0) {
+            cc->samesite = NGX_HTTP_RETARGET_SAMESITE_STRICT;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "samesite=none") == 0) {
+            cc->samesite = NGX_HTTP_RETARGET_SAMESITE_NONE;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "secure") == 0) {
+            cc->secure = 1;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (cc->samesite == NGX_HTTP_RETARGET_SAMESITE_NONE && !cc->secure) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" samesite=none requires \"secure\"",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    rlcf->cookie = cc;
+
+    return ngx_http_retarget_cookie_conf(cf, cc);
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\"",
+                       &value[i], &cmd->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* fills in the defaults and builds the attribute tail */
+
+char *
+ngx_http_retarget_cookie_conf(ngx_conf_t *cf,
+    ngx_http_retarget_cookie_conf_t *cc)
+{
+    u_char  *p;
+    size_t   len;
+
+    static ngx_str_t  samesite[] = {
+        ngx_string("; SameSite=Lax"),
+        ngx_string("; SameSite=Strict"),
+        ngx_string("; SameSite=None")
+    };
+
+    if (cc->name.len == 0) {
+        ngx_str_set(&cc->name, "rt_vid");
+    }
+
+    if (cc->path.len == 0) {
+        ngx_str_set(&cc->path, "/");
+    }
+
+    if (cc->max_age == NGX_CONF_UNSET || cc->max_age == 0) {
+        cc->max_age = 365 * 86400;
+    }
+
+    if (cc->samesite == NGX_CONF_UNSET_UINT) {
+        cc->samesite = NGX_HTTP_RETARGET_SAMESITE_LAX;
+    }
+
+    /* the consent cookie: "<name>_consent" */
+
+    cc->consent_name.len = cc->name.len + sizeof("_consent") - 1;
+    cc->consent_name.data = ngx_pnalloc(cf->pool, cc->consent_name.len);
+    if (cc->consent_name.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(cc->consent_name.data, "%V_consent", &cc->name);
+
+    len = sizeof("; Path=") - 1 + cc->path.len
+          + samesite[cc->samesite].len
+          + sizeof("; HttpOnly") - 1;
+
+    if (cc->domain.len) {
+        len += sizeof("; Domain=") - 1 + cc->domain.len;
+    }
+
+    if (cc->secure) {
+        len += sizeof("; Secure") - 1;
+    }
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cc->tail.data = p;
+
+    p = ngx_cpymem(p, "; Path=", sizeof("; Path=") - 1);
+    p = ngx_cpymem(p, cc->path.data, cc->path.len);
+
+    if (cc->domain.len) {
+        p = ngx_cpymem(p, "; Domain=", sizeof("; Domain=") - 1);
+        p = ngx_cpymem(p, cc->domain.data, cc->domain.len);
+    }
+
+    p = ngx_cpymem(p, samesite[cc->samesite].data,
+                   samesite[cc->samesite].len);
+    p = ngx_cpymem(p, "; HttpOnly", sizeof("; HttpOnly") - 1);
+
+    if (cc->secure) {
+        p = ngx_cpymem(p, "; Secure", sizeof("; Secure") - 1);
+    }
+
+    cc->tail.len = p - cc->tail.data;
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,701 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * Module definition: directives, configuration, variables, the request
+ * context and the early phase handler.
+ */
+
+
+#include "ngx_http_retarget_module.h"
+
+
+static ngx_int_t ngx_http_retarget_preaccess_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_retarget_wants_html(ngx_http_request_t *r);
+static void ngx_http_retarget_ctx_cleanup(void *data);
+
+static ngx_int_t ngx_http_retarget_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_retarget_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_retarget_init(ngx_conf_t *cf);
+
+static void *ngx_http_retarget_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_retarget_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_retarget_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_retarget_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+
+static char *ngx_http_retarget_enable(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_retarget_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_retarget_notice(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+typedef enum {
+    ngx_http_retarget_var_visitor = 0,
+    ngx_http_retarget_var_new_visitor,
+    ngx_http_retarget_var_consent,
+    ngx_http_retarget_var_decision
+} ngx_http_retarget_var_e;
+
+
+static ngx_conf_enum_t  ngx_http_retarget_consent_modes[] = {
+    { ngx_string("notice"), NGX_HTTP_RETARGET_MODE_NOTICE },
+    { ngx_string("optin"), NGX_HTTP_RETARGET_MODE_OPTIN },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_str_t  ngx_http_retarget_default_types[] = {
+    ngx_string("text/html"),
+    ngx_null_string
+};
+
+
+static ngx_str_t  ngx_http_retarget_decisions[] = {
+    ngx_string(""),
+    ngx_string("notice"),
+    ngx_string("optout"),
+    ngx_string("not_html"),
+    ngx_string("not_ok"),
+    ngx_string("encoded"),
+    ngx_string("nothing"),
+    ngx_string("bypass")
+};
+
+
+static ngx_command_t  ngx_http_retarget_commands[] = {
+
+    { ngx_string("retarget"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_retarget_enable,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_retarget_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("retarget_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_retarget_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("retarget_cookie"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_http_retarget_cookie,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("retarget_consent"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_retarget_loc_conf_t, consent_mode),
+      &ngx_http_retarget_consent_modes },
+
+    { ngx_string("retarget_notice"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_retarget_notice,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("retarget_privacy_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_retarget_loc_conf_t, privacy_url),
+      NULL },
+
+    { ngx_string("retarget_gpc"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_retarget_loc_conf_t, gpc),
+      NULL },
+
+    { ngx_string("retarget_dnt"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_retarget_loc_conf_t, dnt),
+      NULL },
+
+    { ngx_string("retarget_types"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_types_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_retarget_loc_conf_t, types_keys),
+      &ngx_http_retarget_default_types[0] },
+
+    { ngx_string("retarget_bypass"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_set_predicate_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_retarget_loc_conf_t, bypass),
+      NULL },
+
+    { ngx_string("retarget_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_retarget_main_conf_t, retention),
+      NULL },
+
+    { ngx_string("retarget_control"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_retarget_control,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_retarget_module_ctx = {
+    ngx_http_retarget_add_variables,       /* preconfiguration */
+    ngx_http_retarget_init,                /* postconfiguration */
+
+    ngx_http_retarget_create_main_conf,    /* create main configuration */
+    ngx_http_retarget_init_main_conf,      /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_retarget_create_loc_conf,     /* create location configuration */
+    ngx_http_retarget_merge_loc_conf       /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_retarget_module = {
+    NGX_MODULE_V1,
+    &ngx_http_retarget_module_ctx,         /* module context */
+    ngx_http_retarget_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_retarget_vars[] = {
+
+    { ngx_string("retarget_visitor"), NULL, ngx_http_retarget_variable,
+      ngx_http_retarget_var_visitor, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("retarget_new_visitor"), NULL, ngx_http_retarget_variable,
+      ngx_http_retarget_var_new_visitor, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("retarget_consent"), NULL, ngx_http_retarget_variable,
+      ngx_http_retarget_var_consent, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("retarget_decision"), NULL, ngx_http_retarget_variable,
+      ngx_http_retarget_var_decision, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+/*
+ * The context of the main request.  An internal redirect (try_files,
+ * index, error_page) zeroes r->ctx, but the request pool and its cleanups
+ * survive, so the context is found again through its pool cleanup: the
+ * visitor is identified once and a new visitor gets one id, not two.
+ */
+
+ngx_http_retarget_ctx_t *
+ngx_http_retarget_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_retarget_ctx_t  *ctx;
+
+    r = r->main;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_retarget_module);
+
+    if (ctx != NULL || !r->internal) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_retarget_ctx_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r, ctx, ngx_http_retarget_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_http_retarget_ctx_t *
+ngx_http_retarget_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_retarget_ctx_t  *ctx;
+
+    r = r->main;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_retarget_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_retarget_ctx_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_retarget_module);
+
+    return ctx;
+}
+
+
+static void
+ngx_http_retarget_ctx_cleanup(void *data)
+{
+    /*
+     * Nothing to release yet: the cleanup entry exists so that
+     * ngx_http_retarget_get_ctx() can find the context again.
+     */
+}
+
+
+/*
+ * Identifies the visitor of the main request once, lazily: from the
+ * phase handler, a variable, or the header filter, whichever comes first.
+ * Returns NULL when the module is off or bypassed for this request.
+ */
+
+ngx_http_retarget_ctx_t *
+ngx_http_retarget_request(ngx_http_request_t *r)
+{
+    ngx_http_retarget_ctx_t       *ctx;
+    ngx_http_retarget_loc_conf_t  *rlcf;
+
+    r = r->main;
+
+    ctx = ngx_http_retarget_get_ctx(r);
+
+    if (ctx != NULL) {
+        return ctx->bypass ? NULL : ctx;
+    }
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
+
+    if (!rlcf->enable) {
+        return NULL;
+    }
+
+    ctx = ngx_http_retarget_create_ctx(r);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    if (rlcf->bypass != NULL
+        && ngx_http_test_predicates(r, rlcf->bypass) == NGX_DECLINED)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: bypassed");
+
+        ctx->bypass = 1;
+        ctx->decision = ngx_http_retarget_decision_bypass;
+        return NULL;
+    }
+
+    if (ngx_http_retarget_identify(r, rlcf, ctx) != NGX_OK) {
+        ctx->bypass = 1;
+        return NULL;
+    }
+
+    return ctx;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_preaccess_handler(ngx_http_request_t *r)
+{
+    ngx_http_retarget_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_retarget_request(r);
+
+    if (ctx == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /*
+     * The not_modified filter runs before ours and would answer 304 for a
+     * page whose cached copy carries another visitor state (a notice that
+     * was dismissed since, a reminder).  Conditional navigations to pages
+     * the module handles therefore always get the full page.
+     */
+
+    if ((r->headers_in.if_modified_since != NULL
+         || r->headers_in.if_none_match != NULL)
+        && ngx_http_retarget_wants_html(r))
+    {
+        r->disable_not_modified = 1;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_wants_html(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *accept;
+
+    accept = r->headers_in.accept;
+
+    if (accept == NULL) {
+        return 0;
+    }
+
+    return ngx_strlcasestrn(accept->value.data,
+                            accept->value.data + accept->value.len,
+                            (u_char *) "text/html", 9 - 1)
+           != NULL;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                *s;
+    ngx_http_retarget_ctx_t  *ctx;
+
+    if (data == ngx_http_retarget_var_decision) {
+        ctx = ngx_http_retarget_get_ctx(r);
+
+    } else {
+        ctx = ngx_http_retarget_request(r);
+    }
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+
+    case ngx_http_retarget_var_visitor:
+        s = &ctx->visitor;
+        break;
+
+    case ngx_http_retarget_var_new_visitor:
+        v->len = 1;
+        v->data = (u_char *) (ctx->new_visitor ? "1" : "0");
+        goto found;
+
+    case ngx_http_retarget_var_consent:
+        s = ngx_http_retarget_consent_name(ctx->consent);
+        break;
+
+    default: /* ngx_http_retarget_var_decision */
+        s = &ngx_http_retarget_decisions[ctx->decision];
+        break;
+    }
+
+    v->len = s->len;
+    v->data = s->data;
+
+found:
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_retarget_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt            *h;
+    ngx_http_core_main_conf_t      *cmcf;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_retarget_module);
+
+    if (!rmcf->used) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_retarget_preaccess_handler;
+
+    return ngx_http_retarget_filter_init(cf);
+}
+
+
+static void *
+ngx_http_retarget_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_retarget_main_conf_t));
+    if (rmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     rmcf->secrets = NULL;
+     *     rmcf->control = { 0, NULL };
+     *     rmcf->used = 0;
+     */
+
+    rmcf->retention = NGX_CONF_UNSET;
+
+    return rmcf;
+}
+
+
+static char *
+ngx_http_retarget_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_retarget_main_conf_t *rmcf = conf;
+
+    ngx_conf_init_value(rmcf->retention, 30 * 86400);
+
+    if (rmcf->used && rmcf->secrets == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"retarget on\" in %s:%ui requires "
+                      "\"retarget_secret\" in the http block",
+                      rmcf->used_file, rmcf->used_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rmcf->control.len == 0) {
+        ngx_str_set(&rmcf->control, "/retarget/");
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_retarget_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_retarget_loc_conf_t  *rlcf;
+
+    rlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_retarget_loc_conf_t));
+    if (rlcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     rlcf->privacy_url = { 0, NULL };
+     *     rlcf->types = { NULL };
+     *     rlcf->types_keys = NULL;
+     *     rlcf->control = 0;
+     */
+
+    rlcf->enable = NGX_CONF_UNSET;
+    rlcf->consent_mode = NGX_CONF_UNSET_UINT;
+    rlcf->gpc = NGX_CONF_UNSET;
+    rlcf->dnt = NGX_CONF_UNSET;
+    rlcf->notice = NGX_CONF_UNSET_PTR;
+    rlcf->bypass = NGX_CONF_UNSET_PTR;
+    rlcf->cookie = NGX_CONF_UNSET_PTR;
+
+    return rlcf;
+}
+
+
+static char *
+ngx_http_retarget_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_retarget_loc_conf_t *prev = parent;
+    ngx_http_retarget_loc_conf_t *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_uint_value(conf->consent_mode, prev->consent_mode,
+                              NGX_HTTP_RETARGET_MODE_NOTICE);
+    ngx_conf_merge_value(conf->gpc, prev->gpc, 1);
+    ngx_conf_merge_value(conf->dnt, prev->dnt, 0);
+    ngx_conf_merge_str_value(conf->privacy_url, prev->privacy_url, "");
+    ngx_conf_merge_ptr_value(conf->bypass, prev->bypass, NULL);
+
+    if (ngx_http_merge_types(cf, &conf->types_keys, &conf->types,
+                             &prev->types_keys, &prev->types,
+                             ngx_http_retarget_default_types)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->cookie == NGX_CONF_UNSET_PTR) {
+        if (prev->cookie == NGX_CONF_UNSET_PTR) {
+            /* the defaults, built once at the level that has none */
+            prev->cookie = ngx_pcalloc(cf->pool,
+                                     sizeof(ngx_http_retarget_cookie_conf_t));
+            if (prev->cookie == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (ngx_http_retarget_cookie_conf(cf, prev->cookie)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        conf->cookie = prev->cookie;
+    }
+
+    if (conf->notice == NGX_CONF_UNSET_PTR) {
+        if (prev->notice == NGX_CONF_UNSET_PTR) {
+            if (ngx_http_retarget_notice_init_conf(cf, prev) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        conf->notice = prev->notice;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_retarget_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char                           *rv;
+    ngx_http_retarget_loc_conf_t   *rlcf = conf;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+
+    if (rv != NGX_CONF_OK || !rlcf->enable) {
+        return rv;
+    }
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_retarget_module);
+
+    if (!rmcf->used) {
+        rmcf->used = 1;
+        rmcf->used_file = cf->conf_file->file.name.data;
+        rmcf->used_line = cf->conf_file->line;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_retarget_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_retarget_main_conf_t *rmcf = conf;
+
+    ngx_str_t   *value, *s;
+    ngx_uint_t   i;
+
+    if (rmcf->secrets != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    rmcf->secrets = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                     sizeof(ngx_str_t));
+    if (rmcf->secrets == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (value[i].len < NGX_HTTP_RETARGET_MIN_SECRET) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" key #%ui is too short: %uz bytes, "
+                               "at least %d are required",
+                               &cmd->name, i, value[i].len,
+                               NGX_HTTP_RETARGET_MIN_SECRET);
+            return NGX_CONF_ERROR;
+        }
+
+        s = ngx_array_push(rmcf->secrets);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *s = value[i];
+    }
+
+    if (ngx_http_retarget_identity_init_conf(cf, rmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_retarget_notice(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_retarget_loc_conf_t *rlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (rlcf->notice != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    rlcf->notice = ngx_http_retarget_tpl_load(cf, &value[1]);
+    if (rlcf->notice == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,206 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * The transparency notice: the built-in template, and the data every
+ * notice template is rendered with.
+ */
+
+
+#include "ngx_http_retarget_module.h"
+
+
+static ngx_int_t ngx_http_retarget_notice_field(ngx_array_t *data,
+    char *name, ngx_http_retarget_tv_type_e type, ngx_str_t *str,
+    ngx_flag_t flag);
+static ngx_int_t ngx_http_retarget_return_to(ngx_http_request_t *r,
+    ngx_str_t *out);
+
+
+/*
+ * Plain HTML and CSS, no script and no external request.  The buttons
+ * are forms posting to the control endpoints: a link prefetcher must not
+ * be able to opt a visitor out, and forms work from the keyboard.
+ */
+static ngx_str_t  ngx_http_retarget_builtin_notice = ngx_string(
+"<div class=\"rt-notice\" role=\"region\" aria-label=\"Privacy notice\" "
+"style=\"position:fixed;left:1rem;right:1rem;bottom:1rem;z-index:2147483000;"
+"max-width:44rem;margin:0 auto;padding:1rem 1.25rem;border-radius:.5rem;"
+"background:#1f2933;color:#f5f7fa;font:15px/1.45 system-ui,sans-serif;"
+"box-shadow:0 4px 18px rgba(0,0,0,.3)\">"
+"<style>.rt-notice form{display:inline;margin:0}"
+".rt-notice button{font:inherit;cursor:pointer;margin:.5rem .5rem 0 0;"
+"padding:.35rem .9rem;border-radius:.3rem;border:1px solid #f5f7fa;"
+"background:transparent;color:inherit}"
+".rt-notice button.rt-primary{background:#f5f7fa;color:#1f2933}"
+".rt-notice button:focus-visible,.rt-notice a:focus-visible"
+"{outline:3px solid #7cc4fa;outline-offset:2px}"
+".rt-notice a{color:#b3ecff}</style>"
+"{{#optin}}"
+"<p style=\"margin:0\"><strong>May this shop remember your visit?</strong> "
+"With your permission it sets a cookie ({{cookie_name}}) and records "
+"the products you view and your cart, to remind you of them on later "
+"visits. The data stays with this shop, is shared with no one, and is "
+"deleted after {{retention_days}} days without a visit.</p>"
+"<form method=\"post\" action=\"{{control}}optin?to={{return_to}}\">"
+"<button type=\"submit\" class=\"rt-primary\">Allow</button></form>"
+"<form method=\"post\" action=\"{{control}}optout?to={{return_to}}\">"
+"<button type=\"submit\">No, thanks</button></form>"
+"{{/optin}}"
+"{{^optin}}"
+"<p style=\"margin:0\"><strong>This shop remembers your visit.</strong> "
+"A first-party cookie ({{cookie_name}}) lets it record the products you "
+"view and your cart, to remind you of them on later visits. The data "
+"stays with this shop, is shared with no one, and is deleted after "
+"{{retention_days}} days without a visit. You can opt out at any "
+"time.</p>"
+"<form method=\"post\" action=\"{{control}}ack?to={{return_to}}\">"
+"<button type=\"submit\" class=\"rt-primary\">OK</button></form>"
+"<form method=\"post\" action=\"{{control}}optout?to={{return_to}}\">"
+"<button type=\"submit\">Opt out</button></form>"
+"{{/optin}}"
+"{{#privacy_url}}<a href=\"{{privacy_url}}\">Privacy policy</a>"
+"{{/privacy_url}}"
+"</div>");
+
+
+ngx_int_t
+ngx_http_retarget_notice_init_conf(ngx_conf_t *cf,
+    ngx_http_retarget_loc_conf_t *rlcf)
+{
+    ngx_str_t                       source;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_retarget_module);
+
+    if (rmcf->builtin_notice == NULL) {
+        ngx_str_set(&source, "built-in notice");
+
+        rmcf->builtin_notice = ngx_http_retarget_tpl_compile(cf,
+                                            &ngx_http_retarget_builtin_notice,
+                                            &source);
+        if (rmcf->builtin_notice == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    rlcf->notice = rmcf->builtin_notice;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_retarget_notice_render(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx,
+    ngx_str_t *out)
+{
+    u_char                         *p;
+    ngx_str_t                       days, to;
+    ngx_array_t                    *data;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    data = ngx_array_create(r->pool, 8, sizeof(ngx_http_retarget_tfield_t));
+    if (data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    days.data = p;
+    days.len = ngx_sprintf(p, "%T", rmcf->retention / 86400) - p;
+
+    if (ngx_http_retarget_return_to(r, &to) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_retarget_notice_field(data, "control",
+                                       ngx_http_retarget_tv_str,
+                                       &rmcf->control, 0) != NGX_OK
+        || ngx_http_retarget_notice_field(data, "privacy_url",
+                                          ngx_http_retarget_tv_str,
+                                          &rlcf->privacy_url, 0) != NGX_OK
+        || ngx_http_retarget_notice_field(data, "cookie_name",
+                                          ngx_http_retarget_tv_str,
+                                          &rlcf->cookie->name, 0) != NGX_OK
+        || ngx_http_retarget_notice_field(data, "retention_days",
+                                          ngx_http_retarget_tv_str,
+                                          &days, 0) != NGX_OK
+        || ngx_http_retarget_notice_field(data, "return_to",
+                                          ngx_http_retarget_tv_str,
+                                          &to, 0) != NGX_OK
+        || ngx_http_retarget_notice_field(data, "consent",
+                                       ngx_http_retarget_tv_str,
+                                       ngx_http_retarget_consent_name(
+                                           ctx->consent), 0) != NGX_OK
+        || ngx_http_retarget_notice_field(data, "optin",
+                                          ngx_http_retarget_tv_bool, NULL,
+                                          rlcf->consent_mode
+                                          == NGX_HTTP_RETARGET_MODE_OPTIN)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_retarget_tpl_render(r->pool, rlcf->notice, data, out);
+}
+
+
+static ngx_int_t
+ngx_http_retarget_notice_field(ngx_array_t *data, char *name,
+    ngx_http_retarget_tv_type_e type, ngx_str_t *str, ngx_flag_t flag)
+{
+    ngx_http_retarget_tfield_t  *f;
+
+    f = ngx_array_push(data);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(f, sizeof(ngx_http_retarget_tfield_t));
+
+    f->name.len = ngx_strlen(name);
+    f->name.data = (u_char *) name;
+    f->type = type;
+    f->flag = flag;
+
+    if (str != NULL) {
+        f->str = *str;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the page the visitor is on, as a query argument value */
+
+static ngx_int_t
+ngx_http_retarget_return_to(ngx_http_request_t *r, ngx_str_t *out)
+{
+    size_t      n;
+    ngx_str_t  *uri;
+
+    uri = &r->main->unparsed_uri;
+
+    n = ngx_escape_uri(NULL, uri->data, uri->len, NGX_ESCAPE_ARGS);
+
+    if (n == 0) {
+        *out = *uri;
+        return NGX_OK;
+    }
+
+    out->len = uri->len + 2 * n;
+    out->data = ngx_pnalloc(r->pool, out->len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_escape_uri(out->data, uri->data, uri->len, NGX_ESCAPE_ARGS);
+
+    return NGX_OK;
+}

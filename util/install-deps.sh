@@ -1,0 +1,94 @@
+#!/bin/sh
+# Install what ngx_retarget_module needs to build, test, benchmark and run
+# the demo on Debian bookworm (and later).  Idempotent: when everything is
+# already installed it prints nothing and touches nothing.
+#
+#   sh util/install-deps.sh          (used by `make deps`, `make test`, `make run`)
+#
+# Needs root, or sudo.  Installing the nginx package would normally start the
+# system nginx on port 80 from its init script; a temporary policy-rc.d
+# forbids that (the project never uses the system nginx service: tests and
+# the demo start their own private nginx with -p/-c).
+
+set -eu
+
+PACKAGES="nginx nginx-dev libhiredis-dev libjansson-dev libssl-dev
+redis-server redis-tools wrk libtest-base-perl curl gcc make perl"
+
+installed() {
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+missing=""
+for p in $PACKAGES; do
+    case $p in
+    nginx)
+        # Debian ships the binary as `nginx` (bookworm) or `nginx-core`
+        # (bullseye and older); either one is fine.
+        if { installed nginx || installed nginx-core; } && [ -x /usr/sbin/nginx ]; then
+            continue
+        fi
+        ;;
+    *)
+        if installed "$p"; then
+            continue
+        fi
+        ;;
+    esac
+    missing="$missing $p"
+done
+
+[ -z "$missing" ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "install-deps: this script needs a Debian-like system (apt-get); install by hand:$missing" >&2
+    exit 1
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO="sudo"
+    else
+        echo "install-deps: missing packages:$missing" >&2
+        echo "install-deps: not root and sudo is not available; run as root:" >&2
+        echo "  apt-get install$missing" >&2
+        exit 1
+    fi
+fi
+
+echo "install-deps: installing:$missing"
+
+# Keep package scripts from starting services (nginx on :80, redis on :6379)
+# while we install.  Only ours is removed afterwards.
+POLICY=/usr/sbin/policy-rc.d
+own_policy=no
+cleanup() {
+    if [ "$own_policy" = yes ]; then
+        $SUDO rm -f "$POLICY"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ ! -e "$POLICY" ]; then
+    printf '#!/bin/sh\n# temporary, written by ngx_retarget_module util/install-deps.sh\nexit 101\n' \
+        | $SUDO tee "$POLICY" >/dev/null
+    $SUDO chmod 755 "$POLICY"
+    own_policy=yes
+fi
+
+if ! $SUDO apt-get update -qq; then
+    echo "install-deps: 'apt-get update' failed (network or apt sources?)" >&2
+    exit 1
+fi
+
+# shellcheck disable=SC2086
+if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends $missing; then
+    echo "install-deps: 'apt-get install$missing' failed" >&2
+    exit 1
+fi
+
+echo "install-deps: done"
