@@ -47,13 +47,16 @@ $(BUILD)/nginx/objs/Makefile: config
 
 $(BUILD)/$(MODULE): $(BUILD)/nginx/objs/Makefile $(SOURCES)
 	$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules
-	cp $(BUILD)/nginx/objs/$(MODULE) $@
+	cp $(BUILD)/nginx/objs/$(MODULE) $@.tmp && mv -f $@.tmp $@
 
 deps:
 	@sh util/install-deps.sh
 
+# The suite, then a short fuzzing run of every parser of outside input
+# that can be fuzzed outside nginx (make fuzz FUZZ_SECONDS=600 for more).
 test: deps build
 	prove -I t/lib -r t
+	$(MAKE) fuzz FUZZ_SECONDS=10
 
 # The same suite with the module built under AddressSanitizer (nginx is
 # started with libasan preloaded) or with nginx under valgrind.

@@ -276,8 +276,12 @@ ngx_http_retarget_referer_path(ngx_http_request_t *r, ngx_str_t *path)
 
     if (p < last && *p == ':') {
         /* the port: browsers send Host with it, nginx keeps the name */
-        while (p < last && *p != '/' && *p != '?' && *p != '#') {
-            p++;
+        for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
+            /* void */
+        }
+
+        if (p < last && *p != '/' && *p != '?' && *p != '#') {
+            return NGX_OK;
         }
     }
 

@@ -13,7 +13,8 @@
 set -eu
 
 PACKAGES="nginx nginx-dev libhiredis-dev libjansson-dev libssl-dev
-redis-server redis-tools wrk libtest-base-perl curl gcc make perl"
+redis-server redis-tools wrk libtest-base-perl curl gcc make perl
+chromium nodejs npm clang libclang-rt-14-dev"
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
@@ -26,6 +27,17 @@ for p in $PACKAGES; do
         # Debian ships the binary as `nginx` (bookworm) or `nginx-core`
         # (bullseye and older); either one is fine.
         if { installed nginx || installed nginx-core; } && [ -x /usr/sbin/nginx ]; then
+            continue
+        fi
+        ;;
+    nodejs|npm)
+        # t/090-browser.t runs node and npm from PATH.  A node installed
+        # another way (e.g. a nodejs package from another repository that
+        # bundles npm and conflicts with Debian's npm) is fine: installing
+        # Debian's npm there would try to replace it.
+        cmd=$p
+        [ "$p" = nodejs ] && cmd=node
+        if installed "$p" || command -v "$cmd" >/dev/null 2>&1; then
             continue
         fi
         ;;

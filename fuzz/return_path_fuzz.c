@@ -1,0 +1,218 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * libFuzzer target for the checks on where the control endpoints send
+ * the visitor back to (ngx_http_retarget_control.c).
+ *
+ * The control file is included, not linked, to reach its static
+ * ngx_http_retarget_referer_path() too; the HTTP API it otherwise calls
+ * is stubbed in fuzz/stubs_http.c (aborting: none of it is reached).
+ *
+ * The input is checked two ways:
+ *
+ *   - as a path, by ngx_http_retarget_same_site_path(): it must accept
+ *     exactly the paths that start with "/", not with "//" or "/\", and
+ *     contain no byte below 0x20, no 0x7f and no "\" (fuzz_same_site());
+ *
+ *   - as a Referer header, with "shop.example" as the server name, by
+ *     ngx_http_retarget_referer_path(): a path it returns must be the end
+ *     of the Referer, after "http(s)://shop.example" and an optional port,
+ *     and pass the check above; and a Referer of "https://shop.example"
+ *     followed by such a path must give that path.
+ */
+
+
+#include "fuzz_stubs.h"
+#include "ngx_http_retarget_module.h"
+
+#include "ngx_http_retarget_control.c"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+
+#define FUZZ_SERVER  "shop.example"
+
+
+/* the property, written independently of the module */
+
+static int
+fuzz_same_site(const u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || p[0] != '/') {
+        return 0;
+    }
+
+    if (len > 1 && (p[1] == '/' || p[1] == '\\')) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* the length of "http(s)://shop.example" at the start of p, or 0 */
+
+static size_t
+fuzz_origin(const u_char *p, size_t len)
+{
+    size_t  n;
+
+    if (len >= 8 && ngx_strncasecmp((u_char *) p, (u_char *) "https://", 8)
+                    == 0)
+    {
+        n = 8;
+
+    } else if (len >= 7
+               && ngx_strncasecmp((u_char *) p, (u_char *) "http://", 7)
+                  == 0)
+    {
+        n = 7;
+
+    } else {
+        return 0;
+    }
+
+    if (len - n < sizeof(FUZZ_SERVER) - 1
+        || ngx_strncasecmp((u_char *) p + n, (u_char *) FUZZ_SERVER,
+                           sizeof(FUZZ_SERVER) - 1)
+           != 0)
+    {
+        return 0;
+    }
+
+    return n + sizeof(FUZZ_SERVER) - 1;
+}
+
+
+static void
+fuzz_path(u_char *copy, size_t size)
+{
+    int         got, want;
+    ngx_str_t   path;
+
+    path.data = copy;
+    path.len = size;
+
+    got = ngx_http_retarget_same_site_path(&path) ? 1 : 0;
+    want = fuzz_same_site(copy, size);
+
+    if (got != want) {
+        fuzz_fail("same_site_path() %s a path it should %s",
+                  got ? "accepted" : "refused", got ? "refuse" : "accept");
+    }
+
+    if (path.data != copy || path.len != size) {
+        fuzz_fail("same_site_path() changed its argument");
+    }
+}
+
+
+static void
+fuzz_referer(u_char *copy, size_t size)
+{
+    u_char              *p, *last;
+    size_t               origin;
+    ngx_int_t            rc;
+    ngx_str_t            path;
+    ngx_table_elt_t      referer;
+    ngx_http_request_t   r;
+
+    ngx_memzero(&r, sizeof(ngx_http_request_t));
+    ngx_memzero(&referer, sizeof(ngx_table_elt_t));
+
+    ngx_str_set(&referer.key, "Referer");
+    referer.value.data = copy;
+    referer.value.len = size;
+
+    r.headers_in.referer = &referer;
+    ngx_str_set(&r.headers_in.server, FUZZ_SERVER);
+
+    /* as ngx_http_retarget_return_path() does */
+    path.len = 0;
+    path.data = NULL;
+
+    rc = ngx_http_retarget_referer_path(&r, &path);
+
+    if (rc != NGX_OK) {
+        fuzz_fail("referer_path() returned %ld", (long) rc);
+    }
+
+    origin = fuzz_origin(copy, size);
+    last = copy + size;
+
+    if (path.len == 0) {
+
+        if (origin && fuzz_same_site(copy + origin, size - origin)) {
+            fuzz_fail("referer_path() refused the same-site path after "
+                      "\"%.*s\"", (int) origin, copy);
+        }
+
+        return;
+    }
+
+    if (origin == 0) {
+        fuzz_fail("referer_path() accepted a Referer of another site");
+    }
+
+    if (path.data < copy + origin || path.data + path.len != last) {
+        fuzz_fail("referer_path() returned a path that is not the end of "
+                  "the Referer");
+    }
+
+    if (!fuzz_same_site(path.data, path.len)) {
+        fuzz_fail("referer_path() returned a path that is not same-site");
+    }
+
+    /* between the host and the path: nothing, or a ":port" */
+
+    if (path.data != copy + origin) {
+
+        if (copy[origin] != ':') {
+            fuzz_fail("referer_path(): the host is followed by 0x%02x",
+                      copy[origin]);
+        }
+
+        for (p = copy + origin; p < path.data; p++) {
+            if (*p == '/' || *p == '?' || *p == '#') {
+                fuzz_fail("referer_path() skipped a '%c' after the host", *p);
+            }
+        }
+    }
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    u_char  *copy;
+
+    /* an exact-size heap copy: libFuzzer's buffer may have slack */
+
+    copy = malloc(size ? size : 1);
+    if (copy == NULL) {
+        fuzz_fail("out of memory");
+    }
+
+    if (size) {
+        memcpy(copy, data, size);
+    }
+
+    fuzz_path(copy, size);
+    fuzz_referer(copy, size);
+
+    free(copy);
+
+    fuzz_reset();
+
+    return 0;
+}
