@@ -64,15 +64,32 @@ ngx_list_push(ngx_list_t *list)
 }
 
 
-ngx_http_retarget_ctx_t *
-ngx_http_retarget_get_ctx(ngx_http_request_t *r)
+ngx_int_t
+ngx_http_retarget_bypass(ngx_http_request_t *r)
 {
     FUZZ_UNEXPECTED();
 }
 
 
-ngx_http_retarget_ctx_t *
-ngx_http_retarget_create_ctx(ngx_http_request_t *r)
+ngx_int_t
+ngx_http_retarget_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *body, size_t len, ngx_uint_t copy)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+ngx_int_t
+ngx_http_retarget_me(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+ngx_int_t
+ngx_http_retarget_forget_visitor(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf)
 {
     FUZZ_UNEXPECTED();
 }

@@ -18,6 +18,7 @@ typedef ngx_int_t (*ngx_http_retarget_action_pt)(ngx_http_request_t *r,
 typedef struct {
     ngx_str_t                      name;
     ngx_http_retarget_action_pt    handler;
+    ngx_uint_t                     answers;  /* sends its own response */
 } ngx_http_retarget_action_t;
 
 
@@ -42,11 +43,16 @@ static ngx_int_t ngx_http_retarget_optout(ngx_http_request_t *r,
 
 
 static ngx_http_retarget_action_t  ngx_http_retarget_actions[] = {
-    { ngx_string("ack"), ngx_http_retarget_ack },
-    { ngx_string("optin"), ngx_http_retarget_optin },
-    { ngx_string("optout"), ngx_http_retarget_optout },
-    { ngx_null_string, NULL }
+    { ngx_string("ack"), ngx_http_retarget_ack, 0 },
+    { ngx_string("optin"), ngx_http_retarget_optin, 0 },
+    { ngx_string("optout"), ngx_http_retarget_optout, 0 },
+    { ngx_string("forget"), ngx_http_retarget_forget_visitor, 0 },
+    { ngx_string("me"), ngx_http_retarget_me, 1 },
+    { ngx_null_string, NULL, 0 }
 };
+
+
+static ngx_str_t  ngx_http_retarget_html = ngx_string("text/html");
 
 
 static u_char  ngx_http_retarget_saved_page[] =
@@ -115,25 +121,14 @@ ngx_http_retarget_control_handler(ngx_http_request_t *r)
     ngx_int_t                      rc;
     ngx_str_t                      path;
     ngx_http_core_loc_conf_t      *clcf;
-    ngx_http_retarget_ctx_t       *ctx;
     ngx_http_retarget_action_t    *action;
     ngx_http_retarget_loc_conf_t  *rlcf;
 
-    /*
-     * The endpoint's own cookies are the answer: no visitor id is issued
-     * here, least of all on the way out, and no notice is injected.
-     */
+    /* the endpoint's own cookies are the answer: no visitor id here */
 
-    ctx = ngx_http_retarget_get_ctx(r);
-
-    if (ctx == NULL) {
-        ctx = ngx_http_retarget_create_ctx(r);
-        if (ctx == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    if (ngx_http_retarget_bypass(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ctx->bypass = 1;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -153,13 +148,17 @@ ngx_http_retarget_control_handler(ngx_http_request_t *r)
         return NGX_HTTP_NOT_FOUND;
     }
 
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
+
+    if (action->answers) {
+        return action->handler(r, rlcf);
+    }
+
     rc = ngx_http_retarget_return_path(r, &path);
 
     if (rc != NGX_OK) {
         return rc;
     }
-
-    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
 
     if (action->handler(r, rlcf) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -330,10 +329,14 @@ ngx_http_retarget_same_site_path(ngx_str_t *path)
 static ngx_int_t
 ngx_http_retarget_send_back(ngx_http_request_t *r, ngx_str_t *path)
 {
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
     ngx_table_elt_t  *h;
+
+    if (path->len == 0) {
+        return ngx_http_retarget_send(r, NGX_HTTP_OK, &ngx_http_retarget_html,
+                                      ngx_http_retarget_saved_page,
+                                      sizeof(ngx_http_retarget_saved_page)
+                                      - 1, 0);
+    }
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -344,48 +347,18 @@ ngx_http_retarget_send_back(ngx_http_request_t *r, ngx_str_t *path)
     ngx_str_set(&h->key, "Cache-Control");
     ngx_str_set(&h->value, "no-store");
 
-    if (path->len) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Location");
-        h->value = *path;
-
-        r->headers_out.location = h;
-
-        return NGX_HTTP_SEE_OTHER;
-    }
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = sizeof(ngx_http_retarget_saved_page)
-                                      - 1;
-    ngx_str_set(&r->headers_out.content_type, "text/html");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->pos = ngx_http_retarget_saved_page;
-    b->last = b->pos + sizeof(ngx_http_retarget_saved_page) - 1;
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
+    h->hash = 1;
+    ngx_str_set(&h->key, "Location");
+    h->value = *path;
 
-    out.buf = b;
-    out.next = NULL;
+    r->headers_out.location = h;
 
-    return ngx_http_output_filter(r, &out);
+    return NGX_HTTP_SEE_OTHER;
 }
 
 
@@ -428,8 +401,11 @@ ngx_http_retarget_optout(ngx_http_request_t *r,
 
     ngx_str_null(&empty);
 
-    /* the visitor cookie goes; the visitor's stored data goes with it
-     * once Redis is connected (see the Redis issue) */
+    /* the visitor's data goes, then the visitor cookie */
+
+    if (ngx_http_retarget_forget_visitor(r, rlcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ngx_http_retarget_set_cookie(r, rlcf->cookie, &rlcf->cookie->name,
                                      &empty, 0)
@@ -440,3 +416,4 @@ ngx_http_retarget_optout(ngx_http_request_t *r,
 
     return ngx_http_retarget_consent_cookie(r, rlcf, "out");
 }
+

@@ -324,13 +324,42 @@ ngx_http_retarget_new_vid(ngx_http_request_t *r, u_char *vid)
 }
 
 
+/*
+ * The visitor id of a valid cookie, if any: NGX_OK with vid filled in
+ * and *resign set when an older key signed it, else NGX_DECLINED.
+ */
+
 ngx_int_t
-ngx_http_retarget_identify(ngx_http_request_t *r,
-    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx)
+ngx_http_retarget_cookie_visitor(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, u_char *vid, ngx_uint_t *resign)
 {
     ngx_str_t                       value;
     ngx_uint_t                      key;
     ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    if (rmcf->hmac == NULL
+        || ngx_http_parse_multi_header_lines(&r->headers_in.cookies,
+                                             &rlcf->cookie->name, &value)
+           == NGX_DECLINED
+        || ngx_http_retarget_verify(r, rmcf->hmac, &value, &key) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(vid, value.data, NGX_HTTP_RETARGET_VID_LEN);
+    *resign = (key != 0);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_retarget_identify(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx)
+{
+    ngx_uint_t  resign;
 
     ctx->consent = ngx_http_retarget_consent_state(r, rlcf);
     ctx->tracked = ngx_http_retarget_consent_tracks(ctx->consent);
@@ -343,17 +372,11 @@ ngx_http_retarget_identify(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
-
-    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies,
-                                          &rlcf->cookie->name, &value)
-        != NGX_DECLINED
-        && ngx_http_retarget_verify(r, rmcf->hmac, &value, &key) == NGX_OK)
+    if (ngx_http_retarget_cookie_visitor(r, rlcf, ctx->vid, &resign)
+        == NGX_OK)
     {
-        ngx_memcpy(ctx->vid, value.data, NGX_HTTP_RETARGET_VID_LEN);
-
         /* signed with an older key: re-sign with the current one */
-        ctx->set_cookie = (key != 0);
+        ctx->set_cookie = resign;
 
     } else {
         if (ngx_http_retarget_new_vid(r, ctx->vid) != NGX_OK) {

@@ -18,6 +18,8 @@ static ngx_int_t ngx_http_retarget_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_retarget_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_retarget_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_retarget_init_process(ngx_cycle_t *cycle);
+static void ngx_http_retarget_exit_process(ngx_cycle_t *cycle);
 
 static void *ngx_http_retarget_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_retarget_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -31,6 +33,10 @@ static char *ngx_http_retarget_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_retarget_notice(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_retarget_check_positive(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_retarget_check_queue(ngx_conf_t *cf, void *post,
+    void *data);
 
 
 typedef enum {
@@ -45,6 +51,16 @@ static ngx_conf_enum_t  ngx_http_retarget_consent_modes[] = {
     { ngx_string("notice"), NGX_HTTP_RETARGET_MODE_NOTICE },
     { ngx_string("optin"), NGX_HTTP_RETARGET_MODE_OPTIN },
     { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_post_t  ngx_http_retarget_positive_msec = {
+    ngx_http_retarget_check_positive
+};
+
+
+static ngx_conf_post_t  ngx_http_retarget_queue_bounds = {
+    ngx_http_retarget_check_queue
 };
 
 
@@ -145,6 +161,55 @@ static ngx_command_t  ngx_http_retarget_commands[] = {
       offsetof(ngx_http_retarget_main_conf_t, retention),
       NULL },
 
+    { ngx_string("retarget_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_retarget_redis_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("retarget_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_retarget_main_conf_t, redis.timeout),
+      &ngx_http_retarget_positive_msec },
+
+    { ngx_string("retarget_redis_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_retarget_main_conf_t, redis.queue),
+      &ngx_http_retarget_queue_bounds },
+
+    { ngx_string("retarget_stream_maxlen"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_retarget_main_conf_t, stream_maxlen),
+      NULL },
+
+    { ngx_string("retarget_stream_pageviews"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_retarget_loc_conf_t, stream_pageviews),
+      NULL },
+
+    { ngx_string("retarget_event"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_retarget_event_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("retarget_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_retarget_status_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("retarget_control"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_retarget_control,
@@ -178,10 +243,10 @@ ngx_module_t  ngx_http_retarget_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_retarget_init_process,        /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_retarget_exit_process,        /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -323,6 +388,101 @@ ngx_http_retarget_request(ngx_http_request_t *r)
     }
 
     return ctx;
+}
+
+
+/*
+ * The module's own endpoints (control, status) are not pages of the
+ * shop: no visitor id is issued there and nothing is injected.
+ */
+
+ngx_int_t
+ngx_http_retarget_bypass(ngx_http_request_t *r)
+{
+    ngx_http_retarget_ctx_t  *ctx;
+
+    ctx = ngx_http_retarget_get_ctx(r);
+
+    if (ctx == NULL) {
+        ctx = ngx_http_retarget_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    ctx->bypass = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Sends a whole small response of the module's endpoints: never cached,
+ * the body copied into the request pool unless it is static.
+ */
+
+ngx_int_t
+ngx_http_retarget_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *body, size_t len, ngx_uint_t copy)
+{
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+
+    r->headers_out.status = status;
+
+    /* a HEAD answer may be shorter than GET's (no Redis read for it) */
+    r->headers_out.content_length_n = -1;
+
+    if (r->method != NGX_HTTP_HEAD) {
+        r->headers_out.content_length_n = len;
+    }
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    if (copy) {
+        b = ngx_create_temp_buf(r->pool, len);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->last = ngx_cpymem(b->pos, body, len);
+
+    } else {
+        b = ngx_calloc_buf(r->pool);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->pos = body;
+        b->last = body + len;
+        b->memory = 1;
+    }
+
+    b->last_buf = (r == r->main);
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
 }
 
 
@@ -470,7 +630,53 @@ ngx_http_retarget_init(ngx_conf_t *cf)
 
     *h = ngx_http_retarget_preaccess_handler;
 
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_retarget_log_handler;
+
     return ngx_http_retarget_filter_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_retarget_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_retarget_module);
+
+    if (rmcf == NULL
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
+    {
+        /* cache manager and loader processes serve no requests */
+        return NGX_OK;
+    }
+
+    if (ngx_http_retarget_status_init_process(cycle, rmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (rmcf->redis.name.len == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_retarget_event_init_process(cycle, rmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_retarget_redis_init_process(cycle, rmcf);
+}
+
+
+static void
+ngx_http_retarget_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_retarget_redis_exit_process(cycle);
 }
 
 
@@ -493,6 +699,9 @@ ngx_http_retarget_create_main_conf(ngx_conf_t *cf)
      */
 
     rmcf->retention = NGX_CONF_UNSET;
+    rmcf->redis.timeout = NGX_CONF_UNSET_MSEC;
+    rmcf->redis.queue = NGX_CONF_UNSET_UINT;
+    rmcf->stream_maxlen = NGX_CONF_UNSET_SIZE;
 
     return rmcf;
 }
@@ -504,6 +713,13 @@ ngx_http_retarget_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_retarget_main_conf_t *rmcf = conf;
 
     ngx_conf_init_value(rmcf->retention, 30 * 86400);
+    ngx_conf_init_msec_value(rmcf->redis.timeout, 50);
+    ngx_conf_init_uint_value(rmcf->redis.queue, 4096);
+    ngx_conf_init_size_value(rmcf->stream_maxlen, 100000);
+
+    if (rmcf->redis.prefix.len == 0) {
+        ngx_str_set(&rmcf->redis.prefix, "rt:");
+    }
 
     if (rmcf->used && rmcf->secrets == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -538,6 +754,7 @@ ngx_http_retarget_create_loc_conf(ngx_conf_t *cf)
      *     rlcf->types = { NULL };
      *     rlcf->types_keys = NULL;
      *     rlcf->control = 0;
+     *     rlcf->events = NULL;
      */
 
     rlcf->enable = NGX_CONF_UNSET;
@@ -547,6 +764,7 @@ ngx_http_retarget_create_loc_conf(ngx_conf_t *cf)
     rlcf->notice = NGX_CONF_UNSET_PTR;
     rlcf->bypass = NGX_CONF_UNSET_PTR;
     rlcf->cookie = NGX_CONF_UNSET_PTR;
+    rlcf->stream_pageviews = NGX_CONF_UNSET;
 
     return rlcf;
 }
@@ -565,6 +783,7 @@ ngx_http_retarget_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->dnt, prev->dnt, 0);
     ngx_conf_merge_str_value(conf->privacy_url, prev->privacy_url, "");
     ngx_conf_merge_ptr_value(conf->bypass, prev->bypass, NULL);
+    ngx_conf_merge_value(conf->stream_pageviews, prev->stream_pageviews, 0);
 
     if (ngx_http_merge_types(cf, &conf->types_keys, &conf->types,
                              &prev->types_keys, &prev->types,
@@ -695,6 +914,32 @@ ngx_http_retarget_notice(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rlcf->notice = ngx_http_retarget_tpl_load(cf, &value[1]);
     if (rlcf->notice == NULL) {
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_retarget_check_positive(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *ms = data;
+
+    if (*ms == 0) {
+        return "must be more than 0";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_retarget_check_queue(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_uint_t  *n = data;
+
+    if (*n == 0) {
+        return "must be at least 1";
     }
 
     return NGX_CONF_OK;

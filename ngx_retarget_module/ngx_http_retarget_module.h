@@ -12,6 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <hiredis/hiredis.h>
+
 
 /* 16 random bytes, base64url without padding */
 #define NGX_HTTP_RETARGET_VID_LEN        22
@@ -95,6 +97,61 @@ typedef struct {
 typedef struct ngx_http_retarget_tpl_s  ngx_http_retarget_tpl_t;
 
 
+/* the Redis link of a worker */
+
+typedef enum {
+    ngx_http_retarget_link_down = 0,
+    ngx_http_retarget_link_connecting,
+    ngx_http_retarget_link_up
+} ngx_http_retarget_link_e;
+
+
+typedef struct {
+    ngx_str_t                      name;          /* as configured, for logs */
+    ngx_str_t                      host;          /* null-terminated IP */
+    in_port_t                      port;
+    ngx_str_t                      unix_path;     /* null-terminated */
+    ngx_uint_t                     db;
+    ngx_str_t                      password;
+    ngx_str_t                      prefix;
+    ngx_msec_t                     timeout;
+    ngx_uint_t                     queue;
+} ngx_http_retarget_redis_conf_t;
+
+
+typedef struct {
+    ngx_atomic_uint_t              sent;
+    ngx_atomic_uint_t              dropped;
+    ngx_atomic_uint_t              errors;
+    ngx_atomic_uint_t              reconnects;
+    ngx_atomic_uint_t              queued;
+    ngx_atomic_uint_t              inflight;
+} ngx_http_retarget_redis_stats_t;
+
+
+typedef struct ngx_http_retarget_redis_s  ngx_http_retarget_redis_t;
+
+
+#define NGX_HTTP_RETARGET_MAX_ARGS  16
+
+/* a Redis command, its arguments in some pool */
+typedef struct {
+    int                            argc;
+    const char                    *argv[NGX_HTTP_RETARGET_MAX_ARGS];
+    size_t                         len[NGX_HTTP_RETARGET_MAX_ARGS];
+} ngx_http_retarget_cmd_t;
+
+typedef void (*ngx_http_retarget_redis_reply_pt)(void *data,
+    redisReply *reply);
+
+
+typedef struct {
+    ngx_http_retarget_redis_t         *rds;
+    ngx_http_retarget_redis_reply_pt   handler;
+    void                              *data;
+} ngx_http_retarget_redis_read_t;
+
+
 /*
  * Cookie attributes shared by the visitor and the consent cookie; the
  * attribute tail is built once at configuration time.
@@ -117,6 +174,11 @@ typedef struct {
     ngx_str_t                      control;       /* retarget_control prefix */
     void                          *hmac;          /* identity.c's keys */
     ngx_http_retarget_tpl_t       *builtin_notice;
+
+    ngx_http_retarget_redis_conf_t redis;         /* redis.name.len: set */
+    size_t                         stream_maxlen;
+
+    ngx_shm_zone_t                *status_zone;   /* retarget_status */
 
     ngx_flag_t                     used;          /* any "retarget on" */
     u_char                        *used_file;     /* where, for errors */
@@ -141,6 +203,9 @@ typedef struct {
     ngx_http_retarget_cookie_conf_t  *cookie;
 
     ngx_flag_t                     control;       /* retarget_control here */
+
+    ngx_array_t                   *events;        /* retarget_event */
+    ngx_flag_t                     stream_pageviews;
 } ngx_http_retarget_loc_conf_t;
 
 
@@ -163,6 +228,7 @@ typedef struct {
     unsigned                       set_cookie:1;  /* issue or re-sign */
     unsigned                       cookie_sent:1;
     unsigned                       show_notice:1;
+    unsigned                       logged:1;
 
     /* body filter */
     unsigned                       inject:1;
@@ -178,12 +244,17 @@ typedef struct {
 
 /* ngx_http_retarget_module.c */
 ngx_http_retarget_ctx_t *ngx_http_retarget_request(ngx_http_request_t *r);
+ngx_int_t ngx_http_retarget_bypass(ngx_http_request_t *r);
+ngx_int_t ngx_http_retarget_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *body, size_t len, ngx_uint_t copy);
 ngx_http_retarget_ctx_t *ngx_http_retarget_get_ctx(ngx_http_request_t *r);
 ngx_http_retarget_ctx_t *ngx_http_retarget_create_ctx(ngx_http_request_t *r);
 
 /* ngx_http_retarget_identity.c */
 ngx_int_t ngx_http_retarget_identity_init_conf(ngx_conf_t *cf,
     ngx_http_retarget_main_conf_t *rmcf);
+ngx_int_t ngx_http_retarget_cookie_visitor(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, u_char *vid, ngx_uint_t *resign);
 ngx_int_t ngx_http_retarget_identify(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx);
 ngx_int_t ngx_http_retarget_set_cookie(ngx_http_request_t *r,
@@ -218,6 +289,68 @@ ngx_int_t ngx_http_retarget_notice_init_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_retarget_notice_render(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx,
     ngx_str_t *out);
+
+/* ngx_http_retarget_redis.c */
+ngx_int_t ngx_http_retarget_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_retarget_main_conf_t *rmcf);
+void ngx_http_retarget_redis_exit_process(ngx_cycle_t *cycle);
+ngx_http_retarget_redis_t *ngx_http_retarget_redis_get(void);
+ngx_int_t ngx_http_retarget_redis_write(ngx_http_retarget_redis_t *rds,
+    int argc, const char **argv, const size_t *argvlen);
+ngx_int_t ngx_http_retarget_redis_read(ngx_http_retarget_redis_t *rds,
+    int argc, const char **argv, const size_t *argvlen,
+    ngx_http_retarget_redis_reply_pt handler, void *data);
+void ngx_http_retarget_redis_hold(ngx_http_retarget_redis_t *rds);
+void ngx_http_retarget_redis_release(ngx_http_retarget_redis_t *rds);
+void ngx_http_retarget_redis_resume(ngx_http_retarget_redis_t *rds);
+ngx_http_retarget_link_e ngx_http_retarget_redis_state(
+    ngx_http_retarget_redis_t *rds, ngx_http_retarget_redis_stats_t *stats);
+char *ngx_http_retarget_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_retarget_wait.c */
+typedef struct ngx_http_retarget_wait_s  ngx_http_retarget_wait_t;
+typedef void (*ngx_http_retarget_wait_reply_pt)(ngx_http_request_t *r,
+    void *data, redisReply *reply);
+typedef void (*ngx_http_retarget_wait_done_pt)(ngx_http_request_t *r,
+    void *data, ngx_int_t rc);
+
+ngx_int_t ngx_http_retarget_wait(ngx_http_request_t *r, ngx_uint_t n,
+    ngx_http_retarget_cmd_t *cmds, ngx_http_retarget_wait_reply_pt reply,
+    ngx_http_retarget_wait_done_pt done, void *data);
+
+/* ngx_http_retarget_event.c */
+ngx_http_retarget_cmd_t *ngx_http_retarget_cmd(ngx_array_t *cmds,
+    const char *name);
+void ngx_http_retarget_arg(ngx_http_retarget_cmd_t *cmd, u_char *data,
+    size_t len);
+ngx_int_t ngx_http_retarget_arg_key(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
+    ngx_str_t *vid, char *suffix, ngx_str_t *tail);
+ngx_int_t ngx_http_retarget_arg_num(ngx_pool_t *pool,
+    ngx_http_retarget_cmd_t *cmd, int64_t n);
+void ngx_http_retarget_shutdown_hook(ngx_http_retarget_redis_t *rds);
+ngx_int_t ngx_http_retarget_event_init_process(ngx_cycle_t *cycle,
+    ngx_http_retarget_main_conf_t *rmcf);
+ngx_int_t ngx_http_retarget_log_handler(ngx_http_request_t *r);
+char *ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_retarget_count(ngx_str_t *field, int64_t n);
+ngx_int_t ngx_http_retarget_forget(ngx_http_request_t *r,
+    ngx_str_t *visitor);
+
+/* ngx_http_retarget_rights.c */
+ngx_int_t ngx_http_retarget_me(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf);
+ngx_int_t ngx_http_retarget_forget_visitor(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf);
+
+/* ngx_http_retarget_status.c */
+char *ngx_http_retarget_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_retarget_status_init_process(ngx_cycle_t *cycle,
+    ngx_http_retarget_main_conf_t *rmcf);
+void ngx_http_retarget_status_decision(ngx_http_retarget_decision_e d);
 
 /* ngx_http_retarget_filter.c */
 ngx_int_t ngx_http_retarget_filter_init(ngx_conf_t *cf);

@@ -1,0 +1,1713 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * Behaviour logging: after the response (log phase), the page view and
+ * the events of "retarget_event" become one pipelined batch of Redis
+ * writes that nobody waits for.  Daily counters are summed in the worker
+ * and flushed once a second, and when the worker exits.
+ */
+
+
+#include "ngx_http_retarget_module.h"
+
+#include <jansson.h>
+
+
+#define NGX_HTTP_RETARGET_FLUSH_INTERVAL  1000
+#define NGX_HTTP_RETARGET_MAX_COUNTERS    128
+#define NGX_HTTP_RETARGET_STATS_TTL       (400 * 86400)
+
+
+typedef enum {
+    ngx_http_retarget_ev_product = 0,
+    ngx_http_retarget_ev_cart_add,
+    ngx_http_retarget_ev_cart_remove,
+    ngx_http_retarget_ev_cart_clear,
+    ngx_http_retarget_ev_checkout,
+    ngx_http_retarget_ev_purchase,
+    ngx_http_retarget_ev_identify,
+    ngx_http_retarget_ev_custom
+} ngx_http_retarget_ev_type_e;
+
+
+/* the parameters of retarget_event, in this order */
+typedef enum {
+    ngx_http_retarget_p_sku = 0,
+    ngx_http_retarget_p_qty,
+    ngx_http_retarget_p_price,
+    ngx_http_retarget_p_name,
+    ngx_http_retarget_p_image,
+    ngx_http_retarget_p_url,
+    ngx_http_retarget_p_order,
+    ngx_http_retarget_p_value,
+    ngx_http_retarget_p_user,
+    ngx_http_retarget_p_if,
+    ngx_http_retarget_p_count
+} ngx_http_retarget_param_e;
+
+
+typedef struct {
+    ngx_str_t                      name;
+    ngx_http_retarget_ev_type_e    type;
+    ngx_str_t                      counter;
+    ngx_http_complex_value_t      *params[ngx_http_retarget_p_count];
+} ngx_http_retarget_event_conf_t;
+
+
+/* an event's values, checked */
+typedef struct {
+    ngx_http_retarget_event_conf_t  *conf;
+    ngx_str_t                        v[ngx_http_retarget_p_count];
+    int64_t                          qty;
+    int64_t                          cents;     /* price or value */
+} ngx_http_retarget_event_t;
+
+
+/* the commands of one event, being built in the request pool */
+typedef struct {
+    ngx_http_request_t            *r;
+    ngx_http_retarget_main_conf_t *rmcf;
+    ngx_array_t                   *cmds;
+    ngx_str_t                     *vid;
+    ngx_str_t                      now;
+} ngx_http_retarget_batch_t;
+
+
+typedef struct {
+    ngx_str_t                      field;
+    int64_t                        n;
+} ngx_http_retarget_counter_t;
+
+
+/* the counters of this worker for one day */
+typedef struct {
+    ngx_http_retarget_main_conf_t *rmcf;
+    u_char                         day[8];     /* YYYYMMDD */
+    ngx_uint_t                     n;
+    ngx_http_retarget_counter_t    counters[NGX_HTTP_RETARGET_MAX_COUNTERS];
+    ngx_event_t                    flush;
+    ngx_uint_t                     dropped;    /* link drops reported */
+} ngx_http_retarget_counters_t;
+
+
+/* a purchase waiting for its "SET order NX" */
+typedef struct {
+    ngx_str_t                     *counter;
+    ngx_uint_t                     held;      /* later writes wait */
+    int64_t                        cents;
+    ngx_uint_t                     ncmds;
+    ngx_http_retarget_cmd_t       *cmds;
+} ngx_http_retarget_purchase_t;
+
+
+static ngx_int_t ngx_http_retarget_log_pageview(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_loc_conf_t *rlcf);
+static ngx_int_t ngx_http_retarget_log_event(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_event_conf_t *ec);
+static ngx_int_t ngx_http_retarget_event_values(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev);
+static ngx_int_t ngx_http_retarget_check_value(ngx_uint_t param,
+    ngx_str_t *v, ngx_http_retarget_event_t *ev);
+static ngx_int_t ngx_http_retarget_parse_amount(ngx_str_t *v, int64_t *cents);
+static ngx_int_t ngx_http_retarget_printable(ngx_str_t *v, size_t max,
+    ngx_uint_t spaces);
+static ngx_int_t ngx_http_retarget_visitor_writes(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_event_t *ev,
+    ngx_array_t *cmds);
+static ngx_int_t ngx_http_retarget_product_hash(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev);
+static ngx_int_t ngx_http_retarget_cart_changed(ngx_http_retarget_batch_t *b);
+static ngx_int_t ngx_http_retarget_touch(ngx_http_retarget_batch_t *b);
+static ngx_http_retarget_cmd_t *ngx_http_retarget_vcmd(
+    ngx_http_retarget_batch_t *b, const char *name, char *suffix,
+    ngx_str_t *a1, ngx_str_t *a2);
+static ngx_http_retarget_cmd_t *ngx_http_retarget_key_cmd(
+    ngx_http_retarget_batch_t *b, const char *name, ngx_str_t *vid,
+    char *suffix, ngx_str_t *tail, ngx_str_t *a1, ngx_str_t *a2);
+static ngx_int_t ngx_http_retarget_vexpire(ngx_http_retarget_batch_t *b,
+    char *suffix);
+static ngx_int_t ngx_http_retarget_stream(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_str_t *type,
+    ngx_http_retarget_event_t *ev, ngx_array_t *cmds);
+static ngx_int_t ngx_http_retarget_purchase(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev, ngx_array_t *cmds);
+static ngx_http_retarget_purchase_t *ngx_http_retarget_purchase_copy(
+    ngx_array_t *cmds, ngx_log_t *log);
+static void ngx_http_retarget_purchase_checked(void *data, redisReply *reply);
+static void ngx_http_retarget_send_cmds(ngx_http_retarget_cmd_t *cmds,
+    ngx_uint_t n);
+
+static ngx_int_t ngx_http_retarget_expire(ngx_http_request_t *r,
+    ngx_array_t *cmds, ngx_str_t *vid, char *suffix);
+
+static void ngx_http_retarget_count_now(ngx_str_t *field, int64_t n);
+static void ngx_http_retarget_flush_counters(void);
+static void ngx_http_retarget_flush_handler(ngx_event_t *ev);
+static void ngx_http_retarget_today(u_char *day);
+
+
+static ngx_str_t  ngx_http_retarget_param_names[] = {
+    ngx_string("sku="),
+    ngx_string("qty="),
+    ngx_string("price="),
+    ngx_string("name="),
+    ngx_string("image="),
+    ngx_string("url="),
+    ngx_string("order="),
+    ngx_string("value="),
+    ngx_string("user="),
+    ngx_string("if=")
+};
+
+
+/* the same, as keys of the stream's JSON */
+static const char  *ngx_http_retarget_json_keys[] = {
+    "sku", "qty", "price", "name", "image", "url", "order", "value", "user"
+};
+
+
+static struct {
+    ngx_str_t                      name;
+    ngx_http_retarget_ev_type_e    type;
+    ngx_str_t                      counter;
+} ngx_http_retarget_ev_types[] = {
+    { ngx_string("product"), ngx_http_retarget_ev_product,
+      ngx_string("product_views") },
+    { ngx_string("cart_add"), ngx_http_retarget_ev_cart_add,
+      ngx_string("cart_adds") },
+    { ngx_string("cart_remove"), ngx_http_retarget_ev_cart_remove,
+      ngx_string("cart_removes") },
+    { ngx_string("cart_clear"), ngx_http_retarget_ev_cart_clear,
+      ngx_string("cart_clears") },
+    { ngx_string("checkout"), ngx_http_retarget_ev_checkout,
+      ngx_string("checkouts") },
+    { ngx_string("purchase"), ngx_http_retarget_ev_purchase,
+      ngx_string("purchases") },
+    { ngx_string("identify"), ngx_http_retarget_ev_identify,
+      ngx_string("identifies") },
+    { ngx_null_string, ngx_http_retarget_ev_custom, ngx_null_string }
+};
+
+
+static ngx_str_t  ngx_http_retarget_c_pageviews = ngx_string("pageviews");
+static ngx_str_t  ngx_http_retarget_t_pageview = ngx_string("pageview");
+static ngx_str_t  ngx_http_retarget_c_new = ngx_string("visitors_new");
+static ngx_str_t  ngx_http_retarget_c_notices = ngx_string("notices");
+static ngx_str_t  ngx_http_retarget_c_gpc = ngx_string("gpc");
+static ngx_str_t  ngx_http_retarget_c_revenue = ngx_string("revenue");
+static ngx_str_t  ngx_http_retarget_c_rejected = ngx_string("rejected");
+static ngx_str_t  ngx_http_retarget_c_dropped = ngx_string("dropped");
+static ngx_str_t  ngx_http_retarget_c_duplicate =
+    ngx_string("purchases_duplicate");
+
+
+/* hash fields and constant arguments */
+static ngx_str_t  ngx_http_retarget_f_last_seen = ngx_string("last_seen");
+static ngx_str_t  ngx_http_retarget_f_first_seen = ngx_string("first_seen");
+static ngx_str_t  ngx_http_retarget_f_cart_updated =
+    ngx_string("cart_updated");
+static ngx_str_t  ngx_http_retarget_f_purchased = ngx_string("purchased");
+static ngx_str_t  ngx_http_retarget_f_checkout = ngx_string("checkout");
+static ngx_str_t  ngx_http_retarget_f_user = ngx_string("user");
+static ngx_str_t  ngx_http_retarget_s0 = ngx_string("0");
+static ngx_str_t  ngx_http_retarget_viewed_last = ngx_string("19");
+
+
+static ngx_http_retarget_counters_t  *ngx_http_retarget_counters;
+
+
+/* retarget_event type [sku=V] [qty=V] ... [if=V] */
+
+char *
+ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_retarget_loc_conf_t *rlcf = conf;
+
+    u_char                            *p;
+    ngx_str_t                         *value, v;
+    ngx_uint_t                         i, k;
+    ngx_http_retarget_event_conf_t    *ec;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (rlcf->events == NULL) {
+        rlcf->events = ngx_array_create(cf->pool, 2,
+                                       sizeof(ngx_http_retarget_event_conf_t));
+        if (rlcf->events == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ec = ngx_array_push(rlcf->events);
+    if (ec == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(ec, sizeof(ngx_http_retarget_event_conf_t));
+
+    value = cf->args->elts;
+    ec->name = value[1];
+
+    for (k = 0; ngx_http_retarget_ev_types[k].name.len; k++) {
+        if (ngx_http_retarget_ev_types[k].name.len == ec->name.len
+            && ngx_strncmp(ngx_http_retarget_ev_types[k].name.data,
+                           ec->name.data, ec->name.len) == 0)
+        {
+            break;
+        }
+    }
+
+    ec->type = ngx_http_retarget_ev_types[k].type;
+    ec->counter = ngx_http_retarget_ev_types[k].counter;
+
+    if (ec->type == ngx_http_retarget_ev_custom) {
+        /* a free-form name: reaches the stream and "events:<name>" */
+
+        if (ec->name.len == 0 || ec->name.len > 32) {
+            goto invalid_type;
+        }
+
+        for (p = ec->name.data; p < ec->name.data + ec->name.len; p++) {
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
+                  || *p == '_'))
+            {
+                goto invalid_type;
+            }
+        }
+
+        ec->counter.len = sizeof("events:") - 1 + ec->name.len;
+        ec->counter.data = ngx_pnalloc(cf->pool, ec->counter.len);
+        if (ec->counter.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_sprintf(ec->counter.data, "events:%V", &ec->name);
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        for (k = 0; k < ngx_http_retarget_p_count; k++) {
+            if (ngx_strncmp(value[i].data,
+                            ngx_http_retarget_param_names[k].data,
+                            ngx_http_retarget_param_names[k].len)
+                == 0)
+            {
+                break;
+            }
+        }
+
+        if (k == ngx_http_retarget_p_count || ec->params[k] != NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid or duplicate parameter \"%V\" "
+                               "in \"%V\"", &value[i], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        v.data = value[i].data + ngx_http_retarget_param_names[k].len;
+        v.len = value[i].len - ngx_http_retarget_param_names[k].len;
+
+        ec->params[k] = ngx_palloc(cf->pool,
+                                   sizeof(ngx_http_complex_value_t));
+        if (ec->params[k] == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &v;
+        ccv.complex_value = ec->params[k];
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if ((ec->type == ngx_http_retarget_ev_product
+         || ec->type == ngx_http_retarget_ev_cart_add
+         || ec->type == ngx_http_retarget_ev_cart_remove)
+        && ec->params[ngx_http_retarget_p_sku] == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V %V\" requires \"sku=\"",
+                           &cmd->name, &ec->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ec->type == ngx_http_retarget_ev_identify
+        && ec->params[ngx_http_retarget_p_user] == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V identify\" requires \"user=\"", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid_type:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid event type \"%V\" in \"%V\": a known type "
+                       "or up to 32 of [a-z0-9_]", &ec->name, &cmd->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_retarget_event_init_process(ngx_cycle_t *cycle,
+    ngx_http_retarget_main_conf_t *rmcf)
+{
+    ngx_http_retarget_counters_t  *rc;
+
+    rc = ngx_pcalloc(cycle->pool, sizeof(ngx_http_retarget_counters_t));
+    if (rc == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc->rmcf = rmcf;
+    ngx_http_retarget_today(rc->day);
+
+    rc->flush.handler = ngx_http_retarget_flush_handler;
+    rc->flush.data = rc;
+    rc->flush.log = cycle->log;
+    rc->flush.cancelable = 1;
+
+    ngx_add_timer(&rc->flush, NGX_HTTP_RETARGET_FLUSH_INTERVAL);
+
+    ngx_http_retarget_counters = rc;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The log phase of the main request.  Everything here only queues
+ * writes: the response is already on its way.
+ */
+
+ngx_int_t
+ngx_http_retarget_log_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t                       i;
+    ngx_http_retarget_ctx_t         *ctx;
+    ngx_http_retarget_loc_conf_t    *rlcf;
+    ngx_http_retarget_event_conf_t  *ec;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_retarget_get_ctx(r);
+
+    if (ctx == NULL || ctx->logged) {
+        return NGX_OK;
+    }
+
+    ctx->logged = 1;
+
+    ngx_http_retarget_status_decision(ctx->decision);
+
+    if (ctx->bypass || ngx_http_retarget_counters == NULL) {
+        /* the module is off here, or there is no Redis to log to */
+        return NGX_OK;
+    }
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
+
+    if (ngx_http_retarget_log_pageview(r, ctx, rlcf) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    /* a HEAD request did not do what the location's events say */
+
+    if (rlcf->events == NULL || !ctx->tracked
+        || r->method == NGX_HTTP_HEAD
+        || r->headers_out.status >= NGX_HTTP_BAD_REQUEST)
+    {
+        return NGX_OK;
+    }
+
+    ec = rlcf->events->elts;
+
+    for (i = 0; i < rlcf->events->nelts; i++) {
+        (void) ngx_http_retarget_log_event(r, ctx, &ec[i]);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_log_pageview(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_loc_conf_t *rlcf)
+{
+    ngx_array_t  *cmds;
+
+    if (ctx->consent == ngx_http_retarget_consent_gpc) {
+        ngx_http_retarget_count(&ngx_http_retarget_c_gpc, 1);
+    }
+
+    if (ctx->decision == ngx_http_retarget_decision_notice) {
+        ngx_http_retarget_count(&ngx_http_retarget_c_notices, 1);
+    }
+
+    /* a page view: an HTML page this module may inject into */
+
+    if (r->headers_out.status != NGX_HTTP_OK
+        || ngx_http_test_content_type(r, &rlcf->types) == NULL)
+    {
+        return NGX_OK;
+    }
+
+    ngx_http_retarget_count(&ngx_http_retarget_c_pageviews, 1);
+
+    if (ctx->new_visitor) {
+        ngx_http_retarget_count(&ngx_http_retarget_c_new, 1);
+    }
+
+    if (!rlcf->stream_pageviews || !ctx->tracked) {
+        /* plain page views touch no per-visitor state */
+        return NGX_OK;
+    }
+
+    cmds = ngx_array_create(r->pool, 1, sizeof(ngx_http_retarget_cmd_t));
+    if (cmds == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_retarget_stream(r, ctx, &ngx_http_retarget_t_pageview,
+                                 NULL, cmds)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_log_event(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_event_conf_t *ec)
+{
+    ngx_int_t                   rc;
+    ngx_array_t                *cmds, *stream;
+    ngx_http_retarget_cmd_t    *cmd;
+    ngx_http_retarget_event_t   ev;
+
+    ngx_memzero(&ev, sizeof(ngx_http_retarget_event_t));
+    ev.conf = ec;
+
+    rc = ngx_http_retarget_event_values(r, &ev);
+
+    if (rc == NGX_DECLINED) {
+        /* the "if=" condition is false */
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_retarget_count(&ngx_http_retarget_c_rejected, 1);
+        return NGX_OK;
+    }
+
+    cmds = ngx_array_create(r->pool, 16, sizeof(ngx_http_retarget_cmd_t));
+    stream = ngx_array_create(r->pool, 1, sizeof(ngx_http_retarget_cmd_t));
+    if (cmds == NULL || stream == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_retarget_stream(r, ctx, &ec->name, &ev, stream);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_retarget_count(&ngx_http_retarget_c_rejected, 1);
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK
+        || ngx_http_retarget_visitor_writes(r, ctx, &ev, cmds) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ec->type == ngx_http_retarget_ev_purchase
+        && ev.v[ngx_http_retarget_p_order].len)
+    {
+        /* counted once per order id: the batch waits for "SET NX" */
+        if (stream->nelts) {
+            cmd = ngx_array_push(cmds);
+            if (cmd == NULL) {
+                return NGX_ERROR;
+            }
+
+            *cmd = *(ngx_http_retarget_cmd_t *) stream->elts;
+        }
+
+        return ngx_http_retarget_purchase(r, &ev, cmds);
+    }
+
+    ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
+    ngx_http_retarget_send_cmds(stream->elts, stream->nelts);
+
+    ngx_http_retarget_count(&ec->counter, 1);
+
+    if (ec->type == ngx_http_retarget_ev_purchase && ev.cents) {
+        ngx_http_retarget_count(&ngx_http_retarget_c_revenue, ev.cents);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Evaluates and checks the values: NGX_DECLINED when "if=" is empty or
+ * "0", NGX_ERROR when a value is invalid (the event is not written).
+ */
+
+static ngx_int_t
+ngx_http_retarget_event_values(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev)
+{
+    u_char     *dst, *src;
+    ngx_str_t   raw;
+    ngx_uint_t  k;
+
+    ev->qty = 1;
+
+    /* the condition first: values of an event that did not happen are
+     * not checked, nor counted as rejected */
+
+    if (ev->conf->params[ngx_http_retarget_p_if] != NULL) {
+        if (ngx_http_complex_value(r, ev->conf->params[ngx_http_retarget_p_if],
+                                   &raw)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (raw.len == 0 || (raw.len == 1 && raw.data[0] == '0')) {
+            return NGX_DECLINED;
+        }
+    }
+
+    for (k = 0; k < ngx_http_retarget_p_if; k++) {
+
+        if (ev->conf->params[k] == NULL) {
+            continue;
+        }
+
+        if (ngx_http_complex_value(r, ev->conf->params[k], &raw) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /* values usually come from query arguments: decode them */
+
+        dst = ngx_pnalloc(r->pool, raw.len);
+        if (dst == NULL) {
+            return NGX_ERROR;
+        }
+
+        ev->v[k].data = dst;
+
+        for (src = raw.data; src < raw.data + raw.len; src++) {
+            *dst++ = (*src == '+') ? ' ' : *src;
+        }
+
+        src = ev->v[k].data;
+        dst = ev->v[k].data;
+        ngx_unescape_uri(&dst, &src, raw.len, 0);
+        ev->v[k].len = dst - ev->v[k].data;
+
+        if (ev->v[k].len == 0) {
+            /* an empty value is an absent one */
+            continue;
+        }
+
+        if (ngx_http_retarget_check_value(k, &ev->v[k], ev) != NGX_OK) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "retarget: event \"%V\" rejected: invalid "
+                          "\"%V\" value", &ev->conf->name,
+                          &ngx_http_retarget_param_names[k]);
+            return NGX_ERROR;
+        }
+    }
+
+    if ((ev->conf->type == ngx_http_retarget_ev_product
+         || ev->conf->type == ngx_http_retarget_ev_cart_add
+         || ev->conf->type == ngx_http_retarget_ev_cart_remove)
+        && ev->v[ngx_http_retarget_p_sku].len == 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "retarget: event \"%V\" rejected: no sku",
+                      &ev->conf->name);
+        return NGX_ERROR;
+    }
+
+    if (ev->conf->type == ngx_http_retarget_ev_identify
+        && ev->v[ngx_http_retarget_p_user].len == 0)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_check_value(ngx_uint_t param, ngx_str_t *v,
+    ngx_http_retarget_event_t *ev)
+{
+    ngx_int_t  n;
+
+    switch (param) {
+
+    case ngx_http_retarget_p_sku:
+    case ngx_http_retarget_p_order:
+        return ngx_http_retarget_printable(v, 64, 0);
+
+    case ngx_http_retarget_p_user:
+        return ngx_http_retarget_printable(v, 128, 0);
+
+    case ngx_http_retarget_p_qty:
+        n = ngx_atoi(v->data, v->len);
+        if (n < 1 || n > 9999) {
+            return NGX_ERROR;
+        }
+
+        ev->qty = n;
+        return NGX_OK;
+
+    case ngx_http_retarget_p_price:
+    case ngx_http_retarget_p_value:
+        return ngx_http_retarget_parse_amount(v, &ev->cents);
+
+    case ngx_http_retarget_p_name:
+        return ngx_http_retarget_printable(v, 200, 1);
+
+    default: /* image, url */
+        if (ngx_http_retarget_printable(v, 1024, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /* a path on this site or an http(s) URL: never javascript: */
+
+        if (ngx_http_retarget_same_site_path(v)
+            || (v->len > 8 && ngx_strncasecmp(v->data,
+                                              (u_char *) "https://", 8) == 0)
+            || (v->len > 7 && ngx_strncasecmp(v->data,
+                                              (u_char *) "http://", 7) == 0))
+        {
+            return NGX_OK;
+        }
+
+        return NGX_ERROR;
+    }
+}
+
+
+/* "12", "12.5", "12.50": at most two decimals, kept in cents */
+
+static ngx_int_t
+ngx_http_retarget_parse_amount(ngx_str_t *v, int64_t *cents)
+{
+    u_char      *p, *last;
+    int64_t      n;
+    ngx_uint_t   digits, decimals, dot;
+
+    n = 0;
+    digits = 0;
+    decimals = 0;
+    dot = 0;
+
+    last = v->data + v->len;
+
+    for (p = v->data; p < last; p++) {
+
+        if (*p == '.' && !dot && digits) {
+            dot = 1;
+            continue;
+        }
+
+        if (*p < '0' || *p > '9' || digits == 12 || decimals == 2) {
+            return NGX_ERROR;
+        }
+
+        n = n * 10 + (*p - '0');
+        digits++;
+        decimals += dot;
+    }
+
+    if (digits == 0 || (dot && decimals == 0)) {
+        return NGX_ERROR;
+    }
+
+    while (decimals++ < 2) {
+        n *= 10;
+    }
+
+    *cents = n;
+
+    return NGX_OK;
+}
+
+
+/* no control characters, UTF-8 only: what every stored value must be */
+
+static ngx_int_t
+ngx_http_retarget_printable(ngx_str_t *v, size_t max, ngx_uint_t spaces)
+{
+    u_char    *p, *last;
+    uint32_t   cp;
+
+    if (v->len == 0 || v->len > max) {
+        return NGX_ERROR;
+    }
+
+    p = v->data;
+    last = v->data + v->len;
+
+    while (p < last) {
+
+        if (*p >= 0x80) {
+            /* invalid UTF-8, or a C1 control character */
+            cp = ngx_utf8_decode(&p, last - p);
+
+            if (cp > 0x10ffff || (cp >= 0x80 && cp <= 0x9f)) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (*p < 0x20 || *p == 0x7f || (*p == ' ' && !spaces)) {
+            return NGX_ERROR;
+        }
+
+        p++;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The visitor's keys, all under the hash tag {vid} and with the
+ * retention TTL.  A brand-new id gets none: the event is counted and
+ * streamed, and the visitor's keys start when the cookie comes back
+ * (clients that drop cookies never create any).
+ */
+
+static ngx_int_t
+ngx_http_retarget_visitor_writes(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_event_t *ev,
+    ngx_array_t *cmds)
+{
+    u_char                     *p;
+    ngx_str_t                  *sku, *field, qty, details;
+    ngx_http_retarget_batch_t   b;
+
+    b.r = r;
+    b.rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+    b.cmds = cmds;
+    b.vid = &ctx->visitor;
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    b.now.data = p;
+    b.now.len = ngx_sprintf(p, "%T", ngx_time()) - p;
+
+    sku = &ev->v[ngx_http_retarget_p_sku];
+
+    if (ngx_http_retarget_product_hash(&b, ev) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->new_visitor || ctx->visitor.len == 0) {
+        return NGX_OK;
+    }
+
+    switch (ev->conf->type) {
+
+    case ngx_http_retarget_ev_product:
+        /* newest first, each sku once, capped */
+        if (ngx_http_retarget_vcmd(&b, "LREM", ":viewed", &ngx_http_retarget_s0,
+                                   sku) == NULL
+            || ngx_http_retarget_vcmd(&b, "LPUSH", ":viewed", sku, NULL)
+               == NULL
+            || ngx_http_retarget_vcmd(&b, "LTRIM", ":viewed",
+                                      &ngx_http_retarget_s0,
+                                      &ngx_http_retarget_viewed_last) == NULL
+            || ngx_http_retarget_vexpire(&b, ":viewed") != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        goto meta;
+
+    case ngx_http_retarget_ev_cart_add:
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        qty.data = p;
+        qty.len = ngx_sprintf(p, "%L", ev->qty) - p;
+
+        /* the line as a page shows it: the denormalized view */
+
+        details.len = ev->v[ngx_http_retarget_p_price].len
+                      + ev->v[ngx_http_retarget_p_name].len
+                      + ev->v[ngx_http_retarget_p_image].len
+                      + ev->v[ngx_http_retarget_p_url].len + 3;
+        details.data = ngx_pnalloc(r->pool, details.len);
+        if (details.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf(details.data, "%V\t%V\t%V\t%V",
+                    &ev->v[ngx_http_retarget_p_price],
+                    &ev->v[ngx_http_retarget_p_name],
+                    &ev->v[ngx_http_retarget_p_image],
+                    &ev->v[ngx_http_retarget_p_url]);
+
+        if (ngx_http_retarget_vcmd(&b, "HINCRBY", ":cart", sku, &qty) == NULL
+            || ngx_http_retarget_vcmd(&b, "HSET", ":cartinfo", sku, &details)
+               == NULL
+            || ngx_http_retarget_vexpire(&b, ":cartinfo") != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_retarget_cart_changed(&b);
+
+    case ngx_http_retarget_ev_cart_remove:
+        if (ngx_http_retarget_vcmd(&b, "HDEL", ":cart", sku, NULL) == NULL
+            || ngx_http_retarget_vcmd(&b, "HDEL", ":cartinfo", sku, NULL)
+               == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_retarget_cart_changed(&b);
+
+    case ngx_http_retarget_ev_cart_clear:
+    case ngx_http_retarget_ev_purchase:
+        field = (ev->conf->type == ngx_http_retarget_ev_purchase)
+                ? &ngx_http_retarget_f_purchased
+                : &ngx_http_retarget_f_cart_updated;
+
+        if (ngx_http_retarget_vcmd(&b, "DEL", ":cart", NULL, NULL) == NULL
+            || ngx_http_retarget_vcmd(&b, "DEL", ":cartinfo", NULL, NULL)
+               == NULL
+            || ngx_http_retarget_key_cmd(&b, "ZREM", NULL, "carts", NULL,
+                                         b.vid, NULL) == NULL
+            || ngx_http_retarget_vcmd(&b, "HSET", ":meta", field, &b.now)
+               == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        goto meta;
+
+    case ngx_http_retarget_ev_checkout:
+        if (ngx_http_retarget_vcmd(&b, "HSET", ":meta",
+                                   &ngx_http_retarget_f_checkout, &b.now)
+            == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        goto meta;
+
+    case ngx_http_retarget_ev_identify:
+        if (ngx_http_retarget_vcmd(&b, "HSET", ":meta",
+                                   &ngx_http_retarget_f_user,
+                                   &ev->v[ngx_http_retarget_p_user])
+            == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        goto meta;
+
+    default: /* custom events only reach the stream and the counters */
+        return NGX_OK;
+    }
+
+meta:
+
+    return ngx_http_retarget_touch(&b);
+}
+
+
+/* the product's own hash, for reminders and email workers */
+
+static ngx_int_t
+ngx_http_retarget_product_hash(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev)
+{
+    ngx_uint_t                k;
+    ngx_http_retarget_cmd_t  *cmd;
+
+    static ngx_uint_t  fields[] = {
+        ngx_http_retarget_p_name, ngx_http_retarget_p_price,
+        ngx_http_retarget_p_image, ngx_http_retarget_p_url
+    };
+
+    if (ev->v[ngx_http_retarget_p_sku].len == 0
+        || (ev->v[ngx_http_retarget_p_name].len == 0
+            && ev->v[ngx_http_retarget_p_price].len == 0))
+    {
+        return NGX_OK;
+    }
+
+    cmd = ngx_http_retarget_key_cmd(b, "HSET", NULL, "p:",
+                                    &ev->v[ngx_http_retarget_p_sku], NULL,
+                                    NULL);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
+        if (ev->v[fields[k]].len) {
+            ngx_http_retarget_arg(cmd,
+                                  (u_char *) ngx_http_retarget_json_keys[
+                                                                  fields[k]],
+                                  ngx_strlen(ngx_http_retarget_json_keys[
+                                                                  fields[k]]));
+            ngx_http_retarget_arg(cmd, ev->v[fields[k]].data,
+                                  ev->v[fields[k]].len);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the cart changed: its TTL, the abandoned-cart queue, the meta */
+
+static ngx_int_t
+ngx_http_retarget_cart_changed(ngx_http_retarget_batch_t *b)
+{
+    ngx_http_retarget_cmd_t  *cmd;
+
+    if (ngx_http_retarget_vexpire(b, ":cart") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cmd = ngx_http_retarget_key_cmd(b, "ZADD", NULL, "carts", NULL, &b->now,
+                                    b->vid);
+    if (cmd == NULL
+        || ngx_http_retarget_vcmd(b, "HSET", ":meta",
+                                  &ngx_http_retarget_f_cart_updated, &b->now)
+           == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_retarget_touch(b);
+}
+
+
+/* last_seen, first_seen once, and the retention TTL of the meta */
+
+static ngx_int_t
+ngx_http_retarget_touch(ngx_http_retarget_batch_t *b)
+{
+    if (ngx_http_retarget_vcmd(b, "HSET", ":meta",
+                               &ngx_http_retarget_f_last_seen, &b->now)
+        == NULL
+        || ngx_http_retarget_vcmd(b, "HSETNX", ":meta",
+                                  &ngx_http_retarget_f_first_seen, &b->now)
+           == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_retarget_vexpire(b, ":meta");
+}
+
+
+/* NAME <prefix>{vid}<suffix> [a1 [a2]] */
+
+static ngx_http_retarget_cmd_t *
+ngx_http_retarget_vcmd(ngx_http_retarget_batch_t *b, const char *name,
+    char *suffix, ngx_str_t *a1, ngx_str_t *a2)
+{
+    return ngx_http_retarget_key_cmd(b, name, b->vid, suffix, NULL, a1, a2);
+}
+
+
+static ngx_http_retarget_cmd_t *
+ngx_http_retarget_key_cmd(ngx_http_retarget_batch_t *b, const char *name,
+    ngx_str_t *vid, char *suffix, ngx_str_t *tail, ngx_str_t *a1,
+    ngx_str_t *a2)
+{
+    ngx_http_retarget_cmd_t  *cmd;
+
+    cmd = ngx_http_retarget_cmd(b->cmds, name);
+    if (cmd == NULL
+        || ngx_http_retarget_arg_key(b->r->pool, b->rmcf, cmd, vid, suffix,
+                                     tail)
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (a1 != NULL) {
+        ngx_http_retarget_arg(cmd, a1->data, a1->len);
+    }
+
+    if (a2 != NULL) {
+        ngx_http_retarget_arg(cmd, a2->data, a2->len);
+    }
+
+    return cmd;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_vexpire(ngx_http_retarget_batch_t *b, char *suffix)
+{
+    return ngx_http_retarget_expire(b->r, b->cmds, b->vid, suffix);
+}
+
+
+/*
+ * XADD <prefix>events MAXLEN ~ N * e <json>; the JSON carries an id of
+ * its own, so consumers can drop duplicates however the entry reached
+ * them.
+ */
+
+static ngx_int_t
+ngx_http_retarget_stream(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
+    ngx_str_t *type, ngx_http_retarget_event_t *ev, ngx_array_t *cmds)
+{
+    char                           *dump;
+    u_char                          id[64], *p;
+    size_t                          len;
+    json_t                         *e, *s;
+    ngx_uint_t                      k;
+    static ngx_uint_t               seq;
+    ngx_http_retarget_cmd_t        *cmd;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    if (rmcf->stream_maxlen == 0) {
+        return NGX_OK;
+    }
+
+    e = json_object();
+    if (e == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(id, "%P-%M-%ui", ngx_pid, ngx_current_msec, seq++);
+
+    json_object_set_new(e, "id", json_stringn((char *) id, p - id));
+    json_object_set_new(e, "type", json_stringn((char *) type->data,
+                                                type->len));
+    json_object_set_new(e, "ts", json_integer(ngx_time()));
+
+    if (ctx->visitor.len) {
+        json_object_set_new(e, "vid",
+                            json_stringn((char *) ctx->visitor.data,
+                                         ctx->visitor.len));
+    }
+
+    json_object_set_new(e, "new", json_boolean(ctx->new_visitor));
+    /* escaped: a URI need not be UTF-8, the JSON must be */
+
+    len = r->uri.len + 2 * ngx_escape_uri(NULL, r->uri.data, r->uri.len,
+                                          NGX_ESCAPE_URI);
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        json_decref(e);
+        return NGX_ERROR;
+    }
+
+    ngx_escape_uri(p, r->uri.data, r->uri.len, NGX_ESCAPE_URI);
+    json_object_set_new(e, "uri", json_stringn((char *) p, len));
+
+    if (ev != NULL && ev->conf->params[ngx_http_retarget_p_qty] != NULL) {
+        json_object_set_new(e, "qty", json_integer(ev->qty));
+    }
+
+    for (k = 0; ev != NULL && k < ngx_http_retarget_p_if; k++) {
+
+        if (ev->v[k].len == 0 || k == ngx_http_retarget_p_qty) {
+            continue;
+        }
+
+        /* NULL for bytes that are not UTF-8: the event is refused */
+        s = json_stringn((char *) ev->v[k].data, ev->v[k].len);
+        if (s == NULL) {
+            json_decref(e);
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "retarget: event \"%V\" rejected: \"%s\" is "
+                          "not UTF-8", type, ngx_http_retarget_json_keys[k]);
+            return NGX_DECLINED;
+        }
+
+        json_object_set_new(e, ngx_http_retarget_json_keys[k], s);
+    }
+
+    dump = json_dumps(e, JSON_COMPACT);
+    json_decref(e);
+
+    if (dump == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(dump);
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        free(dump);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, dump, len);
+    free(dump);
+
+    cmd = ngx_http_retarget_cmd(cmds, "XADD");
+    if (cmd == NULL
+        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, NULL, "events", NULL)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg(cmd, (u_char *) "MAXLEN", 6);
+    ngx_http_retarget_arg(cmd, (u_char *) "~", 1);
+
+    if (ngx_http_retarget_arg_num(r->pool, cmd, rmcf->stream_maxlen)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg(cmd, (u_char *) "*", 1);
+    ngx_http_retarget_arg(cmd, (u_char *) "e", 1);
+    ngx_http_retarget_arg(cmd, p, len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A purchase with an order id is counted once, however often the
+ * thank-you page is loaded: "SET <prefix>order:ID 1 NX EX <retention>"
+ * decides, and the batch follows only when the key was new.  Until the
+ * answer, the worker's later writes wait behind it, so the visitor's next
+ * events cannot overtake the purchase.  Without a working link to ask,
+ * the purchase is counted rather than lost.
+ */
+
+static ngx_int_t
+ngx_http_retarget_purchase(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev, ngx_array_t *cmds)
+{
+    ngx_int_t                       rc;
+    ngx_http_retarget_cmd_t         set;
+    ngx_http_retarget_redis_t      *rds;
+    ngx_http_retarget_purchase_t   *p;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    ngx_memzero(&set, sizeof(ngx_http_retarget_cmd_t));
+    ngx_http_retarget_arg(&set, (u_char *) "SET", 3);
+
+    if (ngx_http_retarget_arg_key(r->pool, rmcf, &set, NULL, "order:",
+                                  &ev->v[ngx_http_retarget_p_order])
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg(&set, (u_char *) "1", 1);
+    ngx_http_retarget_arg(&set, (u_char *) "NX", 2);
+    ngx_http_retarget_arg(&set, (u_char *) "EX", 2);
+
+    if (ngx_http_retarget_arg_num(r->pool, &set, rmcf->retention) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_retarget_purchase_copy(cmds, r->connection->log);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p->cents = ev->cents;
+    p->counter = &ev->conf->counter;
+
+    rds = ngx_http_retarget_redis_get();
+
+    rc = ngx_http_retarget_redis_read(rds, set.argc, set.argv, set.len,
+                                      ngx_http_retarget_purchase_checked, p);
+
+    if (rc != NGX_OK) {
+        ngx_http_retarget_purchase_checked(p, NULL);
+        return NGX_OK;
+    }
+
+    p->held = 1;
+    ngx_http_retarget_redis_hold(rds);
+
+    return NGX_OK;
+}
+
+
+/* the batch, with its arguments, in one allocation that outlives r */
+
+static ngx_http_retarget_purchase_t *
+ngx_http_retarget_purchase_copy(ngx_array_t *cmds, ngx_log_t *log)
+{
+    u_char                        *p;
+    size_t                         size;
+    ngx_uint_t                     i;
+    ngx_http_retarget_cmd_t       *c;
+    ngx_http_retarget_purchase_t  *pu;
+    int                            a;
+
+    c = cmds->elts;
+
+    size = sizeof(ngx_http_retarget_purchase_t)
+           + cmds->nelts * sizeof(ngx_http_retarget_cmd_t);
+
+    for (i = 0; i < cmds->nelts; i++) {
+        for (a = 0; a < c[i].argc; a++) {
+            size += c[i].len[a];
+        }
+    }
+
+    pu = ngx_alloc(size, log);
+    if (pu == NULL) {
+        return NULL;
+    }
+
+    pu->ncmds = cmds->nelts;
+    pu->held = 0;
+    pu->cmds = (ngx_http_retarget_cmd_t *) (pu + 1);
+    p = (u_char *) (pu->cmds + cmds->nelts);
+
+    for (i = 0; i < cmds->nelts; i++) {
+        pu->cmds[i] = c[i];
+
+        for (a = 0; a < c[i].argc; a++) {
+            pu->cmds[i].argv[a] = (const char *) p;
+            p = ngx_cpymem(p, c[i].argv[a], c[i].len[a]);
+        }
+    }
+
+    return pu;
+}
+
+
+static void
+ngx_http_retarget_purchase_checked(void *data, redisReply *reply)
+{
+    ngx_http_retarget_purchase_t *p = data;
+
+    ngx_http_retarget_redis_t  *rds;
+
+    /* an error reply, or none: counted rather than lost */
+
+    rds = ngx_http_retarget_redis_get();
+
+    if (p->held) {
+        ngx_http_retarget_redis_release(rds);
+    }
+
+    if (reply != NULL && reply->type == REDIS_REPLY_NIL) {
+        /* this order was counted already */
+        ngx_http_retarget_count(&ngx_http_retarget_c_duplicate, 1);
+
+    } else {
+        ngx_http_retarget_count(p->counter, 1);
+
+        if (p->cents) {
+            ngx_http_retarget_count(&ngx_http_retarget_c_revenue, p->cents);
+        }
+
+        ngx_http_retarget_send_cmds(p->cmds, p->ncmds);
+    }
+
+    /* then what waited behind the purchase */
+    ngx_http_retarget_redis_resume(rds);
+
+    ngx_free(p);
+}
+
+
+static void
+ngx_http_retarget_send_cmds(ngx_http_retarget_cmd_t *cmds, ngx_uint_t n)
+{
+    ngx_uint_t                  i;
+    ngx_http_retarget_redis_t  *rds;
+
+    rds = ngx_http_retarget_redis_get();
+
+    for (i = 0; i < n; i++) {
+        (void) ngx_http_retarget_redis_write(rds, cmds[i].argc, cmds[i].argv,
+                                             cmds[i].len);
+    }
+}
+
+
+ngx_http_retarget_cmd_t *
+ngx_http_retarget_cmd(ngx_array_t *cmds, const char *name)
+{
+    ngx_http_retarget_cmd_t  *cmd;
+
+    cmd = ngx_array_push(cmds);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cmd->argc = 0;
+    ngx_http_retarget_arg(cmd, (u_char *) name, ngx_strlen(name));
+
+    return cmd;
+}
+
+
+void
+ngx_http_retarget_arg(ngx_http_retarget_cmd_t *cmd, u_char *data, size_t len)
+{
+    if (cmd->argc == NGX_HTTP_RETARGET_MAX_ARGS) {
+        /* the commands built here never have that many */
+        return;
+    }
+
+    cmd->argv[cmd->argc] = (const char *) data;
+    cmd->len[cmd->argc] = len;
+    cmd->argc++;
+}
+
+
+/* "<prefix>{<vid>}<suffix>", or "<prefix><suffix><tail>" without a vid */
+
+ngx_int_t
+ngx_http_retarget_arg_key(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
+    ngx_str_t *vid, char *suffix, ngx_str_t *tail)
+{
+    u_char  *key, *p;
+    size_t   len;
+
+    len = rmcf->redis.prefix.len + ngx_strlen(suffix)
+          + (vid ? vid->len + 2 : 0) + (tail ? tail->len : 0);
+
+    key = ngx_pnalloc(pool, len);
+    if (key == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(key, rmcf->redis.prefix.data, rmcf->redis.prefix.len);
+
+    if (vid) {
+        *p++ = '{';
+        p = ngx_cpymem(p, vid->data, vid->len);
+        *p++ = '}';
+    }
+
+    p = ngx_cpymem(p, suffix, ngx_strlen(suffix));
+
+    if (tail) {
+        p = ngx_cpymem(p, tail->data, tail->len);
+    }
+
+    ngx_http_retarget_arg(cmd, key, p - key);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_retarget_arg_num(ngx_pool_t *pool, ngx_http_retarget_cmd_t *cmd,
+    int64_t n)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg(cmd, p, ngx_sprintf(p, "%L", n) - p);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_expire(ngx_http_request_t *r, ngx_array_t *cmds,
+    ngx_str_t *vid, char *suffix)
+{
+    ngx_http_retarget_cmd_t        *cmd;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    cmd = ngx_http_retarget_cmd(cmds, "EXPIRE");
+    if (cmd == NULL
+        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, vid, suffix, NULL)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_retarget_arg_num(r->pool, cmd, rmcf->retention);
+}
+
+
+/*
+ * Deletes every key of the visitor, and its entry in the abandoned-cart
+ * queue: the "forget" and "optout" endpoints.  One DEL for all the keys,
+ * which share a hash tag and so a Redis Cluster slot.
+ */
+
+ngx_int_t
+ngx_http_retarget_forget(ngx_http_request_t *r, ngx_str_t *visitor)
+{
+    ngx_array_t                    *cmds;
+    ngx_http_retarget_cmd_t        *cmd;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    if (rmcf->redis.name.len == 0) {
+        return NGX_OK;
+    }
+
+    cmds = ngx_array_create(r->pool, 2, sizeof(ngx_http_retarget_cmd_t));
+    if (cmds == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmd = ngx_http_retarget_cmd(cmds, "DEL");
+    if (cmd == NULL
+        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, visitor, ":cart",
+                                     NULL) != NGX_OK
+        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, visitor,
+                                     ":cartinfo", NULL) != NGX_OK
+        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, visitor, ":meta",
+                                     NULL) != NGX_OK
+        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, visitor, ":viewed",
+                                     NULL) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cmd = ngx_http_retarget_cmd(cmds, "ZREM");
+    if (cmd == NULL
+        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, NULL, "carts", NULL)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg(cmd, visitor->data, visitor->len);
+
+    ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
+
+    return NGX_OK;
+}
+
+
+/* the daily counters of this worker */
+
+void
+ngx_http_retarget_count(ngx_str_t *field, int64_t n)
+{
+    u_char                         day[8];
+    ngx_http_retarget_counters_t  *rc;
+
+    rc = ngx_http_retarget_counters;
+
+    if (rc == NULL) {
+        return;
+    }
+
+    ngx_http_retarget_today(day);
+
+    if (ngx_memcmp(day, rc->day, 8) != 0) {
+        /* midnight: yesterday's counts go to yesterday's hash */
+        ngx_http_retarget_flush_counters();
+        ngx_memcpy(rc->day, day, 8);
+    }
+
+    ngx_http_retarget_count_now(field, n);
+
+    if (ngx_exiting) {
+        /* the last requests of a leaving worker: no later flush comes */
+        ngx_http_retarget_flush_counters();
+    }
+}
+
+
+static void
+ngx_http_retarget_count_now(ngx_str_t *field, int64_t n)
+{
+    ngx_uint_t                     i;
+    ngx_http_retarget_counter_t   *c;
+    ngx_http_retarget_counters_t  *rc;
+
+    rc = ngx_http_retarget_counters;
+
+    for (i = 0; i < rc->n; i++) {
+        c = &rc->counters[i];
+
+        if (c->field.len == field->len
+            && ngx_strncmp(c->field.data, field->data, field->len) == 0)
+        {
+            c->n += n;
+            return;
+        }
+    }
+
+    if (rc->n == NGX_HTTP_RETARGET_MAX_COUNTERS) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "retarget: too many counters, \"%V\" not counted",
+                      field);
+        return;
+    }
+
+    /* the names live in the configuration or in static memory */
+
+    c = &rc->counters[rc->n++];
+    c->field = *field;
+    c->n = n;
+}
+
+
+/*
+ * HINCRBY (HINCRBYFLOAT for revenue) for each counter that moved, and
+ * the hash's TTL.  A counter whose command cannot be queued keeps its
+ * count for the next flush.
+ */
+
+static void
+ngx_http_retarget_flush_counters(void)
+{
+    u_char                          key[128], num[NGX_INT64_LEN + 2], *p;
+    int64_t                         n, dropped;
+    ngx_uint_t                      i, sent;
+    const char                     *argv[4];
+    size_t                          len[4];
+    ngx_http_retarget_counter_t    *c;
+    ngx_http_retarget_counters_t   *rc;
+    ngx_http_retarget_redis_t      *rds;
+    ngx_http_retarget_redis_stats_t stats;
+
+    rc = ngx_http_retarget_counters;
+    rds = ngx_http_retarget_redis_get();
+
+    if (rc == NULL
+        || ngx_http_retarget_redis_state(rds, &stats)
+           != ngx_http_retarget_link_up)
+    {
+        /* kept here, not in the queue, until Redis is back */
+        return;
+    }
+
+    /* commands the link had to drop show up in the day's counters too */
+
+    dropped = stats.dropped - rc->dropped;
+
+    if (dropped > 0) {
+        rc->dropped = stats.dropped;
+        ngx_http_retarget_count_now(&ngx_http_retarget_c_dropped, dropped);
+    }
+
+    p = ngx_snprintf(key, sizeof(key), "%Vstats:%*s",
+                     &rc->rmcf->redis.prefix, (size_t) 8, rc->day);
+
+    argv[1] = (const char *) key;
+    len[1] = p - key;
+
+    sent = 0;
+
+    for (i = 0; i < rc->n; i++) {
+        c = &rc->counters[i];
+        n = c->n;
+
+        if (n == 0) {
+            continue;
+        }
+
+        argv[2] = (const char *) c->field.data;
+        len[2] = c->field.len;
+        argv[3] = (const char *) num;
+
+        if (c->field.len == ngx_http_retarget_c_revenue.len
+            && ngx_strncmp(c->field.data, "revenue", 7) == 0)
+        {
+            argv[0] = "HINCRBYFLOAT";
+            p = ngx_sprintf(num, "%s%L.%02L", n < 0 ? "-" : "",
+                            (n < 0 ? -n : n) / 100, (n < 0 ? -n : n) % 100);
+
+        } else {
+            argv[0] = "HINCRBY";
+            p = ngx_sprintf(num, "%L", n);
+        }
+
+        len[0] = ngx_strlen(argv[0]);
+        len[3] = p - num;
+
+        if (ngx_http_retarget_redis_write(rds, 4, argv, len) == NGX_OK) {
+            c->n -= n;
+            sent++;
+        }
+    }
+
+    if (sent) {
+        argv[0] = "EXPIRE";
+        len[0] = 6;
+        argv[2] = (const char *) num;
+        p = ngx_sprintf(num, "%d", NGX_HTTP_RETARGET_STATS_TTL);
+        len[2] = p - num;
+
+        (void) ngx_http_retarget_redis_write(rds, 3, argv, len);
+    }
+}
+
+
+static void
+ngx_http_retarget_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_retarget_flush_counters();
+
+    if (!ngx_exiting) {
+        ngx_add_timer(ev, NGX_HTTP_RETARGET_FLUSH_INTERVAL);
+    }
+}
+
+
+/* the worker is about to exit: the counters go out with the last batch */
+
+void
+ngx_http_retarget_shutdown_hook(ngx_http_retarget_redis_t *rds)
+{
+    ngx_http_retarget_flush_counters();
+}
+
+
+static void
+ngx_http_retarget_today(u_char *day)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(ngx_time(), &tm);
+
+    (void) ngx_sprintf(day, "%04d%02d%02d", tm.ngx_tm_year, tm.ngx_tm_mon,
+                       tm.ngx_tm_mday);
+}

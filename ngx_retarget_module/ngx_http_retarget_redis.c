@@ -1,0 +1,1171 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * The Redis link of a worker: one pipelined hiredis connection driven by
+ * nginx's event loop, opened at worker start, re-opened with backoff.
+ *
+ * hiredis owns the socket: the nginx connection that wraps it is only
+ * borrowed for its events, and is given back without closing the fd
+ * (hiredis closes it right after our cleanup hook).  Events are level-
+ * triggered, as hiredis' own adapters assume: it reads at most 16 KB a
+ * call and would lose the rest of a burst with edge-triggered epoll.
+ *
+ * Writes are never waited for.  While the link is down or still in its
+ * handshake they wait in a bounded queue; beyond retarget_redis_queue
+ * commands (queued or sent and unanswered) they are dropped and counted.
+ */
+
+
+#include "ngx_http_retarget_module.h"
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+
+#define NGX_HTTP_RETARGET_BACKOFF_MIN     100
+#define NGX_HTTP_RETARGET_BACKOFF_MAX     10000
+#define NGX_HTTP_RETARGET_WATCHDOG        1000
+
+/* how long a worker that is shutting down waits for its last replies */
+#define NGX_HTTP_RETARGET_DRAIN_TIMEOUT   3000
+
+
+typedef struct {
+    ngx_queue_t                     queue;
+    size_t                          len;
+    u_char                          data[1];
+} ngx_http_retarget_qcmd_t;
+
+
+struct ngx_http_retarget_redis_s {
+    ngx_http_retarget_main_conf_t  *rmcf;
+    ngx_log_t                      *log;
+
+    redisAsyncContext              *ac;
+    ngx_connection_t               *conn;
+    ngx_http_retarget_link_e        state;
+
+    ngx_event_t                     timer;      /* connect timeout, retry */
+    ngx_event_t                     watchdog;   /* replies stopped coming */
+    ngx_event_t                     drain;      /* shutdown: last replies */
+
+    ngx_msec_t                      backoff;
+    ngx_uint_t                      handshake;  /* replies still expected */
+
+    ngx_queue_t                     pending;    /* ngx_http_retarget_qcmd_t */
+    ngx_uint_t                      npending;
+    ngx_uint_t                      inflight;
+    ngx_uint_t                      replies;    /* for the watchdog */
+    ngx_uint_t                      seen;
+    ngx_uint_t                      owed;       /* inflight at last tick */
+    ngx_uint_t                      hold;       /* writes wait in pending */
+
+    ngx_http_retarget_redis_stats_t stats;
+
+    u_char                          down_reason[128];
+
+    unsigned                        error_logged:1;
+    unsigned                        down_logged:1;
+    unsigned                        was_up:1;
+    unsigned                        exiting:1;
+};
+
+
+static void ngx_http_retarget_redis_connect(ngx_http_retarget_redis_t *rds);
+static ngx_int_t ngx_http_retarget_redis_attach(ngx_http_retarget_redis_t *rds,
+    redisAsyncContext *ac);
+static void ngx_http_retarget_redis_add_read(void *data);
+static void ngx_http_retarget_redis_del_read(void *data);
+static void ngx_http_retarget_redis_add_write(void *data);
+static void ngx_http_retarget_redis_del_write(void *data);
+static void ngx_http_retarget_redis_cleanup(void *data);
+static void ngx_http_retarget_redis_read_handler(ngx_event_t *ev);
+static void ngx_http_retarget_redis_write_handler(ngx_event_t *ev);
+static void ngx_http_retarget_redis_on_connect(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_retarget_redis_on_disconnect(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_retarget_redis_handshake_done(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_retarget_redis_write_done(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_retarget_redis_read_done(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_retarget_redis_timer_handler(ngx_event_t *ev);
+static void ngx_http_retarget_redis_watchdog_handler(ngx_event_t *ev);
+static void ngx_http_retarget_redis_drain_handler(ngx_event_t *ev);
+static void ngx_http_retarget_redis_lost(ngx_http_retarget_redis_t *rds,
+    const char *why);
+static void ngx_http_retarget_redis_set_state(ngx_http_retarget_redis_t *rds,
+    ngx_http_retarget_link_e state, const char *why);
+static void ngx_http_retarget_redis_retry(ngx_http_retarget_redis_t *rds);
+static void ngx_http_retarget_redis_flush_pending(
+    ngx_http_retarget_redis_t *rds);
+static void ngx_http_retarget_redis_drop_pending(
+    ngx_http_retarget_redis_t *rds);
+static void ngx_http_retarget_redis_replied(ngx_http_retarget_redis_t *rds);
+static ngx_int_t ngx_http_retarget_redis_reply_failed(
+    ngx_http_retarget_redis_t *rds, redisReply *reply);
+static void ngx_http_retarget_redis_shutdown(ngx_http_retarget_redis_t *rds);
+
+
+/* the link of this worker process */
+static ngx_http_retarget_redis_t  *ngx_http_retarget_redis_link;
+
+
+static char *ngx_http_retarget_link_names[] = {
+    "down", "connecting", "up"
+};
+
+
+ngx_http_retarget_redis_t *
+ngx_http_retarget_redis_get(void)
+{
+    return ngx_http_retarget_redis_link;
+}
+
+
+ngx_int_t
+ngx_http_retarget_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_retarget_main_conf_t *rmcf)
+{
+    ngx_http_retarget_redis_t  *rds;
+
+    rds = ngx_pcalloc(cycle->pool, sizeof(ngx_http_retarget_redis_t));
+    if (rds == NULL) {
+        return NGX_ERROR;
+    }
+
+    rds->rmcf = rmcf;
+    rds->log = cycle->log;
+    rds->state = ngx_http_retarget_link_down;
+    rds->backoff = NGX_HTTP_RETARGET_BACKOFF_MIN;
+
+    ngx_queue_init(&rds->pending);
+
+    rds->timer.handler = ngx_http_retarget_redis_timer_handler;
+    rds->timer.data = rds;
+    rds->timer.log = cycle->log;
+    rds->timer.cancelable = 1;
+
+    rds->watchdog.handler = ngx_http_retarget_redis_watchdog_handler;
+    rds->watchdog.data = rds;
+    rds->watchdog.log = cycle->log;
+    rds->watchdog.cancelable = 1;
+
+    /* not cancelable: it keeps a worker that is shutting down alive */
+    rds->drain.handler = ngx_http_retarget_redis_drain_handler;
+    rds->drain.data = rds;
+    rds->drain.log = cycle->log;
+
+    ngx_http_retarget_redis_link = rds;
+
+    ngx_http_retarget_redis_connect(rds);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_retarget_redis_exit_process(ngx_cycle_t *cycle)
+{
+    redisAsyncContext          *ac;
+    ngx_http_retarget_redis_t  *rds;
+
+    rds = ngx_http_retarget_redis_link;
+
+    if (rds == NULL) {
+        return;
+    }
+
+    rds->exiting = 1;
+    rds->state = ngx_http_retarget_link_down;
+
+    ac = rds->ac;
+
+    if (ac != NULL) {
+        /* runs the pending callbacks with NULL, then our cleanup hook */
+        rds->ac = NULL;
+        redisAsyncFree(ac);
+    }
+
+    ngx_http_retarget_redis_drop_pending(rds);
+
+    ngx_http_retarget_redis_link = NULL;
+}
+
+
+static void
+ngx_http_retarget_redis_connect(ngx_http_retarget_redis_t *rds)
+{
+    redisAsyncContext              *ac;
+    ngx_http_retarget_redis_conf_t *rc;
+
+    rc = &rds->rmcf->redis;
+
+    if (rc->unix_path.len) {
+        ac = redisAsyncConnectUnix((char *) rc->unix_path.data);
+
+    } else {
+        /* a numeric address: getaddrinfo() does not block on it */
+        ac = redisAsyncConnect((char *) rc->host.data, (int) rc->port);
+    }
+
+    if (ac == NULL) {
+        ngx_http_retarget_redis_lost(rds, "out of memory");
+        return;
+    }
+
+    if (ac->err) {
+        ngx_http_retarget_redis_set_state(rds, ngx_http_retarget_link_down,
+                                          ac->errstr);
+        redisAsyncFree(ac);
+        ngx_http_retarget_redis_retry(rds);
+        return;
+    }
+
+    if (ngx_http_retarget_redis_attach(rds, ac) != NGX_OK) {
+        redisAsyncFree(ac);
+        ngx_http_retarget_redis_lost(rds, "no free connection");
+        return;
+    }
+
+    rds->ac = ac;
+    rds->handshake = 0;
+    ngx_http_retarget_redis_set_state(rds, ngx_http_retarget_link_connecting,
+                                      NULL);
+
+    redisAsyncSetConnectCallback(ac, ngx_http_retarget_redis_on_connect);
+    redisAsyncSetDisconnectCallback(ac, ngx_http_retarget_redis_on_disconnect);
+
+    /*
+     * The handshake goes first in the pipeline: AUTH, SELECT, and a PING
+     * that proves the server answers at all.  The link is up when the
+     * last of them is answered, within retarget_redis_timeout.
+     */
+
+    if (rc->password.len) {
+        rds->handshake++;
+        redisAsyncCommand(ac, ngx_http_retarget_redis_handshake_done, rds,
+                          "AUTH %b", rc->password.data, rc->password.len);
+    }
+
+    if (rc->db) {
+        rds->handshake++;
+        redisAsyncCommand(ac, ngx_http_retarget_redis_handshake_done, rds,
+                          "SELECT %d", (int) rc->db);
+    }
+
+    rds->handshake++;
+    redisAsyncCommand(ac, ngx_http_retarget_redis_handshake_done, rds,
+                      "PING");
+
+    ngx_add_timer(&rds->timer, rds->rmcf->redis.timeout);
+}
+
+
+static ngx_int_t
+ngx_http_retarget_redis_attach(ngx_http_retarget_redis_t *rds,
+    redisAsyncContext *ac)
+{
+    ngx_connection_t  *c;
+
+    c = ngx_get_connection(ac->c.fd, rds->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = rds;
+    c->read->handler = ngx_http_retarget_redis_read_handler;
+    c->write->handler = ngx_http_retarget_redis_write_handler;
+    c->read->log = rds->log;
+    c->write->log = rds->log;
+
+    /* ngx_close_idle_connections() tells us when a graceful exit starts */
+    c->idle = 1;
+
+    rds->conn = c;
+
+    ac->data = rds;
+    ac->ev.data = rds;
+    ac->ev.addRead = ngx_http_retarget_redis_add_read;
+    ac->ev.delRead = ngx_http_retarget_redis_del_read;
+    ac->ev.addWrite = ngx_http_retarget_redis_add_write;
+    ac->ev.delWrite = ngx_http_retarget_redis_del_write;
+    ac->ev.cleanup = ngx_http_retarget_redis_cleanup;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_retarget_redis_add_read(void *data)
+{
+    ngx_http_retarget_redis_t *rds = data;
+
+    if (rds->conn != NULL && !rds->conn->read->active) {
+        if (ngx_add_event(rds->conn->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, rds->log, 0,
+                          "retarget: redis read event failed");
+        }
+    }
+}
+
+
+static void
+ngx_http_retarget_redis_del_read(void *data)
+{
+    ngx_http_retarget_redis_t *rds = data;
+
+    if (rds->conn != NULL && rds->conn->read->active) {
+        ngx_del_event(rds->conn->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_retarget_redis_add_write(void *data)
+{
+    ngx_http_retarget_redis_t *rds = data;
+
+    if (rds->conn != NULL && !rds->conn->write->active) {
+        if (ngx_add_event(rds->conn->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, rds->log, 0,
+                          "retarget: redis write event failed");
+        }
+    }
+}
+
+
+static void
+ngx_http_retarget_redis_del_write(void *data)
+{
+    ngx_http_retarget_redis_t *rds = data;
+
+    if (rds->conn != NULL && rds->conn->write->active) {
+        ngx_del_event(rds->conn->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+/*
+ * hiredis is about to close the socket: give the connection back to
+ * nginx without closing it, and make sure no stale event reaches it.
+ */
+
+static void
+ngx_http_retarget_redis_cleanup(void *data)
+{
+    ngx_http_retarget_redis_t *rds = data;
+
+    ngx_connection_t  *c;
+
+    c = rds->conn;
+
+    if (c == NULL) {
+        return;
+    }
+
+    rds->conn = NULL;
+
+    if (c->read->active) {
+        ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->write->active) {
+        ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+
+    c->fd = (ngx_socket_t) -1;
+}
+
+
+static void
+ngx_http_retarget_redis_read_handler(ngx_event_t *ev)
+{
+    ngx_connection_t           *c;
+    ngx_http_retarget_redis_t  *rds;
+
+    c = ev->data;
+    rds = c->data;
+
+    if (c->close) {
+        /* the worker is shutting down gracefully */
+        c->close = 0;
+        ngx_http_retarget_redis_shutdown(rds);
+        return;
+    }
+
+    if (rds->ac != NULL) {
+        redisAsyncHandleRead(rds->ac);
+    }
+}
+
+
+static void
+ngx_http_retarget_redis_write_handler(ngx_event_t *ev)
+{
+    ngx_connection_t           *c;
+    ngx_http_retarget_redis_t  *rds;
+
+    c = ev->data;
+    rds = c->data;
+
+    if (rds->ac != NULL) {
+        redisAsyncHandleWrite(rds->ac);
+    }
+}
+
+
+static void
+ngx_http_retarget_redis_on_connect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_retarget_redis_t  *rds;
+
+    rds = ac->data;
+
+    if (status == REDIS_OK) {
+        return;
+    }
+
+    /* hiredis frees the context when this returns */
+
+    rds->ac = NULL;
+
+    if (rds->timer.timer_set) {
+        ngx_del_timer(&rds->timer);
+    }
+
+    ngx_http_retarget_redis_set_state(rds, ngx_http_retarget_link_down,
+                                      ac->errstr);
+    ngx_http_retarget_redis_retry(rds);
+}
+
+
+static void
+ngx_http_retarget_redis_on_disconnect(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_http_retarget_redis_t  *rds;
+
+    rds = ac->data;
+
+    /* hiredis frees the context when this returns */
+
+    rds->ac = NULL;
+    rds->inflight = 0;
+
+    if (rds->exiting) {
+        /* nothing more will come: the worker need not wait */
+        if (rds->drain.timer_set) {
+            ngx_del_timer(&rds->drain);
+        }
+
+        return;
+    }
+
+    ngx_http_retarget_redis_set_state(rds, ngx_http_retarget_link_down,
+                                      status == REDIS_OK ? "disconnected"
+                                                         : ac->errstr);
+    ngx_http_retarget_redis_retry(rds);
+}
+
+
+static void
+ngx_http_retarget_redis_handshake_done(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    ngx_http_retarget_redis_t *rds = privdata;
+
+    redisReply  *reply = r;
+
+    if (reply == NULL) {
+        /* the context is going away; on_disconnect or a timer follows */
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_retarget_redis_lost(rds, reply->str);
+        return;
+    }
+
+    if (--rds->handshake) {
+        return;
+    }
+
+    if (rds->timer.timer_set) {
+        ngx_del_timer(&rds->timer);
+    }
+
+    rds->backoff = NGX_HTTP_RETARGET_BACKOFF_MIN;
+    rds->error_logged = 0;
+
+    ngx_http_retarget_redis_set_state(rds, ngx_http_retarget_link_up, NULL);
+
+    ngx_http_retarget_redis_flush_pending(rds);
+
+    rds->seen = rds->replies;
+    rds->owed = 0;
+
+    if (!rds->watchdog.timer_set) {
+        ngx_add_timer(&rds->watchdog, NGX_HTTP_RETARGET_WATCHDOG);
+    }
+}
+
+
+/*
+ * Gives up the current connection: hiredis calls the pending callbacks
+ * with NULL, on_disconnect does not run for a context freed by us.
+ */
+
+static void
+ngx_http_retarget_redis_lost(ngx_http_retarget_redis_t *rds, const char *why)
+{
+    redisAsyncContext  *ac;
+
+    ac = rds->ac;
+
+    if (rds->timer.timer_set) {
+        ngx_del_timer(&rds->timer);
+    }
+
+    ngx_http_retarget_redis_set_state(rds, ngx_http_retarget_link_down, why);
+
+    if (ac != NULL) {
+        rds->ac = NULL;
+        rds->inflight = 0;
+
+        /* deferred by hiredis when called from one of its callbacks */
+        ac->onDisconnect = NULL;
+        redisAsyncFree(ac);
+    }
+
+    if (rds->exiting) {
+        if (rds->drain.timer_set) {
+            ngx_del_timer(&rds->drain);
+        }
+
+        return;
+    }
+
+    ngx_http_retarget_redis_retry(rds);
+}
+
+
+static void
+ngx_http_retarget_redis_set_state(ngx_http_retarget_redis_t *rds,
+    ngx_http_retarget_link_e state, const char *why)
+{
+    ngx_uint_t  level;
+
+    if (rds->state == state) {
+        return;
+    }
+
+    /*
+     * Once per change, never per request; and while Redis stays away,
+     * the retries are not news: only the first "down" is an error.
+     */
+
+    level = NGX_LOG_INFO;
+
+    if (state == ngx_http_retarget_link_up) {
+        rds->stats.reconnects += rds->was_up;
+        rds->was_up = 1;
+        rds->down_logged = 0;
+        level = NGX_LOG_NOTICE;
+
+    } else if (state == ngx_http_retarget_link_down
+               && (!rds->down_logged
+                   || ngx_strncmp(rds->down_reason, why ? why : "",
+                                  sizeof(rds->down_reason) - 1)
+                      != 0))
+    {
+        /* the first failure, or a new reason for it */
+        rds->down_logged = 1;
+        (void) ngx_cpystrn(rds->down_reason, (u_char *) (why ? why : ""),
+                           sizeof(rds->down_reason));
+        level = NGX_LOG_ERR;
+    }
+
+    ngx_log_error(level, rds->log, 0, "retarget: redis %V %s%s%s",
+                  &rds->rmcf->redis.name, ngx_http_retarget_link_names[state],
+                  why ? ": " : "", why ? why : "");
+
+    rds->state = state;
+}
+
+
+/* the next attempt, after a delay that doubles up to 10s, with jitter */
+
+static void
+ngx_http_retarget_redis_retry(ngx_http_retarget_redis_t *rds)
+{
+    ngx_msec_t  delay;
+
+    if (rds->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    delay = rds->backoff / 2 + (ngx_msec_t) ngx_random() % rds->backoff;
+
+    rds->backoff = ngx_min(rds->backoff * 2, NGX_HTTP_RETARGET_BACKOFF_MAX);
+
+    if (rds->timer.timer_set) {
+        ngx_del_timer(&rds->timer);
+    }
+
+    ngx_add_timer(&rds->timer, delay);
+}
+
+
+static void
+ngx_http_retarget_redis_timer_handler(ngx_event_t *ev)
+{
+    ngx_http_retarget_redis_t *rds = ev->data;
+
+    if (rds->ac != NULL) {
+        /* connect or handshake took longer than retarget_redis_timeout */
+        ngx_http_retarget_redis_lost(rds, "timed out");
+        return;
+    }
+
+    ngx_http_retarget_redis_connect(rds);
+}
+
+
+/*
+ * A server that stops answering (paused, blackholed) keeps the socket
+ * open: with replies owed and none received for a whole period, the link
+ * is given up and opened again.
+ */
+
+static void
+ngx_http_retarget_redis_watchdog_handler(ngx_event_t *ev)
+{
+    ngx_http_retarget_redis_t *rds = ev->data;
+
+    if (rds->state != ngx_http_retarget_link_up) {
+        return;
+    }
+
+    /* commands owed a whole period ago, and not one reply since */
+
+    if (rds->owed && rds->replies == rds->seen) {
+        ngx_http_retarget_redis_lost(rds, "no reply for 1s");
+        return;
+    }
+
+    rds->seen = rds->replies;
+    rds->owed = rds->inflight;
+
+    ngx_add_timer(&rds->watchdog, NGX_HTTP_RETARGET_WATCHDOG);
+}
+
+
+/*
+ * Queues a command that needs no answer (counted on error).  Returns
+ * NGX_DECLINED when it had to be dropped.
+ */
+
+ngx_int_t
+ngx_http_retarget_redis_write(ngx_http_retarget_redis_t *rds, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    int                        len;
+    char                      *cmd;
+    ngx_http_retarget_qcmd_t  *q;
+
+    if (rds == NULL
+        || rds->npending + rds->inflight >= rds->rmcf->redis.queue)
+    {
+        if (rds != NULL) {
+            rds->stats.dropped++;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (rds->state == ngx_http_retarget_link_up && rds->ac != NULL
+        && rds->hold == 0)
+    {
+        if (redisAsyncCommandArgv(rds->ac, ngx_http_retarget_redis_write_done,
+                                  rds, argc, argv, argvlen)
+            != REDIS_OK)
+        {
+            rds->stats.dropped++;
+            return NGX_DECLINED;
+        }
+
+        rds->inflight++;
+        rds->stats.sent++;
+
+        if (rds->exiting && !rds->drain.timer_set) {
+            /* a request that outlived the start of the exit */
+            ngx_add_timer(&rds->drain, NGX_HTTP_RETARGET_DRAIN_TIMEOUT);
+        }
+
+        return NGX_OK;
+    }
+
+    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0) {
+        rds->stats.dropped++;
+        return NGX_DECLINED;
+    }
+
+    q = ngx_alloc(offsetof(ngx_http_retarget_qcmd_t, data) + len, rds->log);
+    if (q == NULL) {
+        free(cmd);
+        rds->stats.dropped++;
+        return NGX_DECLINED;
+    }
+
+    q->len = len;
+    ngx_memcpy(q->data, cmd, len);
+    free(cmd);
+
+    ngx_queue_insert_tail(&rds->pending, &q->queue);
+    rds->npending++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_retarget_redis_flush_pending(ngx_http_retarget_redis_t *rds)
+{
+    ngx_queue_t               *head;
+    ngx_http_retarget_qcmd_t  *q;
+
+    while (!ngx_queue_empty(&rds->pending) && rds->ac != NULL) {
+        head = ngx_queue_head(&rds->pending);
+        q = ngx_queue_data(head, ngx_http_retarget_qcmd_t, queue);
+
+        ngx_queue_remove(head);
+        rds->npending--;
+
+        if (redisAsyncFormattedCommand(rds->ac,
+                                       ngx_http_retarget_redis_write_done,
+                                       rds, (char *) q->data, q->len)
+            == REDIS_OK)
+        {
+            rds->inflight++;
+            rds->stats.sent++;
+
+        } else {
+            rds->stats.dropped++;
+        }
+
+        ngx_free(q);
+    }
+}
+
+
+static void
+ngx_http_retarget_redis_drop_pending(ngx_http_retarget_redis_t *rds)
+{
+    ngx_queue_t               *head;
+    ngx_http_retarget_qcmd_t  *q;
+
+    while (!ngx_queue_empty(&rds->pending)) {
+        head = ngx_queue_head(&rds->pending);
+        q = ngx_queue_data(head, ngx_http_retarget_qcmd_t, queue);
+
+        ngx_queue_remove(head);
+        ngx_free(q);
+
+        rds->npending--;
+        rds->stats.dropped++;
+    }
+}
+
+
+static void
+ngx_http_retarget_redis_write_done(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    ngx_http_retarget_redis_t *rds = privdata;
+
+    redisReply  *reply = r;
+
+    if (reply == NULL) {
+        /* the connection went away with the command unanswered */
+        rds->stats.dropped++;
+        return;
+    }
+
+    ngx_http_retarget_redis_replied(rds);
+    (void) ngx_http_retarget_redis_reply_failed(rds, reply);
+}
+
+
+static void
+ngx_http_retarget_redis_replied(ngx_http_retarget_redis_t *rds)
+{
+    rds->inflight--;
+    rds->replies++;
+
+    if (rds->exiting && rds->inflight == 0 && rds->drain.timer_set) {
+        /* the last reply a leaving worker waited for */
+        ngx_del_timer(&rds->drain);
+    }
+}
+
+
+/* counts an error reply, and logs the first one after each reconnect */
+
+static ngx_int_t
+ngx_http_retarget_redis_reply_failed(ngx_http_retarget_redis_t *rds,
+    redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_ERROR) {
+        return 0;
+    }
+
+    rds->stats.errors++;
+
+    if (!rds->error_logged) {
+        rds->error_logged = 1;
+        ngx_log_error(NGX_LOG_ERR, rds->log, 0,
+                      "retarget: redis %V error: \"%*s\" "
+                      "(further errors are counted, not logged)",
+                      &rds->rmcf->redis.name, (size_t) reply->len,
+                      reply->str);
+    }
+
+    return 1;
+}
+
+
+/*
+ * A read whose answer someone waits for: sent only on a working link,
+ * never queued.  The handler gets the reply (maybe an error reply), or
+ * NULL when the link went away; the reply is freed when it returns.
+ */
+
+ngx_int_t
+ngx_http_retarget_redis_read(ngx_http_retarget_redis_t *rds, int argc,
+    const char **argv, const size_t *argvlen,
+    ngx_http_retarget_redis_reply_pt handler, void *data)
+{
+    ngx_http_retarget_redis_read_t  *rd;
+
+    if (rds == NULL || rds->state != ngx_http_retarget_link_up
+        || rds->ac == NULL
+        || rds->npending + rds->inflight >= rds->rmcf->redis.queue)
+    {
+        return NGX_DECLINED;
+    }
+
+    rd = ngx_alloc(sizeof(ngx_http_retarget_redis_read_t), rds->log);
+    if (rd == NULL) {
+        return NGX_ERROR;
+    }
+
+    rd->rds = rds;
+    rd->handler = handler;
+    rd->data = data;
+
+    if (redisAsyncCommandArgv(rds->ac, ngx_http_retarget_redis_read_done, rd,
+                              argc, argv, argvlen)
+        != REDIS_OK)
+    {
+        ngx_free(rd);
+        return NGX_ERROR;
+    }
+
+    rds->inflight++;
+    rds->stats.sent++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_retarget_redis_read_done(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    ngx_http_retarget_redis_read_t *rd = privdata;
+
+    redisReply                 *reply = r;
+    ngx_http_retarget_redis_t  *rds;
+
+    rds = rd->rds;
+
+    if (reply != NULL) {
+        ngx_http_retarget_redis_replied(rds);
+
+        /* counted, and left to the handler: a key of another type is
+         * the caller's business, not the link's */
+        (void) ngx_http_retarget_redis_reply_failed(rds, reply);
+    }
+
+    if (rd->handler != NULL) {
+        rd->handler(rd->data, reply);
+    }
+
+    ngx_free(rd);
+}
+
+
+/* the worker is leaving: what is queued goes out, and we wait a little */
+
+static void
+ngx_http_retarget_redis_shutdown(ngx_http_retarget_redis_t *rds)
+{
+    ngx_http_retarget_shutdown_hook(rds);
+
+    rds->exiting = 1;
+
+    if (rds->timer.timer_set) {
+        ngx_del_timer(&rds->timer);
+    }
+
+    if (rds->watchdog.timer_set) {
+        ngx_del_timer(&rds->watchdog);
+    }
+
+    if (rds->state == ngx_http_retarget_link_up) {
+        ngx_http_retarget_redis_flush_pending(rds);
+    }
+
+    if (rds->inflight && rds->ac != NULL) {
+        ngx_add_timer(&rds->drain, NGX_HTTP_RETARGET_DRAIN_TIMEOUT);
+    }
+}
+
+
+static void
+ngx_http_retarget_redis_drain_handler(ngx_event_t *ev)
+{
+    ngx_http_retarget_redis_t *rds = ev->data;
+
+    ngx_log_error(NGX_LOG_WARN, rds->log, 0,
+                  "retarget: redis %V: %ui replies not received at exit",
+                  &rds->rmcf->redis.name, rds->inflight);
+}
+
+
+/*
+ * While a write waits for the answer to a read (a purchase's "SET NX"),
+ * later writes wait in the queue behind it, so that they reach Redis in
+ * the order the requests made them.  The waiting write is sent between
+ * ngx_http_retarget_redis_release() and ngx_http_retarget_redis_resume(),
+ * ahead of what queued up behind it.
+ */
+
+void
+ngx_http_retarget_redis_hold(ngx_http_retarget_redis_t *rds)
+{
+    if (rds != NULL) {
+        rds->hold++;
+    }
+}
+
+
+void
+ngx_http_retarget_redis_release(ngx_http_retarget_redis_t *rds)
+{
+    if (rds != NULL && rds->hold) {
+        rds->hold--;
+    }
+}
+
+
+void
+ngx_http_retarget_redis_resume(ngx_http_retarget_redis_t *rds)
+{
+    if (rds != NULL && rds->hold == 0
+        && rds->state == ngx_http_retarget_link_up)
+    {
+        ngx_http_retarget_redis_flush_pending(rds);
+    }
+}
+
+
+ngx_http_retarget_link_e
+ngx_http_retarget_redis_state(ngx_http_retarget_redis_t *rds,
+    ngx_http_retarget_redis_stats_t *stats)
+{
+    if (rds == NULL) {
+        if (stats != NULL) {
+            ngx_memzero(stats, sizeof(ngx_http_retarget_redis_stats_t));
+        }
+
+        return ngx_http_retarget_link_down;
+    }
+
+    if (stats != NULL) {
+        *stats = rds->stats;
+        stats->queued = rds->npending;
+        stats->inflight = rds->inflight;
+    }
+
+    return rds->state;
+}
+
+
+/*
+ * retarget_redis host:port | unix:/path [db=N] [password=P] [prefix=S]
+ *
+ * The host must be an IP address (or "localhost"): a name would make
+ * hiredis resolve it with a blocking getaddrinfo() on the event loop.
+ */
+
+char *
+ngx_http_retarget_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_retarget_main_conf_t *rmcf = conf;
+
+    u_char                          *p, *colon;
+    ngx_int_t                        n;
+    ngx_str_t                       *value, host, v;
+    ngx_uint_t                       i;
+    struct in6_addr                  inaddr6;
+    ngx_http_retarget_redis_conf_t  *rc;
+
+    rc = &rmcf->redis;
+
+    if (rc->name.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    rc->name = value[1];
+
+    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        if (value[1].len <= 5) {
+            goto invalid_address;
+        }
+
+        /* cf->args strings are null-terminated */
+        rc->unix_path.data = value[1].data + 5;
+        rc->unix_path.len = value[1].len - 5;
+
+    } else {
+        colon = NULL;
+
+        for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+            if (*p == ':') {
+                colon = p;
+            }
+        }
+
+        if (colon == NULL) {
+            goto invalid_address;
+        }
+
+        n = ngx_atoi(colon + 1, value[1].data + value[1].len - colon - 1);
+        if (n < 1 || n > 65535) {
+            goto invalid_address;
+        }
+
+        rc->port = (in_port_t) n;
+
+        host.data = value[1].data;
+        host.len = colon - value[1].data;
+
+        if (host.len > 2 && host.data[0] == '[' && colon[-1] == ']') {
+            host.data++;
+            host.len -= 2;
+        }
+
+        if (host.len == 9 && ngx_strncmp(host.data, "localhost", 9) == 0) {
+            ngx_str_set(&host, "127.0.0.1");
+        }
+
+        if (ngx_inet_addr(host.data, host.len) == INADDR_NONE
+#if (NGX_HAVE_INET6)
+            && ngx_inet6_addr(host.data, host.len, inaddr6.s6_addr) != NGX_OK
+#endif
+            )
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" needs an IP address or \"localhost\", "
+                               "not \"%V\": resolving a name would block "
+                               "the worker", &cmd->name, &host);
+            return NGX_CONF_ERROR;
+        }
+
+        rc->host.data = ngx_pnalloc(cf->pool, host.len + 1);
+        if (rc->host.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(rc->host.data, host.data, host.len);
+        rc->host.data[host.len] = '\0';
+        rc->host.len = host.len;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (n == NGX_ERROR || n > 65535) {
+                goto invalid;
+            }
+
+            rc->db = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            rc->password.data = value[i].data + 9;
+            rc->password.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
+            v.data = value[i].data + 7;
+            v.len = value[i].len - 7;
+
+            if (v.len == 0 || v.len > 64) {
+                goto invalid;
+            }
+
+            for (p = v.data; p < v.data + v.len; p++) {
+                if (*p <= ' ' || *p >= 0x7f || *p == '{' || *p == '}') {
+                    goto invalid;
+                }
+            }
+
+            rc->prefix = v;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid_address:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid address \"%V\" in \"%V\": use host:port "
+                       "or unix:/path", &value[1], &cmd->name);
+    return NGX_CONF_ERROR;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\"",
+                       &value[i], &cmd->name);
+    return NGX_CONF_ERROR;
+}

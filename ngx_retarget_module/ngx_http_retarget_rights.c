@@ -1,0 +1,306 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * The visitor's rights over the stored data: "me" shows all of it (right
+ * of access), "forget" and "optout" delete all of it.
+ */
+
+
+#include "ngx_http_retarget_module.h"
+
+#include <jansson.h>
+
+
+/* the reads of "me", in the order their replies arrive */
+static char  *ngx_http_retarget_me_keys[] = {
+    ":meta", ":cart", ":cartinfo", ":viewed"
+};
+
+static char  *ngx_http_retarget_me_names[] = {
+    "meta", "cart", "cart_details", "viewed"
+};
+
+#define NGX_HTTP_RETARGET_ME_READS                                            \
+    (sizeof(ngx_http_retarget_me_keys) / sizeof(char *))
+
+
+typedef struct {
+    json_t                        *doc;
+    ngx_uint_t                     replies;
+} ngx_http_retarget_me_t;
+
+
+static ngx_int_t ngx_http_retarget_me_send(ngx_http_request_t *r,
+    json_t *doc, ngx_uint_t status);
+static void ngx_http_retarget_me_reply(ngx_http_request_t *r, void *data,
+    redisReply *reply);
+static void ngx_http_retarget_me_done(ngx_http_request_t *r, void *data,
+    ngx_int_t rc);
+static json_t *ngx_http_retarget_me_value(redisReply *reply, ngx_uint_t list);
+static void ngx_http_retarget_me_cleanup(void *data);
+
+
+ngx_int_t
+ngx_http_retarget_me(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf)
+{
+    u_char                          vid[NGX_HTTP_RETARGET_VID_LEN];
+    json_t                         *doc;
+    ngx_int_t                       rc;
+    ngx_str_t                       visitor, *consent;
+    ngx_uint_t                      i, resign;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_retarget_me_t         *me;
+    ngx_http_retarget_cmd_t         cmds[NGX_HTTP_RETARGET_ME_READS];
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    doc = json_object();
+    if (doc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        json_decref(doc);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_retarget_me_cleanup;
+    cln->data = doc;
+
+    consent = ngx_http_retarget_consent_name(
+                                   ngx_http_retarget_consent_state(r, rlcf));
+
+    json_object_set_new(doc, "consent",
+                        json_stringn((char *) consent->data, consent->len));
+
+    if (ngx_http_retarget_cookie_visitor(r, rlcf, vid, &resign) != NGX_OK) {
+        json_object_set_new(doc, "visitor", json_null());
+        json_object_set_new(doc, "stored", json_object());
+        return ngx_http_retarget_me_send(r, doc, NGX_HTTP_OK);
+    }
+
+    json_object_set_new(doc, "visitor",
+                        json_stringn((char *) vid, sizeof(vid)));
+
+    if (rmcf->redis.name.len == 0) {
+        json_object_set_new(doc, "stored", json_object());
+        return ngx_http_retarget_me_send(r, doc, NGX_HTTP_OK);
+    }
+
+    visitor.data = ngx_pnalloc(r->pool, sizeof(vid));
+    if (visitor.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    visitor.len = sizeof(vid);
+    ngx_memcpy(visitor.data, vid, sizeof(vid));
+
+    for (i = 0; i < NGX_HTTP_RETARGET_ME_READS; i++) {
+        ngx_memzero(&cmds[i], sizeof(ngx_http_retarget_cmd_t));
+
+        ngx_http_retarget_arg(&cmds[i],
+                              (u_char *) (i == 3 ? "LRANGE" : "HGETALL"),
+                              i == 3 ? 6 : 7);
+
+        if (ngx_http_retarget_arg_key(r->pool, rmcf, &cmds[i], &visitor,
+                                      ngx_http_retarget_me_keys[i], NULL)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (i == 3) {
+            ngx_http_retarget_arg(&cmds[i], (u_char *) "0", 1);
+            ngx_http_retarget_arg(&cmds[i], (u_char *) "-1", 2);
+        }
+    }
+
+    me = ngx_pcalloc(r->pool, sizeof(ngx_http_retarget_me_t));
+    if (me == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_set_new(doc, "stored", json_object());
+    me->doc = doc;
+
+    rc = ngx_http_retarget_wait(r, NGX_HTTP_RETARGET_ME_READS, cmds,
+                                ngx_http_retarget_me_reply,
+                                ngx_http_retarget_me_done, me);
+
+    if (rc == NGX_DECLINED) {
+        json_object_set_new(doc, "error", json_string("storage unavailable"));
+        return ngx_http_retarget_me_send(r, doc,
+                                         NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_retarget_me_reply(ngx_http_request_t *r, void *data,
+    redisReply *reply)
+{
+    ngx_http_retarget_me_t *me = data;
+
+    json_t      *stored, *v;
+    ngx_uint_t   i;
+
+    i = me->replies++;
+
+    if (i >= NGX_HTTP_RETARGET_ME_READS) {
+        return;
+    }
+
+    v = ngx_http_retarget_me_value(reply, i == 3);
+
+    if (v != NULL) {
+        stored = json_object_get(me->doc, "stored");
+        json_object_set_new(stored, ngx_http_retarget_me_names[i], v);
+    }
+}
+
+
+static void
+ngx_http_retarget_me_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
+{
+    ngx_http_retarget_me_t *me = data;
+
+    ngx_uint_t  status;
+
+    status = NGX_HTTP_OK;
+
+    if (rc != NGX_OK) {
+        json_object_set_new(me->doc, "error",
+                            json_string(rc == NGX_AGAIN
+                                        ? "storage timed out"
+                                        : "storage unavailable"));
+        status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_retarget_me_send(r, me->doc,
+                                                           status));
+}
+
+
+/*
+ * A hash as an object, a list as an array; anything else Redis might
+ * answer (a key of another type, garbage) is left out.  Values that are
+ * not UTF-8 are left out too: jansson refuses them.
+ */
+
+static json_t *
+ngx_http_retarget_me_value(redisReply *reply, ngx_uint_t list)
+{
+    json_t  *v, *s;
+    size_t   i;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return NULL;
+    }
+
+    v = list ? json_array() : json_object();
+    if (v == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < reply->elements; i += list ? 1 : 2) {
+
+        if (list) {
+            if (reply->element[i]->type == REDIS_REPLY_STRING) {
+                s = json_stringn(reply->element[i]->str,
+                                 reply->element[i]->len);
+                if (s != NULL) {
+                    json_array_append_new(v, s);
+                }
+            }
+
+            continue;
+        }
+
+        if (i + 1 >= reply->elements
+            || reply->element[i]->type != REDIS_REPLY_STRING
+            || reply->element[i + 1]->type != REDIS_REPLY_STRING)
+        {
+            continue;
+        }
+
+        s = json_stringn(reply->element[i + 1]->str,
+                         reply->element[i + 1]->len);
+
+        if (s != NULL) {
+            json_object_setn_new(v, reply->element[i]->str,
+                                 reply->element[i]->len, s);
+        }
+    }
+
+    return v;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_me_send(ngx_http_request_t *r, json_t *doc,
+    ngx_uint_t status)
+{
+    char       *dump;
+    ngx_int_t   rc;
+
+    static ngx_str_t  type = ngx_string("application/json");
+
+    dump = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (dump == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_retarget_send(r, status, &type, (u_char *) dump,
+                                ngx_strlen(dump), 1);
+
+    free(dump);
+
+    return rc;
+}
+
+
+static void
+ngx_http_retarget_me_cleanup(void *data)
+{
+    json_decref((json_t *) data);
+}
+
+
+/* "forget" and "optout": every key of the visitor of a valid cookie */
+
+ngx_int_t
+ngx_http_retarget_forget_visitor(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf)
+{
+    u_char      vid[NGX_HTTP_RETARGET_VID_LEN], *p;
+    ngx_str_t   visitor;
+    ngx_uint_t  resign;
+
+    if (ngx_http_retarget_cookie_visitor(r, rlcf, vid, &resign) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof(vid));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, vid, sizeof(vid));
+
+    visitor.data = p;
+    visitor.len = sizeof(vid);
+
+    return ngx_http_retarget_forget(r, &visitor);
+}

@@ -1,0 +1,167 @@
+# The visitor's data rights: "me" shows what is stored, "forget" and
+# "optout" delete it.
+use lib 't/lib';
+use Test::Retarget;
+use Digest::SHA qw(hmac_sha256);
+use MIME::Base64 qw(encode_base64url);
+use JSON::PP;
+
+our $KEY = 'rights-0123456789abcdef';
+our $VID = 'RightsVisitor000000000';
+our $COOKIE = "rt_vid=$VID." . encode_base64url(substr(hmac_sha256($VID, $KEY), 0, 16));
+
+use_redis();
+
+# a generous timeout: under valgrind the worker's first handshake is slow
+default_http_config(qq{
+    retarget_secret $KEY;
+    retarget_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;
+    retarget_redis_timeout 2s;
+});
+
+default_config(q{
+    retarget on;
+    location = /add { retarget_event cart_add sku=$arg_sku qty=$arg_qty name=$arg_name price=$arg_price; return 204; }
+    location = /view { retarget_event product sku=$arg_sku; return 204; }
+    location /retarget/ { retarget_control; }
+    location = /warm { limit_rate 1k; alias $TEST_NGINX_HTML_DIR/warm.txt; }
+});
+
+sub seed {
+    return [
+        "HSET rt:{$VID}:cart mug 2",
+        "HSET rt:{$VID}:cartinfo mug 12.00",
+        "HSET rt:{$VID}:meta first_seen 1 last_seen 2",
+        "RPUSH rt:{$VID}:viewed mug poster",
+        "ZADD rt:carts 5 $VID",
+        "HSET rt:{OtherVisitor0000000000}:meta first_seen 1",
+    ];
+}
+
+# a page that takes a second to send (limit_rate): by then the worker's
+# Redis link is up, even under valgrind
+sub warm_up_file {
+    write_file('warm.txt', 'w' x 2500);
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: "me" answers everything stored about the visitor, as JSON
+--- init eval
+main::warm_up_file()
+--- redis_init eval
+main::seed()
+--- request eval
+["GET /warm", "GET /retarget/me"]
+--- more_headers eval
+["", "Cookie: $main::COOKIE"]
+--- no_cookie_jar
+--- response_headers eval
+[undef, "Content-Type: application/json\nCache-Control: no-store\n!Set-Cookie"]
+--- response_body_like eval
+my $v = $main::VID;
+[undef,
+qr/"stored": \{\s*"cart": \{\s*"mug": "2"\s*\}.*"meta": \{.*"first_seen": "1".*"viewed": \[\s*"mug",\s*"poster"\s*\].*"visitor": "$v"/s]
+
+=== TEST 2: "me" without a valid cookie: nothing is known
+--- request eval
+["GET /retarget/me", "GET /retarget/me"]
+--- more_headers eval
+["", "Cookie: rt_vid=$main::VID.forgedsignature0000000"]
+--- no_cookie_jar
+--- response_body_like eval
+[qr/"visitor": null/, qr/"visitor": null/]
+
+=== TEST 3: "forget" deletes every key of the visitor, and only those
+--- redis_init eval
+main::seed()
+--- request
+POST /retarget/forget?to=/
+--- more_headers eval
+"Cookie: $main::COOKIE"
+--- error_code: 303
+--- wait: 0.3
+--- redis_check eval
+my $v = $main::VID;
+[
+  [["EXISTS", "rt:{$v}:cart", "rt:{$v}:cartinfo", "rt:{$v}:meta", "rt:{$v}:viewed"], 0],
+  [["ZSCORE", "rt:carts", $v], undef],
+  [["EXISTS", "rt:{OtherVisitor0000000000}:meta"], 1],
+]
+
+=== TEST 4: "forget" keeps the consent and the cookie: tracking goes on afresh
+--- redis_init eval
+main::seed()
+--- request eval
+["POST /retarget/forget?to=/", "GET /add?sku=cup&qty=1"]
+--- more_headers eval
+["Cookie: $main::COOKIE; rt_vid_consent=ack", "Cookie: $main::COOKIE; rt_vid_consent=ack"]
+--- error_code eval
+[303, 204]
+--- response_headers eval
+["!Set-Cookie", "!Set-Cookie"]
+--- wait: 0.3
+--- redis_check eval
+my $v = $main::VID;
+[
+  [["HGETALL", "rt:{$v}:cart"], ["cup", "1"]],
+]
+
+=== TEST 5: "optout" deletes the data, the cookie, and stops tracking
+--- redis_init eval
+main::seed()
+--- request eval
+["POST /retarget/optout?to=/", "GET /add?sku=cup&qty=1"]
+--- more_headers eval
+["Cookie: $main::COOKIE", "Cookie: $main::COOKIE; rt_vid_consent=out"]
+--- error_code eval
+[303, 204]
+--- response_headers_like eval
+["Set-Cookie: ^rt_vid=; Max-Age=0", undef]
+--- wait: 0.3
+--- redis_check eval
+my $v = $main::VID;
+[
+  [["EXISTS", "rt:{$v}:cart", "rt:{$v}:cartinfo", "rt:{$v}:meta", "rt:{$v}:viewed"], 0],
+  [["ZSCORE", "rt:carts", $v], undef],
+]
+
+=== TEST 6: "me" when Redis is not configured: the id, nothing stored
+--- http_config eval
+"retarget_secret $main::KEY;"
+--- request
+GET /retarget/me
+--- more_headers eval
+"Cookie: $main::COOKIE"
+--- response_body_like eval
+qr/"stored": \{\}.*"visitor": "$main::VID"/s
+
+=== TEST 7: "me" when Redis does not answer: 503, quickly, never a hang
+--- http_config eval
+"retarget_secret $main::KEY;
+ retarget_redis 127.0.0.1:1;"
+--- request
+GET /retarget/me
+--- more_headers eval
+"Cookie: $main::COOKIE"
+--- error_code: 503
+--- response_body_like: "error": "storage unavailable"
+
+=== TEST 8: stored values that are not UTF-8 or of another type do not break "me"
+--- init eval
+main::warm_up_file()
+--- redis_init eval
+["SET rt:{$main::VID}:cart notahash", "HSET rt:{$main::VID}:meta bad \xff\xfe ok yes"]
+--- request eval
+["GET /warm", "GET /retarget/me"]
+--- more_headers eval
+["", "Cookie: $main::COOKIE"]
+--- no_cookie_jar
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+[undef, qr/"meta": \{\s*"ok": "yes"\s*\}/]
+--- response_body_unlike eval
+[undef, qr/"cart":/]

@@ -1,0 +1,77 @@
+package Test::Retarget::Redis;
+
+# Helpers shared by the tests that look into Redis: signed visitor
+# cookies, today's counter key, hashes, and waiting for nginx's link.
+
+use strict;
+use warnings;
+
+use Digest::SHA qw(hmac_sha256);
+use MIME::Base64 qw(encode_base64url);
+use Time::HiRes qw(sleep time);
+use Test::Retarget qw(redis_cmd);
+
+use Exporter qw(import);
+
+our @EXPORT = qw(signed_cookie vid today hash eventually nginx_clients
+                 wait_up);
+
+# "<vid>.<sig>" as the module signs it: the first 16 bytes of
+# HMAC-SHA256 over the id, base64url
+sub signed_cookie {
+    my ($vid, $secret) = @_;
+    return "$vid." . encode_base64url(substr(hmac_sha256($vid, $secret), 0, 16));
+}
+
+# a valid visitor id (22 of [A-Za-z0-9_-]) per name
+sub vid { my ($n) = @_; return substr("V${n}_" . ('x' x 22), 0, 22) }
+
+# the UTC day of the daily counters
+sub today {
+    my @t = gmtime;
+    return sprintf '%04d%02d%02d', $t[5] + 1900, $t[4] + 1, $t[3];
+}
+
+sub hash {
+    my $l = redis_cmd('HGETALL', $_[0]);
+    return { ref $l ? @$l : () };
+}
+
+sub eventually {
+    my ($cond, $timeout) = @_;
+    my $end = time + ($timeout // 5);
+    while (time < $end) {
+        return 1 if $cond->();
+        sleep 0.05;
+    }
+    return $cond->();
+}
+
+# nginx's Redis connections, from CLIENT LIST (ours and MONITORs left out)
+sub nginx_clients {
+    my $list = redis_cmd('CLIENT', 'LIST');
+    my @c;
+    for my $line (split /\r?\n/, $list // '') {
+        my %f = map { split /=/, $_, 2 } split ' ', $line;
+        next if ($f{cmd} // '') =~ /^client/ || ($f{flags} // '') =~ /O/;
+        push @c, \%f;
+    }
+    return @c;
+}
+
+# A worker's link is up once its handshake (ending with PING) has been
+# answered; with old => [ids], a connection other than those is wanted
+# and those must be gone (a reload).
+sub wait_up {
+    my (%o) = @_;
+    my %old = map { $_ => 1 } @{ $o{old} || [] };
+    my $ok = eventually(sub {
+        my @c = nginx_clients();
+        return 0 if grep { $old{ $_->{id} } } @c;
+        return scalar grep { ($_->{cmd} // 'NULL') ne 'NULL' } @c;
+    }, 10);
+    sleep 0.1;      # the worker reads the PING reply
+    return $ok;
+}
+
+1;
