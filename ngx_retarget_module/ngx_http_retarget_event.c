@@ -12,6 +12,7 @@
 #include "ngx_http_retarget_module.h"
 
 #include <jansson.h>
+#include <openssl/rand.h>
 
 
 #define NGX_HTTP_RETARGET_FLUSH_INTERVAL  1000
@@ -88,6 +89,7 @@ typedef struct {
     ngx_http_retarget_counter_t    counters[NGX_HTTP_RETARGET_MAX_COUNTERS];
     ngx_event_t                    flush;
     ngx_uint_t                     dropped;    /* link drops reported */
+    u_char                         id_prefix[12];  /* of event ids */
 } ngx_http_retarget_counters_t;
 
 
@@ -359,6 +361,8 @@ ngx_int_t
 ngx_http_retarget_event_init_process(ngx_cycle_t *cycle,
     ngx_http_retarget_main_conf_t *rmcf)
 {
+    u_char                         raw[8];
+    ngx_str_t                      src, dst;
     ngx_http_retarget_counters_t  *rc;
 
     rc = ngx_pcalloc(cycle->pool, sizeof(ngx_http_retarget_counters_t));
@@ -368,6 +372,19 @@ ngx_http_retarget_event_init_process(ngx_cycle_t *cycle,
 
     rc->rmcf = rmcf;
     ngx_http_retarget_today(rc->day);
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "retarget: RAND_bytes() failed");
+        return NGX_ERROR;
+    }
+
+    src.len = sizeof(raw);
+    src.data = raw;
+    dst.data = rc->id_prefix;
+
+    /* 8 random bytes: 11 characters, null-terminated by ngx_pcalloc() */
+    ngx_encode_base64url(&dst, &src);
 
     rc->flush.handler = ngx_http_retarget_flush_handler;
     rc->flush.data = rc;
@@ -1109,7 +1126,9 @@ ngx_http_retarget_stream(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(id, "%P-%M-%ui", ngx_pid, ngx_current_msec, seq++);
+    /* unique across workers, restarts and the nginx servers of a shop */
+    p = ngx_sprintf(id, "%s-%xi", ngx_http_retarget_counters->id_prefix,
+                    seq++);
 
     json_object_set_new(e, "id", json_stringn((char *) id, p - id));
     json_object_set_new(e, "type", json_stringn((char *) type->data,
@@ -1123,6 +1142,7 @@ ngx_http_retarget_stream(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     }
 
     json_object_set_new(e, "new", json_boolean(ctx->new_visitor));
+
     /* escaped: a URI need not be UTF-8, the JSON must be */
 
     len = r->uri.len + 2 * ngx_escape_uri(NULL, r->uri.data, r->uri.len,

@@ -104,6 +104,7 @@ static void ngx_http_retarget_redis_flush_pending(
     ngx_http_retarget_redis_t *rds);
 static void ngx_http_retarget_redis_drop_pending(
     ngx_http_retarget_redis_t *rds);
+static void ngx_http_retarget_redis_sent(ngx_http_retarget_redis_t *rds);
 static void ngx_http_retarget_redis_replied(ngx_http_retarget_redis_t *rds);
 static ngx_int_t ngx_http_retarget_redis_reply_failed(
     ngx_http_retarget_redis_t *rds, redisReply *reply);
@@ -712,13 +713,7 @@ ngx_http_retarget_redis_write(ngx_http_retarget_redis_t *rds, int argc,
             return NGX_DECLINED;
         }
 
-        rds->inflight++;
-        rds->stats.sent++;
-
-        if (rds->exiting && !rds->drain.timer_set) {
-            /* a request that outlived the start of the exit */
-            ngx_add_timer(&rds->drain, NGX_HTTP_RETARGET_DRAIN_TIMEOUT);
-        }
+        ngx_http_retarget_redis_sent(rds);
 
         return NGX_OK;
     }
@@ -765,8 +760,7 @@ ngx_http_retarget_redis_flush_pending(ngx_http_retarget_redis_t *rds)
                                        rds, (char *) q->data, q->len)
             == REDIS_OK)
         {
-            rds->inflight++;
-            rds->stats.sent++;
+            ngx_http_retarget_redis_sent(rds);
 
         } else {
             rds->stats.dropped++;
@@ -812,6 +806,20 @@ ngx_http_retarget_redis_write_done(redisAsyncContext *ac, void *r,
 
     ngx_http_retarget_redis_replied(rds);
     (void) ngx_http_retarget_redis_reply_failed(rds, reply);
+}
+
+
+/* a reply is owed: a leaving worker waits for it (up to a limit) */
+
+static void
+ngx_http_retarget_redis_sent(ngx_http_retarget_redis_t *rds)
+{
+    rds->inflight++;
+    rds->stats.sent++;
+
+    if (rds->exiting && !rds->drain.timer_set) {
+        ngx_add_timer(&rds->drain, NGX_HTTP_RETARGET_DRAIN_TIMEOUT);
+    }
 }
 
 
@@ -890,8 +898,7 @@ ngx_http_retarget_redis_read(ngx_http_retarget_redis_t *rds, int argc,
         return NGX_ERROR;
     }
 
-    rds->inflight++;
-    rds->stats.sent++;
+    ngx_http_retarget_redis_sent(rds);
 
     return NGX_OK;
 }
