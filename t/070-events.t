@@ -106,41 +106,14 @@ sub get {
     return $r;
 }
 
-# the worker's counters reach Redis at most a second later
-sub settle { sleep($_[0] // 1.5) }
-
-my $Stopped;
-
-sub quit {
-    return $Stopped if defined $Stopped;
-    $Stopped = stop_nginx() // 0;
-    return $Stopped;
-}
-
-# runs $code against a fresh nginx and an empty Redis
+# a fresh nginx with this file's server, and an empty Redis
 sub section {
     my ($name, $conf, $code) = @_;
-    subtest $name => sub {
-        redis_cmd('FLUSHALL');
-        undef $Stopped;
-        my %c = (http_config => $HTTP, config => $SERVER, %{ $conf || {} });
-        write_file('index.html', "<html><body><h1>Shop</h1></body></html>\n");
-        write_file('style.css', "body { color: red }\n");
-        my $failed = grep { !$_ } Test::More->builder->summary;
-        ok(start_nginx(\%c), "$name: nginx started") or return;
-        ok(wait_up(), "$name: redis link up");
-        if (error_log_since_mark() =~ /(.*exited on signal.*)/) {
-            fail("$name: the worker crashed: $1");
-            quit();
-            return;
-        }
-        $code->();
-        is(quit(), 1, "$name: nginx exited on QUIT");
-        check_error_log_clean($name);
-        if (grep({ !$_ } Test::More->builder->summary) > $failed) {
-            diag(Test::Retarget::log_tail_text());
-        }
-    };
+    Test::Retarget::Redis::section($name,
+        { http_config => $HTTP, config => $SERVER, %{ $conf || {} } },
+        { 'index.html' => "<html><body><h1>Shop</h1></body></html>\n",
+          'style.css' => "body { color: red }\n" },
+        $code);
 }
 
 my $V = vid('returning');

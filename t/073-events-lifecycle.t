@@ -85,7 +85,6 @@ sub finish_request {
     return $resp // '';
 }
 
-sub settle { sleep($_[0] // 1.5) }
 
 sub master_pid {
     open my $fh, '<', servroot() . '/logs/nginx.pid' or return undef;
@@ -110,33 +109,14 @@ sub reload {
     ok(wait_up(old => \@old_links), 'the new worker is connected');
 }
 
-my $Stopped;
-
-sub quit {
-    return $Stopped if defined $Stopped;
-    $Stopped = stop_nginx() // 0;
-    return $Stopped;
-}
-
+# a fresh nginx with this file's server, and an empty Redis
 sub section {
     my ($name, $conf, $code) = @_;
-    subtest $name => sub {
-        redis_cmd('FLUSHALL');
-        undef $Stopped;
-        write_file('index.html', "<html><body><h1>Shop</h1></body></html>\n");
-        write_file('big.html', '<html><body>' . ('x' x 100_000)
-                               . "</body></html>\n");
-        my %c = (http_config => $HTTP, config => $SERVER, %{ $conf || {} });
-        my $failed = grep { !$_ } Test::More->builder->summary;
-        ok(start_nginx(\%c), "$name: nginx started") or return;
-        ok(wait_up(), "$name: redis link up");
-        $code->();
-        is(quit(), 1, "$name: nginx exited on QUIT");
-        check_error_log_clean($name);
-        if (grep({ !$_ } Test::More->builder->summary) > $failed) {
-            diag(Test::Retarget::log_tail_text());
-        }
-    };
+    Test::Retarget::Redis::section($name,
+        { http_config => $HTTP, config => $SERVER, %{ $conf || {} } },
+        { 'index.html' => "<html><body><h1>Shop</h1></body></html>\n",
+          'big.html' => '<html><body>' . ('x' x 100_000) . "</body></html>\n" },
+        $code);
 }
 
 my $V = vid('returning');
@@ -152,8 +132,7 @@ section('counters are written when the worker exits (QUIT)', {}, sub {
     while ($flushed_before && $attempt++ < 3) {
         if ($attempt > 1) {
             redis_cmd('FLUSHALL');
-            undef $Stopped;
-            ok(start_nginx({ http_config => $HTTP, config => $SERVER }),
+            ok(nginx_started({ http_config => $HTTP, config => $SERVER }),
                "started again (attempt $attempt)");
             ok(wait_up(), 'link up');
         }

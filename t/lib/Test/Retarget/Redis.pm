@@ -9,12 +9,14 @@ use warnings;
 use Digest::SHA qw(hmac_sha256);
 use MIME::Base64 qw(encode_base64url);
 use Time::HiRes qw(sleep time);
-use Test::Retarget qw(redis_cmd);
+use Test::More;
+use Test::Retarget qw(redis_cmd start_nginx stop_nginx check_error_log_clean
+                      error_log_since_mark write_file);
 
 use Exporter qw(import);
 
 our @EXPORT = qw(signed_cookie vid today hash eventually nginx_clients
-                 wait_up);
+                 wait_up settle quit section nginx_started);
 
 # "<vid>.<sig>" as the module signs it: the first 16 bytes of
 # HMAC-SHA256 over the id, base64url
@@ -72,6 +74,51 @@ sub wait_up {
     }, 10);
     sleep 0.1;      # the worker reads the PING reply
     return $ok;
+}
+
+
+# the worker's counters reach Redis at most a second later
+sub settle { sleep($_[0] // 1.5) }
+
+my $Stopped;
+
+# stops nginx once (QUIT); later calls return the first result
+sub quit {
+    return $Stopped if defined $Stopped;
+    $Stopped = stop_nginx() // 0;
+    return $Stopped;
+}
+
+# starts nginx (again) within a section: quit() will stop it
+sub nginx_started {
+    my ($conf) = @_;
+    undef $Stopped;
+    return start_nginx($conf);
+}
+
+# A subtest against a fresh nginx and an empty Redis: $pages (name =>
+# content) are written, nginx starts with $conf, the link comes up, $code
+# runs, nginx quits and its error log must be clean.
+sub section {
+    my ($name, $conf, $pages, $code) = @_;
+    subtest $name => sub {
+        redis_cmd('FLUSHALL');
+        write_file($_, $pages->{$_}) for sort keys %$pages;
+        my $failed = grep { !$_ } Test::More->builder->summary;
+        ok(nginx_started($conf), "$name: nginx started") or return;
+        ok(wait_up(), "$name: redis link up");
+        if (error_log_since_mark() =~ /(.*exited on signal.*)/) {
+            fail("$name: the worker crashed: $1");
+            quit();
+            return;
+        }
+        $code->();
+        is(quit(), 1, "$name: nginx exited on QUIT");
+        check_error_log_clean($name);
+        if (grep({ !$_ } Test::More->builder->summary) > $failed) {
+            diag(Test::Retarget::log_tail_text());
+        }
+    };
 }
 
 1;
