@@ -4,6 +4,7 @@
 #   make test     install what is missing, build, run the whole suite
 #   make run      install what is missing, build, serve the demo shop
 #   make asan     build an AddressSanitizer variant into build-asan/
+#   make bench    plain nginx vs sub_filter vs the module, with wrk (README)
 #
 # The module is built against Debian's nginx-dev configure tree, with the
 # same flags as the installed /usr/sbin/nginx (--with-compat), so the .so
@@ -69,6 +70,13 @@ test-valgrind: deps build
 run: deps build
 	sh util/run-demo.sh
 
+# The benchmark (bench/run.pl, bench/RESULTS.md): plain nginx, sub_filter
+# and the module for a new and for a returning visitor, side by side on
+# loopback, one worker each; ends by itself in about two minutes.
+.PHONY: bench
+bench: deps build
+	MODULE=$(CURDIR)/$(BUILD)/$(MODULE) NGINX=$(NGINX) perl bench/run.pl
+
 clean:
 	rm -rf build build-asan t/servroot*
 
@@ -85,7 +93,7 @@ clean:
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_TARGETS := template_fuzz return_path_fuzz
+FUZZ_TARGETS := template_fuzz return_path_fuzz state_fuzz
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -W -Wall -Wno-unused-parameter -Werror
@@ -108,6 +116,9 @@ fuzz-build: $(BUILD)/nginx/objs/Makefile
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
 	    fuzz/return_path_fuzz.c $(FUZZ_DIR)/stubs.o $(FUZZ_DIR)/stubs_http.o \
 	    -o $(FUZZ_DIR)/return_path_fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
+	    fuzz/state_fuzz.c ngx_retarget_module/ngx_http_retarget_state.c \
+	    $(FUZZ_DIR)/stubs.o -o $(FUZZ_DIR)/state_fuzz
 
 fuzz: fuzz-build
 	@failed=; \

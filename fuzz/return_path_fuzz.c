@@ -19,7 +19,12 @@
  *     ngx_http_retarget_referer_path(): a path it returns must be the end
  *     of the Referer, after "http(s)://shop.example" and an optional port,
  *     and pass the check above; and a Referer of "https://shop.example"
- *     followed by such a path must give that path.
+ *     followed by such a path must give that path;
+ *
+ *   - as the raw value of a "to" argument, by
+ *     ngx_http_retarget_unescape_to(): it must refuse exactly the values
+ *     with a "%" not followed by two hex digits, and otherwise give each
+ *     "%XY" as the byte 0xXY and every other byte as it is (fuzz_to()).
  */
 
 
@@ -28,6 +33,7 @@
 
 #include "ngx_http_retarget_control.c"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -191,6 +197,79 @@ fuzz_referer(u_char *copy, size_t size)
 }
 
 
+static int
+fuzz_hex(u_char c)
+{
+    static const char  digits[] = "0123456789abcdef";
+
+    return (int) (strchr(digits, tolower(c)) - digits);
+}
+
+
+static void
+fuzz_to(u_char *copy, size_t size)
+{
+    u_char     *got, *want;
+    size_t      i, n;
+    ngx_int_t   rc;
+    ngx_str_t   src, dst;
+    int         valid;
+
+    got = malloc(size ? size : 1);
+    want = malloc(size ? size : 1);
+
+    if (got == NULL || want == NULL) {
+        fuzz_fail("out of memory");
+    }
+
+    /* the property, decoded independently */
+
+    valid = 1;
+    n = 0;
+
+    for (i = 0; i < size; i++) {
+
+        if (copy[i] != '%') {
+            want[n++] = copy[i];
+            continue;
+        }
+
+        if (size - i < 3 || !isxdigit(copy[i + 1]) || !isxdigit(copy[i + 2]))
+        {
+            valid = 0;
+            break;
+        }
+
+        want[n++] = (u_char) (fuzz_hex(copy[i + 1]) * 16
+                              + fuzz_hex(copy[i + 2]));
+        i += 2;
+    }
+
+    src.data = copy;
+    src.len = size;
+    dst.data = got;
+    dst.len = 0;
+
+    rc = ngx_http_retarget_unescape_to(&src, &dst);
+
+    if ((rc == NGX_OK) != valid) {
+        fuzz_fail("unescape_to() %s a value it should %s",
+                  rc == NGX_OK ? "accepted" : "refused",
+                  rc == NGX_OK ? "refuse" : "accept");
+    }
+
+    if (rc == NGX_OK) {
+        if (dst.data != got || dst.len != n || memcmp(got, want, n) != 0) {
+            fuzz_fail("unescape_to() decoded \"%.*s\" wrongly",
+                      (int) size, copy);
+        }
+    }
+
+    free(got);
+    free(want);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -209,6 +288,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_path(copy, size);
     fuzz_referer(copy, size);
+    fuzz_to(copy, size);
 
     free(copy);
 

@@ -276,6 +276,21 @@ ngx_strncasecmp(u_char *s1, u_char *s2, size_t n)
 }
 
 
+/* s2 (n + 1 bytes, lowercase) in [s1, last), any letter case */
+
+u_char *
+ngx_strlcasestrn(u_char *s1, u_char *last, u_char *s2, size_t n)
+{
+    for ( /* void */ ; s1 + n < last; s1++) {
+        if (ngx_strncasecmp(s1, s2, n + 1) == 0) {
+            return s1;
+        }
+    }
+
+    return NULL;
+}
+
+
 static u_char *
 fuzz_put(u_char *buf, u_char *last, const u_char *s, size_t len, ngx_uint_t hex)
 {

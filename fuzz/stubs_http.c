@@ -21,16 +21,13 @@
 ngx_module_t  ngx_http_core_module;
 ngx_module_t  ngx_http_retarget_module;
 
+volatile ngx_time_t  *ngx_cached_time;
+
+ngx_str_t  ngx_http_retarget_holdout_name = ngx_string("holdout");
+
 
 ngx_int_t
 ngx_http_arg(ngx_http_request_t *r, u_char *name, size_t len, ngx_str_t *value)
-{
-    FUZZ_UNEXPECTED();
-}
-
-
-void
-ngx_unescape_uri(u_char **dst, u_char **src, size_t size, ngx_uint_t type)
 {
     FUZZ_UNEXPECTED();
 }
@@ -99,6 +96,91 @@ ngx_int_t
 ngx_http_retarget_set_cookie(ngx_http_request_t *r,
     ngx_http_retarget_cookie_conf_t *cc, ngx_str_t *name, ngx_str_t *value,
     time_t max_age)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+void
+ngx_http_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+ngx_http_retarget_consent_e
+ngx_http_retarget_consent_state(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+ngx_int_t
+ngx_http_retarget_consent_tracks(ngx_http_retarget_consent_e c)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+ngx_int_t
+ngx_http_retarget_cookie_visitor(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, u_char *vid, ngx_uint_t *resign)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+ngx_http_retarget_variant_name_t *
+ngx_http_retarget_variant_find(ngx_http_retarget_main_conf_t *rmcf,
+    u_char *name, size_t len)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+void
+ngx_http_retarget_count(ngx_str_t *field, int64_t n)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+void
+ngx_http_retarget_arg(ngx_http_retarget_cmd_t *cmd, u_char *data, size_t len)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+ngx_int_t
+ngx_http_retarget_arg_key(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
+    ngx_str_t *vid, char *suffix, ngx_str_t *tail)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+ngx_int_t
+ngx_http_retarget_arg_num(ngx_pool_t *pool, ngx_http_retarget_cmd_t *cmd,
+    int64_t n)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+void
+ngx_http_retarget_send_cmds(ngx_http_retarget_cmd_t *cmds, ngx_uint_t n)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+ngx_int_t
+ngx_http_retarget_wait(ngx_http_request_t *r, ngx_uint_t n,
+    ngx_http_retarget_cmd_t *cmds, ngx_http_retarget_wait_reply_pt reply,
+    ngx_http_retarget_wait_done_pt done, void *data)
 {
     FUZZ_UNEXPECTED();
 }

@@ -4,11 +4,17 @@
  *
  * The visitor endpoints of "location /retarget/ { retarget_control; }":
  * ack, optin and optout record the visitor's choice in the consent
- * cookie, then send the visitor back to a same-site page.
+ * cookie, then send the visitor back to a same-site page; dismiss hides
+ * the reminder for the frequency period; click counts a click on a
+ * reminder and sends the visitor on to the page it links to.
  */
 
 
 #include "ngx_http_retarget_module.h"
+
+
+/* the longest "to": longer ones are no link of the shop's pages */
+#define NGX_HTTP_RETARGET_TO_MAX  2048
 
 
 typedef ngx_int_t (*ngx_http_retarget_action_pt)(ngx_http_request_t *r,
@@ -27,10 +33,18 @@ static ngx_http_retarget_action_t *ngx_http_retarget_find_action(
     ngx_http_request_t *r, ngx_str_t *prefix);
 static ngx_int_t ngx_http_retarget_return_path(ngx_http_request_t *r,
     ngx_str_t *path);
+static ngx_int_t ngx_http_retarget_to_path(ngx_http_request_t *r,
+    ngx_str_t *to, ngx_str_t *path);
+static ngx_int_t ngx_http_retarget_unescape_to(ngx_str_t *src,
+    ngx_str_t *dst);
+static ngx_int_t ngx_http_retarget_hex(u_char c);
 static ngx_int_t ngx_http_retarget_referer_path(ngx_http_request_t *r,
     ngx_str_t *path);
 static ngx_int_t ngx_http_retarget_send_back(ngx_http_request_t *r,
     ngx_str_t *path);
+static ngx_int_t ngx_http_retarget_redirect(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *path);
+static ngx_uint_t ngx_http_retarget_location_escape(u_char c);
 static ngx_int_t ngx_http_retarget_consent_cookie(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf, char *value);
 
@@ -40,6 +54,27 @@ static ngx_int_t ngx_http_retarget_optin(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf);
 static ngx_int_t ngx_http_retarget_optout(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf);
+static ngx_int_t ngx_http_retarget_dismiss(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf);
+static void ngx_http_retarget_dismiss_reply(ngx_http_request_t *r,
+    void *data, redisReply *reply);
+static void ngx_http_retarget_dismiss_done(ngx_http_request_t *r,
+    void *data, ngx_int_t rc);
+static ngx_int_t ngx_http_retarget_click(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf);
+static ngx_uint_t ngx_http_retarget_prefetch(ngx_http_request_t *r);
+static ngx_int_t ngx_http_retarget_click_log(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf);
+static ngx_int_t ngx_http_retarget_meta_cmds(ngx_http_request_t *r,
+    ngx_http_retarget_cmd_t *cmds, ngx_str_t *visitor, ngx_str_t *field,
+    ngx_str_t *value);
+
+
+/* a dismissal waiting for Redis */
+typedef struct {
+    ngx_str_t                      path;          /* where to go back to */
+    ngx_uint_t                     failed;        /* an error reply */
+} ngx_http_retarget_dismiss_t;
 
 
 static ngx_http_retarget_action_t  ngx_http_retarget_actions[] = {
@@ -48,11 +83,14 @@ static ngx_http_retarget_action_t  ngx_http_retarget_actions[] = {
     { ngx_string("optout"), ngx_http_retarget_optout, 0 },
     { ngx_string("forget"), ngx_http_retarget_forget_visitor, 0 },
     { ngx_string("me"), ngx_http_retarget_me, 1 },
+    { ngx_string("dismiss"), ngx_http_retarget_dismiss, 1 },
+    { ngx_string("click"), ngx_http_retarget_click, 1 },
     { ngx_null_string, NULL, 0 }
 };
 
 
 static ngx_str_t  ngx_http_retarget_html = ngx_string("text/html");
+static ngx_str_t  ngx_http_retarget_c_dismissals = ngx_string("dismissals");
 
 
 static u_char  ngx_http_retarget_saved_page[] =
@@ -204,8 +242,7 @@ ngx_http_retarget_find_action(ngx_http_request_t *r, ngx_str_t *prefix)
 static ngx_int_t
 ngx_http_retarget_return_path(ngx_http_request_t *r, ngx_str_t *path)
 {
-    u_char     *dst, *src;
-    ngx_str_t   to;
+    ngx_str_t  to;
 
     path->len = 0;
 
@@ -213,25 +250,108 @@ ngx_http_retarget_return_path(ngx_http_request_t *r, ngx_str_t *path)
         return ngx_http_retarget_referer_path(r, path);
     }
 
-    dst = ngx_pnalloc(r->pool, to.len);
-    if (dst == NULL) {
+    return ngx_http_retarget_to_path(r, &to, path);
+}
+
+
+/*
+ * A "to" argument as the path the visitor will be sent to: decoded once
+ * (the links put it there escaped for a query value), then checked.
+ * NGX_HTTP_BAD_REQUEST for anything but a same-site path.
+ */
+
+static ngx_int_t
+ngx_http_retarget_to_path(ngx_http_request_t *r, ngx_str_t *to,
+    ngx_str_t *path)
+{
+    path->len = 0;
+
+    if (to->len == 0 || to->len > NGX_HTTP_RETARGET_TO_MAX) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "retarget: refused return path of %uz bytes",
+                      to->len);
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    path->data = ngx_pnalloc(r->pool, to->len);
+    if (path->data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    path->data = dst;
-    src = to.data;
+    if (ngx_http_retarget_unescape_to(to, path) != NGX_OK
+        || !ngx_http_retarget_same_site_path(path))
+    {
+        path->len = 0;
 
-    ngx_unescape_uri(&dst, &src, to.len, 0);
-
-    path->len = dst - path->data;
-
-    if (!ngx_http_retarget_same_site_path(path)) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "retarget: refused return path \"%V\"", &to);
+                      "retarget: refused return path \"%V\"", to);
         return NGX_HTTP_BAD_REQUEST;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Percent-decodes src into dst->data (src->len bytes).  A "%" not
+ * followed by two hex digits is refused rather than dropped or kept as
+ * ngx_unescape_uri() would: the bytes checked must be exactly the bytes
+ * the visitor is sent to.  Only one pass: "%252F" is "%2F", which a
+ * browser keeps as it is in a path.
+ */
+
+static ngx_int_t
+ngx_http_retarget_unescape_to(ngx_str_t *src, ngx_str_t *dst)
+{
+    u_char     *s, *d, *last;
+    ngx_int_t   hi, lo;
+
+    s = src->data;
+    last = s + src->len;
+    d = dst->data;
+
+    while (s < last) {
+
+        if (*s != '%') {
+            *d++ = *s++;
+            continue;
+        }
+
+        if (last - s < 3) {
+            return NGX_DECLINED;
+        }
+
+        hi = ngx_http_retarget_hex(s[1]);
+        lo = ngx_http_retarget_hex(s[2]);
+
+        if (hi < 0 || lo < 0) {
+            return NGX_DECLINED;
+        }
+
+        *d++ = (u_char) ((hi << 4) | lo);
+        s += 3;
+    }
+
+    dst->len = d - dst->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_hex(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
 }
 
 
@@ -329,13 +449,44 @@ ngx_http_retarget_same_site_path(ngx_str_t *path)
 static ngx_int_t
 ngx_http_retarget_send_back(ngx_http_request_t *r, ngx_str_t *path)
 {
-    ngx_table_elt_t  *h;
-
     if (path->len == 0) {
         return ngx_http_retarget_send(r, NGX_HTTP_OK, &ngx_http_retarget_html,
                                       ngx_http_retarget_saved_page,
                                       sizeof(ngx_http_retarget_saved_page)
                                       - 1, 0);
+    }
+
+    return ngx_http_retarget_redirect(r, NGX_HTTP_SEE_OTHER, path);
+}
+
+
+/*
+ * A redirect to a same-site path, never cached.  The path is checked
+ * again here, where the header is made, whatever the caller did.  The
+ * bytes a browser would percent-encode itself wherever they are in a
+ * URL are encoded here, so that Location is plain ASCII and still names
+ * the same URL.
+ */
+
+static ngx_int_t
+ngx_http_retarget_redirect(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *path)
+{
+    u_char           *p, *q, *last;
+    size_t            n;
+    ngx_table_elt_t  *h;
+
+    static u_char     hex[] = "0123456789ABCDEF";
+
+    if (!ngx_http_retarget_same_site_path(path)) {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    last = path->data + path->len;
+    n = 0;
+
+    for (p = path->data; p < last; p++) {
+        n += ngx_http_retarget_location_escape(*p);
     }
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -356,9 +507,41 @@ ngx_http_retarget_send_back(ngx_http_request_t *r, ngx_str_t *path)
     ngx_str_set(&h->key, "Location");
     h->value = *path;
 
+    if (n) {
+        q = ngx_pnalloc(r->pool, path->len + 2 * n);
+        if (q == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->value.data = q;
+
+        for (p = path->data; p < last; p++) {
+            if (ngx_http_retarget_location_escape(*p)) {
+                *q++ = '%';
+                *q++ = hex[*p >> 4];
+                *q++ = hex[*p & 0xf];
+
+            } else {
+                *q++ = *p;
+            }
+        }
+
+        h->value.len = q - h->value.data;
+    }
+
     r->headers_out.location = h;
 
-    return NGX_HTTP_SEE_OTHER;
+    return status;
+}
+
+
+/* space, '"', "<", ">", "`" and non-ASCII: in every part of a URL */
+
+static ngx_uint_t
+ngx_http_retarget_location_escape(u_char c)
+{
+    return c <= 0x20 || c >= 0x7f
+           || c == '"' || c == '<' || c == '>' || c == '`';
 }
 
 
@@ -417,3 +600,314 @@ ngx_http_retarget_optout(ngx_http_request_t *r,
     return ngx_http_retarget_consent_cookie(r, rlcf, "out");
 }
 
+
+
+/*
+ * "dismiss": the reminder stays away for the frequency period.  The
+ * visitor is sent back only once Redis has the time of it (or has not
+ * answered within retarget_redis_timeout), so the page it goes back to
+ * already reads it.  Only a POST changes anything: link prefetchers and
+ * crawlers send GETs.  Without Redis, the visitor goes back all the same.
+ */
+
+static ngx_int_t
+ngx_http_retarget_dismiss(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf)
+{
+    u_char                          vid[NGX_HTTP_RETARGET_VID_LEN];
+    u_char                          now[NGX_TIME_T_LEN];
+    ngx_int_t                       rc;
+    ngx_str_t                       path, visitor, field, value;
+    ngx_uint_t                      resign;
+    ngx_http_retarget_cmd_t         cmds[2];
+    ngx_http_retarget_dismiss_t    *d;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rc = ngx_http_retarget_return_path(r, &path);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    if (r->method != NGX_HTTP_POST
+        || rmcf->redis.name.len == 0
+        || !ngx_http_retarget_consent_tracks(
+                                 ngx_http_retarget_consent_state(r, rlcf))
+        || ngx_http_retarget_cookie_visitor(r, rlcf, vid, &resign) != NGX_OK)
+    {
+        return ngx_http_retarget_send_back(r, &path);
+    }
+
+    visitor.data = vid;
+    visitor.len = sizeof(vid);
+
+    ngx_str_set(&field, "dismissed");
+    value.data = now;
+    value.len = ngx_sprintf(now, "%T", ngx_time()) - now;
+
+    if (ngx_http_retarget_meta_cmds(r, cmds, &visitor, &field, &value)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    d = ngx_pcalloc(r->pool, sizeof(ngx_http_retarget_dismiss_t));
+    if (d == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    d->path = path;
+
+    rc = ngx_http_retarget_wait(r, 2, cmds, ngx_http_retarget_dismiss_reply,
+                                ngx_http_retarget_dismiss_done, d);
+
+    if (rc == NGX_DECLINED) {
+        /* the link is down: the reminder may come back, the visitor goes */
+        return ngx_http_retarget_send_back(r, &path);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_retarget_dismiss_reply(ngx_http_request_t *r, void *data,
+    redisReply *reply)
+{
+    ngx_http_retarget_dismiss_t *d = data;
+
+    /* a meta hash of another type (WRONGTYPE); the link counts it too */
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "retarget: dismiss: redis: \"%*s\"",
+                      (size_t) reply->len, reply->str);
+        d->failed = 1;
+    }
+}
+
+
+static void
+ngx_http_retarget_dismiss_done(ngx_http_request_t *r, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_retarget_dismiss_t *d = data;
+
+    /* counted once it is stored: a timeout may or may not have been */
+
+    if (rc == NGX_OK && !d->failed) {
+        ngx_http_retarget_count(&ngx_http_retarget_c_dismissals, 1);
+    }
+
+    ngx_http_finalize_request(r, ngx_http_retarget_send_back(r, &d->path));
+}
+
+
+/*
+ * "click?v=VARIANT&to=PATH": the links of a reminder.  The click is
+ * counted for the variant and, for a returning visitor, stored in the
+ * meta hash (attribution reads it), without waiting for Redis; then the
+ * visitor goes on to PATH.  Unlike the other endpoints there is no
+ * Referer to fall back on: a click goes where its link says, and a link
+ * to anywhere but this site is refused, not followed.
+ */
+
+static ngx_int_t
+ngx_http_retarget_click(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf)
+{
+    ngx_int_t  rc;
+    ngx_str_t  to, path;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "to", 2, &to) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "retarget: click without \"to\"");
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    rc = ngx_http_retarget_to_path(r, &to, &path);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /*
+     * A HEAD is a link checker or a preview, and a prefetch (speculation
+     * rules) is the browser guessing: neither is a visitor following the
+     * link.  A click that cannot be logged still goes on: a reminder must
+     * not strand the visitor.
+     */
+
+    if (r->method == NGX_HTTP_GET && !ngx_http_retarget_prefetch(r)) {
+        (void) ngx_http_retarget_click_log(r, rlcf);
+    }
+
+    return ngx_http_retarget_redirect(r, NGX_HTTP_MOVED_TEMPORARILY, &path);
+}
+
+
+/* "Sec-Purpose: prefetch" (or the older "Purpose: prefetch") */
+
+static ngx_uint_t
+ngx_http_retarget_prefetch(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (((h[i].key.len == sizeof("Sec-Purpose") - 1
+              && ngx_strncasecmp(h[i].key.data, (u_char *) "Sec-Purpose",
+                                 h[i].key.len) == 0)
+             || (h[i].key.len == sizeof("Purpose") - 1
+                 && ngx_strncasecmp(h[i].key.data, (u_char *) "Purpose",
+                                    h[i].key.len) == 0))
+            && ngx_strlcasestrn(h[i].value.data,
+                                h[i].value.data + h[i].value.len,
+                                (u_char *) "prefetch", 8 - 1)
+               != NULL)
+        {
+            return 1;
+        }
+    }
+}
+
+
+/*
+ * Only a variant of the configuration counts: a stale link or a made-up
+ * name (registered names are [A-Za-z0-9_-]{1,32}, checked when the
+ * configuration is read, so nothing else matches) is not counted, nor is
+ * "holdout", which has no reminder to click.  Nothing at all for a
+ * visitor whose consent does not allow tracking.
+ */
+
+static ngx_int_t
+ngx_http_retarget_click_log(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf)
+{
+    u_char                            vid[NGX_HTTP_RETARGET_VID_LEN], *p;
+    ngx_str_t                         v, visitor, field, value;
+    ngx_uint_t                        resign;
+    ngx_http_retarget_cmd_t           cmds[2];
+    ngx_http_retarget_main_conf_t    *rmcf;
+    ngx_http_retarget_variant_name_t *vn;
+
+    if (ngx_http_arg(r, (u_char *) "v", 1, &v) != NGX_OK
+        || (v.len == ngx_http_retarget_holdout_name.len
+            && ngx_strncmp(v.data, ngx_http_retarget_holdout_name.data,
+                           v.len) == 0))
+    {
+        return NGX_DECLINED;
+    }
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    vn = ngx_http_retarget_variant_find(rmcf, v.data, v.len);
+
+    if (vn == NULL
+        || !ngx_http_retarget_consent_tracks(
+                                 ngx_http_retarget_consent_state(r, rlcf)))
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_retarget_count(&vn->counters[ngx_http_retarget_vc_clicks], 1);
+
+    if (rmcf->redis.name.len == 0
+        || ngx_http_retarget_cookie_visitor(r, rlcf, vid, &resign) != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    visitor.data = vid;
+    visitor.len = sizeof(vid);
+
+    ngx_str_set(&field, "clicked");
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 1 + vn->name.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.data = p;
+    value.len = ngx_sprintf(p, "%T %V", ngx_time(), &vn->name) - p;
+
+    if (ngx_http_retarget_meta_cmds(r, cmds, &visitor, &field, &value)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_send_cmds(cmds, 2);
+
+    return NGX_OK;
+}
+
+
+/*
+ * "HSET <prefix>{vid}:meta field value" and the hash's TTL: it may have
+ * expired since the visitor's last page, and must never stay forever.
+ */
+
+static ngx_int_t
+ngx_http_retarget_meta_cmds(ngx_http_request_t *r,
+    ngx_http_retarget_cmd_t *cmds, ngx_str_t *visitor, ngx_str_t *field,
+    ngx_str_t *value)
+{
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    ngx_memzero(cmds, 2 * sizeof(ngx_http_retarget_cmd_t));
+
+    ngx_http_retarget_arg(&cmds[0], (u_char *) "HSET", 4);
+
+    if (ngx_http_retarget_arg_key(r->pool, rmcf, &cmds[0], visitor, ":meta",
+                                  NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg(&cmds[0], field->data, field->len);
+    ngx_http_retarget_arg(&cmds[0], value->data, value->len);
+
+    ngx_http_retarget_arg(&cmds[1], (u_char *) "EXPIRE", 6);
+
+    if (ngx_http_retarget_arg_key(r->pool, rmcf, &cmds[1], visitor, ":meta",
+                                  NULL)
+        != NGX_OK
+        || ngx_http_retarget_arg_num(r->pool, &cmds[1], rmcf->retention)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

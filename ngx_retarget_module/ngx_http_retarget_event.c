@@ -6,6 +6,11 @@
  * the events of "retarget_event" become one pipelined batch of Redis
  * writes that nobody waits for.  Daily counters are summed in the worker
  * and flushed once a second, and when the worker exits.
+ *
+ * A few events need an answer first ("ops"): a purchase asks whether its
+ * order is new and what reminder led to it, a cart line needs the cart's
+ * new quantity.  Their writes follow the answer, and the worker's later
+ * writes wait behind them.
  */
 
 
@@ -69,9 +74,13 @@ typedef struct {
 typedef struct {
     ngx_http_request_t            *r;
     ngx_http_retarget_main_conf_t *rmcf;
+    ngx_array_t                   *asks;      /* their answers decide */
     ngx_array_t                   *cmds;
     ngx_str_t                     *vid;
     ngx_str_t                      now;
+    ngx_str_t                      ms;        /* of items, cart_cleared */
+    ngx_uint_t                     line;      /* the cart line, in cmds */
+    size_t                         gap;       /* where its QTY goes */
 } ngx_http_retarget_batch_t;
 
 
@@ -81,7 +90,7 @@ typedef struct {
 } ngx_http_retarget_counter_t;
 
 
-/* the counters of this worker for one day */
+/* the logging state of this worker, mostly the day's counters */
 typedef struct {
     ngx_http_retarget_main_conf_t *rmcf;
     u_char                         day[8];     /* YYYYMMDD */
@@ -90,35 +99,85 @@ typedef struct {
     ngx_event_t                    flush;
     ngx_uint_t                     dropped;    /* link drops reported */
     u_char                         id_prefix[12];  /* of event ids */
+    int64_t                        cleared_ms; /* the last cart_cleared */
+    int64_t                        last_ms;    /* the newest item */
 } ngx_http_retarget_counters_t;
 
 
-/* a purchase waiting for its "SET order NX" */
+typedef struct ngx_http_retarget_op_s  ngx_http_retarget_op_t;
+
+typedef void (*ngx_http_retarget_op_answer_pt)(ngx_http_retarget_op_t *op,
+    ngx_uint_t i, redisReply *reply);
+typedef void (*ngx_http_retarget_op_done_pt)(ngx_http_retarget_op_t *op);
+
+
+/*
+ * Commands whose answers decide the writes that follow them ("asks"),
+ * and those writes, in one block that outlives the request.
+ */
+struct ngx_http_retarget_op_s {
+    ngx_http_retarget_op_answer_pt   answer;    /* reply NULL: none came */
+    ngx_http_retarget_op_done_pt     done;      /* sends the writes */
+    ngx_http_retarget_cmd_t         *cmds;      /* the asks, then writes */
+    ngx_uint_t                       nasks;
+    ngx_uint_t                       ncmds;
+    ngx_uint_t                       keep;      /* bits: asks that are
+                                                   written when they cannot
+                                                   be asked */
+    ngx_uint_t                       asked;
+    ngx_uint_t                       answered;
+};
+
+
+/* a cart_add: the line in the meta holds the cart's new quantity */
 typedef struct {
-    ngx_str_t                     *counter;
-    ngx_uint_t                     held;      /* later writes wait */
-    int64_t                        cents;
-    ngx_uint_t                     ncmds;
-    ngx_http_retarget_cmd_t       *cmds;
+    ngx_http_retarget_op_t           op;
+    ngx_uint_t                       line;      /* its write */
+    size_t                           gap;       /* where its QTY goes */
+    int64_t                          qty;       /* 0: no answer */
+} ngx_http_retarget_cart_op_t;
+
+
+/* a purchase: counted once per order id, and attributed */
+typedef struct {
+    ngx_http_retarget_op_t           op;
+    ngx_http_retarget_main_conf_t   *rmcf;
+    ngx_str_t                       *counter;
+    int64_t                          cents;
+    time_t                           now;
+    time_t                           click_window;
+    time_t                           view_window;
+    ngx_str_t                       *conversions;  /* attributed to */
+    ngx_str_t                       *revenue;
+    unsigned                         order:1;   /* asks "SET order NX" */
+    unsigned                         duplicate:1;
 } ngx_http_retarget_purchase_t;
 
 
 static ngx_int_t ngx_http_retarget_log_pageview(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_loc_conf_t *rlcf);
+static ngx_int_t ngx_http_retarget_log_campaign(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx);
 static ngx_int_t ngx_http_retarget_log_event(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_event_conf_t *ec);
 static ngx_int_t ngx_http_retarget_event_values(ngx_http_request_t *r,
     ngx_http_retarget_event_t *ev);
 static ngx_int_t ngx_http_retarget_check_value(ngx_uint_t param,
     ngx_str_t *v, ngx_http_retarget_event_t *ev);
-static ngx_int_t ngx_http_retarget_parse_amount(ngx_str_t *v, int64_t *cents);
 static ngx_int_t ngx_http_retarget_printable(ngx_str_t *v, size_t max,
     ngx_uint_t spaces);
-static ngx_int_t ngx_http_retarget_visitor_writes(ngx_http_request_t *r,
-    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_event_t *ev,
-    ngx_array_t *cmds);
+static ngx_int_t ngx_http_retarget_order_ask(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev);
+static ngx_int_t ngx_http_retarget_visitor_writes(
+    ngx_http_retarget_batch_t *b, ngx_http_retarget_ctx_t *ctx,
+    ngx_http_retarget_event_t *ev);
 static ngx_int_t ngx_http_retarget_product_hash(ngx_http_retarget_batch_t *b,
     ngx_http_retarget_event_t *ev);
+static ngx_int_t ngx_http_retarget_item(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev, ngx_uint_t cart);
+static ngx_int_t ngx_http_retarget_ask_last(ngx_http_retarget_batch_t *b);
+static void ngx_http_retarget_send_last(ngx_http_retarget_batch_t *b);
+static int64_t ngx_http_retarget_ms(ngx_uint_t clear);
 static ngx_int_t ngx_http_retarget_cart_changed(ngx_http_retarget_batch_t *b);
 static ngx_int_t ngx_http_retarget_touch(ngx_http_retarget_batch_t *b);
 static ngx_http_retarget_cmd_t *ngx_http_retarget_vcmd(
@@ -132,18 +191,29 @@ static ngx_int_t ngx_http_retarget_vexpire(ngx_http_retarget_batch_t *b,
 static ngx_int_t ngx_http_retarget_stream(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_str_t *type,
     ngx_http_retarget_event_t *ev, ngx_array_t *cmds);
-static ngx_int_t ngx_http_retarget_purchase(ngx_http_request_t *r,
-    ngx_http_retarget_event_t *ev, ngx_array_t *cmds);
-static ngx_http_retarget_purchase_t *ngx_http_retarget_purchase_copy(
-    ngx_array_t *cmds, ngx_log_t *log);
-static void ngx_http_retarget_purchase_checked(void *data, redisReply *reply);
-static void ngx_http_retarget_send_cmds(ngx_http_retarget_cmd_t *cmds,
-    ngx_uint_t n);
+static ngx_int_t ngx_http_retarget_cart_op(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev);
+static void ngx_http_retarget_cart_answer(ngx_http_retarget_op_t *op,
+    ngx_uint_t i, redisReply *reply);
+static void ngx_http_retarget_cart_done(ngx_http_retarget_op_t *op);
+static ngx_int_t ngx_http_retarget_purchase_op(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev);
+static void ngx_http_retarget_purchase_answer(ngx_http_retarget_op_t *op,
+    ngx_uint_t i, redisReply *reply);
+static ngx_str_t *ngx_http_retarget_attribute(
+    ngx_http_retarget_purchase_t *p, redisReply *stamp, ngx_uint_t click);
+static void ngx_http_retarget_purchase_done(ngx_http_retarget_op_t *op);
+static ngx_http_retarget_op_t *ngx_http_retarget_op_create(size_t size,
+    ngx_http_retarget_batch_t *b);
+static void ngx_http_retarget_op_run(ngx_http_retarget_op_t *op);
+static void ngx_http_retarget_op_answered(void *data, redisReply *reply);
+static void ngx_http_retarget_op_finish(ngx_http_retarget_op_t *op);
 
 static ngx_int_t ngx_http_retarget_expire(ngx_http_request_t *r,
     ngx_array_t *cmds, ngx_str_t *vid, char *suffix);
 
 static void ngx_http_retarget_count_now(ngx_str_t *field, int64_t n);
+static ngx_uint_t ngx_http_retarget_in_cents(ngx_str_t *field);
 static void ngx_http_retarget_flush_counters(void);
 static void ngx_http_retarget_flush_handler(ngx_event_t *ev);
 static void ngx_http_retarget_today(u_char *day);
@@ -212,6 +282,10 @@ static ngx_str_t  ngx_http_retarget_f_cart_updated =
 static ngx_str_t  ngx_http_retarget_f_purchased = ngx_string("purchased");
 static ngx_str_t  ngx_http_retarget_f_checkout = ngx_string("checkout");
 static ngx_str_t  ngx_http_retarget_f_user = ngx_string("user");
+static ngx_str_t  ngx_http_retarget_f_cart_cleared =
+    ngx_string("cart_cleared");
+static ngx_str_t  ngx_http_retarget_f_clicked = ngx_string("clicked");
+static ngx_str_t  ngx_http_retarget_f_seen = ngx_string("seen");
 static ngx_str_t  ngx_http_retarget_s0 = ngx_string("0");
 static ngx_str_t  ngx_http_retarget_viewed_last = ngx_string("19");
 
@@ -437,6 +511,8 @@ ngx_http_retarget_log_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
+    (void) ngx_http_retarget_log_campaign(r, ctx);
+
     /* a HEAD request did not do what the location's events say */
 
     if (rlcf->events == NULL || !ctx->tracked
@@ -466,7 +542,7 @@ ngx_http_retarget_log_pageview(ngx_http_request_t *r,
         ngx_http_retarget_count(&ngx_http_retarget_c_gpc, 1);
     }
 
-    if (ctx->decision == ngx_http_retarget_decision_notice) {
+    if (ctx->notice_shown) {
         ngx_http_retarget_count(&ngx_http_retarget_c_notices, 1);
     }
 
@@ -507,13 +583,42 @@ ngx_http_retarget_log_pageview(ngx_http_request_t *r,
 }
 
 
+/* what the page's reminder changed, in the same pipelined batch */
+
+static ngx_int_t
+ngx_http_retarget_log_campaign(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx)
+{
+    ngx_array_t  *cmds;
+
+    if (ctx->state == NULL) {
+        return NGX_OK;
+    }
+
+    cmds = ngx_array_create(r->pool, 4, sizeof(ngx_http_retarget_cmd_t));
+    if (cmds == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_retarget_campaign_log(r, ctx, cmds) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_retarget_log_event(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_event_conf_t *ec)
 {
+    u_char                     *p;
     ngx_int_t                   rc;
-    ngx_array_t                *cmds, *stream;
+    ngx_array_t                *stream;
     ngx_http_retarget_cmd_t    *cmd;
+    ngx_http_retarget_batch_t   b;
     ngx_http_retarget_event_t   ev;
 
     ngx_memzero(&ev, sizeof(ngx_http_retarget_event_t));
@@ -531,11 +636,23 @@ ngx_http_retarget_log_event(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    cmds = ngx_array_create(r->pool, 16, sizeof(ngx_http_retarget_cmd_t));
+    ngx_memzero(&b, sizeof(ngx_http_retarget_batch_t));
+
+    b.r = r;
+    b.rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+    b.vid = &ctx->visitor;
+
+    b.asks = ngx_array_create(r->pool, 2, sizeof(ngx_http_retarget_cmd_t));
+    b.cmds = ngx_array_create(r->pool, 16, sizeof(ngx_http_retarget_cmd_t));
     stream = ngx_array_create(r->pool, 1, sizeof(ngx_http_retarget_cmd_t));
-    if (cmds == NULL || stream == NULL) {
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+
+    if (b.asks == NULL || b.cmds == NULL || stream == NULL || p == NULL) {
         return NGX_ERROR;
     }
+
+    b.now.data = p;
+    b.now.len = ngx_sprintf(p, "%T", ngx_time()) - p;
 
     rc = ngx_http_retarget_stream(r, ctx, &ec->name, &ev, stream);
 
@@ -544,30 +661,37 @@ ngx_http_retarget_log_event(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (rc != NGX_OK
-        || ngx_http_retarget_visitor_writes(r, ctx, &ev, cmds) != NGX_OK)
-    {
+    if (rc != NGX_OK) {
         return NGX_ERROR;
     }
 
     if (ec->type == ngx_http_retarget_ev_purchase
-        && ev.v[ngx_http_retarget_p_order].len)
+        && ev.v[ngx_http_retarget_p_order].len
+        && ngx_http_retarget_order_ask(&b, &ev) != NGX_OK)
     {
-        /* counted once per order id: the batch waits for "SET NX" */
-        if (stream->nelts) {
-            cmd = ngx_array_push(cmds);
-            if (cmd == NULL) {
-                return NGX_ERROR;
-            }
-
-            *cmd = *(ngx_http_retarget_cmd_t *) stream->elts;
-        }
-
-        return ngx_http_retarget_purchase(r, &ev, cmds);
+        return NGX_ERROR;
     }
 
-    ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
-    ngx_http_retarget_send_cmds(stream->elts, stream->nelts);
+    if (ngx_http_retarget_visitor_writes(&b, ctx, &ev) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (stream->nelts) {
+        cmd = ngx_array_push(b.cmds);
+        if (cmd == NULL) {
+            return NGX_ERROR;
+        }
+
+        *cmd = *(ngx_http_retarget_cmd_t *) stream->elts;
+    }
+
+    if (b.asks->nelts) {
+        return (ec->type == ngx_http_retarget_ev_cart_add)
+               ? ngx_http_retarget_cart_op(&b, &ev)
+               : ngx_http_retarget_purchase_op(&b, &ev);
+    }
+
+    ngx_http_retarget_send_cmds(b.cmds->elts, b.cmds->nelts);
 
     ngx_http_retarget_count(&ec->counter, 1);
 
@@ -725,50 +849,6 @@ ngx_http_retarget_check_value(ngx_uint_t param, ngx_str_t *v,
 }
 
 
-/* "12", "12.5", "12.50": at most two decimals, kept in cents */
-
-static ngx_int_t
-ngx_http_retarget_parse_amount(ngx_str_t *v, int64_t *cents)
-{
-    u_char      *p, *last;
-    int64_t      n;
-    ngx_uint_t   digits, decimals, dot;
-
-    n = 0;
-    digits = 0;
-    decimals = 0;
-    dot = 0;
-
-    last = v->data + v->len;
-
-    for (p = v->data; p < last; p++) {
-
-        if (*p == '.' && !dot && digits) {
-            dot = 1;
-            continue;
-        }
-
-        if (*p < '0' || *p > '9' || digits == 12 || decimals == 2) {
-            return NGX_ERROR;
-        }
-
-        n = n * 10 + (*p - '0');
-        digits++;
-        decimals += dot;
-    }
-
-    if (digits == 0 || (dot && decimals == 0)) {
-        return NGX_ERROR;
-    }
-
-    while (decimals++ < 2) {
-        n *= 10;
-    }
-
-    *cents = n;
-
-    return NGX_OK;
-}
 
 
 /* no control characters, UTF-8 only: what every stored value must be */
@@ -818,30 +898,18 @@ ngx_http_retarget_printable(ngx_str_t *v, size_t max, ngx_uint_t spaces)
  */
 
 static ngx_int_t
-ngx_http_retarget_visitor_writes(ngx_http_request_t *r,
-    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_event_t *ev,
-    ngx_array_t *cmds)
+ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_event_t *ev)
 {
-    u_char                     *p;
-    ngx_str_t                  *sku, *field, qty, details;
-    ngx_http_retarget_batch_t   b;
+    u_char                       *p;
+    ngx_str_t                    *sku, qty, line;
+    ngx_uint_t                    clear;
+    ngx_http_retarget_ev_type_e   type;
 
-    b.r = r;
-    b.rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
-    b.cmds = cmds;
-    b.vid = &ctx->visitor;
-
-    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    b.now.data = p;
-    b.now.len = ngx_sprintf(p, "%T", ngx_time()) - p;
-
+    type = ev->conf->type;
     sku = &ev->v[ngx_http_retarget_p_sku];
 
-    if (ngx_http_retarget_product_hash(&b, ev) != NGX_OK) {
+    if (ngx_http_retarget_product_hash(b, ev) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -849,18 +917,38 @@ ngx_http_retarget_visitor_writes(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    switch (ev->conf->type) {
+    clear = (type == ngx_http_retarget_ev_cart_clear
+             || type == ngx_http_retarget_ev_purchase);
+
+    p = ngx_pnalloc(b->r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->ms.data = p;
+    b->ms.len = ngx_sprintf(p, "%L", ngx_http_retarget_ms(clear)) - p;
+
+    switch (type) {
 
     case ngx_http_retarget_ev_product:
         /* newest first, each sku once, capped */
-        if (ngx_http_retarget_vcmd(&b, "LREM", ":viewed", &ngx_http_retarget_s0,
+        if (ngx_http_retarget_vcmd(b, "LREM", ":viewed", &ngx_http_retarget_s0,
                                    sku) == NULL
-            || ngx_http_retarget_vcmd(&b, "LPUSH", ":viewed", sku, NULL)
+            || ngx_http_retarget_vcmd(b, "LPUSH", ":viewed", sku, NULL)
                == NULL
-            || ngx_http_retarget_vcmd(&b, "LTRIM", ":viewed",
+            || ngx_http_retarget_vcmd(b, "LTRIM", ":viewed",
                                       &ngx_http_retarget_s0,
                                       &ngx_http_retarget_viewed_last) == NULL
-            || ngx_http_retarget_vexpire(&b, ":viewed") != NGX_OK)
+            || ngx_http_retarget_vexpire(b, ":viewed") != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        /* what a browse reminder shows: only products with something */
+
+        if ((ev->v[ngx_http_retarget_p_name].len
+             || ev->v[ngx_http_retarget_p_price].len)
+            && ngx_http_retarget_item(b, ev, 0) != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -868,7 +956,7 @@ ngx_http_retarget_visitor_writes(ngx_http_request_t *r,
         goto meta;
 
     case ngx_http_retarget_ev_cart_add:
-        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        p = ngx_pnalloc(b->r->pool, NGX_INT64_LEN);
         if (p == NULL) {
             return NGX_ERROR;
         }
@@ -876,55 +964,82 @@ ngx_http_retarget_visitor_writes(ngx_http_request_t *r,
         qty.data = p;
         qty.len = ngx_sprintf(p, "%L", ev->qty) - p;
 
-        /* the line as a page shows it: the denormalized view */
+        /* the line in the meta holds the total the cart answers */
 
-        details.len = ev->v[ngx_http_retarget_p_price].len
-                      + ev->v[ngx_http_retarget_p_name].len
-                      + ev->v[ngx_http_retarget_p_image].len
-                      + ev->v[ngx_http_retarget_p_url].len + 3;
-        details.data = ngx_pnalloc(r->pool, details.len);
-        if (details.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_sprintf(details.data, "%V\t%V\t%V\t%V",
-                    &ev->v[ngx_http_retarget_p_price],
-                    &ev->v[ngx_http_retarget_p_name],
-                    &ev->v[ngx_http_retarget_p_image],
-                    &ev->v[ngx_http_retarget_p_url]);
-
-        if (ngx_http_retarget_vcmd(&b, "HINCRBY", ":cart", sku, &qty) == NULL
-            || ngx_http_retarget_vcmd(&b, "HSET", ":cartinfo", sku, &details)
-               == NULL
-            || ngx_http_retarget_vexpire(&b, ":cartinfo") != NGX_OK)
+        if (ngx_http_retarget_vcmd(b, "HINCRBY", ":cart", sku, &qty) == NULL
+            || ngx_http_retarget_ask_last(b) != NGX_OK
+            || ngx_http_retarget_item(b, ev, 1) != NGX_OK)
         {
             return NGX_ERROR;
         }
 
-        return ngx_http_retarget_cart_changed(&b);
+        return ngx_http_retarget_cart_changed(b);
 
     case ngx_http_retarget_ev_cart_remove:
-        if (ngx_http_retarget_vcmd(&b, "HDEL", ":cart", sku, NULL) == NULL
-            || ngx_http_retarget_vcmd(&b, "HDEL", ":cartinfo", sku, NULL)
+        line.len = sizeof("c:") - 1 + sku->len;
+        line.data = ngx_pnalloc(b->r->pool, line.len);
+        if (line.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf(line.data, "c:%V", sku);
+
+        if (ngx_http_retarget_vcmd(b, "HDEL", ":cart", sku, NULL) == NULL
+            || ngx_http_retarget_vcmd(b, "HDEL", ":meta", &line, NULL)
                == NULL)
         {
             return NGX_ERROR;
         }
 
-        return ngx_http_retarget_cart_changed(&b);
+        return ngx_http_retarget_cart_changed(b);
 
     case ngx_http_retarget_ev_cart_clear:
     case ngx_http_retarget_ev_purchase:
-        field = (ev->conf->type == ngx_http_retarget_ev_purchase)
-                ? &ngx_http_retarget_f_purchased
-                : &ngx_http_retarget_f_cart_updated;
 
-        if (ngx_http_retarget_vcmd(&b, "DEL", ":cart", NULL, NULL) == NULL
-            || ngx_http_retarget_vcmd(&b, "DEL", ":cartinfo", NULL, NULL)
-               == NULL
-            || ngx_http_retarget_key_cmd(&b, "ZREM", NULL, "carts", NULL,
-                                         b.vid, NULL) == NULL
-            || ngx_http_retarget_vcmd(&b, "HSET", ":meta", field, &b.now)
+        if (type == ngx_http_retarget_ev_purchase) {
+            /*
+             * Sent now, not behind the order check: the very next page
+             * knows.  What the cart and its lines become waits for the
+             * answer: a thank-you page loaded again clears nothing.
+             */
+
+            if (ngx_http_retarget_vcmd(b, "HSET", ":meta",
+                                       &ngx_http_retarget_f_purchased,
+                                       &b->now)
+                == NULL)
+            {
+                return NGX_ERROR;
+            }
+
+            ngx_http_retarget_send_last(b);
+
+            /* what led to it: the last click, the last reminder seen */
+
+            if (ngx_http_retarget_vcmd(b, "HMGET", ":meta",
+                                       &ngx_http_retarget_f_clicked,
+                                       &ngx_http_retarget_f_seen)
+                == NULL
+                || ngx_http_retarget_ask_last(b) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+        } else if (ngx_http_retarget_vcmd(b, "HSET", ":meta",
+                                          &ngx_http_retarget_f_cart_updated,
+                                          &b->now)
+                   == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        /* the lines in the meta are stale from now on: see fetch.c */
+
+        if (ngx_http_retarget_vcmd(b, "DEL", ":cart", NULL, NULL) == NULL
+            || ngx_http_retarget_key_cmd(b, "ZREM", NULL, "carts", NULL,
+                                         b->vid, NULL) == NULL
+            || ngx_http_retarget_vcmd(b, "HSET", ":meta",
+                                      &ngx_http_retarget_f_cart_cleared,
+                                      &b->ms)
                == NULL)
         {
             return NGX_ERROR;
@@ -933,8 +1048,8 @@ ngx_http_retarget_visitor_writes(ngx_http_request_t *r,
         goto meta;
 
     case ngx_http_retarget_ev_checkout:
-        if (ngx_http_retarget_vcmd(&b, "HSET", ":meta",
-                                   &ngx_http_retarget_f_checkout, &b.now)
+        if (ngx_http_retarget_vcmd(b, "HSET", ":meta",
+                                   &ngx_http_retarget_f_checkout, &b->now)
             == NULL)
         {
             return NGX_ERROR;
@@ -943,7 +1058,7 @@ ngx_http_retarget_visitor_writes(ngx_http_request_t *r,
         goto meta;
 
     case ngx_http_retarget_ev_identify:
-        if (ngx_http_retarget_vcmd(&b, "HSET", ":meta",
+        if (ngx_http_retarget_vcmd(b, "HSET", ":meta",
                                    &ngx_http_retarget_f_user,
                                    &ev->v[ngx_http_retarget_p_user])
             == NULL)
@@ -959,7 +1074,39 @@ ngx_http_retarget_visitor_writes(ngx_http_request_t *r,
 
 meta:
 
-    return ngx_http_retarget_touch(&b);
+    return ngx_http_retarget_touch(b);
+}
+
+
+/*
+ * "SET <prefix>order:ID 1 NX EX <retention>": a purchase with an order
+ * id is counted once, however often the thank-you page is loaded.
+ */
+
+static ngx_int_t
+ngx_http_retarget_order_ask(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev)
+{
+    ngx_http_retarget_cmd_t  *cmd;
+
+    cmd = ngx_http_retarget_key_cmd(b, "SET", NULL, "order:",
+                                    &ev->v[ngx_http_retarget_p_order],
+                                    NULL, NULL);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg(cmd, (u_char *) "1", 1);
+    ngx_http_retarget_arg(cmd, (u_char *) "NX", 2);
+    ngx_http_retarget_arg(cmd, (u_char *) "EX", 2);
+
+    if (ngx_http_retarget_arg_num(b->r->pool, cmd, b->rmcf->retention)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_retarget_ask_last(b);
 }
 
 
@@ -1004,6 +1151,129 @@ ngx_http_retarget_product_hash(ngx_http_retarget_batch_t *b,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A cart line "MS\tQTY\tPRICE\tNAME\tIMAGE\tURL" or a viewed product
+ * "MS\tPRICE\tNAME\tIMAGE\tURL", as field "c:SKU" or "v:SKU" of the
+ * meta: what a reminder shows, read with the rest of the meta.  The QTY
+ * of a cart line is the cart's answer: room is left for it, see
+ * ngx_http_retarget_cart_done().
+ */
+
+static ngx_int_t
+ngx_http_retarget_item(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev, ngx_uint_t cart)
+{
+    u_char     *p;
+    ngx_str_t   field, value, *v;
+
+    v = ev->v;
+
+    field.len = sizeof("c:") - 1 + v[ngx_http_retarget_p_sku].len;
+    field.data = ngx_pnalloc(b->r->pool, field.len);
+
+    value.len = b->ms.len + sizeof("\t\t\t\t") - 1
+                + v[ngx_http_retarget_p_price].len
+                + v[ngx_http_retarget_p_name].len
+                + v[ngx_http_retarget_p_image].len
+                + v[ngx_http_retarget_p_url].len
+                + (cart ? NGX_INT64_LEN + 1 : 0);
+    value.data = ngx_pnalloc(b->r->pool, value.len);
+
+    if (field.data == NULL || value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(field.data, "%c:%V", cart ? 'c' : 'v',
+                &v[ngx_http_retarget_p_sku]);
+
+    p = ngx_sprintf(value.data, "%V\t", &b->ms);
+
+    if (cart) {
+        b->gap = p - value.data;
+        ngx_memset(p, '0', NGX_INT64_LEN);
+        p += NGX_INT64_LEN;
+        *p++ = '\t';
+    }
+
+    ngx_sprintf(p, "%V\t%V\t%V\t%V",
+                &v[ngx_http_retarget_p_price], &v[ngx_http_retarget_p_name],
+                &v[ngx_http_retarget_p_image], &v[ngx_http_retarget_p_url]);
+
+    if (ngx_http_retarget_vcmd(b, "HSET", ":meta", &field, &value) == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (cart) {
+        b->line = b->cmds->nelts - 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the command just built is an ask: its answer decides the writes */
+
+static ngx_int_t
+ngx_http_retarget_ask_last(ngx_http_retarget_batch_t *b)
+{
+    ngx_http_retarget_cmd_t  *cmd;
+
+    cmd = ngx_array_push(b->asks);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->cmds->nelts--;
+    *cmd = ((ngx_http_retarget_cmd_t *) b->cmds->elts)[b->cmds->nelts];
+
+    return NGX_OK;
+}
+
+
+/* the command just built goes out now, ahead of the event's others */
+
+static void
+ngx_http_retarget_send_last(ngx_http_retarget_batch_t *b)
+{
+    b->cmds->nelts--;
+
+    ngx_http_retarget_send_cmds(
+        (ngx_http_retarget_cmd_t *) b->cmds->elts + b->cmds->nelts, 1);
+}
+
+
+/*
+ * Now in milliseconds, the time of items and of "cart_cleared".  A line
+ * is stale when it is not newer than the clear, so within a millisecond
+ * (a location that logs cart_clear, then cart_add) what this worker
+ * stamps keeps the order it happens in: a line after a clear is a
+ * millisecond newer, a clear after a line is not older.
+ */
+
+static int64_t
+ngx_http_retarget_ms(ngx_uint_t clear)
+{
+    int64_t                        ms;
+    ngx_time_t                    *tp;
+    ngx_http_retarget_counters_t  *rc;
+
+    rc = ngx_http_retarget_counters;
+
+    tp = ngx_timeofday();
+    ms = (int64_t) tp->sec * 1000 + tp->msec;
+
+    if (clear) {
+        rc->cleared_ms = ngx_max(ms, rc->last_ms);
+        return rc->cleared_ms;
+    }
+
+    ms = ngx_max(ms, rc->cleared_ms + 1);
+    rc->last_ms = ngx_max(ms, rc->last_ms);
+
+    return ms;
 }
 
 
@@ -1221,153 +1491,383 @@ ngx_http_retarget_stream(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
 }
 
 
-/*
- * A purchase with an order id is counted once, however often the
- * thank-you page is loaded: "SET <prefix>order:ID 1 NX EX <retention>"
- * decides, and the batch follows only when the key was new.  Until the
- * answer, the worker's later writes wait behind it, so the visitor's next
- * events cannot overtake the purchase.  Without a working link to ask,
- * the purchase is counted rather than lost.
- */
+/* a cart_add of a returning visitor: "HINCRBY" asks, the line follows */
 
 static ngx_int_t
-ngx_http_retarget_purchase(ngx_http_request_t *r,
-    ngx_http_retarget_event_t *ev, ngx_array_t *cmds)
+ngx_http_retarget_cart_op(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev)
 {
-    ngx_int_t                       rc;
-    ngx_http_retarget_cmd_t         set;
-    ngx_http_retarget_redis_t      *rds;
-    ngx_http_retarget_purchase_t   *p;
-    ngx_http_retarget_main_conf_t  *rmcf;
+    ngx_http_retarget_op_t       *op;
+    ngx_http_retarget_cart_op_t  *co;
 
-    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
-
-    ngx_memzero(&set, sizeof(ngx_http_retarget_cmd_t));
-    ngx_http_retarget_arg(&set, (u_char *) "SET", 3);
-
-    if (ngx_http_retarget_arg_key(r->pool, rmcf, &set, NULL, "order:",
-                                  &ev->v[ngx_http_retarget_p_order])
-        != NGX_OK)
-    {
+    op = ngx_http_retarget_op_create(sizeof(ngx_http_retarget_cart_op_t), b);
+    if (op == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_http_retarget_arg(&set, (u_char *) "1", 1);
-    ngx_http_retarget_arg(&set, (u_char *) "NX", 2);
-    ngx_http_retarget_arg(&set, (u_char *) "EX", 2);
+    co = (ngx_http_retarget_cart_op_t *) op;
+    co->line = b->line;
+    co->gap = b->gap;
 
-    if (ngx_http_retarget_arg_num(r->pool, &set, rmcf->retention) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    /* unasked (the link is down), the cart's write still goes in line */
+    op->keep = 1;
+    op->answer = ngx_http_retarget_cart_answer;
+    op->done = ngx_http_retarget_cart_done;
 
-    p = ngx_http_retarget_purchase_copy(cmds, r->connection->log);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    ngx_http_retarget_count(&ev->conf->counter, 1);
 
-    p->cents = ev->cents;
-    p->counter = &ev->conf->counter;
-
-    rds = ngx_http_retarget_redis_get();
-
-    rc = ngx_http_retarget_redis_read(rds, set.argc, set.argv, set.len,
-                                      ngx_http_retarget_purchase_checked, p);
-
-    if (rc != NGX_OK) {
-        ngx_http_retarget_purchase_checked(p, NULL);
-        return NGX_OK;
-    }
-
-    p->held = 1;
-    ngx_http_retarget_redis_hold(rds);
+    ngx_http_retarget_op_run(op);
 
     return NGX_OK;
 }
 
 
-/* the batch, with its arguments, in one allocation that outlives r */
-
-static ngx_http_retarget_purchase_t *
-ngx_http_retarget_purchase_copy(ngx_array_t *cmds, ngx_log_t *log)
+static void
+ngx_http_retarget_cart_answer(ngx_http_retarget_op_t *op, ngx_uint_t i,
+    redisReply *reply)
 {
-    u_char                        *p;
-    size_t                         size;
-    ngx_uint_t                     i;
-    ngx_http_retarget_cmd_t       *c;
-    ngx_http_retarget_purchase_t  *pu;
-    int                            a;
+    ngx_http_retarget_cart_op_t *co = (ngx_http_retarget_cart_op_t *) op;
 
-    c = cmds->elts;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER
+        && reply->integer > 0)
+    {
+        co->qty = reply->integer;
+    }
+}
 
-    size = sizeof(ngx_http_retarget_purchase_t)
-           + cmds->nelts * sizeof(ngx_http_retarget_cmd_t);
 
-    for (i = 0; i < cmds->nelts; i++) {
-        for (a = 0; a < c[i].argc; a++) {
-            size += c[i].len[a];
-        }
+static void
+ngx_http_retarget_cart_done(ngx_http_retarget_op_t *op)
+{
+    ngx_http_retarget_cart_op_t *co = (ngx_http_retarget_cart_op_t *) op;
+
+    u_char                   *v, *p;
+    size_t                    tail;
+    ngx_http_retarget_cmd_t  *writes, *line;
+
+    writes = op->cmds + op->nasks;
+    line = &writes[co->line];
+
+    ngx_http_retarget_send_cmds(writes, co->line);
+
+    /*
+     * Without the total (no link, an error reply) the line cannot be
+     * right: it is left out, and the cart stays as Redis has it.
+     */
+
+    if (co->qty) {
+        v = (u_char *) line->argv[3];
+        tail = line->len[3] - co->gap - NGX_INT64_LEN;
+
+        p = ngx_sprintf(v + co->gap, "%L", co->qty);
+        ngx_memmove(p, v + co->gap + NGX_INT64_LEN, tail);
+        line->len[3] = p + tail - v;
+
+        ngx_http_retarget_send_cmds(line, 1);
     }
 
-    pu = ngx_alloc(size, log);
-    if (pu == NULL) {
+    ngx_http_retarget_send_cmds(line + 1,
+                                op->ncmds - op->nasks - co->line - 1);
+}
+
+
+/*
+ * A purchase asks "SET order NX" when it has an order id, and for a
+ * returning visitor what led to it: "HMGET meta clicked seen".  With the
+ * answers in, it is counted (when the order is new, or unknown: counted
+ * rather than lost), attributed, and its writes follow.
+ */
+
+static ngx_int_t
+ngx_http_retarget_purchase_op(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev)
+{
+    ngx_http_retarget_op_t        *op;
+    ngx_http_retarget_loc_conf_t  *rlcf;
+    ngx_http_retarget_purchase_t  *p;
+
+    rlcf = ngx_http_get_module_loc_conf(b->r, ngx_http_retarget_module);
+
+    op = ngx_http_retarget_op_create(sizeof(ngx_http_retarget_purchase_t), b);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = (ngx_http_retarget_purchase_t *) op;
+    p->rmcf = b->rmcf;
+    p->counter = &ev->conf->counter;
+    p->cents = ev->cents;
+    p->now = ngx_time();
+
+    /* the request is gone when the answers come */
+    p->click_window = rlcf->campaign.click_window;
+    p->view_window = rlcf->campaign.view_window;
+
+    p->order = (ev->v[ngx_http_retarget_p_order].len != 0);
+
+    /* unasked, the order is still recorded: a reload is not counted */
+    op->keep = p->order;
+    op->answer = ngx_http_retarget_purchase_answer;
+    op->done = ngx_http_retarget_purchase_done;
+
+    ngx_http_retarget_op_run(op);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_retarget_purchase_answer(ngx_http_retarget_op_t *op, ngx_uint_t i,
+    redisReply *reply)
+{
+    ngx_http_retarget_purchase_t *p = (ngx_http_retarget_purchase_t *) op;
+
+    if (i == 0 && p->order) {
+        /* nil: counted already; an error or no answer: counted now */
+        p->duplicate = (reply != NULL && reply->type == REDIS_REPLY_NIL);
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2)
+    {
+        return;
+    }
+
+    /* a click on a reminder first, else a reminder seen */
+
+    p->conversions = ngx_http_retarget_attribute(p, reply->element[0], 1);
+
+    if (p->conversions == NULL) {
+        p->conversions = ngx_http_retarget_attribute(p, reply->element[1],
+                                                     0);
+    }
+}
+
+
+/*
+ * "TS VARIANT" of a click or of a reminder seen: the counters of a
+ * variant of this configuration, if TS is within the window.  A holdout
+ * visitor saw no reminder: the time it was eligible for one counts as
+ * "seen", and its purchases are the conversions of the holdout.
+ */
+
+static ngx_str_t *
+ngx_http_retarget_attribute(ngx_http_retarget_purchase_t *p,
+    redisReply *stamp, ngx_uint_t click)
+{
+    u_char                            *sp, *last, *name;
+    time_t                             ts;
+    ngx_uint_t                         holdout;
+    ngx_http_retarget_variant_name_t  *vn;
+
+    if (stamp->type != REDIS_REPLY_STRING) {
         return NULL;
     }
 
-    pu->ncmds = cmds->nelts;
-    pu->held = 0;
-    pu->cmds = (ngx_http_retarget_cmd_t *) (pu + 1);
-    p = (u_char *) (pu->cmds + cmds->nelts);
+    last = (u_char *) stamp->str + stamp->len;
+    sp = ngx_strlchr((u_char *) stamp->str, last, ' ');
 
-    for (i = 0; i < cmds->nelts; i++) {
-        pu->cmds[i] = c[i];
+    if (sp == NULL) {
+        return NULL;
+    }
+
+    ts = ngx_atotm((u_char *) stamp->str, sp - (u_char *) stamp->str);
+
+    if (ts == NGX_ERROR
+        || p->now - ts > (click ? p->click_window : p->view_window))
+    {
+        return NULL;
+    }
+
+    name = sp + 1;
+
+    vn = ngx_http_retarget_variant_find(p->rmcf, name, last - name);
+
+    if (vn == NULL) {
+        return NULL;
+    }
+
+    holdout = (vn->name.len == ngx_http_retarget_holdout_name.len
+               && ngx_strncmp(vn->name.data,
+                              ngx_http_retarget_holdout_name.data,
+                              vn->name.len)
+                  == 0);
+
+    if (click && holdout) {
+        /* no reminder to click was shown: not a click */
+        return NULL;
+    }
+
+    if (click || holdout) {
+        p->revenue = &vn->counters[ngx_http_retarget_vc_revenue];
+        return &vn->counters[ngx_http_retarget_vc_conversions];
+    }
+
+    p->revenue = &vn->counters[ngx_http_retarget_vc_view_revenue];
+    return &vn->counters[ngx_http_retarget_vc_view_conversions];
+}
+
+
+static void
+ngx_http_retarget_purchase_done(ngx_http_retarget_op_t *op)
+{
+    ngx_http_retarget_purchase_t *p = (ngx_http_retarget_purchase_t *) op;
+
+    if (p->duplicate) {
+        ngx_http_retarget_count(&ngx_http_retarget_c_duplicate, 1);
+        return;
+    }
+
+    ngx_http_retarget_count(p->counter, 1);
+
+    if (p->cents) {
+        ngx_http_retarget_count(&ngx_http_retarget_c_revenue, p->cents);
+    }
+
+    if (p->conversions != NULL) {
+        ngx_http_retarget_count(p->conversions, 1);
+
+        if (p->cents) {
+            ngx_http_retarget_count(p->revenue, p->cents);
+        }
+    }
+
+    ngx_http_retarget_send_cmds(op->cmds + op->nasks,
+                                op->ncmds - op->nasks);
+}
+
+
+/* the asks and the writes, with their arguments, in one allocation */
+
+static ngx_http_retarget_op_t *
+ngx_http_retarget_op_create(size_t size, ngx_http_retarget_batch_t *b)
+{
+    int                       a;
+    u_char                   *p;
+    size_t                    len;
+    ngx_uint_t                i, n;
+    ngx_http_retarget_op_t   *op;
+    ngx_http_retarget_cmd_t  *c;
+
+    /* the asks first, then the writes */
+
+    c = ngx_array_push_n(b->asks, b->cmds->nelts);
+    if (c == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(c, b->cmds->elts,
+               b->cmds->nelts * sizeof(ngx_http_retarget_cmd_t));
+
+    c = b->asks->elts;
+    n = b->asks->nelts;
+
+    len = size + n * sizeof(ngx_http_retarget_cmd_t);
+
+    for (i = 0; i < n; i++) {
+        for (a = 0; a < c[i].argc; a++) {
+            len += c[i].len[a];
+        }
+    }
+
+    op = ngx_alloc(len, b->r->connection->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(op, size);
+
+    op->ncmds = n;
+    op->nasks = n - b->cmds->nelts;
+    op->cmds = (ngx_http_retarget_cmd_t *) ((u_char *) op + size);
+    p = (u_char *) (op->cmds + n);
+
+    for (i = 0; i < n; i++) {
+        op->cmds[i] = c[i];
 
         for (a = 0; a < c[i].argc; a++) {
-            pu->cmds[i].argv[a] = (const char *) p;
+            op->cmds[i].argv[a] = (const char *) p;
             p = ngx_cpymem(p, c[i].argv[a], c[i].len[a]);
         }
     }
 
-    return pu;
+    return op;
 }
 
 
+/*
+ * The asks go out in the order of the worker's writes, and the last one
+ * holds the link: until the op's writes have followed, what comes after
+ * it waits, later ops too.  Their asks would otherwise overtake the
+ * writes that this one has yet to make (a purchase's "DEL cart", then
+ * the visitor's next cart_add).  An ask that cannot be sent (no link)
+ * gets no answer.
+ */
+
 static void
-ngx_http_retarget_purchase_checked(void *data, redisReply *reply)
+ngx_http_retarget_op_run(ngx_http_retarget_op_t *op)
 {
-    ngx_http_retarget_purchase_t *p = data;
-
+    ngx_http_retarget_cmd_t    *c;
     ngx_http_retarget_redis_t  *rds;
-
-    /* an error reply, or none: counted rather than lost */
 
     rds = ngx_http_retarget_redis_get();
 
-    if (p->held) {
-        ngx_http_retarget_redis_release(rds);
-    }
+    for ( /* void */ ; op->asked < op->nasks; op->asked++) {
+        c = &op->cmds[op->asked];
 
-    if (reply != NULL && reply->type == REDIS_REPLY_NIL) {
-        /* this order was counted already */
-        ngx_http_retarget_count(&ngx_http_retarget_c_duplicate, 1);
-
-    } else {
-        ngx_http_retarget_count(p->counter, 1);
-
-        if (p->cents) {
-            ngx_http_retarget_count(&ngx_http_retarget_c_revenue, p->cents);
+        if (ngx_http_retarget_redis_read_ordered(rds, c->argc, c->argv,
+                                                 c->len,
+                                                 ngx_http_retarget_op_answered,
+                                                 op,
+                                                 op->asked == op->nasks - 1)
+            != NGX_OK)
+        {
+            break;
         }
-
-        ngx_http_retarget_send_cmds(p->cmds, p->ncmds);
     }
 
-    /* then what waited behind the purchase */
-    ngx_http_retarget_redis_resume(rds);
-
-    ngx_free(p);
+    if (op->asked == 0) {
+        ngx_http_retarget_op_finish(op);
+    }
 }
 
 
 static void
+ngx_http_retarget_op_answered(void *data, redisReply *reply)
+{
+    ngx_http_retarget_op_t *op = data;
+
+    op->answer(op, op->answered, reply);
+
+    if (++op->answered == op->asked) {
+        ngx_http_retarget_op_finish(op);
+    }
+}
+
+
+/* the answers are in, or none can come for the asks that are left */
+
+static void
+ngx_http_retarget_op_finish(ngx_http_retarget_op_t *op)
+{
+    ngx_uint_t  i;
+
+    for (i = op->asked; i < op->nasks; i++) {
+        op->answer(op, i, NULL);
+
+        if (op->keep & ((ngx_uint_t) 1 << i)) {
+            ngx_http_retarget_send_cmds(&op->cmds[i], 1);
+        }
+    }
+
+    op->done(op);
+
+    ngx_free(op);
+}
+
+
+void
 ngx_http_retarget_send_cmds(ngx_http_retarget_cmd_t *cmds, ngx_uint_t n)
 {
     ngx_uint_t                  i;
@@ -1517,8 +2017,6 @@ ngx_http_retarget_forget(ngx_http_request_t *r, ngx_str_t *visitor)
     if (cmd == NULL
         || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, visitor, ":cart",
                                      NULL) != NGX_OK
-        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, visitor,
-                                     ":cartinfo", NULL) != NGX_OK
         || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, visitor, ":meta",
                                      NULL) != NGX_OK
         || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, visitor, ":viewed",
@@ -1610,7 +2108,25 @@ ngx_http_retarget_count_now(ngx_str_t *field, int64_t n)
 
 
 /*
- * HINCRBY (HINCRBYFLOAT for revenue) for each counter that moved, and
+ * "revenue", "revenue:A", "view_revenue:A": amounts, summed in cents.  A
+ * custom event's counter ("events:NAME") is a count whatever its name.
+ */
+
+static ngx_uint_t
+ngx_http_retarget_in_cents(ngx_str_t *field)
+{
+    if (field->len > sizeof("events:") - 1
+        && ngx_strncmp(field->data, "events:", sizeof("events:") - 1) == 0)
+    {
+        return 0;
+    }
+
+    return ngx_strnstr(field->data, "revenue", field->len) != NULL;
+}
+
+
+/*
+ * HINCRBY (HINCRBYFLOAT for amounts) for each counter that moved, and
  * the hash's TTL.  A counter whose command cannot be queued keeps its
  * count for the next flush.
  */
@@ -1668,9 +2184,7 @@ ngx_http_retarget_flush_counters(void)
         len[2] = c->field.len;
         argv[3] = (const char *) num;
 
-        if (c->field.len == ngx_http_retarget_c_revenue.len
-            && ngx_strncmp(c->field.data, "revenue", 7) == 0)
-        {
+        if (ngx_http_retarget_in_cents(&c->field)) {
             argv[0] = "HINCRBYFLOAT";
             p = ngx_sprintf(num, "%s%L.%02L", n < 0 ? "-" : "",
                             (n < 0 ? -n : n) / 100, (n < 0 ? -n : n) % 100);

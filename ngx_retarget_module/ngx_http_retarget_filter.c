@@ -12,10 +12,20 @@
  * into its memory, with the snippet between them.  The only bytes held
  * back are the up to six bytes of a "</body" prefix at the end of a
  * buffer, and those are copied, so the producer's buffer is released.
+ *
+ * When the page reaches its injection point before Redis has answered
+ * the page's read, what comes after that point is kept aside (the
+ * "stash", still in the producer's buffers) until the answer or
+ * retarget_redis_timeout, whichever comes first; everything before it
+ * has been sent on already.
  */
 
 
 #include "ngx_http_retarget_module.h"
+
+#if (defined __SSE2__)
+#include <emmintrin.h>
+#endif
 
 
 #define NGX_HTTP_RETARGET_TAG      "</body>"
@@ -31,6 +41,10 @@ static ngx_int_t ngx_http_retarget_wants_injection(ngx_http_request_t *r,
 static ngx_int_t ngx_http_retarget_prepare(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx);
 static ngx_int_t ngx_http_retarget_cache_private(ngx_http_request_t *r);
+static ngx_int_t ngx_http_retarget_decide(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx);
+static ngx_int_t ngx_http_retarget_snippet(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll);
 
 static ngx_int_t ngx_http_retarget_scan(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_buf_t *b, ngx_chain_t ***ll);
@@ -40,6 +54,7 @@ static ngx_int_t ngx_http_retarget_inject(ngx_http_request_t *r,
 static ngx_int_t ngx_http_retarget_append(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll, ngx_buf_t *b,
     u_char *start, u_char *last);
+static u_char *ngx_http_retarget_next_tag(u_char *p, u_char *last);
 static size_t ngx_http_retarget_match(u_char *p, u_char *last,
     size_t matched);
 static ngx_buf_t *ngx_http_retarget_new_buf(ngx_http_request_t *r,
@@ -59,6 +74,10 @@ static ngx_int_t ngx_http_retarget_emit_buf(ngx_http_request_t *r,
 static ngx_int_t ngx_http_retarget_hold(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, u_char *pos, u_char *last);
 static void ngx_http_retarget_release(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx);
+static void ngx_http_retarget_cork(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx);
+static void ngx_http_retarget_uncork(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx);
 
 
@@ -105,8 +124,16 @@ ngx_http_retarget_header_filter(ngx_http_request_t *r)
         }
     }
 
-    if (!ngx_http_retarget_wants_injection(r, rlcf, ctx)) {
+    switch (ngx_http_retarget_wants_injection(r, rlcf, ctx)) {
+
+    case NGX_ERROR:
+        return NGX_ERROR;
+
+    case 0:
         return ngx_http_next_header_filter(r);
+
+    default:
+        break;
     }
 
     if (ngx_http_retarget_prepare(r, rlcf, ctx) != NGX_OK) {
@@ -127,7 +154,9 @@ ngx_http_retarget_wants_injection(ngx_http_request_t *r,
         return 0;
     }
 
-    if (!ctx->show_notice) {
+    if (!ctx->show_notice && ctx->fetch == ngx_http_retarget_fetch_none
+        && !ctx->may_remind)
+    {
         ctx->decision = ngx_http_retarget_consent_tracks(ctx->consent)
                         ? ngx_http_retarget_decision_empty
                         : ngx_http_retarget_decision_optout;
@@ -161,7 +190,29 @@ ngx_http_retarget_wants_injection(ngx_http_request_t *r,
         return 0;
     }
 
-    return 1;
+    if (ctx->show_notice) {
+        ctx->decision = ngx_http_retarget_decision_notice;
+        ctx->notice_shown = 1;
+
+        if (ngx_http_retarget_notice_render(r, rlcf, ctx, &ctx->snippet)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ctx->fetch == ngx_http_retarget_fetch_pending || ctx->may_remind) {
+        /* the page may get a reminder: decided at the injection point */
+        return 1;
+    }
+
+    /* Redis answered before the upstream: the page is decided now */
+
+    if (ngx_http_retarget_decide(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ctx->snippet.len != 0;
 }
 
 
@@ -169,14 +220,6 @@ static ngx_int_t
 ngx_http_retarget_prepare(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx)
 {
-    if (ngx_http_retarget_notice_render(r, rlcf, ctx, &ctx->snippet)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ctx->decision = ngx_http_retarget_decision_notice;
-
     /* the body changes length, and differs per visitor state */
 
     ngx_http_clear_content_length(r);
@@ -303,6 +346,42 @@ ngx_http_retarget_cache_private(ngx_http_request_t *r)
 }
 
 
+/* the reminder, once the page's read has ended: after the notice */
+
+static ngx_int_t
+ngx_http_retarget_decide(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx)
+{
+    u_char     *p;
+    ngx_str_t   banner;
+
+    if (ngx_http_retarget_campaign_decide(r, ctx, &banner) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (banner.len == 0) {
+        return NGX_OK;
+    }
+
+    if (ctx->snippet.len == 0) {
+        ctx->snippet = banner;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, ctx->snippet.len + banner.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, ctx->snippet.data, ctx->snippet.len);
+    ngx_memcpy(p + ctx->snippet.len, banner.data, banner.len);
+
+    ctx->snippet.data = p;
+    ctx->snippet.len += banner.len;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_retarget_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
@@ -321,7 +400,7 @@ ngx_http_retarget_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     out = NULL;
-    ll = &out;
+    ll = ctx->waiting ? ctx->stash_last : &out;
 
     for (cl = in; cl; cl = cl->next) {
 
@@ -338,8 +417,13 @@ ngx_http_retarget_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
     }
 
+    if (ctx->waiting) {
+        ctx->stash_last = ll;
+        ngx_http_retarget_cork(r, ctx);
+    }
+
     if (out == NULL && ctx->busy == NULL) {
-        /* everything went into the held bytes */
+        /* everything went into the held bytes, or waits for Redis */
         return NGX_OK;
     }
 
@@ -402,7 +486,7 @@ ngx_http_retarget_scan(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     }
 
     while (p < last) {
-        p = ngx_strlchr(p, last, '<');
+        p = ngx_http_retarget_next_tag(p, last);
 
         if (p == NULL) {
             break;
@@ -460,9 +544,7 @@ ngx_http_retarget_inject(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ctx->injected = 1;
 
     if (ngx_http_retarget_emit(r, ctx, ll, start, at) != NGX_OK
-        || ngx_http_retarget_emit(r, ctx, ll, ctx->snippet.data,
-                                  ctx->snippet.data + ctx->snippet.len)
-           != NGX_OK
+        || ngx_http_retarget_snippet(r, ctx, ll) != NGX_OK
         || ngx_http_retarget_emit_held(r, ctx, ll) != NGX_OK)
     {
         return NGX_ERROR;
@@ -485,14 +567,201 @@ ngx_http_retarget_append(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
 
     if (ngx_http_retarget_emit(r, ctx, ll, start, last) != NGX_OK
         || ngx_http_retarget_emit_held(r, ctx, ll) != NGX_OK
-        || ngx_http_retarget_emit(r, ctx, ll, ctx->snippet.data,
-                                  ctx->snippet.data + ctx->snippet.len)
-           != NGX_OK)
+        || ngx_http_retarget_snippet(r, ctx, ll) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     return ngx_http_retarget_emit_rest(r, ctx, ll, b, last, last);
+}
+
+
+/*
+ * At the injection point: the snippet, or, while the page's read is
+ * still out, the start of the stash, where the rest of the page waits.
+ */
+
+static ngx_int_t
+ngx_http_retarget_snippet(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
+    ngx_chain_t ***ll)
+{
+    if (ctx->fetch == ngx_http_retarget_fetch_pending) {
+        ctx->waiting = 1;
+        r->buffered |= NGX_HTTP_RETARGET_BUFFERED;
+
+        ctx->stash = NULL;
+        *ll = &ctx->stash;
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_retarget_decide(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_retarget_emit(r, ctx, ll, ctx->snippet.data,
+                                  ctx->snippet.data + ctx->snippet.len);
+}
+
+
+/*
+ * The page's read has ended while the page waited at the injection
+ * point: the snippet and the stash go out now, and the request's write
+ * handler is run again, so that whoever produces the page (static file,
+ * upstream) carries on and finishes the request.
+ */
+
+void
+ngx_http_retarget_filter_resume(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx)
+{
+    ngx_int_t          rc;
+    ngx_chain_t       *out, **ll;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ctx->waiting = 0;
+    r->buffered &= ~NGX_HTTP_RETARGET_BUFFERED;
+
+    out = NULL;
+    ll = &out;
+
+    if (ngx_http_retarget_decide(r, ctx) != NGX_OK
+        || ngx_http_retarget_emit(r, ctx, &ll, ctx->snippet.data,
+                                  ctx->snippet.data + ctx->snippet.len)
+           != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    *ll = ctx->stash;
+    ctx->stash = NULL;
+
+    rc = ngx_http_next_body_filter(r, out);
+
+    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
+                            (ngx_buf_tag_t) &ngx_http_retarget_module);
+
+    ngx_http_retarget_release(r, ctx);
+    ngx_http_retarget_uncork(r, ctx);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    ngx_post_event(c->write, &ngx_posted_events);
+}
+
+
+/*
+ * While the page waits for Redis, the part before the injection point is
+ * sent, but with TCP_CORK set: the kernel sends every full segment at
+ * once and keeps only a last partial one, which then leaves together
+ * with the snippet and the rest of the page.  One packet (and, on
+ * loopback, one wake-up of the client) fewer per page, and never more
+ * than a segment held, only while waiting.  Nothing is done on a socket
+ * nginx corked itself, nor for HTTP/2, where streams share the socket.
+ */
+
+static void
+ngx_http_retarget_cork(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (ctx->corked || c->tcp_nopush == NGX_TCP_NOPUSH_SET
+#if (NGX_HTTP_V2)
+        || r->stream != NULL
+#endif
+       )
+    {
+        return;
+    }
+
+    if (ngx_tcp_nopush(c->fd) == -1) {
+        /* not a TCP socket (unix), or not supported: nothing held then */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, ngx_socket_errno,
+                       "retarget: " ngx_tcp_nopush_n " failed");
+        return;
+    }
+
+    ctx->corked = 1;
+}
+
+
+static void
+ngx_http_retarget_uncork(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx)
+{
+    if (!ctx->corked) {
+        return;
+    }
+
+    ctx->corked = 0;
+
+    if (ngx_tcp_push(r->connection->fd) == -1) {
+        ngx_connection_error(r->connection, ngx_socket_errno,
+                             ngx_tcp_push_n " failed");
+    }
+}
+
+
+/*
+ * The next "<" from p on that may begin "</body>": one followed by "/b"
+ * or "/B", or one too close to the end to tell.  This is the scan every
+ * byte of every page goes through: SSE2 looks for "</" at 16 positions
+ * at once, the few bytes left go through memchr().
+ */
+
+static u_char *
+ngx_http_retarget_next_tag(u_char *p, u_char *last)
+{
+#if (defined __SSE2__)
+    u_char    *q;
+    unsigned   m;
+    __m128i    lt, slash, a, b;
+
+    lt = _mm_set1_epi8('<');
+    slash = _mm_set1_epi8('/');
+
+    while (last - p >= 17) {
+        a = _mm_loadu_si128((__m128i *) p);
+        b = _mm_loadu_si128((__m128i *) (p + 1));
+
+        m = _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, lt),
+                                            _mm_cmpeq_epi8(b, slash)));
+
+        while (m) {
+            /* q + 2 < last: q is at most p + 15 */
+            q = p + __builtin_ctz(m);
+
+            if ((q[2] | 0x20) == 'b') {
+                return q;
+            }
+
+            m &= m - 1;
+        }
+
+        p += 16;
+    }
+#endif
+
+    for ( ;; ) {
+        p = memchr(p, '<', last - p);
+
+        if (p == NULL) {
+            return NULL;
+        }
+
+        if (last - p < 3 || (p[1] == '/' && (p[2] | 0x20) == 'b')) {
+            return p;
+        }
+
+        p++;
+    }
 }
 
 
@@ -653,7 +922,10 @@ ngx_http_retarget_emit_held(ngx_http_request_t *r,
 
     ctx->held = NULL;
     ctx->held_len = 0;
-    r->buffered &= ~NGX_HTTP_RETARGET_BUFFERED;
+
+    if (!ctx->waiting) {
+        r->buffered &= ~NGX_HTTP_RETARGET_BUFFERED;
+    }
 
     return rc;
 }

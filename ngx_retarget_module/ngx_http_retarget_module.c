@@ -43,7 +43,10 @@ typedef enum {
     ngx_http_retarget_var_visitor = 0,
     ngx_http_retarget_var_new_visitor,
     ngx_http_retarget_var_consent,
-    ngx_http_retarget_var_decision
+    ngx_http_retarget_var_decision,
+    ngx_http_retarget_var_variant,
+    ngx_http_retarget_var_cart_count,
+    ngx_http_retarget_var_cart_total
 } ngx_http_retarget_var_e;
 
 
@@ -70,7 +73,8 @@ static ngx_str_t  ngx_http_retarget_default_types[] = {
 };
 
 
-static ngx_str_t  ngx_http_retarget_decisions[] = {
+/* $retarget_decision, by ngx_http_retarget_decision_e */
+ngx_str_t  ngx_http_retarget_decisions[NGX_HTTP_RETARGET_DECISIONS] = {
     ngx_string(""),
     ngx_string("notice"),
     ngx_string("optout"),
@@ -78,7 +82,17 @@ static ngx_str_t  ngx_http_retarget_decisions[] = {
     ngx_string("not_ok"),
     ngx_string("encoded"),
     ngx_string("nothing"),
-    ngx_string("bypass")
+    ngx_string("bypass"),
+    ngx_string("shown"),
+    ngx_string("no_cart"),
+    ngx_string("too_soon"),
+    ngx_string("too_late"),
+    ngx_string("capped"),
+    ngx_string("holdout"),
+    ngx_string("dismissed"),
+    ngx_string("purchased"),
+    ngx_string("redis_down"),
+    ngx_string("timeout")
 };
 
 
@@ -203,6 +217,63 @@ static ngx_command_t  ngx_http_retarget_commands[] = {
       0,
       NULL },
 
+    { ngx_string("retarget_campaign"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_retarget_campaign_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("retarget_delay"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_retarget_loc_conf_t, campaign.delay),
+      NULL },
+
+    { ngx_string("retarget_window"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_retarget_loc_conf_t, campaign.window),
+      NULL },
+
+    { ngx_string("retarget_frequency"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_retarget_frequency_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("retarget_incentive"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
+                        |NGX_CONF_TAKE3|NGX_CONF_TAKE4,
+      ngx_http_retarget_incentive_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("retarget_variant"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE3,
+      ngx_http_retarget_variant_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("retarget_holdout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_retarget_holdout_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("retarget_attribution"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_retarget_attribution_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("retarget_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_retarget_status_directive,
@@ -265,6 +336,15 @@ static ngx_http_variable_t  ngx_http_retarget_vars[] = {
 
     { ngx_string("retarget_decision"), NULL, ngx_http_retarget_variable,
       ngx_http_retarget_var_decision, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("retarget_variant"), NULL, ngx_http_retarget_variable,
+      ngx_http_retarget_var_variant, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("retarget_cart_count"), NULL, ngx_http_retarget_variable,
+      ngx_http_retarget_var_cart_count, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("retarget_cart_total"), NULL, ngx_http_retarget_variable,
+      ngx_http_retarget_var_cart_total, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -489,7 +569,9 @@ ngx_http_retarget_send(ngx_http_request_t *r, ngx_uint_t status,
 static ngx_int_t
 ngx_http_retarget_preaccess_handler(ngx_http_request_t *r)
 {
-    ngx_http_retarget_ctx_t  *ctx;
+    ngx_http_retarget_ctx_t        *ctx;
+    ngx_http_retarget_loc_conf_t   *rlcf;
+    ngx_http_retarget_main_conf_t  *rmcf;
 
     if (r != r->main) {
         return NGX_DECLINED;
@@ -508,11 +590,43 @@ ngx_http_retarget_preaccess_handler(ngx_http_request_t *r)
      * the module handles therefore always get the full page.
      */
 
-    if ((r->headers_in.if_modified_since != NULL
-         || r->headers_in.if_none_match != NULL)
-        && ngx_http_retarget_wants_html(r))
+    if (!ngx_http_retarget_wants_html(r)) {
+        return NGX_DECLINED;
+    }
+
+    if (r->headers_in.if_modified_since != NULL
+        || r->headers_in.if_none_match != NULL)
     {
         r->disable_not_modified = 1;
+    }
+
+    /*
+     * The visitor's state for a reminder, read now so that Redis answers
+     * while the page is made.  Only for page loads of visitors who came
+     * back (a new id has nothing stored yet), once per request: after an
+     * internal redirect the context, and the read, are the same.
+     */
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    if (ctx->fetch != ngx_http_retarget_fetch_none || ctx->decided
+        || !ctx->tracked || ctx->new_visitor || ctx->visitor.len == 0
+        || !rlcf->campaign.enable || rmcf->redis.name.len == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (r->method == NGX_HTTP_HEAD) {
+        /* no read: the headers a GET would get, and no body */
+        ctx->may_remind = 1;
+        return NGX_DECLINED;
+    }
+
+    if (r->method == NGX_HTTP_GET
+        && ngx_http_retarget_fetch_start(r, rlcf, ctx) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return NGX_DECLINED;
@@ -541,10 +655,12 @@ static ngx_int_t
 ngx_http_retarget_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
+    u_char                   *p;
     ngx_str_t                *s;
     ngx_http_retarget_ctx_t  *ctx;
 
-    if (data == ngx_http_retarget_var_decision) {
+    if (data >= ngx_http_retarget_var_decision) {
+        /* what the page did: never a reason to identify anyone */
         ctx = ngx_http_retarget_get_ctx(r);
 
     } else {
@@ -570,6 +686,36 @@ ngx_http_retarget_variable(ngx_http_request_t *r,
     case ngx_http_retarget_var_consent:
         s = ngx_http_retarget_consent_name(ctx->consent);
         break;
+
+    case ngx_http_retarget_var_variant:
+        if (ctx->variant == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        s = &ctx->variant->name;
+        break;
+
+    case ngx_http_retarget_var_cart_count:
+    case ngx_http_retarget_var_cart_total:
+        if (!ctx->decided || ctx->cart_count < 0
+            || ctx->fetch != ngx_http_retarget_fetch_done)
+        {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 2);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->data = p;
+        v->len = (data == ngx_http_retarget_var_cart_count)
+                 ? ngx_sprintf(p, "%L", ctx->cart_count) - p
+                 : ngx_sprintf(p, "%L.%02L", ctx->cart_cents / 100,
+                               ctx->cart_cents % 100) - p;
+        goto found;
 
     default: /* ngx_http_retarget_var_decision */
         s = &ngx_http_retarget_decisions[ctx->decision];
@@ -665,7 +811,9 @@ ngx_http_retarget_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_retarget_event_init_process(cycle, rmcf) != NGX_OK) {
+    if (ngx_http_retarget_event_init_process(cycle, rmcf) != NGX_OK
+        || ngx_http_retarget_stock_init_process(cycle, rmcf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -766,6 +914,8 @@ ngx_http_retarget_create_loc_conf(ngx_conf_t *cf)
     rlcf->cookie = NGX_CONF_UNSET_PTR;
     rlcf->stream_pageviews = NGX_CONF_UNSET;
 
+    ngx_http_retarget_campaign_create(&rlcf->campaign);
+
     return rlcf;
 }
 
@@ -822,7 +972,8 @@ ngx_http_retarget_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->notice = prev->notice;
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_retarget_campaign_merge(cf, &prev->campaign,
+                                            &conf->campaign);
 }
 
 

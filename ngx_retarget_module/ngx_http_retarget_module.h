@@ -65,8 +65,49 @@ typedef enum {
     ngx_http_retarget_decision_not_ok,     /* status other than 200 */
     ngx_http_retarget_decision_encoded,    /* Content-Encoding, untouched */
     ngx_http_retarget_decision_empty,      /* nothing to inject */
-    ngx_http_retarget_decision_bypass
+    ngx_http_retarget_decision_bypass,
+    ngx_http_retarget_decision_shown,      /* a reminder was injected */
+    ngx_http_retarget_decision_no_cart,    /* nothing to remind of */
+    ngx_http_retarget_decision_too_soon,   /* retarget_delay */
+    ngx_http_retarget_decision_too_late,   /* retarget_window */
+    ngx_http_retarget_decision_capped,     /* retarget_frequency */
+    ngx_http_retarget_decision_holdout,    /* retarget_holdout */
+    ngx_http_retarget_decision_dismissed,  /* the visitor dismissed it */
+    ngx_http_retarget_decision_purchased,  /* right after a purchase */
+    ngx_http_retarget_decision_redis_down,
+    ngx_http_retarget_decision_timeout     /* retarget_redis_timeout */
 } ngx_http_retarget_decision_e;
+
+#define NGX_HTTP_RETARGET_DECISIONS                                          \
+    (ngx_http_retarget_decision_timeout + 1)
+
+
+/* where the page's read of the visitor's state is */
+typedef enum {
+    ngx_http_retarget_fetch_none = 0,      /* not asked for */
+    ngx_http_retarget_fetch_pending,
+    ngx_http_retarget_fetch_done,
+    ngx_http_retarget_fetch_timeout,
+    ngx_http_retarget_fetch_failed         /* link down, or an error */
+} ngx_http_retarget_fetch_e;
+
+
+/* the daily counters of a variant ("holdout" is one too) */
+typedef enum {
+    ngx_http_retarget_vc_impressions = 0,
+    ngx_http_retarget_vc_clicks,
+    ngx_http_retarget_vc_conversions,      /* within the click window */
+    ngx_http_retarget_vc_revenue,
+    ngx_http_retarget_vc_view_conversions, /* within the view window */
+    ngx_http_retarget_vc_view_revenue,
+    ngx_http_retarget_vc_count
+} ngx_http_retarget_vcounter_e;
+
+
+typedef struct {
+    ngx_str_t                      name;
+    ngx_str_t                      counters[ngx_http_retarget_vc_count];
+} ngx_http_retarget_variant_name_t;
 
 
 /*
@@ -132,6 +173,15 @@ typedef struct {
 typedef struct ngx_http_retarget_redis_s  ngx_http_retarget_redis_t;
 
 
+/* the pages' reads of visitor state, per worker */
+typedef struct {
+    ngx_atomic_uint_t              count;
+    ngx_atomic_uint_t              timeouts;
+    ngx_atomic_uint_t              failed;
+    ngx_atomic_uint_t              msec;          /* summed latency */
+} ngx_http_retarget_reads_t;
+
+
 #define NGX_HTTP_RETARGET_MAX_ARGS  16
 
 /* a Redis command, its arguments in some pool */
@@ -149,6 +199,7 @@ typedef struct {
     ngx_http_retarget_redis_t         *rds;
     ngx_http_retarget_redis_reply_pt   handler;
     void                              *data;
+    ngx_uint_t                         hold;    /* later commands wait */
 } ngx_http_retarget_redis_read_t;
 
 
@@ -180,10 +231,87 @@ typedef struct {
 
     ngx_shm_zone_t                *status_zone;   /* retarget_status */
 
+    ngx_array_t                   *variant_names; /* every variant, for
+                                                     clicks and conversions:
+                                                     ngx_http_retarget_
+                                                     variant_name_t */
+    ngx_http_retarget_tpl_t       *builtin_banner;
+
     ngx_flag_t                     used;          /* any "retarget on" */
     u_char                        *used_file;     /* where, for errors */
     ngx_uint_t                     used_line;
 } ngx_http_retarget_main_conf_t;
+
+
+typedef struct {
+    ngx_http_retarget_variant_name_t  *name;
+    ngx_uint_t                         weight;
+    ngx_http_retarget_tpl_t           *tpl;
+    ngx_uint_t                         data_json;   /* the tpl prints it */
+} ngx_http_retarget_variant_t;
+
+
+typedef struct {
+    time_t                         after;
+    ngx_str_t                      code;          /* a fixed code, or */
+    ngx_str_t                      pool;          /* pool:NAME */
+    ngx_str_t                      text;
+    int64_t                        min_cents;
+} ngx_http_retarget_incentive_t;
+
+
+/* the reminder rules of a location: ngx_http_retarget_campaign_conf.c */
+typedef struct {
+    ngx_flag_t                     enable;        /* retarget_campaign */
+    ngx_str_t                      link;          /* its link= */
+    time_t                         delay;
+    time_t                         window;
+    ngx_uint_t                     frequency;
+    time_t                         period;
+    ngx_array_t                   *incentives;
+    ngx_array_t                   *variants;
+    ngx_uint_t                     total_weight;
+    ngx_uint_t                     holdout;       /* percent */
+    time_t                         click_window;
+    time_t                         view_window;
+} ngx_http_retarget_campaign_t;
+
+
+/* a cart line or a viewed product, as the visitor's meta hash keeps it */
+typedef struct {
+    ngx_str_t                      sku;
+    ngx_str_t                      price;
+    ngx_str_t                      name;
+    ngx_str_t                      image;
+    ngx_str_t                      url;
+    int64_t                        cents;
+    int64_t                        qty;
+    int64_t                        ms;            /* added or viewed */
+} ngx_http_retarget_item_t;
+
+
+/* the visitor's stored state: one HGETALL of <prefix>{vid}:meta */
+typedef struct {
+    time_t                         cart_updated;
+    time_t                         purchased;
+    time_t                         last_reminder;
+    time_t                         period_start;
+    time_t                         dismissed;
+    ngx_uint_t                     reminders;     /* in the period */
+    int64_t                        cart_cleared;  /* ms */
+
+    time_t                         seen;          /* last impression */
+    ngx_str_t                      seen_variant;
+    time_t                         clicked;
+    ngx_str_t                      clicked_variant;
+    ngx_str_t                      variant;       /* assigned earlier */
+
+    ngx_array_t                    cart;          /* items, newest first */
+    ngx_array_t                    viewed;        /* items, newest first */
+    ngx_array_t                    codes;         /* ngx_str_t pairs:
+                                                     pool name, code */
+    ngx_array_t                    stale;         /* fields to delete */
+} ngx_http_retarget_state_t;
 
 
 typedef struct {
@@ -206,6 +334,8 @@ typedef struct {
 
     ngx_array_t                   *events;        /* retarget_event */
     ngx_flag_t                     stream_pageviews;
+
+    ngx_http_retarget_campaign_t   campaign;
 } ngx_http_retarget_loc_conf_t;
 
 
@@ -228,11 +358,29 @@ typedef struct {
     unsigned                       set_cookie:1;  /* issue or re-sign */
     unsigned                       cookie_sent:1;
     unsigned                       show_notice:1;
+    unsigned                       notice_shown:1;
     unsigned                       logged:1;
 
     /* body filter */
     unsigned                       inject:1;
     unsigned                       injected:1;
+
+    /* the page's read, and what the reminder decided */
+    ngx_http_retarget_fetch_e      fetch;
+    ngx_msec_t                     fetch_start;
+    ngx_http_retarget_state_t     *state;
+    unsigned                       decided:1;
+    unsigned                       may_remind:1;  /* HEAD of such a page */
+    unsigned                       waiting:1;     /* at the injection point */
+    unsigned                       corked:1;      /* TCP_CORK while waiting */
+    unsigned                       impression:1;  /* shown, or holdout */
+    unsigned                       pop_code:1;    /* take a pool code */
+    ngx_http_retarget_variant_name_t  *variant;
+    void                          *incentive;
+    int64_t                        cart_count;    /* -1: unknown */
+    int64_t                        cart_cents;
+    ngx_chain_t                   *stash;         /* the rest of the page */
+    ngx_chain_t                  **stash_last;
 
     ngx_str_t                      snippet;
     u_char                        *held;          /* partial "</body" */
@@ -243,6 +391,7 @@ typedef struct {
 
 
 /* ngx_http_retarget_module.c */
+extern ngx_str_t  ngx_http_retarget_decisions[];
 ngx_http_retarget_ctx_t *ngx_http_retarget_request(ngx_http_request_t *r);
 ngx_int_t ngx_http_retarget_bypass(ngx_http_request_t *r);
 ngx_int_t ngx_http_retarget_send(ngx_http_request_t *r, ngx_uint_t status,
@@ -282,6 +431,11 @@ ngx_int_t ngx_http_retarget_tpl_render(ngx_pool_t *pool,
     ngx_http_retarget_tpl_t *tpl, ngx_array_t *data, ngx_str_t *out);
 size_t ngx_http_retarget_escape_html(u_char *dst, u_char *src, size_t size);
 size_t ngx_http_retarget_escape_json(u_char *dst, u_char *src, size_t size);
+ngx_uint_t ngx_http_retarget_tpl_uses(ngx_http_retarget_tpl_t *tpl,
+    char *name);
+ngx_http_retarget_tfield_t *ngx_http_retarget_tpl_field_add(ngx_array_t *obj,
+    char *name, ngx_http_retarget_tv_type_e type, ngx_str_t *str,
+    ngx_flag_t flag);
 
 /* ngx_http_retarget_notice.c */
 ngx_int_t ngx_http_retarget_notice_init_conf(ngx_conf_t *cf,
@@ -289,6 +443,7 @@ ngx_int_t ngx_http_retarget_notice_init_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_retarget_notice_render(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx,
     ngx_str_t *out);
+ngx_int_t ngx_http_retarget_return_to(ngx_http_request_t *r, ngx_str_t *out);
 
 /* ngx_http_retarget_redis.c */
 ngx_int_t ngx_http_retarget_redis_init_process(ngx_cycle_t *cycle,
@@ -300,9 +455,9 @@ ngx_int_t ngx_http_retarget_redis_write(ngx_http_retarget_redis_t *rds,
 ngx_int_t ngx_http_retarget_redis_read(ngx_http_retarget_redis_t *rds,
     int argc, const char **argv, const size_t *argvlen,
     ngx_http_retarget_redis_reply_pt handler, void *data);
-void ngx_http_retarget_redis_hold(ngx_http_retarget_redis_t *rds);
-void ngx_http_retarget_redis_release(ngx_http_retarget_redis_t *rds);
-void ngx_http_retarget_redis_resume(ngx_http_retarget_redis_t *rds);
+ngx_int_t ngx_http_retarget_redis_read_ordered(ngx_http_retarget_redis_t *rds,
+    int argc, const char **argv, const size_t *argvlen,
+    ngx_http_retarget_redis_reply_pt handler, void *data, ngx_uint_t hold);
 ngx_http_retarget_link_e ngx_http_retarget_redis_state(
     ngx_http_retarget_redis_t *rds, ngx_http_retarget_redis_stats_t *stats);
 char *ngx_http_retarget_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -336,6 +491,7 @@ ngx_int_t ngx_http_retarget_log_handler(ngx_http_request_t *r);
 char *ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void ngx_http_retarget_count(ngx_str_t *field, int64_t n);
+void ngx_http_retarget_send_cmds(ngx_http_retarget_cmd_t *cmds, ngx_uint_t n);
 ngx_int_t ngx_http_retarget_forget(ngx_http_request_t *r,
     ngx_str_t *visitor);
 
@@ -351,9 +507,56 @@ char *ngx_http_retarget_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_retarget_status_init_process(ngx_cycle_t *cycle,
     ngx_http_retarget_main_conf_t *rmcf);
 void ngx_http_retarget_status_decision(ngx_http_retarget_decision_e d);
+void ngx_http_retarget_status_cart_read(ngx_http_retarget_fetch_e outcome,
+    ngx_msec_t ms);
 
 /* ngx_http_retarget_filter.c */
 ngx_int_t ngx_http_retarget_filter_init(ngx_conf_t *cf);
+void ngx_http_retarget_filter_resume(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx);
+
+/* ngx_http_retarget_campaign_conf.c */
+extern ngx_str_t  ngx_http_retarget_holdout_name;
+void ngx_http_retarget_campaign_create(ngx_http_retarget_campaign_t *cp);
+char *ngx_http_retarget_campaign_merge(ngx_conf_t *cf,
+    ngx_http_retarget_campaign_t *prev, ngx_http_retarget_campaign_t *conf);
+char *ngx_http_retarget_campaign_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_retarget_frequency_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_retarget_incentive_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_retarget_variant_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_retarget_holdout_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_retarget_attribution_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+ngx_http_retarget_variant_name_t *ngx_http_retarget_variant_find(
+    ngx_http_retarget_main_conf_t *rmcf, u_char *name, size_t len);
+
+/* ngx_http_retarget_campaign.c */
+ngx_int_t ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_str_t *banner);
+ngx_int_t ngx_http_retarget_campaign_log(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds);
+
+/* ngx_http_retarget_fetch.c */
+ngx_int_t ngx_http_retarget_fetch_start(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx);
+
+/* ngx_http_retarget_state.c */
+ngx_int_t ngx_http_retarget_state_parse(ngx_pool_t *pool, ngx_str_t *kv,
+    ngx_uint_t n, ngx_http_retarget_state_t *st);
+ngx_int_t ngx_http_retarget_parse_amount(ngx_str_t *v, int64_t *cents);
+
+/* ngx_http_retarget_stock.c */
+ngx_int_t ngx_http_retarget_stock_init_process(ngx_cycle_t *cycle,
+    ngx_http_retarget_main_conf_t *rmcf);
+ngx_int_t ngx_http_retarget_out_of_stock(ngx_str_t *sku);
+
+/* ngx_http_retarget_banner.c */
+ngx_int_t ngx_http_retarget_banner_init_conf(ngx_conf_t *cf);
 
 /* ngx_http_retarget_control.c */
 char *ngx_http_retarget_control(ngx_conf_t *cf, ngx_command_t *cmd,

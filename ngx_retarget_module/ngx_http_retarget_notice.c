@@ -10,11 +10,6 @@
 #include "ngx_http_retarget_module.h"
 
 
-static ngx_int_t ngx_http_retarget_notice_field(ngx_array_t *data,
-    char *name, ngx_http_retarget_tv_type_e type, ngx_str_t *str,
-    ngx_flag_t flag);
-static ngx_int_t ngx_http_retarget_return_to(ngx_http_request_t *r,
-    ngx_str_t *out);
 
 
 /*
@@ -119,30 +114,30 @@ ngx_http_retarget_notice_render(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (ngx_http_retarget_notice_field(data, "control",
-                                       ngx_http_retarget_tv_str,
-                                       &rmcf->control, 0) != NGX_OK
-        || ngx_http_retarget_notice_field(data, "privacy_url",
-                                          ngx_http_retarget_tv_str,
-                                          &rlcf->privacy_url, 0) != NGX_OK
-        || ngx_http_retarget_notice_field(data, "cookie_name",
-                                          ngx_http_retarget_tv_str,
-                                          &rlcf->cookie->name, 0) != NGX_OK
-        || ngx_http_retarget_notice_field(data, "retention_days",
-                                          ngx_http_retarget_tv_str,
-                                          &days, 0) != NGX_OK
-        || ngx_http_retarget_notice_field(data, "return_to",
-                                          ngx_http_retarget_tv_str,
-                                          &to, 0) != NGX_OK
-        || ngx_http_retarget_notice_field(data, "consent",
-                                       ngx_http_retarget_tv_str,
-                                       ngx_http_retarget_consent_name(
-                                           ctx->consent), 0) != NGX_OK
-        || ngx_http_retarget_notice_field(data, "optin",
-                                          ngx_http_retarget_tv_bool, NULL,
-                                          rlcf->consent_mode
-                                          == NGX_HTTP_RETARGET_MODE_OPTIN)
-           != NGX_OK)
+    if (ngx_http_retarget_tpl_field_add(data, "control",
+                                        ngx_http_retarget_tv_str,
+                                        &rmcf->control, 0) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "privacy_url",
+                                           ngx_http_retarget_tv_str,
+                                           &rlcf->privacy_url, 0) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "cookie_name",
+                                           ngx_http_retarget_tv_str,
+                                           &rlcf->cookie->name, 0) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "retention_days",
+                                           ngx_http_retarget_tv_str,
+                                           &days, 0) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "return_to",
+                                           ngx_http_retarget_tv_str,
+                                           &to, 0) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "consent",
+                                           ngx_http_retarget_tv_str,
+                                           ngx_http_retarget_consent_name(
+                                               ctx->consent), 0) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "optin",
+                                           ngx_http_retarget_tv_bool, NULL,
+                                           rlcf->consent_mode
+                                           == NGX_HTTP_RETARGET_MODE_OPTIN)
+           == NULL)
     {
         return NGX_ERROR;
     }
@@ -151,35 +146,9 @@ ngx_http_retarget_notice_render(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_retarget_notice_field(ngx_array_t *data, char *name,
-    ngx_http_retarget_tv_type_e type, ngx_str_t *str, ngx_flag_t flag)
-{
-    ngx_http_retarget_tfield_t  *f;
-
-    f = ngx_array_push(data);
-    if (f == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(f, sizeof(ngx_http_retarget_tfield_t));
-
-    f->name.len = ngx_strlen(name);
-    f->name.data = (u_char *) name;
-    f->type = type;
-    f->flag = flag;
-
-    if (str != NULL) {
-        f->str = *str;
-    }
-
-    return NGX_OK;
-}
-
-
 /* the page the visitor is on, as a query argument value */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_retarget_return_to(ngx_http_request_t *r, ngx_str_t *out)
 {
     size_t      n;

@@ -14,6 +14,11 @@
  * Writes are never waited for.  While the link is down or still in its
  * handshake they wait in a bounded queue; beyond retarget_redis_queue
  * commands (queued or sent and unanswered) they are dropped and counted.
+ *
+ * An ordered read keeps its place among the writes, and one that holds
+ * the link keeps what comes after it in the queue until its handler has
+ * run: the writes its answer decides go out first (a purchase's, after
+ * "SET order NX").
  */
 
 
@@ -33,6 +38,8 @@
 
 typedef struct {
     ngx_queue_t                     queue;
+    ngx_http_retarget_redis_read_t *read;       /* an ordered read, or a
+                                                   write: NULL */
     size_t                          len;
     u_char                          data[1];
 } ngx_http_retarget_qcmd_t;
@@ -59,7 +66,7 @@ struct ngx_http_retarget_redis_s {
     ngx_uint_t                      replies;    /* for the watchdog */
     ngx_uint_t                      seen;
     ngx_uint_t                      owed;       /* inflight at last tick */
-    ngx_uint_t                      hold;       /* writes wait in pending */
+    ngx_uint_t                      hold;       /* a read holds the link */
 
     ngx_http_retarget_redis_stats_t stats;
 
@@ -69,6 +76,7 @@ struct ngx_http_retarget_redis_s {
     unsigned                        down_logged:1;
     unsigned                        was_up:1;
     unsigned                        exiting:1;
+    unsigned                        writing:1;  /* in redisAsyncHandleWrite */
 };
 
 
@@ -100,6 +108,13 @@ static void ngx_http_retarget_redis_lost(ngx_http_retarget_redis_t *rds,
 static void ngx_http_retarget_redis_set_state(ngx_http_retarget_redis_t *rds,
     ngx_http_retarget_link_e state, const char *why);
 static void ngx_http_retarget_redis_retry(ngx_http_retarget_redis_t *rds);
+static ngx_int_t ngx_http_retarget_redis_queue(ngx_http_retarget_redis_t *rds,
+    int argc, const char **argv, const size_t *argvlen,
+    ngx_http_retarget_redis_read_t *rd);
+static ngx_int_t ngx_http_retarget_redis_ask(ngx_http_retarget_redis_t *rds,
+    int argc, const char **argv, const size_t *argvlen,
+    ngx_http_retarget_redis_reply_pt handler, void *data, ngx_uint_t ordered,
+    ngx_uint_t hold);
 static void ngx_http_retarget_redis_flush_pending(
     ngx_http_retarget_redis_t *rds);
 static void ngx_http_retarget_redis_drop_pending(
@@ -327,12 +342,34 @@ ngx_http_retarget_redis_del_read(void *data)
 }
 
 
+/*
+ * Commands to send: on a connected socket they are written at the end of
+ * this event loop iteration (a posted event), all of the iteration's
+ * commands in one write() and with no epoll_ctl() at all.  Only a socket
+ * that is still connecting, or that did not take everything (hiredis asks
+ * again from within its write), waits for epoll to say it is writable.
+ */
+
 static void
 ngx_http_retarget_redis_add_write(void *data)
 {
     ngx_http_retarget_redis_t *rds = data;
 
-    if (rds->conn != NULL && !rds->conn->write->active) {
+    if (rds->conn == NULL) {
+        return;
+    }
+
+    if (!rds->writing && rds->ac != NULL
+        && (rds->ac->c.flags & REDIS_CONNECTED))
+    {
+        if (!rds->conn->write->active && !rds->conn->write->posted) {
+            ngx_post_event(rds->conn->write, &ngx_posted_events);
+        }
+
+        return;
+    }
+
+    if (!rds->conn->write->active) {
         if (ngx_add_event(rds->conn->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
             != NGX_OK)
         {
@@ -348,8 +385,16 @@ ngx_http_retarget_redis_del_write(void *data)
 {
     ngx_http_retarget_redis_t *rds = data;
 
-    if (rds->conn != NULL && rds->conn->write->active) {
+    if (rds->conn == NULL) {
+        return;
+    }
+
+    if (rds->conn->write->active) {
         ngx_del_event(rds->conn->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (rds->conn->write->posted) {
+        ngx_delete_posted_event(rds->conn->write);
     }
 }
 
@@ -428,7 +473,9 @@ ngx_http_retarget_redis_write_handler(ngx_event_t *ev)
     rds = c->data;
 
     if (rds->ac != NULL) {
+        rds->writing = 1;
         redisAsyncHandleWrite(rds->ac);
+        rds->writing = 0;
     }
 }
 
@@ -688,10 +735,6 @@ ngx_int_t
 ngx_http_retarget_redis_write(ngx_http_retarget_redis_t *rds, int argc,
     const char **argv, const size_t *argvlen)
 {
-    int                        len;
-    char                      *cmd;
-    ngx_http_retarget_qcmd_t  *q;
-
     if (rds == NULL
         || rds->npending + rds->inflight >= rds->rmcf->redis.queue)
     {
@@ -718,19 +761,38 @@ ngx_http_retarget_redis_write(ngx_http_retarget_redis_t *rds, int argc,
         return NGX_OK;
     }
 
-    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-    if (len < 0) {
+    if (ngx_http_retarget_redis_queue(rds, argc, argv, argvlen, NULL)
+        != NGX_OK)
+    {
         rds->stats.dropped++;
         return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_redis_queue(ngx_http_retarget_redis_t *rds, int argc,
+    const char **argv, const size_t *argvlen,
+    ngx_http_retarget_redis_read_t *rd)
+{
+    int                        len;
+    char                      *cmd;
+    ngx_http_retarget_qcmd_t  *q;
+
+    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0) {
+        return NGX_ERROR;
     }
 
     q = ngx_alloc(offsetof(ngx_http_retarget_qcmd_t, data) + len, rds->log);
     if (q == NULL) {
         free(cmd);
-        rds->stats.dropped++;
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
+    q->read = rd;
     q->len = len;
     ngx_memcpy(q->data, cmd, len);
     free(cmd);
@@ -742,31 +804,57 @@ ngx_http_retarget_redis_write(ngx_http_retarget_redis_t *rds, int argc,
 }
 
 
+/* up to a read that holds the link: the rest waits for its answer */
+
 static void
 ngx_http_retarget_redis_flush_pending(ngx_http_retarget_redis_t *rds)
 {
-    ngx_queue_t               *head;
-    ngx_http_retarget_qcmd_t  *q;
+    ngx_int_t                        rc;
+    ngx_queue_t                     *head;
+    ngx_http_retarget_qcmd_t        *q;
+    ngx_http_retarget_redis_read_t  *rd;
 
-    while (!ngx_queue_empty(&rds->pending) && rds->ac != NULL) {
+    while (!ngx_queue_empty(&rds->pending) && rds->ac != NULL
+           && rds->hold == 0)
+    {
         head = ngx_queue_head(&rds->pending);
         q = ngx_queue_data(head, ngx_http_retarget_qcmd_t, queue);
 
         ngx_queue_remove(head);
         rds->npending--;
 
-        if (redisAsyncFormattedCommand(rds->ac,
-                                       ngx_http_retarget_redis_write_done,
-                                       rds, (char *) q->data, q->len)
-            == REDIS_OK)
-        {
-            ngx_http_retarget_redis_sent(rds);
+        rd = q->read;
+
+        if (rd != NULL) {
+            rc = redisAsyncFormattedCommand(rds->ac,
+                                            ngx_http_retarget_redis_read_done,
+                                            rd, (char *) q->data, q->len);
 
         } else {
-            rds->stats.dropped++;
+            rc = redisAsyncFormattedCommand(rds->ac,
+                                            ngx_http_retarget_redis_write_done,
+                                            rds, (char *) q->data, q->len);
         }
 
         ngx_free(q);
+
+        if (rc == REDIS_OK) {
+            ngx_http_retarget_redis_sent(rds);
+
+            if (rd != NULL && rd->hold) {
+                rds->hold++;
+            }
+
+            continue;
+        }
+
+        rds->stats.dropped++;
+
+        if (rd != NULL) {
+            /* never sent: it holds nothing, and no answer comes */
+            rd->hold = 0;
+            ngx_http_retarget_redis_read_done(NULL, NULL, rd);
+        }
     }
 }
 
@@ -774,18 +862,26 @@ ngx_http_retarget_redis_flush_pending(ngx_http_retarget_redis_t *rds)
 static void
 ngx_http_retarget_redis_drop_pending(ngx_http_retarget_redis_t *rds)
 {
-    ngx_queue_t               *head;
-    ngx_http_retarget_qcmd_t  *q;
+    ngx_queue_t                     *head;
+    ngx_http_retarget_qcmd_t        *q;
+    ngx_http_retarget_redis_read_t  *rd;
 
     while (!ngx_queue_empty(&rds->pending)) {
         head = ngx_queue_head(&rds->pending);
         q = ngx_queue_data(head, ngx_http_retarget_qcmd_t, queue);
 
         ngx_queue_remove(head);
+        rd = q->read;
         ngx_free(q);
 
         rds->npending--;
         rds->stats.dropped++;
+
+        if (rd != NULL) {
+            /* what it answers for may queue writes: dropped here too */
+            rd->hold = 0;
+            ngx_http_retarget_redis_read_done(NULL, NULL, rd);
+        }
     }
 }
 
@@ -872,6 +968,34 @@ ngx_http_retarget_redis_read(ngx_http_retarget_redis_t *rds, int argc,
     const char **argv, const size_t *argvlen,
     ngx_http_retarget_redis_reply_pt handler, void *data)
 {
+    return ngx_http_retarget_redis_ask(rds, argc, argv, argvlen, handler,
+                                       data, 0, 0);
+}
+
+
+/*
+ * A read in the order of the writes: it waits in the queue behind those
+ * that wait.  With "hold", what comes after it waits until its handler
+ * has run, and the writes the handler makes go out ahead of it.  Like
+ * any read it needs a working link (NGX_DECLINED without).
+ */
+
+ngx_int_t
+ngx_http_retarget_redis_read_ordered(ngx_http_retarget_redis_t *rds,
+    int argc, const char **argv, const size_t *argvlen,
+    ngx_http_retarget_redis_reply_pt handler, void *data, ngx_uint_t hold)
+{
+    return ngx_http_retarget_redis_ask(rds, argc, argv, argvlen, handler,
+                                       data, 1, hold);
+}
+
+
+static ngx_int_t
+ngx_http_retarget_redis_ask(ngx_http_retarget_redis_t *rds, int argc,
+    const char **argv, const size_t *argvlen,
+    ngx_http_retarget_redis_reply_pt handler, void *data, ngx_uint_t ordered,
+    ngx_uint_t hold)
+{
     ngx_http_retarget_redis_read_t  *rd;
 
     if (rds == NULL || rds->state != ngx_http_retarget_link_up
@@ -889,6 +1013,18 @@ ngx_http_retarget_redis_read(ngx_http_retarget_redis_t *rds, int argc,
     rd->rds = rds;
     rd->handler = handler;
     rd->data = data;
+    rd->hold = hold;
+
+    if (ordered && (rds->hold || rds->npending)) {
+        if (ngx_http_retarget_redis_queue(rds, argc, argv, argvlen, rd)
+            != NGX_OK)
+        {
+            ngx_free(rd);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
 
     if (redisAsyncCommandArgv(rds->ac, ngx_http_retarget_redis_read_done, rd,
                               argc, argv, argvlen)
@@ -899,6 +1035,8 @@ ngx_http_retarget_redis_read(ngx_http_retarget_redis_t *rds, int argc,
     }
 
     ngx_http_retarget_redis_sent(rds);
+
+    rds->hold += hold;
 
     return NGX_OK;
 }
@@ -923,8 +1061,18 @@ ngx_http_retarget_redis_read_done(redisAsyncContext *ac, void *r,
         (void) ngx_http_retarget_redis_reply_failed(rds, reply);
     }
 
+    if (rd->hold) {
+        /* what the handler writes goes out ahead of what waited */
+        rds->hold--;
+    }
+
     if (rd->handler != NULL) {
         rd->handler(rd->data, reply);
+    }
+
+    if (rd->hold && rds->state == ngx_http_retarget_link_up) {
+        /* then what waited, up to the next read that holds */
+        ngx_http_retarget_redis_flush_pending(rds);
     }
 
     ngx_free(rd);
@@ -966,43 +1114,6 @@ ngx_http_retarget_redis_drain_handler(ngx_event_t *ev)
     ngx_log_error(NGX_LOG_WARN, rds->log, 0,
                   "retarget: redis %V: %ui replies not received at exit",
                   &rds->rmcf->redis.name, rds->inflight);
-}
-
-
-/*
- * While a write waits for the answer to a read (a purchase's "SET NX"),
- * later writes wait in the queue behind it, so that they reach Redis in
- * the order the requests made them.  The waiting write is sent between
- * ngx_http_retarget_redis_release() and ngx_http_retarget_redis_resume(),
- * ahead of what queued up behind it.
- */
-
-void
-ngx_http_retarget_redis_hold(ngx_http_retarget_redis_t *rds)
-{
-    if (rds != NULL) {
-        rds->hold++;
-    }
-}
-
-
-void
-ngx_http_retarget_redis_release(ngx_http_retarget_redis_t *rds)
-{
-    if (rds != NULL && rds->hold) {
-        rds->hold--;
-    }
-}
-
-
-void
-ngx_http_retarget_redis_resume(ngx_http_retarget_redis_t *rds)
-{
-    if (rds != NULL && rds->hold == 0
-        && rds->state == ngx_http_retarget_link_up)
-    {
-        ngx_http_retarget_redis_flush_pending(rds);
-    }
 }
 
 

@@ -14,15 +14,18 @@
 
 /* the reads of "me", in the order their replies arrive */
 static char  *ngx_http_retarget_me_keys[] = {
-    ":meta", ":cart", ":cartinfo", ":viewed"
+    ":meta", ":cart", ":viewed"
 };
 
 static char  *ngx_http_retarget_me_names[] = {
-    "meta", "cart", "cart_details", "viewed"
+    "meta", "cart", "viewed"
 };
 
 #define NGX_HTTP_RETARGET_ME_READS                                            \
     (sizeof(ngx_http_retarget_me_keys) / sizeof(char *))
+
+/* the one read that answers a list */
+#define NGX_HTTP_RETARGET_ME_LIST   2
 
 
 typedef struct {
@@ -37,6 +40,8 @@ static void ngx_http_retarget_me_reply(ngx_http_request_t *r, void *data,
     redisReply *reply);
 static void ngx_http_retarget_me_done(ngx_http_request_t *r, void *data,
     ngx_int_t rc);
+static void ngx_http_retarget_me_meta(json_t *stored, redisReply *reply);
+static json_t *ngx_http_retarget_me_item(redisReply *value, ngx_uint_t cart);
 static json_t *ngx_http_retarget_me_value(redisReply *reply, ngx_uint_t list);
 static void ngx_http_retarget_me_cleanup(void *data);
 
@@ -102,9 +107,12 @@ ngx_http_retarget_me(ngx_http_request_t *r,
     for (i = 0; i < NGX_HTTP_RETARGET_ME_READS; i++) {
         ngx_memzero(&cmds[i], sizeof(ngx_http_retarget_cmd_t));
 
-        ngx_http_retarget_arg(&cmds[i],
-                              (u_char *) (i == 3 ? "LRANGE" : "HGETALL"),
-                              i == 3 ? 6 : 7);
+        if (i == NGX_HTTP_RETARGET_ME_LIST) {
+            ngx_http_retarget_arg(&cmds[i], (u_char *) "LRANGE", 6);
+
+        } else {
+            ngx_http_retarget_arg(&cmds[i], (u_char *) "HGETALL", 7);
+        }
 
         if (ngx_http_retarget_arg_key(r->pool, rmcf, &cmds[i], &visitor,
                                       ngx_http_retarget_me_keys[i], NULL)
@@ -113,7 +121,7 @@ ngx_http_retarget_me(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (i == 3) {
+        if (i == NGX_HTTP_RETARGET_ME_LIST) {
             ngx_http_retarget_arg(&cmds[i], (u_char *) "0", 1);
             ngx_http_retarget_arg(&cmds[i], (u_char *) "-1", 2);
         }
@@ -162,12 +170,160 @@ ngx_http_retarget_me_reply(ngx_http_request_t *r, void *data,
         return;
     }
 
-    v = ngx_http_retarget_me_value(reply, i == 3);
+    stored = json_object_get(me->doc, "stored");
+
+    if (i == 0) {
+        ngx_http_retarget_me_meta(stored, reply);
+        return;
+    }
+
+    v = ngx_http_retarget_me_value(reply, i == NGX_HTTP_RETARGET_ME_LIST);
 
     if (v != NULL) {
-        stored = json_object_get(me->doc, "stored");
         json_object_set_new(stored, ngx_http_retarget_me_names[i], v);
     }
+}
+
+
+/*
+ * The meta hash, with its cart lines ("c:SKU") and viewed products
+ * ("v:SKU") apart: objects by sku.  A line that does not parse is shown
+ * as it is stored, with the other fields.
+ */
+
+static void
+ngx_http_retarget_me_meta(json_t *stored, redisReply *reply)
+{
+    json_t      *meta, *lines, *viewed, *v;
+    size_t       i;
+    redisReply  *field, *value;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return;
+    }
+
+    meta = json_object();
+    lines = json_object();
+    viewed = json_object();
+
+    if (meta == NULL || lines == NULL || viewed == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        field = reply->element[i];
+        value = reply->element[i + 1];
+
+        if (field->type != REDIS_REPLY_STRING
+            || value->type != REDIS_REPLY_STRING)
+        {
+            continue;
+        }
+
+        if (field->len > 2 && field->str[1] == ':'
+            && (field->str[0] == 'c' || field->str[0] == 'v'))
+        {
+            v = ngx_http_retarget_me_item(value, field->str[0] == 'c');
+
+            if (v != NULL) {
+                /* a sku that is not UTF-8 is left out, as values are */
+                json_object_setn_new(field->str[0] == 'c' ? lines : viewed,
+                                     field->str + 2, field->len - 2, v);
+                continue;
+            }
+        }
+
+        v = json_stringn(value->str, value->len);
+
+        if (v != NULL) {
+            json_object_setn_new(meta, field->str, field->len, v);
+        }
+    }
+
+    json_object_set_new(stored, "meta", meta);
+    json_object_set_new(stored, "cart_lines", lines);
+    json_object_set_new(stored, "viewed_products", viewed);
+
+    return;
+
+failed:
+
+    json_decref(meta);
+    json_decref(lines);
+    json_decref(viewed);
+}
+
+
+/* "MS\tQTY\tPRICE\tNAME\tIMAGE\tURL", or "MS\tPRICE\tNAME\tIMAGE\tURL" */
+
+static json_t *
+ngx_http_retarget_me_item(redisReply *value, ngx_uint_t cart)
+{
+    off_t        n;
+    u_char      *p, *last, *tab;
+    json_t      *item, *s;
+    ngx_str_t    part[6];
+    ngx_uint_t   k, nparts;
+
+    static char  *names[] = { "price", "name", "image", "url" };
+
+    nparts = cart ? 6 : 5;
+
+    p = (u_char *) value->str;
+    last = p + value->len;
+
+    for (k = 0; k < nparts; k++) {
+        tab = ngx_strlchr(p, last, '\t');
+
+        if ((tab == NULL) != (k == nparts - 1)) {
+            return NULL;
+        }
+
+        part[k].data = p;
+        part[k].len = (tab ? tab : last) - p;
+
+        if (tab != NULL) {
+            p = tab + 1;
+        }
+    }
+
+    item = json_object();
+    if (item == NULL) {
+        return NULL;
+    }
+
+    for (k = 0; k < nparts; k++) {
+
+        if (k < nparts - 4) {
+            /* the time (ms) it was written, the quantity of a line */
+            n = ngx_atoof(part[k].data, part[k].len);
+            if (n == NGX_ERROR) {
+                goto failed;
+            }
+
+            s = json_integer(n);
+
+            if (json_object_set_new(item, k ? "qty" : "time_ms", s) != 0) {
+                goto failed;
+            }
+
+            continue;
+        }
+
+        s = json_stringn((char *) part[k].data, part[k].len);
+
+        if (json_object_set_new(item, names[k - (nparts - 4)], s) != 0) {
+            goto failed;
+        }
+    }
+
+    return item;
+
+failed:
+
+    json_decref(item);
+
+    return NULL;
 }
 
 

@@ -33,7 +33,7 @@
 #define NGX_HTTP_RETARGET_STATUS_PERIOD  500
 #define NGX_HTTP_RETARGET_STATUS_GONE    5000
 #define NGX_HTTP_RETARGET_STATUS_MAGIC   0x52545331
-#define NGX_HTTP_RETARGET_OUTCOMES       (ngx_http_retarget_decision_bypass + 1)
+#define NGX_HTTP_RETARGET_OUTCOMES       NGX_HTTP_RETARGET_DECISIONS
 
 /* the longest line of a worker metric, but for the metric name */
 #define NGX_HTTP_RETARGET_PROM_LINE                                          \
@@ -68,6 +68,7 @@ typedef struct {
     ngx_atomic_uint_t                  link;      /* link_e */
     ngx_http_retarget_redis_stats_t    redis;
     ngx_atomic_uint_t                  decisions[NGX_HTTP_RETARGET_OUTCOMES];
+    ngx_http_retarget_reads_t          reads;
 } ngx_http_retarget_status_slot_t;
 
 
@@ -148,19 +149,6 @@ static u_char *ngx_http_retarget_status_label(u_char *dst, u_char *src,
     size_t len);
 
 
-/* $retarget_decision's names, but for the first (no decision) */
-static char  *ngx_http_retarget_outcomes[NGX_HTTP_RETARGET_OUTCOMES] = {
-    NULL,
-    "notice",
-    "optout",
-    "not_html",
-    "not_ok",
-    "encoded",
-    "nothing",
-    "bypass"
-};
-
-
 static char  *ngx_http_retarget_status_links[] = {
     "down", "connecting", "up"
 };
@@ -196,6 +184,22 @@ static ngx_http_retarget_status_metric_t  ngx_http_retarget_status_metrics[] = {
       "Commands sent to Redis and not answered yet.",
       offsetof(ngx_http_retarget_status_row_t, s.redis.inflight) },
 
+    { "retarget_cart_reads_total", "counter",
+      "Pages that read the visitor's state from Redis.",
+      offsetof(ngx_http_retarget_status_row_t, s.reads.count) },
+
+    { "retarget_cart_read_timeouts_total", "counter",
+      "Cart reads not answered within retarget_redis_timeout.",
+      offsetof(ngx_http_retarget_status_row_t, s.reads.timeouts) },
+
+    { "retarget_cart_read_failures_total", "counter",
+      "Cart reads not sent (link down) or answered with nonsense.",
+      offsetof(ngx_http_retarget_status_row_t, s.reads.failed) },
+
+    { "retarget_cart_read_milliseconds_total", "counter",
+      "Time from sending cart reads to their answers, summed.",
+      offsetof(ngx_http_retarget_status_row_t, s.reads.msec) },
+
     { NULL, NULL, NULL, 0 }
 };
 
@@ -205,6 +209,9 @@ static ngx_http_retarget_status_slot_t  *ngx_http_retarget_status_slot;
 
 /* this worker's ngx_http_retarget_status_decision() counts */
 static ngx_atomic_uint_t  ngx_http_retarget_counts[NGX_HTTP_RETARGET_OUTCOMES];
+
+/* this worker's cart reads, by ngx_http_retarget_status_cart_read() */
+static ngx_http_retarget_reads_t  ngx_http_retarget_reads;
 
 static ngx_event_t  ngx_http_retarget_status_timer;
 
@@ -336,6 +343,7 @@ ngx_http_retarget_status_init_process(ngx_cycle_t *cycle,
 
     ngx_memzero(ngx_http_retarget_counts,
                 sizeof(ngx_http_retarget_counts));
+    ngx_memzero(&ngx_http_retarget_reads, sizeof(ngx_http_retarget_reads_t));
 
     ngx_http_retarget_status_slot = slot;
 
@@ -356,6 +364,22 @@ ngx_http_retarget_status_init_process(ngx_cycle_t *cycle,
     ngx_add_timer(ev, 1);
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_retarget_status_cart_read(ngx_http_retarget_fetch_e outcome,
+    ngx_msec_t ms)
+{
+    ngx_http_retarget_reads.count++;
+    ngx_http_retarget_reads.msec += ms;
+
+    if (outcome == ngx_http_retarget_fetch_timeout) {
+        ngx_http_retarget_reads.timeouts++;
+
+    } else if (outcome != ngx_http_retarget_fetch_done) {
+        ngx_http_retarget_reads.failed++;
+    }
 }
 
 
@@ -419,6 +443,7 @@ ngx_http_retarget_status_publish(void)
     slot->redis = stats;
     ngx_memcpy(slot->decisions, ngx_http_retarget_counts,
                sizeof(slot->decisions));
+    slot->reads = ngx_http_retarget_reads;
 
     ngx_memory_barrier();
     (void) ngx_atomic_fetch_add(&slot->seq, 1);
@@ -839,6 +864,11 @@ ngx_http_retarget_status_rows(ngx_http_request_t *r,
         for (k = 0; k < NGX_HTTP_RETARGET_OUTCOMES; k++) {
             totals->s.decisions[k] += row->s.decisions[k];
         }
+
+        totals->s.reads.count += row->s.reads.count;
+        totals->s.reads.timeouts += row->s.reads.timeouts;
+        totals->s.reads.failed += row->s.reads.failed;
+        totals->s.reads.msec += row->s.reads.msec;
     }
 
     return rows;
@@ -870,6 +900,14 @@ ngx_http_retarget_status_counters(json_t *o,
     err |= json_object_set_new(o, "reconnects",
                                json_integer((json_int_t)
                                             s->redis.reconnects));
+    err |= json_object_set_new(o, "cart_reads",
+                               json_integer((json_int_t) s->reads.count));
+    err |= json_object_set_new(o, "cart_read_timeouts",
+                               json_integer((json_int_t) s->reads.timeouts));
+    err |= json_object_set_new(o, "cart_read_failures",
+                               json_integer((json_int_t) s->reads.failed));
+    err |= json_object_set_new(o, "cart_read_ms_total",
+                               json_integer((json_int_t) s->reads.msec));
 
     inj = json_object();
     if (inj == NULL) {
@@ -877,11 +915,13 @@ ngx_http_retarget_status_counters(json_t *o,
     }
 
     for (k = 0; k < NGX_HTTP_RETARGET_OUTCOMES; k++) {
-        if (ngx_http_retarget_outcomes[k] == NULL) {
+        if (k == ngx_http_retarget_decision_none) {
             continue;
         }
 
-        err |= json_object_set_new(inj, ngx_http_retarget_outcomes[k],
+        /* the names are NUL-terminated literals */
+        err |= json_object_set_new(inj,
+                                   (char *) ngx_http_retarget_decisions[k].data,
                                    json_integer((json_int_t)
                                                 s->decisions[k]));
     }
@@ -1142,14 +1182,14 @@ ngx_http_retarget_status_prom_workers(u_char *p, u_char *last,
         }
 
         for (k = 0; k < NGX_HTTP_RETARGET_OUTCOMES; k++) {
-            if (ngx_http_retarget_outcomes[k] == NULL) {
+            if (k == ngx_http_retarget_decision_none) {
                 continue;
             }
 
             p = ngx_slprintf(p, last,
                              "retarget_injections_total"
-                             "{worker=\"%uA\",outcome=\"%s\"} %uA\n",
-                             row[i].s.pid, ngx_http_retarget_outcomes[k],
+                             "{worker=\"%uA\",outcome=\"%V\"} %uA\n",
+                             row[i].s.pid, &ngx_http_retarget_decisions[k],
                              row[i].s.decisions[k]);
         }
     }

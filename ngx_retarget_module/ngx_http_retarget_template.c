@@ -1126,7 +1126,9 @@ ngx_http_retarget_tpl_field(ngx_array_t *obj, ngx_str_t *name)
     fields = obj->elts;
 
     for (i = 0; i < obj->nelts; i++) {
+        /* the first byte first: most names differ there */
         if (fields[i].name.len == name->len
+            && fields[i].name.data[0] == name->data[0]
             && ngx_strncmp(fields[i].name.data, name->data, name->len) == 0)
         {
             return &fields[i];
@@ -1233,6 +1235,62 @@ ngx_http_retarget_escape_html(u_char *dst, u_char *src, size_t size)
     }
 
     return p - dst;
+}
+
+
+/* whether the template prints a variable: what it never shows, the
+ * page does not compute */
+
+ngx_uint_t
+ngx_http_retarget_tpl_uses(ngx_http_retarget_tpl_t *tpl, char *name)
+{
+    size_t                      len;
+    ngx_uint_t                  i;
+    ngx_http_retarget_tnode_t  *node;
+
+    len = ngx_strlen(name);
+
+    for (i = 0; i < tpl->nnodes; i++) {
+        node = &tpl->nodes[i];
+
+        if (node->type != ngx_http_retarget_tn_text
+            && node->nparts
+            && node->parts[0].len == len
+            && ngx_strncmp(node->parts[0].data, name, len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* appends a field to a template object */
+
+ngx_http_retarget_tfield_t *
+ngx_http_retarget_tpl_field_add(ngx_array_t *obj, char *name,
+    ngx_http_retarget_tv_type_e type, ngx_str_t *str, ngx_flag_t flag)
+{
+    ngx_http_retarget_tfield_t  *f;
+
+    f = ngx_array_push(obj);
+    if (f == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(f, sizeof(ngx_http_retarget_tfield_t));
+
+    f->name.len = ngx_strlen(name);
+    f->name.data = (u_char *) name;
+    f->type = type;
+    f->flag = flag;
+
+    if (str != NULL) {
+        f->str = *str;
+    }
+
+    return f;
 }
 
 

@@ -18,6 +18,9 @@ our @BAD = (
     '%5C%5Cevil.example', 'https://evil.example/', 'http:evil.example',
     'javascript:alert(1)', '/%0D%0ASet-Cookie:%20x=1', '/a%0Ab', '/a%09b',
     '/a%00b', '/%7F', 'evil.example', '', '%2f%2fevil.example',
+    # a "%" not followed by two hex digits: refused, not dropped
+    '/a%', '/a%2', '/a%zz', '/%%2F%2Fevil.example', '/%2%2Fevil.example',
+    '/' . ('a' x 2048),
 );
 
 run_tests();
@@ -98,3 +101,29 @@ GET /retarget/ack
 Cache-Control: no-store
 Content-Type: text/html
 --- response_body_unlike: rt-notice
+
+=== TEST 9: the path is decoded once; Location is plain ASCII and names the same URL
+--- request eval
+["POST /retarget/ack?to=/caf%C3%A9%20x%3Fq%3D%22%3Cb%3E%22",
+ "POST /retarget/ack?to=/a%252Fb",
+ "POST /retarget/ack?to=/" . ("a" x 2047)]
+--- error_code eval
+[303, 303, 303]
+--- response_headers_like eval
+["Location: ^http://localhost(:\\d+)?/caf%C3%A9%20x\\?q=%22%3Cb%3E%22\$",
+ "Location: ^http://localhost(:\\d+)?/a%2Fb\$",
+ "Location: ^http://localhost(:\\d+)?/a{2047}\$"]
+
+=== TEST 10: dismiss and click live here too; click refuses what ack refuses, and a missing "to"
+--- request eval
+["GET /retarget/click?v=banner&to=/p", "GET /retarget/click?v=banner",
+ "GET /retarget/click?v=banner&to=//evil.example", "POST /retarget/click?to=/p",
+ "POST /retarget/dismiss?to=/p"]
+--- error_code eval
+[302, 400, 400, 405, 303]
+--- response_headers eval
+["Cache-Control: no-store\n!Set-Cookie", "!Location", "!Location", "!Location",
+ "Cache-Control: no-store\n!Set-Cookie"]
+--- response_headers_like eval
+["Location: ^http://localhost(:\\d+)?/p\$", undef, undef, undef,
+ "Location: ^http://localhost(:\\d+)?/p\$"]

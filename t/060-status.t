@@ -84,7 +84,9 @@ status_case('json document', {}, [
         is($doc->{totals}{$k}, $w->{$k}, "json: totals $k is the sum");
     }
     is_deeply([sort keys %{ $w->{injections} || {} }],
-              [sort qw(notice optout not_html not_ok encoded nothing bypass)],
+              [sort qw(notice optout not_html not_ok encoded nothing bypass shown
+                        no_cart too_soon too_late capped holdout dismissed
+                        purchased redis_down timeout)],
               'json: injection outcomes');
     is_deeply($doc->{totals}{injections}, $w->{injections},
               'json: totals of the injections');
@@ -109,7 +111,7 @@ status_case('json text', { config => q{
        'json text: Cache-Control');
     ok(!$resp->{headers}{'set-cookie'},
        'json text: no visitor cookie under "retarget on"');
-    like($resp->{body}, qr/^\{"workers":\[\{"pid":\d+,"link":"up","queued":\d+,"inflight":\d+,"sent":\d+,"dropped":\d+,"errors":\d+,"reconnects":\d+,"injections":\{"notice":\d+,"optout":\d+,"not_html":\d+,"not_ok":\d+,"encoded":\d+,"nothing":\d+,"bypass":\d+\},"started":\d+,"updated_ms_ago":\d+,"gone":false\}\],"totals":\{"queued":\d+,"inflight":\d+,"sent":\d+,"dropped":\d+,"errors":\d+,"reconnects":\d+,"injections":\{[^{}]*\}\},"redis":\{"configured":true,"address":"127\.0\.0\.1:$ENV{TEST_NGINX_REDIS_PORT}"\},"date":"\d{8}","today":\{\}\}\n\z/,
+    like($resp->{body}, qr/^\{"workers":\[\{"pid":\d+,"link":"up","queued":\d+,"inflight":\d+,"sent":\d+,"dropped":\d+,"errors":\d+,"reconnects":\d+,"cart_reads":\d+,"cart_read_timeouts":\d+,"cart_read_failures":\d+,"cart_read_ms_total":\d+,"injections":\{"notice":\d+,"optout":\d+,"not_html":\d+,"not_ok":\d+,"encoded":\d+,"nothing":\d+,"bypass":\d+,"shown":\d+,"no_cart":\d+,"too_soon":\d+,"too_late":\d+,"capped":\d+,"holdout":\d+,"dismissed":\d+,"purchased":\d+,"redis_down":\d+,"timeout":\d+\},"started":\d+,"updated_ms_ago":\d+,"gone":false\}\],"totals":\{"queued":\d+,"inflight":\d+,"sent":\d+,"dropped":\d+,"errors":\d+,"reconnects":\d+,"cart_reads":\d+,"cart_read_timeouts":\d+,"cart_read_failures":\d+,"cart_read_ms_total":\d+,"injections":\{[^{}]*\}\},"redis":\{"configured":true,"address":"127\.0\.0\.1:$ENV{TEST_NGINX_REDIS_PORT}"\},"date":"\d{8}","today":\{\}\}\n\z/,
          'json text: the whole document, no counters today');
 });
 

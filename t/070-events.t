@@ -83,6 +83,24 @@ sub ttl_ok {
         or diag("TTL $key = $ttl");
 }
 
+# a time in milliseconds, within 10 seconds of now
+sub near_ms {
+    my ($t, $name) = @_;
+    ok(defined $t && $t =~ /^\d{13}$/ && abs($t / 1000 - time) < 10,
+       "$name is now, in ms") or diag('got ' . ($t // 'undef'));
+}
+
+# the visitor's cart lines in the meta: sku => [MS, QTY, PRICE, ...]
+sub cart_lines { meta_items('c', @_) }
+
+sub meta_items {
+    my ($kind, $vid) = @_;
+    my $meta = hash("rt:{" . ($vid // vid('returning')) . "}:meta");
+    return { map { my $f = $_; $f =~ s/^\Q$kind\E://;
+                   ($f => [ split /\t/, $meta->{$_}, -1 ]) }
+             grep { /^\Q$kind\E:/ } keys %$meta };
+}
+
 sub near_now {
     my ($t, $name) = @_;
     ok(defined $t && $t =~ /^\d+$/ && abs($t - time) < 10, "$name is now")
@@ -137,6 +155,10 @@ section('product view of a returning visitor', {}, sub {
     my $meta = hash("rt:{$V}:meta");
     near_now($meta->{last_seen}, 'meta last_seen');
     near_now($meta->{first_seen}, 'meta first_seen');
+    my ($ms, @v) = split /\t/, $meta->{'v:SKU-1'} // '', -1;
+    near_ms($ms, 'meta v:SKU-1: MS');
+    is_deeply(\@v, [ '49.90', "Red Shoe \xc3\xa9", '/img/1.png', '/p/1' ],
+              'meta v:SKU-1: price, name, image, url');
     ttl_ok("rt:{$V}:viewed", $RETENTION, 'viewed');
     ttl_ok("rt:{$V}:meta", $RETENTION, 'meta');
     ttl_ok(stats_key(), $STATS_TTL, 'stats');
@@ -180,6 +202,15 @@ section('viewed: newest first, each sku once, capped at 20', {}, sub {
               [ 'S27', 'S26', @want[0 .. 17] ], 'viewed: capped at 20');
     is(redis_cmd('EXISTS', 'rt:p:S1'), 0,
        'no product hash without name or price');
+    is_deeply(meta_items('v'), {},
+              'nor a v: line in the meta: nothing to show');
+    get('/e/product?sku=S1&price=5', vid => $V);
+    get('/e/product?sku=S2&name=Two', vid => $V);
+    settle(0.5);
+    my $v = meta_items('v');
+    is_deeply([ map { [ @{ $v->{$_} }[1 .. 4] ] } qw(S1 S2) ],
+              [ [ '5', '', '', '' ], [ '', 'Two', '', '' ] ],
+              'v: lines with a price or a name only');
 });
 
 #--------------------------------------------------------------------------
@@ -197,17 +228,26 @@ section('cart_add, cart_remove, cart_clear', {}, sub {
 
     is_deeply(hash("rt:{$V}:cart"), { MUG => 5, TEE => 1 },
               'cart: quantities add up, qty defaults to 1');
-    is_deeply(hash("rt:{$V}:cartinfo"),
-              { MUG => "10.00\tBig Mug\t/m.png\t/p/mug",
-                TEE => "19.5\tTee\t\thttps://shop.example/tee" },
-              'cartinfo: price, name, image, url per line');
+    my $lines = cart_lines();
+    is_deeply([ sort keys %$lines ], [qw(MUG TEE)],
+              'meta: a c:SKU line per cart line');
+    is_deeply([ @{ $lines->{MUG} || [] }[1 .. 5] ],
+              [ 5, '10.00', 'Big Mug', '/m.png', '/p/mug' ],
+              'meta c:MUG: the total quantity, price, name, image, url');
+    is_deeply([ @{ $lines->{TEE} || [] }[1 .. 5] ],
+              [ 1, '19.5', 'Tee', '', 'https://shop.example/tee' ],
+              'meta c:TEE: an absent image is empty');
+    near_ms($lines->{MUG}[0], 'c:MUG: MS');
+    cmp_ok($lines->{TEE}[0], '>=', $lines->{MUG}[0],
+           'c:TEE written after c:MUG');
+    is(redis_cmd('EXISTS', "rt:{$V}:cartinfo"), 0, 'no cartinfo key');
     is_deeply(hash('rt:p:MUG'), { name => 'Big Mug', price => '10.00',
                                   image => '/m.png', url => '/p/mug' },
               'product hash from cart_add');
     my $score = redis_cmd('ZSCORE', 'rt:carts', $V);
     near_now($score, 'rt:carts score');
     near_now(hash("rt:{$V}:meta")->{cart_updated}, 'meta cart_updated');
-    ttl_ok("rt:{$V}:$_", $RETENTION, $_) for qw(cart cartinfo meta);
+    ttl_ok("rt:{$V}:$_", $RETENTION, $_) for qw(cart meta);
     is(stats()->{cart_adds}, 3, 'cart_adds 3');
 
     my @ev = events();
@@ -219,8 +259,8 @@ section('cart_add, cart_remove, cart_clear', {}, sub {
     get('/e/cart_remove?sku=MUG', vid => $V, status => 200);
     settle();
     is_deeply(hash("rt:{$V}:cart"), { TEE => 1 }, 'cart_remove: line gone');
-    is_deeply([ keys %{ hash("rt:{$V}:cartinfo") } ], ['TEE'],
-              'cart_remove: cartinfo line gone');
+    is_deeply([ keys %{ cart_lines() } ], ['TEE'],
+              'cart_remove: its c: line gone from the meta');
     ok(defined redis_cmd('ZSCORE', 'rt:carts', $V),
        'cart_remove: still in the abandoned-cart queue');
     is(stats()->{cart_removes}, 1, 'cart_removes 1');
@@ -228,8 +268,10 @@ section('cart_add, cart_remove, cart_clear', {}, sub {
     get('/e/cart_clear', vid => $V, status => 200);
     settle();
     is(redis_cmd('EXISTS', "rt:{$V}:cart"), 0, 'cart_clear: cart deleted');
-    is(redis_cmd('EXISTS', "rt:{$V}:cartinfo"), 0,
-       'cart_clear: cartinfo deleted');
+    my $cleared = hash("rt:{$V}:meta")->{cart_cleared};
+    near_ms($cleared, 'cart_clear: meta cart_cleared');
+    cmp_ok($cleared, '>=', cart_lines()->{TEE}[0],
+           'cart_clear: the c:TEE line is stale (MS <= cart_cleared)');
     is(redis_cmd('ZSCORE', 'rt:carts', $V), undef,
        'cart_clear: out of the abandoned-cart queue');
     near_now(hash("rt:{$V}:meta")->{cart_updated}, 'cart_clear: cart_updated');
@@ -273,7 +315,11 @@ section('purchase empties the cart; counted once per order id', {}, sub {
     is(redis_cmd('EXISTS', "rt:{$V}:cart"), 0, 'purchase: cart deleted');
     is(redis_cmd('ZSCORE', 'rt:carts', $V), undef,
        'purchase: out of the abandoned-cart queue');
-    near_now(hash("rt:{$V}:meta")->{purchased}, 'meta purchased');
+    my $meta = hash("rt:{$V}:meta");
+    near_now($meta->{purchased}, 'meta purchased');
+    near_ms($meta->{cart_cleared}, 'meta cart_cleared');
+    cmp_ok($meta->{cart_cleared}, '>=', cart_lines()->{MUG}[0],
+           'the c:MUG line is stale');
     is(redis_cmd('GET', 'rt:order:A-1001'), '1', 'order key set');
     ttl_ok('rt:order:A-1001', $RETENTION, 'order');
 
@@ -291,6 +337,8 @@ section('purchase empties the cart; counted once per order id', {}, sub {
     is($s->{revenue}, '35.75', 'revenue 24 + 10.50 + 1.25');
     is_deeply(hash("rt:{$V}:cart"), { TEE => 1 },
               'the duplicate did not empty the new cart');
+    cmp_ok(cart_lines()->{TEE}[0], '>', hash("rt:{$V}:meta")->{cart_cleared},
+           'nor made its line stale');
     ok(defined redis_cmd('ZSCORE', 'rt:carts', $V),
        'the duplicate did not touch the abandoned-cart queue');
     # (entries of different visitors need not come in request order)
@@ -299,6 +347,30 @@ section('purchase empties the cart; counted once per order id', {}, sub {
     is_deeply([ map { [ $_->{order}, $_->{value} ] } @p ],
               [ ['A-1001', '24.00'], ['A-1002', '10.50'], [undef, '1.25'] ],
               'stream: one entry per counted purchase');
+});
+
+section('purchase: "purchased" goes out at once, the rest after the order check', {}, sub {
+    get('/e/cart_add?sku=MUG', vid => $V);
+    settle(0.3);
+    my $mon = monitor_start();
+    get('/e/purchase?order=I-1&value=5', vid => $V, status => 200);
+    my $cmds = monitor_read($mon, 0.5);
+    my $at = sub {
+        my ($re) = @_;
+        my ($i) = grep { join(' ', @{ $cmds->[$_] }) =~ $re } 0 .. $#$cmds;
+        return $i;
+    };
+    my $purchased = $at->(qr/^HSET \S+:meta purchased \d+$/);
+    my $set = $at->(qr/^SET rt:order:I-1 1 NX/);
+    my $hmget = $at->(qr/^HMGET \S+:meta clicked seen$/);
+    my $del = $at->(qr/^DEL \S+:cart$/);
+    ok(defined $purchased && defined $set && $purchased < $set,
+       'HSET meta purchased before the order check')
+        or diag(explain $cmds);
+    ok(defined $hmget && $hmget > $set && defined $del && $del > $hmget,
+       'the attribution read with it, the cart emptied after both');
+    settle();
+    is(stats()->{purchases}, 1, 'purchases 1');
 });
 
 section('revenue is summed exactly (HINCRBYFLOAT)', {}, sub {
@@ -322,11 +394,11 @@ section('per-visitor keys share the hash tag {vid}', {}, sub {
     settle();
     is_deeply(keys_all(),
               [ sort('rt:carts', 'rt:events', 'rt:p:S1', stats_key(),
-                     map { "rt:{$V}:$_" } qw(cart cartinfo meta viewed)) ],
+                     map { "rt:{$V}:$_" } qw(cart meta viewed)) ],
               'exactly the documented keys');
     for my $k (@{ keys_all() }) {
         next unless $k =~ /\Q$V\E/;
-        like($k, qr/^rt:\{\Q$V\E\}:(?:cart|cartinfo|meta|viewed)$/,
+        like($k, qr/^rt:\{\Q$V\E\}:(?:cart|meta|viewed)$/,
              "$k: the vid is a hash tag");
         ttl_ok($k, $RETENTION, $k);
     }
@@ -737,7 +809,7 @@ section('db=, prefix= and retarget_retention', {
     is_deeply($keys,
               [ sort('shop1/carts', 'shop1/events', 'shop1/order:O1',
                      'shop1/p:S1', "shop1/stats:$day",
-                     map({ "shop1/{$V}:$_" } qw(cart cartinfo meta viewed)),
+                     map({ "shop1/{$V}:$_" } qw(cart meta viewed)),
                      'shop1/{' . vid('buyer') . '}:meta') ],
               'db 3 holds every key, under the prefix');
     my %s = @{ in_db(3, 'HGETALL', "shop1/stats:$day") || [] };
@@ -779,6 +851,41 @@ section('every retarget_event of a location is logged', {
     is_deeply(hash("rt:{$V}:cart"), { S1 => 2, S2 => 1 }, 'cart');
 });
 
+section('cart_clear and cart_add in one request: in the order they are logged', {
+    config => $SERVER . q{
+        location = /again {
+            retarget_event cart_clear;
+            retarget_event cart_add sku=$arg_sku qty=$arg_qty name=$arg_name;
+            return 200 "ok\n";
+        }
+        location = /never {
+            retarget_event cart_add sku=$arg_sku;
+            retarget_event cart_clear;
+            retarget_event cart_add sku=$arg_sku2;
+            retarget_event cart_clear;
+            return 200 "ok\n";
+        }
+    },
+}, sub {
+    get('/e/cart_add?sku=OLD&qty=4', vid => $V);
+    get('/again?sku=NEW&qty=2&name=New', vid => $V, status => 200);
+    settle(0.5);
+    is_deeply(hash("rt:{$V}:cart"), { NEW => 2 }, 'cart: the new line only');
+    my $lines = cart_lines();
+    my $cleared = hash("rt:{$V}:meta")->{cart_cleared};
+    cmp_ok($lines->{OLD}[0], '<=', $cleared, 'c:OLD is stale');
+    cmp_ok($lines->{NEW}[0], '>', $cleared, 'c:NEW is newer than the clear');
+    is($lines->{NEW}[1], 2, 'c:NEW: QTY 2');
+
+    get('/never?sku=X&sku2=Y', vid => $V, status => 200);
+    settle(0.5);
+    $lines = cart_lines();
+    $cleared = hash("rt:{$V}:meta")->{cart_cleared};
+    cmp_ok($lines->{$_}[0], '<=', $cleared, "c:$_ is stale: added, then cleared")
+        for qw(X Y);
+    is(redis_cmd('EXISTS', "rt:{$V}:cart"), 0, 'the cart is empty');
+});
+
 #--------------------------------------------------------------------------
 # Redis commands per page view and per event
 #--------------------------------------------------------------------------
@@ -809,6 +916,8 @@ sub monitor_read {
         next unless $line =~ /^\+\S+ \[\d+ [^\]]+\] (.*)$/;
         my @args = map { s/^"//; s/"$//; $_ } $1 =~ /("(?:[^"\\]|\\.)*")/g;
         next if !@args || $args[0] =~ /^(?:INFO|CONFIG|MONITOR|HGETALL|KEYS)$/i;
+        # the worker's poll of the out-of-stock set, once a second
+        next if $args[0] =~ /^SMEMBERS$/i;
         push @cmds, \@args;
     }
     return \@cmds;
@@ -818,7 +927,7 @@ sub commandstats {
     my $info = redis_cmd('INFO', 'commandstats');
     my %n;
     $n{$1} = $2 while $info =~ /^cmdstat_(\S+?):calls=(\d+)/mg;
-    delete @n{qw(info config monitor)};
+    delete @n{qw(info config monitor smembers)};
     return \%n;
 }
 
@@ -847,14 +956,16 @@ section('Redis commands per page view and per event', {}, sub {
 
     my ($work, $flush, $st) = measure('returning page view', 20,
         map { ['/index.html', vid => $V] } 1 .. 20);
-    is(scalar @$work, 0, 'a plain page view: no per-visitor command')
+    is(scalar @$work, 0, 'a plain page view: no per-visitor write')
         or diag(explain $work);
     cmp_ok(scalar @$flush, '<=', 8,
            'page view counters: a few HINCRBY per flush, not per request');
+    is($st->{hgetall}, 20, 'one read (HGETALL of the meta) per page view');
     my $total = 0;
     $total += $_ for values %$st;
-    cmp_ok($total, '<=', 8, 'INFO commandstats agrees: 20 page views, '
-           . 'at most 8 commands');
+    cmp_ok($total - ($st->{hgetall} // 0), '<=', 8,
+           'INFO commandstats agrees: 20 page views, at most 8 commands '
+           . 'besides the reads');
 
     ($work) = measure('cart_add', 1,
         ['/e/cart_add?sku=S1&qty=2&name=Mug&price=10.00&image=/m.png&url=/p/1',

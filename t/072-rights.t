@@ -30,8 +30,11 @@ default_config(q{
 sub seed {
     return [
         "HSET rt:{$VID}:cart mug 2",
-        "HSET rt:{$VID}:cartinfo mug 12.00",
-        "HSET rt:{$VID}:meta first_seen 1 last_seen 2",
+        ["HSET", "rt:{$VID}:meta", "first_seen", 1, "last_seen", 2,
+         "cart_cleared", "1000",
+         "c:mug", "1700000000123\t2\t12.00\tBig Mug\t/m.png\t/p/mug",
+         "v:poster", "1700000000456\t5\tPoster\t\thttps://shop.example/p",
+         "c:broken", "not a line"],
         "RPUSH rt:{$VID}:viewed mug poster",
         "ZADD rt:carts 5 $VID",
         "HSET rt:{OtherVisitor0000000000}:meta first_seen 1",
@@ -63,7 +66,7 @@ main::seed()
 --- response_body_like eval
 my $v = $main::VID;
 [undef,
-qr/"stored": \{\s*"cart": \{\s*"mug": "2"\s*\}.*"meta": \{.*"first_seen": "1".*"viewed": \[\s*"mug",\s*"poster"\s*\].*"visitor": "$v"/s]
+qr/"stored": \{\s*"cart": \{\s*"mug": "2"\s*\},\s*"cart_lines": \{\s*"mug": \{\s*"image": "\/m.png",\s*"name": "Big Mug",\s*"price": "12.00",\s*"qty": 2,\s*"time_ms": 1700000000123,\s*"url": "\/p\/mug"\s*\}\s*\},\s*"meta": \{\s*"c:broken": "not a line",\s*"cart_cleared": "1000",\s*"first_seen": "1",\s*"last_seen": "2"\s*\},\s*"viewed": \[\s*"mug",\s*"poster"\s*\],\s*"viewed_products": \{\s*"poster": \{\s*"image": "",\s*"name": "Poster",\s*"price": "5",\s*"time_ms": 1700000000456,\s*"url": "https:\/\/shop.example\/p"\s*\}\s*\}\s*\},.*"visitor": "$v"/s]
 
 === TEST 2: "me" without a valid cookie: nothing is known
 --- request eval
@@ -86,7 +89,7 @@ POST /retarget/forget?to=/
 --- redis_check eval
 my $v = $main::VID;
 [
-  [["EXISTS", "rt:{$v}:cart", "rt:{$v}:cartinfo", "rt:{$v}:meta", "rt:{$v}:viewed"], 0],
+  [["EXISTS", "rt:{$v}:cart", "rt:{$v}:meta", "rt:{$v}:viewed"], 0],
   [["ZSCORE", "rt:carts", $v], undef],
   [["EXISTS", "rt:{OtherVisitor0000000000}:meta"], 1],
 ]
@@ -107,6 +110,8 @@ main::seed()
 my $v = $main::VID;
 [
   [["HGETALL", "rt:{$v}:cart"], ["cup", "1"]],
+  [["HGET", "rt:{$v}:meta", "c:cup"], qr/^\d{13}\t1\t\t\t\t$/],
+  [["HEXISTS", "rt:{$v}:meta", "c:mug"], 0],
 ]
 
 === TEST 5: "optout" deletes the data, the cookie, and stops tracking
@@ -124,7 +129,7 @@ main::seed()
 --- redis_check eval
 my $v = $main::VID;
 [
-  [["EXISTS", "rt:{$v}:cart", "rt:{$v}:cartinfo", "rt:{$v}:meta", "rt:{$v}:viewed"], 0],
+  [["EXISTS", "rt:{$v}:cart", "rt:{$v}:meta", "rt:{$v}:viewed"], 0],
   [["ZSCORE", "rt:carts", $v], undef],
 ]
 

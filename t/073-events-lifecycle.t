@@ -37,6 +37,7 @@ my $SERVER = q{
     location / { }
     location = /add { retarget_event cart_add sku=$arg_sku; return 200 "ok\n"; }
     location = /buy { retarget_event purchase order=$arg_order value=$arg_value; return 200 "ok\n"; }
+    location = /rm { retarget_event cart_remove sku=$arg_sku; return 200 "ok\n"; }
     location /slow/ {
         limit_rate 50k;
         retarget_event cart_add sku=$arg_sku;
@@ -255,6 +256,28 @@ section("a purchase's writes come before the visitor's next event", {}, sub {
               [ qw(cart_add purchase cart_add) ],
               'stream: in the order the visitor did them');
     is(stats()->{purchases}, 1, 'purchases 1');
+});
+
+section('writes behind a waiting cart_add stay behind it', {}, sub {
+    get('/add?sku=OLD', vid => $V);
+    settle(0.3);
+    # the order check is answered late: the cart_add that follows waits
+    # for it, and the cart_remove after that waits for the cart_add
+    redis_cmd('CLIENT', 'PAUSE', 300, 'WRITE');
+    get('/buy?order=O2&value=1', vid => $V);
+    get('/add?sku=A', vid => $V);
+    get('/rm?sku=A', vid => $V);
+    get('/add?sku=B', vid => $V);
+    settle();
+    is_deeply(hash("rt:{$V}:cart"), { B => 1 }, 'cart: B only');
+    my $meta = hash("rt:{$V}:meta");
+    ok(!exists $meta->{'c:A'}, 'the line of A stays removed');
+    like($meta->{'c:B'} // '', qr/^\d{13}\t1\t/, 'the line of B, QTY 1');
+    cmp_ok((split /\t/, $meta->{'c:OLD'} // '0')[0], '<=',
+           $meta->{cart_cleared} // 0, 'the line of OLD is stale');
+    is_deeply([ map { $_->{type} . ($_->{sku} ? ":$_->{sku}" : '') } events() ],
+              [ qw(cart_add:OLD purchase cart_add:A cart_remove:A cart_add:B) ],
+              'stream: in the order the visitor did them');
 });
 
 done_testing();

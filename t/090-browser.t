@@ -4,28 +4,16 @@
 # a keyboard-only visitor dismisses it with Tab and Enter, another opts out
 # with the mouse, and in opt-in mode nothing is set until "Allow".
 #
-# Needs /usr/bin/chromium (package chromium), node and npm (packages nodejs
-# and npm); `make test` installs them (util/install-deps.sh).  When one is
-# missing this test FAILS, it does not skip.  t/browser/node_modules is
-# installed here with `npm ci` from the pinned package-lock.json when it is
-# missing or does not match the lock.
+# Needs chromium, node and npm: when one is missing this test FAILS, it does
+# not skip (see Test::Retarget::Browser, which also installs
+# t/browser/node_modules from the pinned package-lock.json).
 use strict;
 use warnings;
 use lib 't/lib';
 use Test::Retarget;
-use Cwd qw(abs_path);
-use File::Basename qw(dirname);
-use File::Path qw(make_path remove_tree);
-use JSON::PP qw(decode_json);
-use POSIX qw(WNOHANG);
-use Time::HiRes qw(time sleep);
+use Test::Retarget::Browser;
 
-my $REPO      = abs_path(dirname(abs_path(__FILE__)) . '/..');
-my $DIR       = "$REPO/t/browser";
-my $CHROMIUM  = '/usr/bin/chromium';
-my $NODE_MIN  = 18;           # Debian bookworm ships nodejs 18
 my $RUN_LIMIT = 60;           # seconds for the whole browser script
-my $NPM_LIMIT = 300;          # seconds for npm ci
 my $PAGE      = '/shop.html';
 
 #==========================================================================
@@ -65,21 +53,7 @@ HTML
 # Prerequisites: fail, never skip
 #==========================================================================
 
-my $node = find_in_path('node');
-my $npm  = find_in_path('npm');
-my $how  = 'run `make test` (or `sh util/install-deps.sh`), which installs'
-         . ' the Debian packages chromium, nodejs and npm';
-
-ok(-x $CHROMIUM, "chromium is installed at $CHROMIUM")
-    or diag("$CHROMIUM is missing: $how");
-ok($node, 'node is in PATH') or diag("node is missing: $how");
-if ($node) {
-    my $v = `"$node" -e 'process.stdout.write(process.versions.node)' 2>&1`;
-    my ($major) = $v =~ /^(\d+)\./;
-    ok(defined $major && $major >= $NODE_MIN, "node is $NODE_MIN or later")
-        or diag("node --version says '$v'; playwright-core needs $NODE_MIN+");
-}
-if (!-x $CHROMIUM || !$node || !install_node_modules()) {
+if (!browser_prerequisites()) {
     done_testing();
     exit;
 }
@@ -124,46 +98,20 @@ if (!$started) {
 my $base  = 'http://127.0.0.1:' . server_port();
 my $optin = "http://127.0.0.1:$OPTIN_PORT";
 my $out   = servroot();
-# Chromium writes into $HOME (~/.pki, caches) and Playwright puts the
-# temporary profile under $TMPDIR: keep both inside servroot.
-my %env = (HOME => "$out/browser-home", TMPDIR => "$out/browser-tmp",
-           XDG_CONFIG_HOME => "$out/browser-home/.config",
-           XDG_CACHE_HOME => "$out/browser-home/.cache");
-remove_tree($env{HOME}, $env{TMPDIR});
-make_path($env{HOME}, $env{TMPDIR});
 
-my $t0 = time;
-my ($status, $stdout, $stderr) = run_bounded(
-    [$node, "$DIR/notice.js", '--base', $base, '--optin', $optin,
-     '--out', $out],
-    dir => $DIR, env => \%env, limit => $RUN_LIMIT,
-    stdout => "$out/browser.out", stderr => "$out/browser.err");
-my $took = time - $t0;
-note(sprintf 'browser script: %.1f s', $took);
+my $run = run_browser_script('notice.js',
+    ['--base', $base, '--optin', $optin, '--out', $out], limit => $RUN_LIMIT);
 
 stop_nginx();
 check_error_log_clean('browser run');
 
-my ($json) = grep { /^\{/ } reverse split /\n/, $stdout;
-my $r = eval { decode_json($json // '') };
-ok($status == 0 && $r && !$r->{fatal}, 'browser script ran to completion')
-    or diag("status: " . describe($status) . "\n"
-            . ($r && $r->{fatal} ? "fatal: $r->{fatal}\n" : '')
-            . "stderr ($out/browser.err):\n" . tail($stderr, 40));
-cmp_ok($took, '<', $RUN_LIMIT, "browser script took under ${RUN_LIMIT}s");
+my $r = browser_result($run);
 if (!$r) {
-    diag("no JSON result on stdout:\n" . tail($stdout, 20));
     done_testing();
     exit;
 }
-note("node $r->{node}, playwright-core $r->{playwright}, chromium "
-     . ($r->{browser} // '?'));
 
-my $S = $r->{scenarios} || {};
-for my $name (qw(new_visitor keyboard_ack optout optin screenshot)) {
-    ok($S->{$name} && !$S->{$name}{error}, "$name: ran without error")
-        or diag($S->{$name} ? $S->{$name}{error} : 'scenario did not run');
-}
+my $S = scenarios_ran($r, qw(new_visitor keyboard_ack optout optin screenshot));
 
 # 1. A new visitor
 {
@@ -258,8 +206,7 @@ diag("screenshot of the notice: $S->{screenshot}{path}")
     if $S->{screenshot} && $S->{screenshot}{bytes};
 
 # Nothing left 127.0.0.1, and nginx saw the browser's form posts.
-is_deeply($r->{foreign}, [], 'the browser requested nothing but 127.0.0.1')
-    or diag(join "\n", @{ $r->{foreign} });
+nothing_foreign($r);
 ok(@{ $r->{requests} || [] } >= 10, 'the browser made requests')
     or diag(join "\n", @{ $r->{requests} || [] });
 my $access = slurp("$out/logs/access.log");
@@ -274,129 +221,6 @@ done_testing();
 # Helpers
 #==========================================================================
 
-sub find_in_path {
-    my ($name) = @_;
-    for my $d (split /:/, $ENV{PATH} // '') {
-        return "$d/$name" if length $d && -f "$d/$name" && -x _;
-    }
-    return undef;
-}
-
-# Installs t/browser/node_modules from the lock file when it is missing or
-# holds another playwright-core version than the lock.
-sub install_node_modules {
-    my $want = eval {
-        decode_json(slurp("$DIR/package-lock.json"))
-            ->{packages}{'node_modules/playwright-core'}{version};
-    };
-    ok($want, 't/browser/package-lock.json pins playwright-core')
-        or return 0;
-    my $have = eval {
-        decode_json(slurp("$DIR/node_modules/playwright-core/package.json"))
-            ->{version};
-    };
-    return 1 if defined $have && $have eq $want;
-
-    if (!ok($npm, 'npm is in PATH (t/browser/node_modules must be installed)')) {
-        diag("npm is missing: $how");
-        return 0;
-    }
-    my $log = servroot() . '/npm-ci.log';
-    my $t0 = time;
-    my ($st, $o, $e) = run_bounded([$npm, 'ci', '--no-audit', '--no-fund'],
-        dir => $DIR, limit => $NPM_LIMIT, stdout => $log, stderr => $log,
-        env => { npm_config_update_notifier => 'false' });
-    if (!ok($st == 0 && -f "$DIR/node_modules/playwright-core/package.json",
-            "npm ci in t/browser (playwright-core $want)"))
-    {
-        diag("npm ci: " . describe($st) . "\n" . tail($o, 40));
-        return 0;
-    }
-    note(sprintf 'npm ci: %.1f s', time - $t0);
-    return 1;
-}
-
-# Runs argv with a time limit; returns (wait status or -1 on timeout,
-# stdout, stderr).  On timeout the process and everything it started
-# (found by parent pid, before it is killed) get TERM, then KILL.
-sub run_bounded {
-    my ($argv, %o) = @_;
-    my $pid = fork // die "fork: $!\n";
-    if (!$pid) {
-        chdir $o{dir} or die "chdir $o{dir}: $!\n" if $o{dir};
-        @ENV{ keys %{ $o{env} || {} } } = values %{ $o{env} || {} };
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $o{stdout} or die "$o{stdout}: $!\n";
-        if ($o{stderr} eq $o{stdout}) {
-            open STDERR, '>&', \*STDOUT;
-        } else {
-            open STDERR, '>', $o{stderr} or die "$o{stderr}: $!\n";
-        }
-        $SIG{$_} = 'DEFAULT' for qw(INT TERM PIPE);
-        { no warnings 'exec'; exec { $argv->[0] } @$argv; }
-        print STDERR "exec $argv->[0]: $!\n";
-        POSIX::_exit(127);
-    }
-    my $deadline = time + $o{limit};
-    my $status;
-    while (1) {
-        my $w = waitpid($pid, WNOHANG);
-        if ($w == $pid) { $status = $?; last }
-        if (time >= $deadline) {
-            diag("$argv->[0] still running after $o{limit}s: stopping it");
-            my @tree = ($pid, descendants($pid));
-            kill 'TERM', @tree;
-            my $until = time + 5;
-            sleep 0.1 while waitpid($pid, WNOHANG) != $pid && time < $until;
-            kill 'KILL', grep { kill 0, $_ } @tree;
-            waitpid($pid, 0);
-            $status = -1;
-            last;
-        }
-        sleep 0.1;
-    }
-    return ($status, slurp($o{stdout}), slurp($o{stderr}));
-}
-
-sub descendants {
-    my ($root) = @_;
-    my %kids;
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // next;
-        push @{ $kids{$2} }, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+) /;
-    }
-    my @out;
-    my @todo = ($root);
-    while (defined(my $p = shift @todo)) {
-        my @k = @{ $kids{$p} || [] };
-        push @out, @k;
-        push @todo, @k;
-    }
-    return @out;
-}
-
-sub describe {
-    my ($st) = @_;
-    return 'timed out' if $st == -1;
-    return 'killed by signal ' . ($st & 127) if $st & 127;
-    return 'exit status ' . ($st >> 8);
-}
-
-sub slurp {
-    my ($path) = @_;
-    open my $fh, '<:raw', $path or return '';
-    local $/;
-    return scalar(<$fh>) // '';
-}
-
-sub tail {
-    my ($text, $n) = @_;
-    my @l = split /\n/, $text // '';
-    @l = @l[-$n .. -1] if @l > $n;
-    return join "\n", @l;
-}
-
 sub cookie {
     my ($list, $name) = @_;
     my ($c) = grep { $_->{name} eq $name } @{ $list || [] };
@@ -406,14 +230,4 @@ sub cookie {
 sub cookie_value {
     my $c = cookie(@_);
     return $c ? $c->{value} : undef;
-}
-
-# "METHOD /path?query STATUS [Location]" for each main-frame response.
-sub nav_summary {
-    my ($navs) = @_;
-    return [ map {
-        (my $path = $_->{url}) =~ s{^https?://[^/]+}{};
-        join ' ', $_->{method}, $path, $_->{status},
-                  defined $_->{location} ? $_->{location} : ();
-    } @{ $navs || [] } ];
 }

@@ -244,6 +244,18 @@ cat <<INFO
   nginx:          pid $NGINX_PID, config $CONF
   redis-server:   pid $REDIS_PID, port $REDIS_PORT (no persistence)
 
+  The story, in about a minute (demo timing: reminders after 20 s):
+    1. open $URL/ , press OK on the notice, open a product, "Add to cart"
+    2. leave the cart alone for 20 seconds, then open $URL/ again:
+       a banner reminds you of your cart (one of two variants)
+    3. reload a few times: after 3 reminders in 10 minutes they stop
+       (decision=capped); from the second reminder after a minute, a code
+    4. click the banner, check out, buy: the next pages remind you of
+       nothing (decision=purchased)
+    Counters move on $URL/retarget/status and in
+      redis-cli -p $REDIS_PORT HGETALL rt:stats:\$(date -u +%Y%m%d)
+    Everything stored about you: $URL/retarget/me
+
   See the visitor cookie and the notice:
     curl -si $URL/ | grep -io -e '^set-cookie:.*' -e 'role="region" aria-label="[^"]*"'
   Watch the access log (visitor id, consent, decision per request):

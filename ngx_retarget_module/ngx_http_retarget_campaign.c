@@ -1,0 +1,1347 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * The reminder: whether this page shows one (each rule answers one of
+ * the classic retargeting mistakes: too soon, too late, too often, after
+ * the purchase, not tested), which variant, with which incentive, and
+ * the writes that remember it, sent after the response.
+ */
+
+
+#include "ngx_http_retarget_module.h"
+
+#include <jansson.h>
+
+
+/* the cart lines and viewed products a banner lists at most */
+#define NGX_HTTP_RETARGET_BANNER_ITEMS  20
+#define NGX_HTTP_RETARGET_BROWSE_ITEMS  4
+
+/* the longest name of a template variable here */
+#define NGX_HTTP_RETARGET_NAME_MAX      16
+
+
+/* what one page decided, for the banner and the writes after it */
+typedef struct {
+    ngx_http_retarget_campaign_t   *cp;
+    ngx_http_retarget_state_t      *st;
+    ngx_array_t                     cart;     /* in stock */
+    ngx_array_t                     viewed;   /* in stock, not in the cart */
+    ngx_uint_t                      browse;
+    time_t                          idle;
+    ngx_http_retarget_incentive_t  *incentive;
+    ngx_str_t                       code;
+    ngx_http_retarget_variant_t    *variant;
+} ngx_http_retarget_pick_t;
+
+
+/* a pool code being taken for a visitor: outlives the request */
+typedef struct {
+    time_t                          retention;
+    ngx_str_t                       list;     /* <prefix>codes:NAME */
+    ngx_str_t                       meta;     /* <prefix>{vid}:meta */
+    ngx_str_t                       field;    /* code:NAME */
+    ngx_str_t                       code;
+} ngx_http_retarget_pop_t;
+
+
+static ngx_http_retarget_decision_e ngx_http_retarget_rules(
+    ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
+    ngx_http_retarget_pick_t *pk);
+static ngx_int_t ngx_http_retarget_items(ngx_http_retarget_pick_t *pk);
+static void ngx_http_retarget_cart_sums(ngx_http_retarget_ctx_t *ctx,
+    ngx_array_t *cart);
+static ngx_uint_t ngx_http_retarget_in_cart(ngx_http_retarget_state_t *st,
+    ngx_str_t *sku);
+static ngx_uint_t ngx_http_retarget_bucket(ngx_str_t *vid, u_char salt,
+    ngx_uint_t n);
+static ngx_http_retarget_variant_t *ngx_http_retarget_variant_pick(
+    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_pick_t *pk);
+static void ngx_http_retarget_incentive_pick(ngx_http_retarget_ctx_t *ctx,
+    ngx_http_retarget_pick_t *pk);
+
+static ngx_int_t ngx_http_retarget_banner_data(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_pick_t *pk,
+    ngx_array_t *data);
+static ngx_int_t ngx_http_retarget_list_field(ngx_array_t *data, char *name,
+    ngx_array_t *list);
+static ngx_int_t ngx_http_retarget_item_list(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_array_t *items, ngx_uint_t max,
+    ngx_uint_t cart, ngx_array_t **list);
+static ngx_int_t ngx_http_retarget_click_url(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_str_t *to, ngx_str_t *out);
+static ngx_int_t ngx_http_retarget_money(ngx_pool_t *pool, int64_t cents,
+    ngx_str_t *out);
+static ngx_uint_t ngx_http_retarget_safe_image(ngx_str_t *image);
+static ngx_int_t ngx_http_retarget_data_json(ngx_pool_t *pool,
+    ngx_array_t *data, ngx_str_t *out);
+static ngx_uint_t ngx_http_retarget_line_separator(u_char *s, u_char *last);
+static json_t *ngx_http_retarget_json_object(ngx_array_t *obj);
+static ngx_uint_t ngx_http_retarget_json_is(ngx_str_t *name, char *list);
+
+static ngx_int_t ngx_http_retarget_impression(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds);
+static ngx_int_t ngx_http_retarget_forget_stale(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds);
+static void ngx_http_retarget_pop_code(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx);
+static void ngx_http_retarget_pop_reply(void *data, redisReply *reply);
+static void ngx_http_retarget_pin_reply(void *data, redisReply *reply);
+
+
+static ngx_str_t  ngx_http_retarget_c_eligible = ngx_string("eligible:holdout");
+static ngx_str_t  ngx_http_retarget_c_frequency =
+    ngx_string("suppressed:frequency");
+static ngx_str_t  ngx_http_retarget_c_timing = ngx_string("suppressed:timing");
+
+
+/*
+ * Called once the page's read has ended (or was never sent), when the
+ * page can still get a snippet: sets ctx->decision, and the banner to
+ * inject when a reminder is shown.
+ */
+
+ngx_int_t
+ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_str_t *banner)
+{
+    ngx_array_t                   *data;
+    ngx_http_retarget_pick_t       pk;
+    ngx_http_retarget_variant_t   *v;
+    ngx_http_retarget_loc_conf_t  *rlcf;
+
+    banner->len = 0;
+
+    if (ctx->decided || ctx->fetch == ngx_http_retarget_fetch_pending) {
+        return NGX_OK;
+    }
+
+    ctx->decided = 1;
+
+    switch (ctx->fetch) {
+
+    case ngx_http_retarget_fetch_none:
+        return NGX_OK;
+
+    case ngx_http_retarget_fetch_timeout:
+        ctx->decision = ngx_http_retarget_decision_timeout;
+        return NGX_OK;
+
+    case ngx_http_retarget_fetch_failed:
+        ctx->decision = ngx_http_retarget_decision_redis_down;
+        return NGX_OK;
+
+    default: /* ngx_http_retarget_fetch_done */
+        break;
+    }
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
+
+    if (!rlcf->campaign.enable) {
+        /* the read was sent before an internal redirect to such a page */
+        if (ctx->decision == ngx_http_retarget_decision_none) {
+            ctx->decision = ngx_http_retarget_decision_empty;
+        }
+
+        return NGX_OK;
+    }
+
+    ngx_memzero(&pk, sizeof(ngx_http_retarget_pick_t));
+    pk.cp = &rlcf->campaign;
+    pk.st = ctx->state;
+
+    if (ngx_http_retarget_items(&pk) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_cart_sums(ctx, &pk.cart);
+
+    ctx->decision = ngx_http_retarget_rules(r, ctx, &pk);
+
+    if (ctx->decision == ngx_http_retarget_decision_holdout) {
+        ctx->impression = 1;
+        ctx->variant = ngx_http_retarget_variant_find(
+                           ngx_http_get_module_main_conf(r,
+                                                    ngx_http_retarget_module),
+                           ngx_http_retarget_holdout_name.data,
+                           ngx_http_retarget_holdout_name.len);
+        ngx_http_retarget_count(&ngx_http_retarget_c_eligible, 1);
+        return NGX_OK;
+    }
+
+    if (ctx->decision != ngx_http_retarget_decision_shown) {
+        return NGX_OK;
+    }
+
+    v = ngx_http_retarget_variant_pick(ctx, &pk);
+
+    pk.variant = v;
+    ctx->impression = 1;
+    ctx->variant = v->name;
+
+    ngx_http_retarget_incentive_pick(ctx, &pk);
+
+    data = ngx_array_create(r->pool, 16, sizeof(ngx_http_retarget_tfield_t));
+    if (data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_retarget_banner_data(r, ctx, &pk, data) != NGX_OK
+        || ngx_http_retarget_tpl_render(r->pool, v->tpl, data, banner)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_count(&v->name->counters[
+                                ngx_http_retarget_vc_impressions], 1);
+
+    return NGX_OK;
+}
+
+
+static ngx_http_retarget_decision_e
+ngx_http_retarget_rules(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
+    ngx_http_retarget_pick_t *pk)
+{
+    time_t                         now, last;
+    ngx_uint_t                     shown;
+    ngx_http_retarget_item_t      *it;
+    ngx_http_retarget_state_t     *st;
+    ngx_http_retarget_campaign_t  *cp;
+
+    cp = pk->cp;
+    st = pk->st;
+    now = ngx_time();
+
+    if (st->dismissed && now - st->dismissed < cp->period) {
+        return ngx_http_retarget_decision_dismissed;
+    }
+
+    /* the very next pages after a purchase remind of nothing */
+
+    if (st->purchased
+        && (now - st->purchased < cp->delay
+            || (pk->cart.nelts && st->purchased >= st->cart_updated)))
+    {
+        return ngx_http_retarget_decision_purchased;
+    }
+
+    if (pk->cart.nelts) {
+        last = st->cart_updated;
+
+        if (last == 0) {
+            it = pk->cart.elts;
+            last = (time_t) (it[0].ms / 1000);
+        }
+
+    } else if (pk->viewed.nelts) {
+        pk->browse = 1;
+        it = pk->viewed.elts;
+        last = (time_t) (it[0].ms / 1000);
+
+    } else {
+        return ngx_http_retarget_decision_no_cart;
+    }
+
+    pk->idle = now - last;
+
+    if (pk->idle < cp->delay || pk->idle > cp->window) {
+        ngx_http_retarget_count(&ngx_http_retarget_c_timing, 1);
+
+        return (pk->idle < cp->delay) ? ngx_http_retarget_decision_too_soon
+                                      : ngx_http_retarget_decision_too_late;
+    }
+
+    /* reminders so far in the current period */
+
+    shown = (st->period_start && now - st->period_start < cp->period)
+            ? st->reminders : 0;
+
+    if (shown >= cp->frequency) {
+        ngx_http_retarget_count(&ngx_http_retarget_c_frequency, 1);
+        return ngx_http_retarget_decision_capped;
+    }
+
+    if (shown == 0) {
+        st->period_start = now;
+    }
+
+    st->reminders = shown + 1;
+
+    if (ngx_http_retarget_bucket(&ctx->visitor, 'h', 100) < cp->holdout) {
+        return ngx_http_retarget_decision_holdout;
+    }
+
+    return ngx_http_retarget_decision_shown;
+}
+
+
+/* the cart lines and viewed products a reminder may show */
+
+static ngx_int_t
+ngx_http_retarget_items(ngx_http_retarget_pick_t *pk)
+{
+    ngx_uint_t                  i;
+    ngx_array_t                *from;
+    ngx_http_retarget_item_t   *it, *to;
+    ngx_http_retarget_state_t  *st;
+
+    st = pk->st;
+    from = &st->cart;
+
+    if (ngx_array_init(&pk->cart, from->pool, from->nelts + 1,
+                       sizeof(ngx_http_retarget_item_t))
+        != NGX_OK
+        || ngx_array_init(&pk->viewed, from->pool, st->viewed.nelts + 1,
+                          sizeof(ngx_http_retarget_item_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    it = st->cart.elts;
+
+    for (i = 0; i < st->cart.nelts; i++) {
+        if (ngx_http_retarget_out_of_stock(&it[i].sku)) {
+            continue;
+        }
+
+        to = ngx_array_push(&pk->cart);
+        if (to == NULL) {
+            return NGX_ERROR;
+        }
+
+        *to = it[i];
+    }
+
+    it = st->viewed.elts;
+
+    for (i = 0; i < st->viewed.nelts; i++) {
+        if (ngx_http_retarget_in_cart(st, &it[i].sku)
+            || ngx_http_retarget_out_of_stock(&it[i].sku))
+        {
+            continue;
+        }
+
+        to = ngx_array_push(&pk->viewed);
+        if (to == NULL) {
+            return NGX_ERROR;
+        }
+
+        *to = it[i];
+    }
+
+    return NGX_OK;
+}
+
+
+/* $retarget_cart_count and $retarget_cart_total */
+
+static void
+ngx_http_retarget_cart_sums(ngx_http_retarget_ctx_t *ctx, ngx_array_t *cart)
+{
+    ngx_uint_t                 i;
+    ngx_http_retarget_item_t  *it;
+
+    ctx->cart_count = 0;
+    ctx->cart_cents = 0;
+
+    it = cart->elts;
+
+    for (i = 0; i < cart->nelts; i++) {
+        ctx->cart_count += it[i].qty;
+        ctx->cart_cents += it[i].cents * it[i].qty;
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_retarget_in_cart(ngx_http_retarget_state_t *st, ngx_str_t *sku)
+{
+    ngx_uint_t                 i;
+    ngx_http_retarget_item_t  *it;
+
+    it = st->cart.elts;
+
+    for (i = 0; i < st->cart.nelts; i++) {
+        if (it[i].sku.len == sku->len
+            && ngx_strncmp(it[i].sku.data, sku->data, sku->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * A stable number in [0, n) for the visitor: the id is random, so its
+ * hash spreads visitors evenly; the salt keeps the holdout draw
+ * independent of the variant draw.
+ */
+
+static ngx_uint_t
+ngx_http_retarget_bucket(ngx_str_t *vid, u_char salt, ngx_uint_t n)
+{
+    u_char  buf[NGX_HTTP_RETARGET_VID_LEN + 1];
+
+    buf[0] = salt;
+    ngx_memcpy(buf + 1, vid->data, ngx_min(vid->len,
+                                            NGX_HTTP_RETARGET_VID_LEN));
+
+    return ngx_murmur_hash2(buf, ngx_min(vid->len,
+                                         NGX_HTTP_RETARGET_VID_LEN) + 1)
+           % n;
+}
+
+
+/*
+ * The variant the visitor saw before, while the location still has it,
+ * so that a change of weights does not move visitors between variants;
+ * otherwise a stable weighted draw.
+ */
+
+static ngx_http_retarget_variant_t *
+ngx_http_retarget_variant_pick(ngx_http_retarget_ctx_t *ctx,
+    ngx_http_retarget_pick_t *pk)
+{
+    ngx_uint_t                    i, n;
+    ngx_http_retarget_variant_t  *v;
+
+    v = pk->cp->variants->elts;
+
+    for (i = 0; i < pk->cp->variants->nelts; i++) {
+        if (v[i].name->name.len == pk->st->variant.len
+            && ngx_strncmp(v[i].name->name.data, pk->st->variant.data,
+                           pk->st->variant.len) == 0)
+        {
+            return &v[i];
+        }
+    }
+
+    n = ngx_http_retarget_bucket(&ctx->visitor, 'v', pk->cp->total_weight);
+
+    for (i = 0; i + 1 < pk->cp->variants->nelts; i++) {
+        if (n < v[i].weight) {
+            break;
+        }
+
+        n -= v[i].weight;
+    }
+
+    return &v[i];
+}
+
+
+/*
+ * The incentive with the longest "after" the cart has been idle for,
+ * and only once a reminder of this cart was shown before: the first
+ * reminder never gives a discount away.  A pool code is taken for the
+ * visitor as soon as an incentive applies, so that it is there for the
+ * next reminder; an empty pool offers nothing.
+ */
+
+static void
+ngx_http_retarget_incentive_pick(ngx_http_retarget_ctx_t *ctx,
+    ngx_http_retarget_pick_t *pk)
+{
+    ngx_str_t                      *code;
+    ngx_uint_t                      i;
+    ngx_http_retarget_incentive_t  *inc, *best;
+
+    if (pk->browse || pk->cp->incentives == NULL) {
+        return;
+    }
+
+    best = NULL;
+    inc = pk->cp->incentives->elts;
+
+    for (i = 0; i < pk->cp->incentives->nelts; i++) {
+        if (pk->idle >= inc[i].after && ctx->cart_cents >= inc[i].min_cents
+            && (best == NULL || inc[i].after > best->after))
+        {
+            best = &inc[i];
+        }
+    }
+
+    if (best == NULL) {
+        return;
+    }
+
+    pk->code = best->code;
+
+    if (best->pool.len) {
+        code = pk->st->codes.elts;
+
+        for (i = 0; i < pk->st->codes.nelts; i += 2) {
+            if (code[i].len == best->pool.len
+                && ngx_strncmp(code[i].data, best->pool.data, code[i].len)
+                   == 0)
+            {
+                pk->code = code[i + 1];
+                break;
+            }
+        }
+
+        if (pk->code.len == 0) {
+            ctx->incentive = best;
+            ctx->pop_code = 1;
+            return;
+        }
+    }
+
+    if (pk->st->last_reminder == 0
+        || pk->st->last_reminder < pk->st->cart_updated)
+    {
+        /* the first reminder of this cart */
+        return;
+    }
+
+    pk->incentive = best;
+}
+
+
+/*
+ * The data of the banner template (SPEC's variables), and, when the
+ * template prints it, the same as script-safe JSON in data_json.
+ */
+
+static ngx_int_t
+ngx_http_retarget_banner_data(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_pick_t *pk,
+    ngx_array_t *data)
+{
+    ngx_str_t                       count, total, link, click, to, json;
+    ngx_array_t                    *cart, *viewed, *inc, *obj;
+    ngx_http_retarget_item_t       *it;
+    ngx_http_retarget_tfield_t     *f;
+    ngx_http_retarget_loc_conf_t   *rlcf;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    if (ngx_http_retarget_item_list(r, ctx, &pk->cart,
+                                    NGX_HTTP_RETARGET_BANNER_ITEMS, 1, &cart)
+        != NGX_OK
+        || ngx_http_retarget_item_list(r, ctx, &pk->viewed,
+                                       NGX_HTTP_RETARGET_BROWSE_ITEMS, 0,
+                                       &viewed)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    count.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (count.data == NULL
+        || ngx_http_retarget_money(r->pool, ctx->cart_cents, &total)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    count.len = ngx_sprintf(count.data, "%L", ctx->cart_count) - count.data;
+
+    /* the main link: the configured page, or the first item's */
+
+    link = pk->cp->link;
+
+    if (link.len == 0) {
+        it = pk->browse ? pk->viewed.elts : pk->cart.elts;
+
+        if (ngx_http_retarget_same_site_path(&it[0].url)) {
+            link = it[0].url;
+        }
+    }
+
+    if (ngx_http_retarget_click_url(r, ctx, &link, &click) != NGX_OK
+        || ngx_http_retarget_return_to(r, &to) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    inc = NULL;
+
+    if (pk->incentive != NULL) {
+        inc = ngx_array_create(r->pool, 1, sizeof(ngx_array_t));
+        if (inc == NULL) {
+            return NGX_ERROR;
+        }
+
+        obj = ngx_array_push(inc);
+        if (obj == NULL
+            || ngx_array_init(obj, r->pool, 2,
+                              sizeof(ngx_http_retarget_tfield_t))
+               != NGX_OK
+            || ngx_http_retarget_tpl_field_add(obj, "code",
+                                               ngx_http_retarget_tv_str,
+                                               &pk->code, 0) == NULL
+            || ngx_http_retarget_tpl_field_add(obj, "text",
+                                               ngx_http_retarget_tv_str,
+                                               &pk->incentive->text, 0)
+               == NULL)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_retarget_list_field(data, "cart", cart) != NGX_OK
+        || ngx_http_retarget_list_field(data, "viewed", viewed) != NGX_OK
+        || ngx_http_retarget_list_field(data, "incentive", inc) != NGX_OK
+        || ngx_http_retarget_tpl_field_add(data, "cart_count",
+                                           ngx_http_retarget_tv_str, &count,
+                                           0) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "cart_total",
+                                           ngx_http_retarget_tv_str, &total,
+                                           0) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "browse",
+                                           ngx_http_retarget_tv_bool, NULL,
+                                           pk->browse) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "variant",
+                                           ngx_http_retarget_tv_str,
+                                           &ctx->variant->name, 0) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "click_url",
+                                           ngx_http_retarget_tv_str, &click,
+                                           0) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "control",
+                                           ngx_http_retarget_tv_str,
+                                           &rmcf->control, 0) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "privacy_url",
+                                           ngx_http_retarget_tv_str,
+                                           &rlcf->privacy_url, 0) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "return_to",
+                                           ngx_http_retarget_tv_str, &to, 0)
+           == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!pk->variant->data_json) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_retarget_data_json(r->pool, data, &json) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    f = ngx_http_retarget_tpl_field_add(data, "data_json",
+                                        ngx_http_retarget_tv_json, &json, 0);
+
+    return (f == NULL) ? NGX_ERROR : NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_list_field(ngx_array_t *data, char *name,
+    ngx_array_t *list)
+{
+    ngx_http_retarget_tfield_t  *f;
+
+    f = ngx_http_retarget_tpl_field_add(data, name,
+                                        ngx_http_retarget_tv_list, NULL, 0);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->list = list;
+
+    return NGX_OK;
+}
+
+
+/* a template list of items */
+
+static ngx_int_t
+ngx_http_retarget_item_list(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_array_t *items, ngx_uint_t max,
+    ngx_uint_t cart, ngx_array_t **list)
+{
+    ngx_str_t                    qty, line, url, image, click;
+    ngx_uint_t                   i;
+    ngx_array_t                 *obj;
+    ngx_http_retarget_item_t    *it;
+
+    *list = ngx_array_create(r->pool, items->nelts + 1, sizeof(ngx_array_t));
+    if (*list == NULL) {
+        return NGX_ERROR;
+    }
+
+    it = items->elts;
+
+    for (i = 0; i < items->nelts && i < max; i++) {
+
+        url = it[i].url;
+        image = it[i].image;
+
+        if (!ngx_http_retarget_same_site_path(&url)) {
+            url.len = 0;
+        }
+
+        if (!ngx_http_retarget_safe_image(&image)) {
+            image.len = 0;
+        }
+
+        if (ngx_http_retarget_click_url(r, ctx, &url, &click) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        obj = ngx_array_push(*list);
+        if (obj == NULL
+            || ngx_array_init(obj, r->pool, 8,
+                              sizeof(ngx_http_retarget_tfield_t))
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_retarget_tpl_field_add(obj, "sku",
+                                            ngx_http_retarget_tv_str,
+                                            &it[i].sku, 0) == NULL
+            || ngx_http_retarget_tpl_field_add(obj, "name",
+                                               ngx_http_retarget_tv_str,
+                                               &it[i].name, 0) == NULL
+            || ngx_http_retarget_tpl_field_add(obj, "price",
+                                               ngx_http_retarget_tv_str,
+                                               &it[i].price, 0) == NULL
+            || ngx_http_retarget_tpl_field_add(obj, "image",
+                                               ngx_http_retarget_tv_str,
+                                               &image, 0) == NULL
+            || ngx_http_retarget_tpl_field_add(obj, "url",
+                                               ngx_http_retarget_tv_str,
+                                               &url, 0) == NULL
+            || ngx_http_retarget_tpl_field_add(obj, "click_url",
+                                               ngx_http_retarget_tv_str,
+                                               &click, 0) == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        if (!cart) {
+            continue;
+        }
+
+        qty.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (qty.data == NULL
+            || ngx_http_retarget_money(r->pool, it[i].cents * it[i].qty,
+                                       &line)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        qty.len = ngx_sprintf(qty.data, "%L", it[i].qty) - qty.data;
+
+        if (ngx_http_retarget_tpl_field_add(obj, "qty",
+                                            ngx_http_retarget_tv_str,
+                                            &qty, 0) == NULL
+            || ngx_http_retarget_tpl_field_add(obj, "line_total",
+                                               ngx_http_retarget_tv_str,
+                                               &line, 0) == NULL)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* <control>click?v=VARIANT&to=PATH, empty when there is nowhere to go */
+
+static ngx_int_t
+ngx_http_retarget_click_url(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_str_t *to, ngx_str_t *out)
+{
+    u_char                         *p;
+    size_t                          n;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    ngx_str_null(out);
+
+    if (to->len == 0) {
+        return NGX_OK;
+    }
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    if (rmcf->control.len == 0) {
+        /* no click endpoint: the plain link */
+        *out = *to;
+        return NGX_OK;
+    }
+
+    n = ngx_escape_uri(NULL, to->data, to->len, NGX_ESCAPE_ARGS);
+
+    out->len = rmcf->control.len + sizeof("click?v=&to=") - 1
+               + ctx->variant->name.len + to->len + 2 * n;
+
+    out->data = ngx_pnalloc(r->pool, out->len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(out->data, "%Vclick?v=%V&to=", &rmcf->control,
+                    &ctx->variant->name);
+
+    ngx_escape_uri(p, to->data, to->len, NGX_ESCAPE_ARGS);
+
+    return NGX_OK;
+}
+
+
+/* cents as "12.34" */
+
+static ngx_int_t
+ngx_http_retarget_money(ngx_pool_t *pool, int64_t cents, ngx_str_t *out)
+{
+    out->data = ngx_pnalloc(pool, NGX_INT64_LEN + 2);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->len = ngx_sprintf(out->data, "%L.%02L", cents / 100, cents % 100)
+               - out->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * An image may come from this site or from a CDN over http(s); anything
+ * else ("javascript:", "data:", "//host" tricks) is left out.
+ */
+
+static ngx_uint_t
+ngx_http_retarget_safe_image(ngx_str_t *image)
+{
+    u_char  *p, *last;
+
+    if (ngx_http_retarget_same_site_path(image)) {
+        return 1;
+    }
+
+    if (image->len > 8
+        && ngx_strncasecmp(image->data, (u_char *) "https://", 8) == 0)
+    {
+        p = image->data + 8;
+
+    } else if (image->len > 7
+               && ngx_strncasecmp(image->data, (u_char *) "http://", 7) == 0)
+    {
+        p = image->data + 7;
+
+    } else {
+        return 0;
+    }
+
+    last = image->data + image->len;
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p <= 0x20 || *p == 0x7f || *p == '\\' || *p == '"'
+            || *p == '\'' || *p == '<' || *p == '>')
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * data_json: the template's data as JSON (jansson), strings as strings,
+ * lists as arrays of objects, made safe for <script type="application/
+ * json">: "<", ">" and "&" can only occur inside strings there, where \u
+ * escapes mean the same, and U+2028 and U+2029 are escaped for
+ * JavaScript parsers.
+ */
+
+static ngx_int_t
+ngx_http_retarget_data_json(ngx_pool_t *pool, ngx_array_t *data,
+    ngx_str_t *out)
+{
+    u_char  *p, *s, *last;
+    char    *dump;
+    size_t   n;
+    json_t  *json;
+
+    json = ngx_http_retarget_json_object(data);
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    dump = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+
+    if (dump == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = (u_char *) dump + ngx_strlen(dump);
+    n = 0;
+
+    for (s = (u_char *) dump; s < last; s++) {
+
+        if (*s == '<' || *s == '>' || *s == '&') {
+            n += sizeof("\\u003c") - 1;
+
+        } else if (ngx_http_retarget_line_separator(s, last)) {
+            n += sizeof("\\u2028") - 1;
+            s += 2;
+
+        } else {
+            n++;
+        }
+    }
+
+    out->data = ngx_pnalloc(pool, n);
+    if (out->data == NULL) {
+        free(dump);
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+
+    for (s = (u_char *) dump; s < last; s++) {
+
+        if (*s == '<' || *s == '>' || *s == '&') {
+            p = ngx_sprintf(p, "\\u%04xd", (int) *s);
+
+        } else if (ngx_http_retarget_line_separator(s, last)) {
+            p = ngx_sprintf(p, "\\u%s", s[2] == 0xa8 ? "2028" : "2029");
+            s += 2;
+
+        } else {
+            *p++ = *s;
+        }
+    }
+
+    out->len = p - out->data;
+
+    free(dump);
+
+    return NGX_OK;
+}
+
+
+/* U+2028 or U+2029 in UTF-8 at s */
+
+static ngx_uint_t
+ngx_http_retarget_line_separator(u_char *s, u_char *last)
+{
+    return last - s >= 3 && s[0] == 0xe2 && s[1] == 0x80
+           && (s[2] == 0xa8 || s[2] == 0xa9);
+}
+
+
+/*
+ * The visitor's state in the template's data, typed for JSON: counts are
+ * numbers, the incentive is an object or null, and the page's plumbing
+ * (links, the endpoint prefix) is left out.
+ */
+
+static json_t *
+ngx_http_retarget_json_object(ngx_array_t *obj)
+{
+    ngx_uint_t                   i, k;
+    ngx_array_t                 *items;
+    json_t                      *j, *v, *a;
+    ngx_http_retarget_tfield_t  *f;
+
+    static char  *skip = " click_url control privacy_url return_to ";
+
+    j = json_object();
+    if (j == NULL) {
+        return NULL;
+    }
+
+    f = obj->elts;
+
+    for (i = 0; i < obj->nelts; i++) {
+
+        if (ngx_http_retarget_json_is(&f[i].name, skip)) {
+            continue;
+        }
+
+        switch (f[i].type) {
+
+        case ngx_http_retarget_tv_str:
+
+            if (ngx_http_retarget_json_is(&f[i].name, " qty cart_count ")) {
+                v = json_integer((json_int_t) ngx_atoof(f[i].str.data,
+                                                        f[i].str.len));
+                break;
+            }
+
+            /* stored bytes that are not UTF-8 give an empty string */
+            v = json_stringn((const char *) f[i].str.data, f[i].str.len);
+            v = v ? v : json_string("");
+            break;
+
+        case ngx_http_retarget_tv_bool:
+            v = json_boolean(f[i].flag);
+            break;
+
+        case ngx_http_retarget_tv_list:
+            items = f[i].list ? f[i].list->elts : NULL;
+
+            if (ngx_http_retarget_json_is(&f[i].name, " incentive ")) {
+                v = items ? ngx_http_retarget_json_object(&items[0])
+                          : json_null();
+                break;
+            }
+
+            v = json_array();
+
+            for (k = 0; v != NULL && f[i].list && k < f[i].list->nelts; k++) {
+                a = ngx_http_retarget_json_object(&items[k]);
+
+                if (a == NULL || json_array_append_new(v, a) != 0) {
+                    json_decref(v);
+                    v = NULL;
+                }
+            }
+
+            break;
+
+        default: /* ngx_http_retarget_tv_json: data_json itself */
+            continue;
+        }
+
+        if (v == NULL
+            || json_object_setn_new_nocheck(j, (const char *) f[i].name.data,
+                                            f[i].name.len, v)
+               != 0)
+        {
+            json_decref(j);
+            return NULL;
+        }
+    }
+
+    return j;
+}
+
+
+/* whether the name is one of the words of " word word " */
+
+static ngx_uint_t
+ngx_http_retarget_json_is(ngx_str_t *name, char *list)
+{
+    u_char  word[NGX_HTTP_RETARGET_NAME_MAX + 2];
+
+    if (name->len > NGX_HTTP_RETARGET_NAME_MAX) {
+        return 0;
+    }
+
+    word[0] = ' ';
+    ngx_memcpy(word + 1, name->data, name->len);
+    word[name->len + 1] = ' ';
+
+    return ngx_strstrn((u_char *) list, (char *) word, name->len + 1)
+           != NULL;
+}
+
+
+/*
+ * The log phase: what the page's reminder changed in the visitor's
+ * hash, the fields the read found stale, and a pool code to take.
+ */
+
+ngx_int_t
+ngx_http_retarget_campaign_log(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds)
+{
+    if (ctx->state == NULL) {
+        return NGX_OK;
+    }
+
+    if (ctx->impression
+        && ngx_http_retarget_impression(r, ctx, cmds) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_retarget_forget_stale(r, ctx, cmds) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->pop_code) {
+        ngx_http_retarget_pop_code(r, ctx);
+    }
+
+    ctx->impression = 0;
+    ctx->pop_code = 0;
+    ctx->state = NULL;
+
+    return NGX_OK;
+}
+
+
+/*
+ * One HSET: the reminder's time, the count in the period, and what
+ * attribution needs ("seen": when, and which variant).  The counts are
+ * written as the page computed them, so the read and this write are all
+ * a reminder costs Redis.
+ */
+
+static ngx_int_t
+ngx_http_retarget_impression(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds)
+{
+    u_char                         *p;
+    ngx_str_t                       seen;
+    ngx_http_retarget_cmd_t        *cmd;
+    ngx_http_retarget_state_t      *st;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+    st = ctx->state;
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 1 + ctx->variant->name.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    seen.data = p;
+    seen.len = ngx_sprintf(p, "%T %V", ngx_time(), &ctx->variant->name) - p;
+
+    cmd = ngx_http_retarget_cmd(cmds, "HSET");
+    if (cmd == NULL
+        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, &ctx->visitor,
+                                     ":meta", NULL) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg(cmd, (u_char *) "seen", 4);
+    ngx_http_retarget_arg(cmd, seen.data, seen.len);
+    ngx_http_retarget_arg(cmd, (u_char *) "last_reminder",
+                          sizeof("last_reminder") - 1);
+
+    if (ngx_http_retarget_arg_num(r->pool, cmd, ngx_time()) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg(cmd, (u_char *) "reminders", 9);
+
+    if (ngx_http_retarget_arg_num(r->pool, cmd, st->reminders) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg(cmd, (u_char *) "period_start",
+                          sizeof("period_start") - 1);
+
+    if (ngx_http_retarget_arg_num(r->pool, cmd, st->period_start) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->decision == ngx_http_retarget_decision_shown) {
+        ngx_http_retarget_arg(cmd, (u_char *) "variant", 7);
+        ngx_http_retarget_arg(cmd, ctx->variant->name.data,
+                              ctx->variant->name.len);
+    }
+
+    /* the hash may have expired since the read: never keep it forever */
+
+    cmd = ngx_http_retarget_cmd(cmds, "EXPIRE");
+    if (cmd == NULL
+        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, &ctx->visitor,
+                                     ":meta", NULL) != NGX_OK
+        || ngx_http_retarget_arg_num(r->pool, cmd, rmcf->retention)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_forget_stale(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds)
+{
+    ngx_str_t                      *f;
+    ngx_uint_t                      i;
+    ngx_http_retarget_cmd_t        *cmd;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    f = ctx->state->stale.elts;
+    cmd = NULL;
+
+    for (i = 0; i < ctx->state->stale.nelts; i++) {
+
+        if (cmd == NULL || cmd->argc == NGX_HTTP_RETARGET_MAX_ARGS) {
+            cmd = ngx_http_retarget_cmd(cmds, "HDEL");
+            if (cmd == NULL
+                || ngx_http_retarget_arg_key(r->pool, rmcf, cmd,
+                                             &ctx->visitor, ":meta", NULL)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        ngx_http_retarget_arg(cmd, f[i].data, f[i].len);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * LPOP a code from the pool, then HSETNX it into the visitor's hash: if
+ * another page of the same visitor pinned one meanwhile, the code goes
+ * back to the pool.  Nothing waits for this; the next reminder shows
+ * the code.
+ */
+
+static void
+ngx_http_retarget_pop_code(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx)
+{
+    u_char                         *p;
+    size_t                          size, len[2];
+    const char                     *argv[2];
+    ngx_str_t                      *pool;
+    ngx_http_retarget_pop_t        *pop;
+    ngx_http_retarget_main_conf_t  *rmcf;
+    ngx_http_retarget_incentive_t  *inc;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+    inc = ctx->incentive;
+    pool = &inc->pool;
+
+    size = sizeof(ngx_http_retarget_pop_t)
+           + 2 * rmcf->redis.prefix.len + sizeof("codes:") - 1 + pool->len
+           + sizeof("{}:meta") - 1 + ctx->visitor.len
+           + sizeof("code:") - 1 + pool->len;
+
+    pop = ngx_alloc(size, r->connection->log);
+    if (pop == NULL) {
+        return;
+    }
+
+    ngx_memzero(pop, sizeof(ngx_http_retarget_pop_t));
+
+    pop->retention = rmcf->retention;
+
+    p = (u_char *) (pop + 1);
+
+    pop->list.data = p;
+    p = ngx_sprintf(p, "%Vcodes:%V", &rmcf->redis.prefix, pool);
+    pop->list.len = p - pop->list.data;
+
+    pop->meta.data = p;
+    p = ngx_sprintf(p, "%V{%V}:meta", &rmcf->redis.prefix, &ctx->visitor);
+    pop->meta.len = p - pop->meta.data;
+
+    pop->field.data = p;
+    p = ngx_sprintf(p, "code:%V", pool);
+    pop->field.len = p - pop->field.data;
+
+    argv[0] = "LPOP";
+    len[0] = 4;
+    argv[1] = (const char *) pop->list.data;
+    len[1] = pop->list.len;
+
+    if (ngx_http_retarget_redis_read(ngx_http_retarget_redis_get(), 2, argv,
+                                     len, ngx_http_retarget_pop_reply, pop)
+        != NGX_OK)
+    {
+        ngx_free(pop);
+    }
+}
+
+
+static void
+ngx_http_retarget_pop_reply(void *data, redisReply *reply)
+{
+    ngx_http_retarget_pop_t *pop = data;
+
+    size_t       len[4];
+    const char  *argv[4];
+    u_char      *code;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING
+        || reply->len == 0 || reply->len > 256)
+    {
+        /* an empty pool: no incentive */
+        ngx_free(pop);
+        return;
+    }
+
+    code = ngx_alloc(reply->len, ngx_cycle->log);
+    if (code == NULL) {
+        ngx_free(pop);
+        return;
+    }
+
+    ngx_memcpy(code, reply->str, reply->len);
+    pop->code.data = code;
+    pop->code.len = reply->len;
+
+    argv[0] = "HSETNX";
+    len[0] = 6;
+    argv[1] = (const char *) pop->meta.data;
+    len[1] = pop->meta.len;
+    argv[2] = (const char *) pop->field.data;
+    len[2] = pop->field.len;
+    argv[3] = (const char *) code;
+    len[3] = pop->code.len;
+
+    if (ngx_http_retarget_redis_read(ngx_http_retarget_redis_get(), 4, argv,
+                                     len, ngx_http_retarget_pin_reply, pop)
+        != NGX_OK)
+    {
+        ngx_http_retarget_pin_reply(pop, NULL);
+    }
+}
+
+
+static void
+ngx_http_retarget_pin_reply(void *data, redisReply *reply)
+{
+    ngx_http_retarget_pop_t *pop = data;
+
+    u_char       num[NGX_TIME_T_LEN];
+    size_t       len[3];
+    const char  *argv[3];
+
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER
+        && reply->integer == 1)
+    {
+        /* pinned: the hash may have expired since the page's read */
+        argv[0] = "EXPIRE";
+        len[0] = 6;
+        argv[1] = (const char *) pop->meta.data;
+        len[1] = pop->meta.len;
+        argv[2] = (const char *) num;
+        len[2] = ngx_sprintf(num, "%T", pop->retention) - num;
+
+        (void) ngx_http_retarget_redis_write(ngx_http_retarget_redis_get(),
+                                             3, argv, len);
+
+    } else if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
+        || reply->integer == 0)
+    {
+        /* not pinned: the code goes back for someone else */
+        argv[0] = "RPUSH";
+        len[0] = 5;
+        argv[1] = (const char *) pop->list.data;
+        len[1] = pop->list.len;
+        argv[2] = (const char *) pop->code.data;
+        len[2] = pop->code.len;
+
+        (void) ngx_http_retarget_redis_write(ngx_http_retarget_redis_get(),
+                                             3, argv, len);
+    }
+
+    ngx_free(pop->code.data);
+    ngx_free(pop);
+}

@@ -1,0 +1,140 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * The page's read of the visitor's state: one "HGETALL <prefix>{vid}:meta",
+ * sent from the preaccess phase so that Redis answers while the upstream
+ * works.  The write path keeps everything a reminder needs in that one
+ * hash (cart lines and viewed products with their product details, the
+ * timing and frequency state), so the read costs Redis a single cheap
+ * command.  The request does not wait here: the body filter waits at the
+ * injection point if the answer has not come yet, and never longer than
+ * retarget_redis_timeout after the read was sent.
+ */
+
+
+#include "ngx_http_retarget_module.h"
+
+
+static void ngx_http_retarget_fetch_reply(ngx_http_request_t *r, void *data,
+    redisReply *reply);
+static void ngx_http_retarget_fetch_ended(ngx_http_request_t *r, void *data,
+    ngx_int_t rc);
+
+
+ngx_int_t
+ngx_http_retarget_fetch_start(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx)
+{
+    ngx_int_t                       rc;
+    ngx_http_retarget_cmd_t         cmd;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    ngx_memzero(&cmd, sizeof(ngx_http_retarget_cmd_t));
+    ngx_http_retarget_arg(&cmd, (u_char *) "HGETALL", 7);
+
+    if (ngx_http_retarget_arg_key(r->pool, rmcf, &cmd, &ctx->visitor,
+                                  ":meta", NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->cart_count = -1;
+
+    rc = ngx_http_retarget_wait(r, 1, &cmd, ngx_http_retarget_fetch_reply,
+                                ngx_http_retarget_fetch_ended, ctx);
+
+    if (rc == NGX_DECLINED) {
+        /* the link is down: the page goes out without a reminder */
+        ctx->fetch = ngx_http_retarget_fetch_failed;
+        ngx_http_retarget_status_cart_read(ctx->fetch, 0);
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->fetch = ngx_http_retarget_fetch_pending;
+    ctx->fetch_start = ngx_current_msec;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_retarget_fetch_reply(ngx_http_request_t *r, void *data,
+    redisReply *reply)
+{
+    ngx_http_retarget_ctx_t *ctx = data;
+
+    size_t                      i;
+    ngx_str_t                  *kv;
+    redisReply                 *e;
+    ngx_http_retarget_state_t  *st;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2) {
+        /* an error reply is counted by the link; the page fails open */
+        return;
+    }
+
+    kv = ngx_palloc(r->pool, (reply->elements + 1) * sizeof(ngx_str_t));
+    st = ngx_palloc(r->pool, sizeof(ngx_http_retarget_state_t));
+    if (kv == NULL || st == NULL) {
+        return;
+    }
+
+    /* the reply is freed when this returns: what is kept is copied */
+
+    for (i = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_STRING) {
+            return;
+        }
+
+        kv[i].len = e->len;
+        kv[i].data = ngx_pnalloc(r->pool, e->len + 1);
+        if (kv[i].data == NULL) {
+            return;
+        }
+
+        ngx_memcpy(kv[i].data, e->str, e->len);
+    }
+
+    if (ngx_http_retarget_state_parse(r->pool, kv, reply->elements, st)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    ctx->state = st;
+}
+
+
+static void
+ngx_http_retarget_fetch_ended(ngx_http_request_t *r, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_retarget_ctx_t *ctx = data;
+
+    if (rc == NGX_AGAIN) {
+        ctx->fetch = ngx_http_retarget_fetch_timeout;
+
+    } else if (rc == NGX_OK && ctx->state != NULL) {
+        ctx->fetch = ngx_http_retarget_fetch_done;
+
+    } else {
+        ctx->fetch = ngx_http_retarget_fetch_failed;
+    }
+
+    ngx_http_retarget_status_cart_read(ctx->fetch,
+                                  ngx_current_msec - ctx->fetch_start);
+
+    if (ctx->waiting) {
+        ngx_http_retarget_filter_resume(r, ctx);
+    }
+}
