@@ -4,8 +4,8 @@
  *
  * Behaviour logging: after the response (log phase), the page view and
  * the events of "retarget_event" become one pipelined batch of Redis
- * writes that nobody waits for.  Daily counters are summed in the worker
- * and flushed once a second, and when the worker exits.
+ * writes that nobody waits for.  The daily counters they move are in
+ * ngx_http_retarget_counters.c.
  *
  * A few events need an answer first ("ops"): a purchase asks whether its
  * order is new and what reminder led to it, a cart line needs the cart's
@@ -20,9 +20,6 @@
 #include <openssl/rand.h>
 
 
-#define NGX_HTTP_RETARGET_FLUSH_INTERVAL  1000
-#define NGX_HTTP_RETARGET_MAX_COUNTERS    128
-#define NGX_HTTP_RETARGET_STATS_TTL       (400 * 86400)
 
 
 typedef enum {
@@ -84,24 +81,12 @@ typedef struct {
 } ngx_http_retarget_batch_t;
 
 
+/* this worker's logging state */
 typedef struct {
-    ngx_str_t                      field;
-    int64_t                        n;
-} ngx_http_retarget_counter_t;
-
-
-/* the logging state of this worker, mostly the day's counters */
-typedef struct {
-    ngx_http_retarget_main_conf_t *rmcf;
-    u_char                         day[8];     /* YYYYMMDD */
-    ngx_uint_t                     n;
-    ngx_http_retarget_counter_t    counters[NGX_HTTP_RETARGET_MAX_COUNTERS];
-    ngx_event_t                    flush;
-    ngx_uint_t                     dropped;    /* link drops reported */
     u_char                         id_prefix[12];  /* of event ids */
     int64_t                        cleared_ms; /* the last cart_cleared */
     int64_t                        last_ms;    /* the newest item */
-} ngx_http_retarget_counters_t;
+} ngx_http_retarget_events_t;
 
 
 typedef struct ngx_http_retarget_op_s  ngx_http_retarget_op_t;
@@ -212,11 +197,6 @@ static void ngx_http_retarget_op_finish(ngx_http_retarget_op_t *op);
 static ngx_int_t ngx_http_retarget_expire(ngx_http_request_t *r,
     ngx_array_t *cmds, ngx_str_t *vid, char *suffix);
 
-static void ngx_http_retarget_count_now(ngx_str_t *field, int64_t n);
-static ngx_uint_t ngx_http_retarget_in_cents(ngx_str_t *field);
-static void ngx_http_retarget_flush_counters(void);
-static void ngx_http_retarget_flush_handler(ngx_event_t *ev);
-static void ngx_http_retarget_today(u_char *day);
 
 
 static ngx_str_t  ngx_http_retarget_param_names[] = {
@@ -269,7 +249,6 @@ static ngx_str_t  ngx_http_retarget_c_notices = ngx_string("notices");
 static ngx_str_t  ngx_http_retarget_c_gpc = ngx_string("gpc");
 static ngx_str_t  ngx_http_retarget_c_revenue = ngx_string("revenue");
 static ngx_str_t  ngx_http_retarget_c_rejected = ngx_string("rejected");
-static ngx_str_t  ngx_http_retarget_c_dropped = ngx_string("dropped");
 static ngx_str_t  ngx_http_retarget_c_duplicate =
     ngx_string("purchases_duplicate");
 
@@ -290,7 +269,7 @@ static ngx_str_t  ngx_http_retarget_s0 = ngx_string("0");
 static ngx_str_t  ngx_http_retarget_viewed_last = ngx_string("19");
 
 
-static ngx_http_retarget_counters_t  *ngx_http_retarget_counters;
+static ngx_http_retarget_events_t  *ngx_http_retarget_events;
 
 
 /* retarget_event type [sku=V] [qty=V] ... [if=V] */
@@ -435,17 +414,14 @@ ngx_int_t
 ngx_http_retarget_event_init_process(ngx_cycle_t *cycle,
     ngx_http_retarget_main_conf_t *rmcf)
 {
-    u_char                         raw[8];
-    ngx_str_t                      src, dst;
-    ngx_http_retarget_counters_t  *rc;
+    u_char                       raw[8];
+    ngx_str_t                    src, dst;
+    ngx_http_retarget_events_t  *evs;
 
-    rc = ngx_pcalloc(cycle->pool, sizeof(ngx_http_retarget_counters_t));
-    if (rc == NULL) {
+    evs = ngx_pcalloc(cycle->pool, sizeof(ngx_http_retarget_events_t));
+    if (evs == NULL) {
         return NGX_ERROR;
     }
-
-    rc->rmcf = rmcf;
-    ngx_http_retarget_today(rc->day);
 
     if (RAND_bytes(raw, sizeof(raw)) != 1) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
@@ -455,21 +431,14 @@ ngx_http_retarget_event_init_process(ngx_cycle_t *cycle,
 
     src.len = sizeof(raw);
     src.data = raw;
-    dst.data = rc->id_prefix;
+    dst.data = evs->id_prefix;
 
     /* 8 random bytes: 11 characters, null-terminated by ngx_pcalloc() */
     ngx_encode_base64url(&dst, &src);
 
-    rc->flush.handler = ngx_http_retarget_flush_handler;
-    rc->flush.data = rc;
-    rc->flush.log = cycle->log;
-    rc->flush.cancelable = 1;
+    ngx_http_retarget_events = evs;
 
-    ngx_add_timer(&rc->flush, NGX_HTTP_RETARGET_FLUSH_INTERVAL);
-
-    ngx_http_retarget_counters = rc;
-
-    return NGX_OK;
+    return ngx_http_retarget_counters_init_process(cycle, rmcf);
 }
 
 
@@ -500,7 +469,7 @@ ngx_http_retarget_log_handler(ngx_http_request_t *r)
 
     ngx_http_retarget_status_decision(ctx->decision);
 
-    if (ctx->bypass || ngx_http_retarget_counters == NULL) {
+    if (ctx->bypass || ngx_http_retarget_events == NULL) {
         /* the module is off here, or there is no Redis to log to */
         return NGX_OK;
     }
@@ -1258,9 +1227,9 @@ ngx_http_retarget_ms(ngx_uint_t clear)
 {
     int64_t                        ms;
     ngx_time_t                    *tp;
-    ngx_http_retarget_counters_t  *rc;
+    ngx_http_retarget_events_t  *rc;
 
-    rc = ngx_http_retarget_counters;
+    rc = ngx_http_retarget_events;
 
     tp = ngx_timeofday();
     ms = (int64_t) tp->sec * 1000 + tp->msec;
@@ -1397,7 +1366,7 @@ ngx_http_retarget_stream(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     }
 
     /* unique across workers, restarts and the nginx servers of a shop */
-    p = ngx_sprintf(id, "%s-%xi", ngx_http_retarget_counters->id_prefix,
+    p = ngx_sprintf(id, "%s-%xi", ngx_http_retarget_events->id_prefix,
                     seq++);
 
     json_object_set_new(e, "id", json_stringn((char *) id, p - id));
@@ -2038,210 +2007,4 @@ ngx_http_retarget_forget(ngx_http_request_t *r, ngx_str_t *visitor)
     ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
 
     return NGX_OK;
-}
-
-
-/* the daily counters of this worker */
-
-void
-ngx_http_retarget_count(ngx_str_t *field, int64_t n)
-{
-    u_char                         day[8];
-    ngx_http_retarget_counters_t  *rc;
-
-    rc = ngx_http_retarget_counters;
-
-    if (rc == NULL) {
-        return;
-    }
-
-    ngx_http_retarget_today(day);
-
-    if (ngx_memcmp(day, rc->day, 8) != 0) {
-        /* midnight: yesterday's counts go to yesterday's hash */
-        ngx_http_retarget_flush_counters();
-        ngx_memcpy(rc->day, day, 8);
-    }
-
-    ngx_http_retarget_count_now(field, n);
-
-    if (ngx_exiting) {
-        /* the last requests of a leaving worker: no later flush comes */
-        ngx_http_retarget_flush_counters();
-    }
-}
-
-
-static void
-ngx_http_retarget_count_now(ngx_str_t *field, int64_t n)
-{
-    ngx_uint_t                     i;
-    ngx_http_retarget_counter_t   *c;
-    ngx_http_retarget_counters_t  *rc;
-
-    rc = ngx_http_retarget_counters;
-
-    for (i = 0; i < rc->n; i++) {
-        c = &rc->counters[i];
-
-        if (c->field.len == field->len
-            && ngx_strncmp(c->field.data, field->data, field->len) == 0)
-        {
-            c->n += n;
-            return;
-        }
-    }
-
-    if (rc->n == NGX_HTTP_RETARGET_MAX_COUNTERS) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "retarget: too many counters, \"%V\" not counted",
-                      field);
-        return;
-    }
-
-    /* the names live in the configuration or in static memory */
-
-    c = &rc->counters[rc->n++];
-    c->field = *field;
-    c->n = n;
-}
-
-
-/*
- * "revenue", "revenue:A", "view_revenue:A": amounts, summed in cents.  A
- * custom event's counter ("events:NAME") is a count whatever its name.
- */
-
-static ngx_uint_t
-ngx_http_retarget_in_cents(ngx_str_t *field)
-{
-    if (field->len > sizeof("events:") - 1
-        && ngx_strncmp(field->data, "events:", sizeof("events:") - 1) == 0)
-    {
-        return 0;
-    }
-
-    return ngx_strnstr(field->data, "revenue", field->len) != NULL;
-}
-
-
-/*
- * HINCRBY (HINCRBYFLOAT for amounts) for each counter that moved, and
- * the hash's TTL.  A counter whose command cannot be queued keeps its
- * count for the next flush.
- */
-
-static void
-ngx_http_retarget_flush_counters(void)
-{
-    u_char                          key[128], num[NGX_INT64_LEN + 2], *p;
-    int64_t                         n, dropped;
-    ngx_uint_t                      i, sent;
-    const char                     *argv[4];
-    size_t                          len[4];
-    ngx_http_retarget_counter_t    *c;
-    ngx_http_retarget_counters_t   *rc;
-    ngx_http_retarget_redis_t      *rds;
-    ngx_http_retarget_redis_stats_t stats;
-
-    rc = ngx_http_retarget_counters;
-    rds = ngx_http_retarget_redis_get();
-
-    if (rc == NULL
-        || ngx_http_retarget_redis_state(rds, &stats)
-           != ngx_http_retarget_link_up)
-    {
-        /* kept here, not in the queue, until Redis is back */
-        return;
-    }
-
-    /* commands the link had to drop show up in the day's counters too */
-
-    dropped = stats.dropped - rc->dropped;
-
-    if (dropped > 0) {
-        rc->dropped = stats.dropped;
-        ngx_http_retarget_count_now(&ngx_http_retarget_c_dropped, dropped);
-    }
-
-    p = ngx_snprintf(key, sizeof(key), "%Vstats:%*s",
-                     &rc->rmcf->redis.prefix, (size_t) 8, rc->day);
-
-    argv[1] = (const char *) key;
-    len[1] = p - key;
-
-    sent = 0;
-
-    for (i = 0; i < rc->n; i++) {
-        c = &rc->counters[i];
-        n = c->n;
-
-        if (n == 0) {
-            continue;
-        }
-
-        argv[2] = (const char *) c->field.data;
-        len[2] = c->field.len;
-        argv[3] = (const char *) num;
-
-        if (ngx_http_retarget_in_cents(&c->field)) {
-            argv[0] = "HINCRBYFLOAT";
-            p = ngx_sprintf(num, "%s%L.%02L", n < 0 ? "-" : "",
-                            (n < 0 ? -n : n) / 100, (n < 0 ? -n : n) % 100);
-
-        } else {
-            argv[0] = "HINCRBY";
-            p = ngx_sprintf(num, "%L", n);
-        }
-
-        len[0] = ngx_strlen(argv[0]);
-        len[3] = p - num;
-
-        if (ngx_http_retarget_redis_write(rds, 4, argv, len) == NGX_OK) {
-            c->n -= n;
-            sent++;
-        }
-    }
-
-    if (sent) {
-        argv[0] = "EXPIRE";
-        len[0] = 6;
-        argv[2] = (const char *) num;
-        p = ngx_sprintf(num, "%d", NGX_HTTP_RETARGET_STATS_TTL);
-        len[2] = p - num;
-
-        (void) ngx_http_retarget_redis_write(rds, 3, argv, len);
-    }
-}
-
-
-static void
-ngx_http_retarget_flush_handler(ngx_event_t *ev)
-{
-    ngx_http_retarget_flush_counters();
-
-    if (!ngx_exiting) {
-        ngx_add_timer(ev, NGX_HTTP_RETARGET_FLUSH_INTERVAL);
-    }
-}
-
-
-/* the worker is about to exit: the counters go out with the last batch */
-
-void
-ngx_http_retarget_shutdown_hook(ngx_http_retarget_redis_t *rds)
-{
-    ngx_http_retarget_flush_counters();
-}
-
-
-static void
-ngx_http_retarget_today(u_char *day)
-{
-    ngx_tm_t  tm;
-
-    ngx_gmtime(ngx_time(), &tm);
-
-    (void) ngx_sprintf(day, "%04d%02d%02d", tm.ngx_tm_year, tm.ngx_tm_mon,
-                       tm.ngx_tm_mday);
 }

@@ -484,13 +484,17 @@ ngx_int_t ngx_http_retarget_arg_key(ngx_pool_t *pool,
     ngx_str_t *vid, char *suffix, ngx_str_t *tail);
 ngx_int_t ngx_http_retarget_arg_num(ngx_pool_t *pool,
     ngx_http_retarget_cmd_t *cmd, int64_t n);
-void ngx_http_retarget_shutdown_hook(ngx_http_retarget_redis_t *rds);
 ngx_int_t ngx_http_retarget_event_init_process(ngx_cycle_t *cycle,
     ngx_http_retarget_main_conf_t *rmcf);
 ngx_int_t ngx_http_retarget_log_handler(ngx_http_request_t *r);
 char *ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_retarget_counters.c */
+ngx_int_t ngx_http_retarget_counters_init_process(ngx_cycle_t *cycle,
+    ngx_http_retarget_main_conf_t *rmcf);
 void ngx_http_retarget_count(ngx_str_t *field, int64_t n);
+void ngx_http_retarget_shutdown_hook(ngx_http_retarget_redis_t *rds);
 void ngx_http_retarget_send_cmds(ngx_http_retarget_cmd_t *cmds, ngx_uint_t n);
 ngx_int_t ngx_http_retarget_forget(ngx_http_request_t *r,
     ngx_str_t *visitor);

@@ -1,0 +1,280 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * The daily counters (<prefix>stats:YYYYMMDD): summed in each worker and
+ * flushed to Redis once a second and when the worker exits, never
+ * incremented per request.  A counter whose command cannot be queued,
+ * or that moved while Redis was away, keeps its count for the next
+ * flush.
+ */
+
+
+#include "ngx_http_retarget_module.h"
+
+
+#define NGX_HTTP_RETARGET_FLUSH_INTERVAL  1000
+#define NGX_HTTP_RETARGET_MAX_COUNTERS    128
+#define NGX_HTTP_RETARGET_STATS_TTL       (400 * 86400)
+
+
+typedef struct {
+    ngx_str_t                      field;
+    int64_t                        n;
+} ngx_http_retarget_counter_t;
+
+
+/* the counters of this worker for one day */
+typedef struct {
+    ngx_http_retarget_main_conf_t *rmcf;
+    u_char                         day[8];     /* YYYYMMDD */
+    ngx_uint_t                     n;
+    ngx_http_retarget_counter_t    counters[NGX_HTTP_RETARGET_MAX_COUNTERS];
+    ngx_event_t                    flush;
+    ngx_uint_t                     dropped;    /* link drops reported */
+} ngx_http_retarget_counters_t;
+
+
+static void ngx_http_retarget_count_now(ngx_str_t *field, int64_t n);
+static ngx_uint_t ngx_http_retarget_in_cents(ngx_str_t *field);
+static void ngx_http_retarget_flush_counters(void);
+static void ngx_http_retarget_flush_handler(ngx_event_t *ev);
+static void ngx_http_retarget_today(u_char *day);
+
+
+static ngx_str_t  ngx_http_retarget_c_dropped = ngx_string("dropped");
+
+static ngx_http_retarget_counters_t  *ngx_http_retarget_counters;
+
+
+ngx_int_t
+ngx_http_retarget_counters_init_process(ngx_cycle_t *cycle,
+    ngx_http_retarget_main_conf_t *rmcf)
+{
+    ngx_http_retarget_counters_t  *rc;
+
+    rc = ngx_pcalloc(cycle->pool, sizeof(ngx_http_retarget_counters_t));
+    if (rc == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc->rmcf = rmcf;
+    ngx_http_retarget_today(rc->day);
+
+    rc->flush.handler = ngx_http_retarget_flush_handler;
+    rc->flush.data = rc;
+    rc->flush.log = cycle->log;
+    rc->flush.cancelable = 1;
+
+    ngx_add_timer(&rc->flush, NGX_HTTP_RETARGET_FLUSH_INTERVAL);
+
+    ngx_http_retarget_counters = rc;
+
+    return NGX_OK;
+}
+
+
+/* the daily counters of this worker */
+
+void
+ngx_http_retarget_count(ngx_str_t *field, int64_t n)
+{
+    u_char                         day[8];
+    ngx_http_retarget_counters_t  *rc;
+
+    rc = ngx_http_retarget_counters;
+
+    if (rc == NULL) {
+        return;
+    }
+
+    ngx_http_retarget_today(day);
+
+    if (ngx_memcmp(day, rc->day, 8) != 0) {
+        /* midnight: yesterday's counts go to yesterday's hash */
+        ngx_http_retarget_flush_counters();
+        ngx_memcpy(rc->day, day, 8);
+    }
+
+    ngx_http_retarget_count_now(field, n);
+
+    if (ngx_exiting) {
+        /* the last requests of a leaving worker: no later flush comes */
+        ngx_http_retarget_flush_counters();
+    }
+}
+
+
+static void
+ngx_http_retarget_count_now(ngx_str_t *field, int64_t n)
+{
+    ngx_uint_t                     i;
+    ngx_http_retarget_counter_t   *c;
+    ngx_http_retarget_counters_t  *rc;
+
+    rc = ngx_http_retarget_counters;
+
+    for (i = 0; i < rc->n; i++) {
+        c = &rc->counters[i];
+
+        if (c->field.len == field->len
+            && ngx_strncmp(c->field.data, field->data, field->len) == 0)
+        {
+            c->n += n;
+            return;
+        }
+    }
+
+    if (rc->n == NGX_HTTP_RETARGET_MAX_COUNTERS) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "retarget: too many counters, \"%V\" not counted",
+                      field);
+        return;
+    }
+
+    /* the names live in the configuration or in static memory */
+
+    c = &rc->counters[rc->n++];
+    c->field = *field;
+    c->n = n;
+}
+
+
+/*
+ * "revenue", "revenue:A", "view_revenue:A": amounts, summed in cents.  A
+ * custom event's counter ("events:NAME") is a count whatever its name.
+ */
+
+static ngx_uint_t
+ngx_http_retarget_in_cents(ngx_str_t *field)
+{
+    if (field->len > sizeof("events:") - 1
+        && ngx_strncmp(field->data, "events:", sizeof("events:") - 1) == 0)
+    {
+        return 0;
+    }
+
+    return ngx_strnstr(field->data, "revenue", field->len) != NULL;
+}
+
+
+/*
+ * HINCRBY (HINCRBYFLOAT for amounts) for each counter that moved, and
+ * the hash's TTL.  A counter whose command cannot be queued keeps its
+ * count for the next flush.
+ */
+
+static void
+ngx_http_retarget_flush_counters(void)
+{
+    u_char                          key[128], num[NGX_INT64_LEN + 2], *p;
+    int64_t                         n, dropped;
+    ngx_uint_t                      i, sent;
+    const char                     *argv[4];
+    size_t                          len[4];
+    ngx_http_retarget_counter_t    *c;
+    ngx_http_retarget_counters_t   *rc;
+    ngx_http_retarget_redis_t      *rds;
+    ngx_http_retarget_redis_stats_t stats;
+
+    rc = ngx_http_retarget_counters;
+    rds = ngx_http_retarget_redis_get();
+
+    if (rc == NULL
+        || ngx_http_retarget_redis_state(rds, &stats)
+           != ngx_http_retarget_link_up)
+    {
+        /* kept here, not in the queue, until Redis is back */
+        return;
+    }
+
+    /* commands the link had to drop show up in the day's counters too */
+
+    dropped = stats.dropped - rc->dropped;
+
+    if (dropped > 0) {
+        rc->dropped = stats.dropped;
+        ngx_http_retarget_count_now(&ngx_http_retarget_c_dropped, dropped);
+    }
+
+    p = ngx_snprintf(key, sizeof(key), "%Vstats:%*s",
+                     &rc->rmcf->redis.prefix, (size_t) 8, rc->day);
+
+    argv[1] = (const char *) key;
+    len[1] = p - key;
+
+    sent = 0;
+
+    for (i = 0; i < rc->n; i++) {
+        c = &rc->counters[i];
+        n = c->n;
+
+        if (n == 0) {
+            continue;
+        }
+
+        argv[2] = (const char *) c->field.data;
+        len[2] = c->field.len;
+        argv[3] = (const char *) num;
+
+        if (ngx_http_retarget_in_cents(&c->field)) {
+            argv[0] = "HINCRBYFLOAT";
+            p = ngx_sprintf(num, "%s%L.%02L", n < 0 ? "-" : "",
+                            (n < 0 ? -n : n) / 100, (n < 0 ? -n : n) % 100);
+
+        } else {
+            argv[0] = "HINCRBY";
+            p = ngx_sprintf(num, "%L", n);
+        }
+
+        len[0] = ngx_strlen(argv[0]);
+        len[3] = p - num;
+
+        if (ngx_http_retarget_redis_write(rds, 4, argv, len) == NGX_OK) {
+            c->n -= n;
+            sent++;
+        }
+    }
+
+    if (sent) {
+        argv[0] = "EXPIRE";
+        len[0] = 6;
+        argv[2] = (const char *) num;
+        p = ngx_sprintf(num, "%d", NGX_HTTP_RETARGET_STATS_TTL);
+        len[2] = p - num;
+
+        (void) ngx_http_retarget_redis_write(rds, 3, argv, len);
+    }
+}
+
+
+static void
+ngx_http_retarget_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_retarget_flush_counters();
+
+    if (!ngx_exiting) {
+        ngx_add_timer(ev, NGX_HTTP_RETARGET_FLUSH_INTERVAL);
+    }
+}
+
+
+/* the worker is about to exit: the counters go out with the last batch */
+
+void
+ngx_http_retarget_shutdown_hook(ngx_http_retarget_redis_t *rds)
+{
+    ngx_http_retarget_flush_counters();
+}
+
+
+static void
+ngx_http_retarget_today(u_char *day)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(ngx_time(), &tm);
+
+    (void) ngx_sprintf(day, "%04d%02d%02d", tm.ngx_tm_year, tm.ngx_tm_mon,
+                       tm.ngx_tm_mday);
+}
