@@ -335,7 +335,9 @@ section('click: the redirect does not wait for Redis', {}, sub {
 # dismiss
 #--------------------------------------------------------------------------
 
-section('dismiss: stored before the visitor goes back', {}, sub {
+# a generous timeout: the answer is waited for, and valgrind is slow
+section('dismiss: stored before the visitor goes back',
+        { http_config => "$HTTP retarget_redis_timeout 2s;" }, sub {
     my $r = req('POST', '/retarget/dismiss?to=/cart%3Fstep%3D1', vid => $V);
     redirected($r, 303, '/cart?step=1', 'dismiss');
     # no wait: the 303 came after Redis's reply
