@@ -77,6 +77,13 @@ ngx_http_retarget_send(ngx_http_request_t *r, ngx_uint_t status,
 
 
 ngx_int_t
+ngx_http_retarget_no_store(ngx_http_request_t *r)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+ngx_int_t
 ngx_http_retarget_me(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf)
 {

@@ -1052,21 +1052,27 @@ ngx_http_retarget_json_is(ngx_str_t *name, char *list)
 
 ngx_int_t
 ngx_http_retarget_campaign_log(ngx_http_request_t *r,
-    ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds)
+    ngx_http_retarget_ctx_t *ctx)
 {
+    ngx_array_t  *cmds;
+
     if (ctx->state == NULL) {
         return NGX_OK;
     }
 
-    if (ctx->impression
-        && ngx_http_retarget_impression(r, ctx, cmds) != NGX_OK)
+    cmds = ngx_array_create(r->pool, 4, sizeof(ngx_http_retarget_cmd_t));
+    if (cmds == NULL) {
+        return NGX_ERROR;
+    }
+
+    if ((ctx->impression
+         && ngx_http_retarget_impression(r, ctx, cmds) != NGX_OK)
+        || ngx_http_retarget_forget_stale(r, ctx, cmds) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (ngx_http_retarget_forget_stale(r, ctx, cmds) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
 
     if (ctx->pop_code) {
         ngx_http_retarget_pop_code(r, ctx);

@@ -489,14 +489,9 @@ ngx_http_retarget_redirect(ngx_http_request_t *r, ngx_uint_t status,
         n += ngx_http_retarget_location_escape(*p);
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_retarget_no_store(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {

@@ -141,8 +141,6 @@ typedef struct {
 
 static ngx_int_t ngx_http_retarget_log_pageview(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_loc_conf_t *rlcf);
-static ngx_int_t ngx_http_retarget_log_campaign(ngx_http_request_t *r,
-    ngx_http_retarget_ctx_t *ctx);
 static ngx_int_t ngx_http_retarget_log_event(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_event_conf_t *ec);
 static ngx_int_t ngx_http_retarget_event_values(ngx_http_request_t *r,
@@ -480,7 +478,8 @@ ngx_http_retarget_log_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    (void) ngx_http_retarget_log_campaign(r, ctx);
+    /* what the page's reminder changed, pipelined like the rest */
+    (void) ngx_http_retarget_campaign_log(r, ctx);
 
     /* a HEAD request did not do what the location's events say */
 
@@ -543,33 +542,6 @@ ngx_http_retarget_log_pageview(ngx_http_request_t *r,
                                  NULL, cmds)
         != NGX_OK)
     {
-        return NGX_ERROR;
-    }
-
-    ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
-
-    return NGX_OK;
-}
-
-
-/* what the page's reminder changed, in the same pipelined batch */
-
-static ngx_int_t
-ngx_http_retarget_log_campaign(ngx_http_request_t *r,
-    ngx_http_retarget_ctx_t *ctx)
-{
-    ngx_array_t  *cmds;
-
-    if (ctx->state == NULL) {
-        return NGX_OK;
-    }
-
-    cmds = ngx_array_create(r->pool, 4, sizeof(ngx_http_retarget_cmd_t));
-    if (cmds == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_retarget_campaign_log(r, ctx, cmds) != NGX_OK) {
         return NGX_ERROR;
     }
 

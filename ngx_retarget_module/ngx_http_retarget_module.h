@@ -394,6 +394,7 @@ typedef struct {
 extern ngx_str_t  ngx_http_retarget_decisions[];
 ngx_http_retarget_ctx_t *ngx_http_retarget_request(ngx_http_request_t *r);
 ngx_int_t ngx_http_retarget_bypass(ngx_http_request_t *r);
+ngx_int_t ngx_http_retarget_no_store(ngx_http_request_t *r);
 ngx_int_t ngx_http_retarget_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *body, size_t len, ngx_uint_t copy);
 ngx_http_retarget_ctx_t *ngx_http_retarget_get_ctx(ngx_http_request_t *r);
@@ -543,7 +544,7 @@ ngx_http_retarget_variant_name_t *ngx_http_retarget_variant_find(
 ngx_int_t ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_str_t *banner);
 ngx_int_t ngx_http_retarget_campaign_log(ngx_http_request_t *r,
-    ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds);
+    ngx_http_retarget_ctx_t *ctx);
 
 /* ngx_http_retarget_fetch.c */
 ngx_int_t ngx_http_retarget_fetch_start(ngx_http_request_t *r,

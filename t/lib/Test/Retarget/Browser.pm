@@ -234,11 +234,11 @@ sub descendants {
         push @{ $kids{$2} }, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+) /;
     }
     my @out;
-    my @todo = ($root);
-    while (defined(my $p = shift @todo)) {
+    my @unvisited = ($root);
+    while (defined(my $p = shift @unvisited)) {
         my @k = @{ $kids{$p} || [] };
         push @out, @k;
-        push @todo, @k;
+        push @unvisited, @k;
     }
     return @out;
 }
