@@ -168,6 +168,26 @@ ngx_http_retarget_wants_injection(ngx_http_request_t *r,
         return 0;
     }
 
+    /*
+     * A Range request to a page assembled by the slice module: slice has
+     * already chosen its first slice from the client's Range (the one
+     * holding the first asked byte, not the page's start), turned the 206
+     * into a 200 with subrequest_ranges set, and its later subrequests
+     * each apply the Range.  Injecting would turn off ranges on the main
+     * request only, and send a 200 of pieces that is not the page.  The
+     * page as a whole cannot be had without fetching the slices again,
+     * so such a response is left alone and nginx's 206 of the asked bytes
+     * stands; it goes out as a 206, hence "not_ok".
+     */
+
+    if (r->subrequest_ranges && r->headers_in.range != NULL) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: ranged slice response left untouched");
+
+        ctx->decision = ngx_http_retarget_decision_not_ok;
+        return 0;
+    }
+
     if (ngx_http_test_content_type(r, &rlcf->types) == NULL) {
         ctx->decision = ngx_http_retarget_decision_not_html;
         return 0;
