@@ -817,6 +817,15 @@ ngx_http_retarget_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    /*
+     * The cached clock is the master's, from before it loaded the
+     * configuration, which may have taken longer than
+     * retarget_redis_timeout: timers armed from it (the first Redis
+     * connect among them) would expire at the first turn of the loop.
+     */
+
+    ngx_time_update();
+
     if (ngx_http_retarget_status_init_process(cycle, rmcf) != NGX_OK) {
         return NGX_ERROR;
     }
