@@ -39,7 +39,8 @@ our @EXPORT = (
     qw(run_tests default_http_config default_config default_main_config
        use_redis redis_cmd start_nginx stop_nginx http_req
        servroot html_dir write_file mark_error_log error_log_since_mark
-       server_port check_error_log_clean),
+       server_port check_error_log_clean default_section register_section
+       register_placeholder),
     # Test::More, so that ad-hoc test files need a single `use`.
     qw(ok is isnt like unlike is_deeply cmp_ok pass fail diag note explain
        done_testing plan skip subtest BAIL_OUT),
@@ -69,6 +70,9 @@ my $HTML = "$SERVROOT/html";
 my $OWNER_PID = $$;           # forked helpers must not run our cleanup
 
 my %Default = (main_config => undef, http_config => undef, config => undef);
+my %DefaultSection;           # default_section(): any other section
+my %Extra;                    # register_section(): sections of helper modules
+my %Placeholder;              # register_placeholder(): {{name args}}
 my $Nginx;                    # { pid } of the running nginx, if any
 my $NginxExit;                # wait status of the last nginx we stopped
 my $Backend;                  # { pid } of the fake upstream, if any
@@ -180,7 +184,56 @@ sub expand_env {
         defined $ENV{$1} ? $ENV{$1}
                          : die "environment variable $1 is not set\n"
     }ge;
+    return expand_placeholders($v);
+}
+
+# {{name args}} where name was registered with register_placeholder();
+# anything else in double braces (a template's {{cart_count}}) is left as
+# it is.
+sub expand_placeholders {
+    my ($v) = @_;
+    return $v unless %Placeholder && defined $v && !ref $v;
+    $v =~ s{\{\{\s*(\w+)((?:\s+[^{}\s]+)*)\s*\}\}}{
+        $Placeholder{$1} ? $Placeholder{$1}->(split ' ', $2) : "{{$1$2}}"
+    }ge;
     return $v;
+}
+
+# Public: register_placeholder(NAME => sub { my (@args) = @_; ... }):
+# {{NAME arg ...}} in an expanded section becomes what the code returns.
+sub register_placeholder {
+    my (%p) = @_;
+    @Placeholder{keys %p} = values %p;
+}
+
+# Public: default_section(NAME => VALUE, ...): the value of a section for
+# the blocks that do not have it (like default_config, for any section).
+sub default_section {
+    my (%d) = @_;
+    @DefaultSection{keys %d} = values %d;
+}
+
+# Public: register_section(NAME, PHASE => CODE, ...) adds a block section,
+# for a helper module (Test::Retarget::Campaign).  Each CODE gets
+# ($spec, $label), $spec being the block's sections (values already
+# expanded); the phases, in the order they run:
+#   requests      ($spec, $label, @requests): returns the request list
+#                 (e.g. the same request once per visitor)
+#   after_start   nginx is up, before the requests
+#   run           after the requests; a block with a section that has a
+#                 run phase needs no --- request
+#   after_exit    nginx has exited on QUIT
+sub register_section {
+    my ($name, %phases) = @_;
+    $Extra{$name} = \%phases;
+}
+
+sub extra_phase {
+    my ($phase, $s, $label, @r) = @_;
+    for my $name (sort grep { exists $s->{$_} && $Extra{$_}{$phase} } keys %Extra) {
+        @r = $Extra{$name}{$phase}->($s, $label, @r);
+    }
+    return @r;
 }
 
 sub write_file {
@@ -1071,9 +1124,10 @@ sub section_value {
 # Sections where $TEST_NGINX_* is replaced; the response checks are
 # included so that e.g. a Location header can mention the port.
 my @EXPANDED = qw(main_config http_config config user_files request
-                  more_headers redis_init response_headers
-                  response_headers_like response_body response_body_like
-                  response_body_unlike error_log no_error_log);
+                  more_headers redis_init redis_check redis_check_after_exit
+                  response_headers response_headers_like response_body
+                  response_body_like response_body_unlike error_log
+                  no_error_log);
 
 # A plain hash for one block: section values, defaults, env expansion.
 sub block_spec {
@@ -1085,6 +1139,9 @@ sub block_spec {
     }
     for my $name (qw(main_config http_config config)) {
         $s{$name} = $Default{$name} unless exists $s{$name};
+    }
+    for my $name (keys %DefaultSection) {
+        $s{$name} = $DefaultSection{$name} unless exists $s{$name};
     }
     $s{$_} = expand_env($s{$_}) for grep { exists $s{$_} } @EXPANDED;
     return \%s;
@@ -1129,6 +1186,7 @@ sub block_requests {
     }
     die "--- raw_request cannot be combined with --- curl\n"
         if exists $s->{curl} && exists $s->{raw_request};
+    @reqs = extra_phase('requests', $s, '', @reqs);
 
     check_per_request_counts($s, scalar @reqs);
     for my $i (0 .. $#reqs) {
@@ -1215,7 +1273,9 @@ sub run_block_steps {
 
     return run_must_die($s, $label) if exists $s->{must_die};
 
-    my @reqs = block_requests($s);
+    my $runs = grep { exists $s->{$_} && $Extra{$_}{run} } keys %Extra;
+    my @reqs = (!$runs || exists $s->{request} || exists $s->{raw_request})
+             ? block_requests($s) : ();
     start_backend($s->{backend},
                   defined $s->{backend_delay} ? $s->{backend_delay} : $BackendDelay)
         if defined $s->{backend};
@@ -1226,8 +1286,10 @@ sub run_block_steps {
     ok($started, "$label - nginx started") or diag($why);
 
     if ($started) {
+        extra_phase('after_start', $s, $label);
         my @resps = run_requests($s, \@reqs);
         check_response($s, $resps[$_], $_, scalar @resps, $label) for 0 .. $#resps;
+        extra_phase('run', $s, $label);
         sleep $s->{wait} if $s->{wait};
         check_redis($s, $label);
     }
@@ -1238,6 +1300,10 @@ sub run_block_steps {
                         : 'nginx ignored QUIT and was terminated')
         if $started;
     stop_backend();
+    if ($started) {
+        extra_phase('after_exit', $s, $label);
+        check_redis($s, $label, 'redis_check_after_exit');
+    }
 
     check_log_patterns($s, error_log_since_mark(), $label);
     check_error_log_clean($label);
@@ -1282,15 +1348,19 @@ sub run_redis_init {
 }
 
 # --- redis_check eval: [ [ [cmd, args...] or "cmd args", expected ], ... ]
+# --- redis_check_after_exit: the same, once nginx has exited on QUIT (the
+# workers flush their counters and send their last writes as they exit,
+# so no --- wait is needed for those).
 sub check_redis {
-    my ($s, $label) = @_;
-    return unless defined $s->{redis_check};
-    die "--- redis_check needs use_redis()\n" unless $Redis;
-    my $checks = $s->{redis_check};
-    die "--- redis_check must be an eval returning [cmd, expected] pairs\n"
+    my ($s, $label, $section) = @_;
+    $section ||= 'redis_check';
+    return unless defined $s->{$section};
+    die "--- $section needs use_redis()\n" unless $Redis;
+    my $checks = $s->{$section};
+    die "--- $section must be an eval returning [cmd, expected] pairs\n"
         unless ref $checks eq 'ARRAY';
     for my $pair (@$checks) {
-        die "--- redis_check: each entry must be [cmd, expected]\n"
+        die "--- $section: each entry must be [cmd, expected]\n"
             unless ref $pair eq 'ARRAY' && @$pair == 2;
         my ($cmd, $want) = @$pair;
         my @args = ref $cmd ? @$cmd : split ' ', $cmd;
@@ -1409,6 +1479,12 @@ sub check_headers {
     my ($resp, $spec, $l, $like) = @_;
     my @lines = ref $spec eq 'ARRAY' ? @$spec : split /\n/, $spec;
     for my $line (grep { /\S/ } @lines) {
+        if (!$like && $line =~ /^\s*=\s*([^:\s]+)\s*:[ \t]?(.*?)\s*$/) {
+            my ($name, $want) = ($1, $2);
+            is_deeply($resp->{headers}{ lc $name } || [], [$want],
+                      "$l - header $name: exactly $want");
+            next;
+        }
         if ($line =~ /^\s*!\s*([^:\s]+)\s*$/) {
             my $vals = $resp->{headers}{ lc $1 };
             ok(!$vals, "$l - header $1 absent")
@@ -1505,7 +1581,17 @@ line, or eval list of strings/qr//; this block's log lines only, or the
 nginx -t output with must_die), must_die, redis_check (eval array ref of
 [cmd, expected] pairs; cmd an array ref or "CMD args"; expected a scalar,
 undef, qr// (on the scalar or on the array joined with spaces) or an array
-ref), SKIP, ONLY.
+ref), redis_check_after_exit (the same, once nginx has exited on QUIT:
+the workers have flushed their counters), SKIP, ONLY.  In
+response_headers, "=Name: value" means exactly one such field, with that
+value.
+
+Helper modules add sections with register_section (Test::Retarget::Campaign:
+steps, visitors, link_up, code); default_section(NAME => VALUE) gives any
+section a per-file default.  {{name args}} placeholders registered with
+register_placeholder ({{vid}}, {{cookie}}, {{meta}}, {{today}} by
+Test::Retarget::Campaign) are replaced in the expanded sections; other
+double-brace text is left alone.
 
 $TEST_NGINX_* is expanded in main_config, http_config, config, user_files,
 request, more_headers, redis_init, response_headers(_like),
@@ -1519,7 +1605,8 @@ TEST_RETARGET_VALGRIND, no new asan.* / valgrind.* report files.
 
 =head1 PERL API
 
-run_tests; default_http_config, default_config, default_main_config;
+run_tests; default_http_config, default_config, default_main_config,
+default_section; register_section, register_placeholder;
 use_redis, redis_cmd (fresh connection per call; errors come back as
 "ERR: message", nil as undef, arrays as array refs); start_nginx(\%conf),
 stop_nginx (1 clean, 0 had to be terminated, undef not running),
