@@ -78,7 +78,6 @@ static ngx_str_t  ngx_http_retarget_viewed_last = ngx_string("19");
 static ngx_http_retarget_events_t  *ngx_http_retarget_events;
 
 
-
 ngx_int_t
 ngx_http_retarget_event_init_process(ngx_cycle_t *cycle,
     ngx_http_retarget_main_conf_t *rmcf)

@@ -13,7 +13,6 @@
 #include "ngx_http_retarget_event.h"
 
 
-
 typedef struct ngx_http_retarget_op_s  ngx_http_retarget_op_t;
 
 typedef void (*ngx_http_retarget_op_answer_pt)(ngx_http_retarget_op_t *op,
