@@ -93,7 +93,7 @@ clean:
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_TARGETS := template_fuzz return_path_fuzz state_fuzz
+FUZZ_TARGETS := template_fuzz return_path_fuzz state_fuzz event_conf_fuzz
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -W -Wall -Wno-unused-parameter -Werror
@@ -114,11 +114,20 @@ fuzz-build: $(BUILD)/nginx/objs/Makefile
 	    fuzz/template_fuzz.c ngx_retarget_module/ngx_http_retarget_template.c \
 	    $(FUZZ_DIR)/stubs.o -o $(FUZZ_DIR)/template_fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
-	    fuzz/return_path_fuzz.c $(FUZZ_DIR)/stubs.o $(FUZZ_DIR)/stubs_http.o \
+	    fuzz/return_path_fuzz.c ngx_retarget_module/ngx_http_retarget_store.c \
+	    $(FUZZ_DIR)/stubs.o $(FUZZ_DIR)/stubs_http.o \
 	    -o $(FUZZ_DIR)/return_path_fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
 	    fuzz/state_fuzz.c ngx_retarget_module/ngx_http_retarget_state.c \
-	    $(FUZZ_DIR)/stubs.o -o $(FUZZ_DIR)/state_fuzz
+	    ngx_retarget_module/ngx_http_retarget_store.c \
+	    $(FUZZ_DIR)/stubs.o $(FUZZ_DIR)/stubs_http.o -o $(FUZZ_DIR)/state_fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
+	    fuzz/event_conf_fuzz.c \
+	    ngx_retarget_module/ngx_http_retarget_event_conf.c \
+	    ngx_retarget_module/ngx_http_retarget_store.c \
+	    ngx_retarget_module/ngx_http_retarget_control.c \
+	    $(FUZZ_DIR)/stubs.o $(FUZZ_DIR)/stubs_http.o \
+	    -o $(FUZZ_DIR)/event_conf_fuzz
 
 fuzz: fuzz-build
 	@failed=; \

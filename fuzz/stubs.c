@@ -235,6 +235,61 @@ ngx_array_push(ngx_array_t *a)
 
 /* src/core/ngx_string.c */
 
+/*
+ * nginx's contract: the code point, 0xffffffff for an invalid sequence
+ * (a bad lead byte, a byte below 0x80 where a continuation belongs, an
+ * overlong form), 0xfffffffe when n is too short (*p not moved).
+ */
+
+uint32_t
+ngx_utf8_decode(u_char **p, size_t n)
+{
+    u_char    *s;
+    size_t     more, k;
+    uint32_t   cp, min;
+
+    s = *p;
+
+    if (s[0] >= 0xf0) {
+        cp = s[0] & 0x07;
+        more = 3;
+        min = 0x10000;
+
+    } else if (s[0] >= 0xe0) {
+        cp = s[0] & 0x0f;
+        more = 2;
+        min = 0x800;
+
+    } else if (s[0] >= 0xc2) {
+        cp = s[0] & 0x1f;
+        more = 1;
+        min = 0x80;
+
+    } else {
+        *p = s + 1;
+        return 0xffffffff;
+    }
+
+    if (n <= more) {
+        return 0xfffffffe;
+    }
+
+    for (k = 1; k <= more; k++) {
+        if (s[k] < 0x80) {
+            *p = s + k + 1;
+            return 0xffffffff;
+        }
+
+        cp = (cp << 6) | (s[k] & 0x3f);
+    }
+
+    *p = s + more + 1;
+
+    return (cp >= min) ? cp : 0xffffffff;
+}
+
+
+
 u_char *
 ngx_pstrdup(ngx_pool_t *pool, ngx_str_t *src)
 {

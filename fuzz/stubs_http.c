@@ -2,11 +2,12 @@
 /*
  * Copyright (C) The ngx_retarget_module authors
  *
- * Link-time stand-ins for what ngx_http_retarget_control.c refers to
- * beyond fuzz/stubs.c: the nginx HTTP API and the rest of the module.
- * return_path_fuzz only calls the path checks, which use none of them,
- * so each of these aborts: reaching one means the target has grown and
- * needs a real replacement here.
+ * Link-time stand-ins for what ngx_http_retarget_control.c,
+ * ngx_http_retarget_store.c and ngx_http_retarget_event_conf.c refer to
+ * beyond fuzz/stubs.c: the nginx HTTP API, the Redis link and the rest of
+ * the module.  The targets only call pure checks and parsers, which use
+ * none of them, so each of these aborts: reaching one means a target has
+ * grown and needs a real replacement here.
  */
 
 
@@ -22,6 +23,7 @@ ngx_module_t  ngx_http_core_module;
 ngx_module_t  ngx_http_retarget_module;
 
 volatile ngx_time_t  *ngx_cached_time;
+volatile ngx_cycle_t  *ngx_cycle;
 
 ngx_str_t  ngx_http_retarget_holdout_name = ngx_string("holdout");
 
@@ -153,32 +155,38 @@ ngx_http_retarget_count(ngx_str_t *field, int64_t n)
 }
 
 
-void
-ngx_http_retarget_arg(ngx_http_retarget_cmd_t *cmd, u_char *data, size_t len)
+ngx_http_retarget_redis_t *
+ngx_http_retarget_redis_get(void)
 {
     FUZZ_UNEXPECTED();
 }
 
 
 ngx_int_t
-ngx_http_retarget_arg_key(ngx_pool_t *pool,
-    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
-    ngx_str_t *vid, char *suffix, ngx_str_t *tail)
+ngx_http_retarget_redis_write(ngx_http_retarget_redis_t *rds, int argc,
+    const char **argv, const size_t *argvlen)
 {
     FUZZ_UNEXPECTED();
 }
 
 
 ngx_int_t
-ngx_http_retarget_arg_num(ngx_pool_t *pool, ngx_http_retarget_cmd_t *cmd,
-    int64_t n)
+ngx_http_compile_complex_value(ngx_http_compile_complex_value_t *ccv)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+ngx_int_t
+ngx_http_complex_value(ngx_http_request_t *r, ngx_http_complex_value_t *val,
+    ngx_str_t *value)
 {
     FUZZ_UNEXPECTED();
 }
 
 
 void
-ngx_http_retarget_send_cmds(ngx_http_retarget_cmd_t *cmds, ngx_uint_t n)
+ngx_unescape_uri(u_char **dst, u_char **src, size_t size, ngx_uint_t type)
 {
     FUZZ_UNEXPECTED();
 }

@@ -9,7 +9,7 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_store.h"
 
 #include <jansson.h>
 
@@ -39,9 +39,9 @@ typedef struct {
 /* a pool code being taken for a visitor: outlives the request */
 typedef struct {
     time_t                          retention;
-    ngx_str_t                       list;     /* <prefix>codes:NAME */
-    ngx_str_t                       meta;     /* <prefix>{vid}:meta */
-    ngx_str_t                       field;    /* code:NAME */
+    ngx_str_t                       list;     /* the pool's codes */
+    ngx_str_t                       meta;     /* the visitor's meta */
+    ngx_str_t                       field;    /* the pinned code's */
     ngx_str_t                       code;
 } ngx_http_retarget_pop_t;
 
@@ -1098,71 +1098,55 @@ ngx_http_retarget_impression(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds)
 {
     u_char                         *p;
-    ngx_str_t                       seen;
-    ngx_http_retarget_cmd_t        *cmd;
+    ngx_str_t                       fv[10];
+    ngx_uint_t                      n;
     ngx_http_retarget_state_t      *st;
     ngx_http_retarget_main_conf_t  *rmcf;
 
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
     st = ctx->state;
 
-    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 1 + ctx->variant->name.len);
+    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    seen.data = p;
-    seen.len = ngx_sprintf(p, "%T %V", ngx_time(), &ctx->variant->name) - p;
+    fv[0] = ngx_http_retarget_f_seen;
 
-    cmd = ngx_http_retarget_cmd(cmds, "HSET");
-    if (cmd == NULL
-        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, &ctx->visitor,
-                                     ":meta", NULL) != NGX_OK)
+    if (ngx_http_retarget_stamp_encode(r->pool, ngx_time(),
+                                       &ctx->variant->name, &fv[1])
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    ngx_http_retarget_arg(cmd, (u_char *) "seen", 4);
-    ngx_http_retarget_arg(cmd, seen.data, seen.len);
-    ngx_http_retarget_arg(cmd, (u_char *) "last_reminder",
-                          sizeof("last_reminder") - 1);
+    fv[2] = ngx_http_retarget_f_last_reminder;
+    fv[3].data = p;
+    p = ngx_sprintf(p, "%T", ngx_time());
+    fv[3].len = p - fv[3].data;
 
-    if (ngx_http_retarget_arg_num(r->pool, cmd, ngx_time()) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    fv[4] = ngx_http_retarget_f_reminders;
+    fv[5].data = p;
+    p = ngx_sprintf(p, "%L", (int64_t) st->reminders);
+    fv[5].len = p - fv[5].data;
 
-    ngx_http_retarget_arg(cmd, (u_char *) "reminders", 9);
+    fv[6] = ngx_http_retarget_f_period_start;
+    fv[7].data = p;
+    p = ngx_sprintf(p, "%L", (int64_t) st->period_start);
+    fv[7].len = p - fv[7].data;
 
-    if (ngx_http_retarget_arg_num(r->pool, cmd, st->reminders) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_retarget_arg(cmd, (u_char *) "period_start",
-                          sizeof("period_start") - 1);
-
-    if (ngx_http_retarget_arg_num(r->pool, cmd, st->period_start) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    n = 4;
 
     if (ctx->decision == ngx_http_retarget_decision_shown) {
-        ngx_http_retarget_arg(cmd, (u_char *) "variant", 7);
-        ngx_http_retarget_arg(cmd, ctx->variant->name.data,
-                              ctx->variant->name.len);
+        fv[8] = ngx_http_retarget_f_variant;
+        fv[9] = ctx->variant->name;
+        n = 5;
     }
 
     /* the hash may have expired since the read: never keep it forever */
 
-    cmd = ngx_http_retarget_cmd(cmds, "EXPIRE");
-    if (cmd == NULL
-        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, &ctx->visitor,
-                                     ":meta", NULL) != NGX_OK
-        || ngx_http_retarget_arg_num(r->pool, cmd, rmcf->retention)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_retarget_meta_set(r->pool, rmcf, cmds, &ctx->visitor, fv,
+                                      n);
 }
 
 
@@ -1183,12 +1167,10 @@ ngx_http_retarget_forget_stale(ngx_http_request_t *r,
     for (i = 0; i < ctx->state->stale.nelts; i++) {
 
         if (cmd == NULL || cmd->argc == NGX_HTTP_RETARGET_MAX_ARGS) {
-            cmd = ngx_http_retarget_cmd(cmds, "HDEL");
-            if (cmd == NULL
-                || ngx_http_retarget_arg_key(r->pool, rmcf, cmd,
-                                             &ctx->visitor, ":meta", NULL)
-                   != NGX_OK)
-            {
+            cmd = ngx_http_retarget_key_cmd(r->pool, rmcf, cmds, "HDEL",
+                                            ngx_http_retarget_key_meta,
+                                            &ctx->visitor);
+            if (cmd == NULL) {
                 return NGX_ERROR;
             }
         }
@@ -1212,9 +1194,9 @@ ngx_http_retarget_pop_code(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx)
 {
     u_char                         *p;
-    size_t                          size, len[2];
-    const char                     *argv[2];
+    size_t                          size;
     ngx_str_t                      *pool;
+    ngx_http_retarget_cmd_t         cmd;
     ngx_http_retarget_pop_t        *pop;
     ngx_http_retarget_main_conf_t  *rmcf;
     ngx_http_retarget_incentive_t  *inc;
@@ -1224,9 +1206,12 @@ ngx_http_retarget_pop_code(ngx_http_request_t *r,
     pool = &inc->pool;
 
     size = sizeof(ngx_http_retarget_pop_t)
-           + 2 * rmcf->redis.prefix.len + sizeof("codes:") - 1 + pool->len
-           + sizeof("{}:meta") - 1 + ctx->visitor.len
-           + sizeof("code:") - 1 + pool->len;
+           + ngx_http_retarget_key_len(&rmcf->redis.prefix,
+                                       ngx_http_retarget_key_codes, pool)
+           + ngx_http_retarget_key_len(&rmcf->redis.prefix,
+                                       ngx_http_retarget_key_meta,
+                                       &ctx->visitor)
+           + ngx_http_retarget_code_field_len(pool);
 
     pop = ngx_alloc(size, r->connection->log);
     if (pop == NULL) {
@@ -1240,24 +1225,25 @@ ngx_http_retarget_pop_code(ngx_http_request_t *r,
     p = (u_char *) (pop + 1);
 
     pop->list.data = p;
-    p = ngx_sprintf(p, "%Vcodes:%V", &rmcf->redis.prefix, pool);
+    p = ngx_http_retarget_key_put(p, &rmcf->redis.prefix,
+                                  ngx_http_retarget_key_codes, pool);
     pop->list.len = p - pop->list.data;
 
     pop->meta.data = p;
-    p = ngx_sprintf(p, "%V{%V}:meta", &rmcf->redis.prefix, &ctx->visitor);
+    p = ngx_http_retarget_key_put(p, &rmcf->redis.prefix,
+                                  ngx_http_retarget_key_meta, &ctx->visitor);
     pop->meta.len = p - pop->meta.data;
 
     pop->field.data = p;
-    p = ngx_sprintf(p, "code:%V", pool);
+    p = ngx_http_retarget_code_field_put(p, pool);
     pop->field.len = p - pop->field.data;
 
-    argv[0] = "LPOP";
-    len[0] = 4;
-    argv[1] = (const char *) pop->list.data;
-    len[1] = pop->list.len;
+    ngx_http_retarget_cmd_init(&cmd, "LPOP");
+    ngx_http_retarget_arg_str(&cmd, &pop->list);
 
-    if (ngx_http_retarget_redis_read(ngx_http_retarget_redis_get(), 2, argv,
-                                     len, ngx_http_retarget_pop_reply, pop)
+    if (ngx_http_retarget_redis_read(ngx_http_retarget_redis_get(), cmd.argc,
+                                     cmd.argv, cmd.len,
+                                     ngx_http_retarget_pop_reply, pop)
         != NGX_OK)
     {
         ngx_free(pop);
@@ -1270,9 +1256,8 @@ ngx_http_retarget_pop_reply(void *data, redisReply *reply)
 {
     ngx_http_retarget_pop_t *pop = data;
 
-    size_t       len[4];
-    const char  *argv[4];
-    u_char      *code;
+    u_char                   *code;
+    ngx_http_retarget_cmd_t   cmd;
 
     if (reply == NULL || reply->type != REDIS_REPLY_STRING
         || reply->len == 0 || reply->len > 256)
@@ -1292,17 +1277,14 @@ ngx_http_retarget_pop_reply(void *data, redisReply *reply)
     pop->code.data = code;
     pop->code.len = reply->len;
 
-    argv[0] = "HSETNX";
-    len[0] = 6;
-    argv[1] = (const char *) pop->meta.data;
-    len[1] = pop->meta.len;
-    argv[2] = (const char *) pop->field.data;
-    len[2] = pop->field.len;
-    argv[3] = (const char *) code;
-    len[3] = pop->code.len;
+    ngx_http_retarget_cmd_init(&cmd, "HSETNX");
+    ngx_http_retarget_arg_str(&cmd, &pop->meta);
+    ngx_http_retarget_arg_str(&cmd, &pop->field);
+    ngx_http_retarget_arg_str(&cmd, &pop->code);
 
-    if (ngx_http_retarget_redis_read(ngx_http_retarget_redis_get(), 4, argv,
-                                     len, ngx_http_retarget_pin_reply, pop)
+    if (ngx_http_retarget_redis_read(ngx_http_retarget_redis_get(), cmd.argc,
+                                     cmd.argv, cmd.len,
+                                     ngx_http_retarget_pin_reply, pop)
         != NGX_OK)
     {
         ngx_http_retarget_pin_reply(pop, NULL);
@@ -1315,37 +1297,32 @@ ngx_http_retarget_pin_reply(void *data, redisReply *reply)
 {
     ngx_http_retarget_pop_t *pop = data;
 
-    u_char       num[NGX_TIME_T_LEN];
-    size_t       len[3];
-    const char  *argv[3];
+    u_char                   num[NGX_TIME_T_LEN];
+    ngx_str_t                ttl;
+    ngx_http_retarget_cmd_t  cmd;
 
     if (reply != NULL && reply->type == REDIS_REPLY_INTEGER
         && reply->integer == 1)
     {
         /* pinned: the hash may have expired since the page's read */
-        argv[0] = "EXPIRE";
-        len[0] = 6;
-        argv[1] = (const char *) pop->meta.data;
-        len[1] = pop->meta.len;
-        argv[2] = (const char *) num;
-        len[2] = ngx_sprintf(num, "%T", pop->retention) - num;
+        ttl.data = num;
+        ttl.len = ngx_sprintf(num, "%T", pop->retention) - num;
 
-        (void) ngx_http_retarget_redis_write(ngx_http_retarget_redis_get(),
-                                             3, argv, len);
+        ngx_http_retarget_cmd_init(&cmd, "EXPIRE");
+        ngx_http_retarget_arg_str(&cmd, &pop->meta);
+        ngx_http_retarget_arg_str(&cmd, &ttl);
+
+        (void) ngx_http_retarget_send_cmd(&cmd);
 
     } else if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
         || reply->integer == 0)
     {
         /* not pinned: the code goes back for someone else */
-        argv[0] = "RPUSH";
-        len[0] = 5;
-        argv[1] = (const char *) pop->list.data;
-        len[1] = pop->list.len;
-        argv[2] = (const char *) pop->code.data;
-        len[2] = pop->code.len;
+        ngx_http_retarget_cmd_init(&cmd, "RPUSH");
+        ngx_http_retarget_arg_str(&cmd, &pop->list);
+        ngx_http_retarget_arg_str(&cmd, &pop->code);
 
-        (void) ngx_http_retarget_redis_write(ngx_http_retarget_redis_get(),
-                                             3, argv, len);
+        (void) ngx_http_retarget_send_cmd(&cmd);
     }
 
     ngx_free(pop->code.data);

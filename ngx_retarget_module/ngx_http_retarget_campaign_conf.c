@@ -10,7 +10,7 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_store.h"
 
 
 #define NGX_HTTP_RETARGET_VARIANT_MAX  32

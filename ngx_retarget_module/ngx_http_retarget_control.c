@@ -10,7 +10,7 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_store.h"
 
 
 /* the longest "to": longer ones are no link of the shop's pages */
@@ -65,9 +65,6 @@ static ngx_int_t ngx_http_retarget_click(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_retarget_prefetch(ngx_http_request_t *r);
 static ngx_int_t ngx_http_retarget_click_log(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf);
-static ngx_int_t ngx_http_retarget_meta_cmds(ngx_http_request_t *r,
-    ngx_http_retarget_cmd_t *cmds, ngx_str_t *visitor, ngx_str_t *field,
-    ngx_str_t *value);
 
 
 /* a dismissal waiting for Redis */
@@ -612,9 +609,9 @@ ngx_http_retarget_dismiss(ngx_http_request_t *r,
     u_char                          vid[NGX_HTTP_RETARGET_VID_LEN];
     u_char                          now[NGX_TIME_T_LEN];
     ngx_int_t                       rc;
-    ngx_str_t                       path, visitor, field, value;
+    ngx_str_t                       path, visitor, fv[2];
     ngx_uint_t                      resign;
-    ngx_http_retarget_cmd_t         cmds[2];
+    ngx_array_t                    *cmds;
     ngx_http_retarget_dismiss_t    *d;
     ngx_http_retarget_main_conf_t  *rmcf;
 
@@ -638,12 +635,15 @@ ngx_http_retarget_dismiss(ngx_http_request_t *r,
     visitor.data = vid;
     visitor.len = sizeof(vid);
 
-    ngx_str_set(&field, "dismissed");
-    value.data = now;
-    value.len = ngx_sprintf(now, "%T", ngx_time()) - now;
+    fv[0] = ngx_http_retarget_f_dismissed;
+    fv[1].data = now;
+    fv[1].len = ngx_sprintf(now, "%T", ngx_time()) - now;
 
-    if (ngx_http_retarget_meta_cmds(r, cmds, &visitor, &field, &value)
-        != NGX_OK)
+    cmds = ngx_array_create(r->pool, 2, sizeof(ngx_http_retarget_cmd_t));
+
+    if (cmds == NULL
+        || ngx_http_retarget_meta_set(r->pool, rmcf, cmds, &visitor, fv, 1)
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -655,7 +655,8 @@ ngx_http_retarget_dismiss(ngx_http_request_t *r,
 
     d->path = path;
 
-    rc = ngx_http_retarget_wait(r, 2, cmds, ngx_http_retarget_dismiss_reply,
+    rc = ngx_http_retarget_wait(r, cmds->nelts, cmds->elts,
+                                ngx_http_retarget_dismiss_reply,
                                 ngx_http_retarget_dismiss_done, d);
 
     if (rc == NGX_DECLINED) {
@@ -806,10 +807,10 @@ static ngx_int_t
 ngx_http_retarget_click_log(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf)
 {
-    u_char                            vid[NGX_HTTP_RETARGET_VID_LEN], *p;
-    ngx_str_t                         v, visitor, field, value;
+    u_char                            vid[NGX_HTTP_RETARGET_VID_LEN];
+    ngx_str_t                         v, visitor, fv[2];
     ngx_uint_t                        resign;
-    ngx_http_retarget_cmd_t           cmds[2];
+    ngx_array_t                      *cmds;
     ngx_http_retarget_main_conf_t    *rmcf;
     ngx_http_retarget_variant_name_t *vn;
 
@@ -843,66 +844,21 @@ ngx_http_retarget_click_log(ngx_http_request_t *r,
     visitor.data = vid;
     visitor.len = sizeof(vid);
 
-    ngx_str_set(&field, "clicked");
+    fv[0] = ngx_http_retarget_f_clicked;
 
-    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 1 + vn->name.len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    cmds = ngx_array_create(r->pool, 2, sizeof(ngx_http_retarget_cmd_t));
 
-    value.data = p;
-    value.len = ngx_sprintf(p, "%T %V", ngx_time(), &vn->name) - p;
-
-    if (ngx_http_retarget_meta_cmds(r, cmds, &visitor, &field, &value)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_http_retarget_send_cmds(cmds, 2);
-
-    return NGX_OK;
-}
-
-
-/*
- * "HSET <prefix>{vid}:meta field value" and the hash's TTL: it may have
- * expired since the visitor's last page, and must never stay forever.
- */
-
-static ngx_int_t
-ngx_http_retarget_meta_cmds(ngx_http_request_t *r,
-    ngx_http_retarget_cmd_t *cmds, ngx_str_t *visitor, ngx_str_t *field,
-    ngx_str_t *value)
-{
-    ngx_http_retarget_main_conf_t  *rmcf;
-
-    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
-
-    ngx_memzero(cmds, 2 * sizeof(ngx_http_retarget_cmd_t));
-
-    ngx_http_retarget_arg(&cmds[0], (u_char *) "HSET", 4);
-
-    if (ngx_http_retarget_arg_key(r->pool, rmcf, &cmds[0], visitor, ":meta",
-                                  NULL)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_http_retarget_arg(&cmds[0], field->data, field->len);
-    ngx_http_retarget_arg(&cmds[0], value->data, value->len);
-
-    ngx_http_retarget_arg(&cmds[1], (u_char *) "EXPIRE", 6);
-
-    if (ngx_http_retarget_arg_key(r->pool, rmcf, &cmds[1], visitor, ":meta",
-                                  NULL)
-        != NGX_OK
-        || ngx_http_retarget_arg_num(r->pool, &cmds[1], rmcf->retention)
+    if (cmds == NULL
+        || ngx_http_retarget_stamp_encode(r->pool, ngx_time(), &vn->name,
+                                          &fv[1])
+           != NGX_OK
+        || ngx_http_retarget_meta_set(r->pool, rmcf, cmds, &visitor, fv, 1)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
+
+    ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
 
     return NGX_OK;
 }

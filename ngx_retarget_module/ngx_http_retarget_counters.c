@@ -2,7 +2,7 @@
 /*
  * Copyright (C) The ngx_retarget_module authors
  *
- * The daily counters (<prefix>stats:YYYYMMDD): summed in each worker and
+ * The daily counters (a hash per UTC day): summed in each worker and
  * flushed to Redis once a second and when the worker exits, never
  * incremented per request.  A counter whose command cannot be queued,
  * or that moved while Redis was away, keeps its count for the next
@@ -10,7 +10,7 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_store.h"
 
 
 #define NGX_HTTP_RETARGET_FLUSH_INTERVAL  1000
@@ -28,6 +28,7 @@ typedef struct {
 typedef struct {
     ngx_http_retarget_main_conf_t *rmcf;
     u_char                         day[8];     /* YYYYMMDD */
+    ngx_str_t                      key;        /* of the day's hash */
     ngx_uint_t                     n;
     ngx_http_retarget_counter_t    counters[NGX_HTTP_RETARGET_MAX_COUNTERS];
     ngx_event_t                    flush;
@@ -51,6 +52,7 @@ ngx_int_t
 ngx_http_retarget_counters_init_process(ngx_cycle_t *cycle,
     ngx_http_retarget_main_conf_t *rmcf)
 {
+    ngx_str_t                      day;
     ngx_http_retarget_counters_t  *rc;
 
     rc = ngx_pcalloc(cycle->pool, sizeof(ngx_http_retarget_counters_t));
@@ -60,6 +62,18 @@ ngx_http_retarget_counters_init_process(ngx_cycle_t *cycle,
 
     rc->rmcf = rmcf;
     ngx_http_retarget_today(rc->day);
+
+    /* the key of every day has the same length: written at each flush */
+
+    day.data = rc->day;
+    day.len = sizeof(rc->day);
+
+    rc->key.len = ngx_http_retarget_key_len(&rmcf->redis.prefix,
+                                            ngx_http_retarget_key_stats, &day);
+    rc->key.data = ngx_pnalloc(cycle->pool, rc->key.len);
+    if (rc->key.data == NULL) {
+        return NGX_ERROR;
+    }
 
     rc->flush.handler = ngx_http_retarget_flush_handler;
     rc->flush.data = rc;
@@ -92,6 +106,8 @@ ngx_http_retarget_count(ngx_str_t *field, int64_t n)
 
     if (ngx_memcmp(day, rc->day, 8) != 0) {
         /* midnight: yesterday's counts go to yesterday's hash */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "retarget counters: a new day");
         ngx_http_retarget_flush_counters();
         ngx_memcpy(rc->day, day, 8);
     }
@@ -137,6 +153,9 @@ ngx_http_retarget_count_now(ngx_str_t *field, int64_t n)
     c = &rc->counters[rc->n++];
     c->field = *field;
     c->n = n;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "retarget counters: \"%V\" is counter %ui", field, rc->n);
 }
 
 
@@ -148,8 +167,10 @@ ngx_http_retarget_count_now(ngx_str_t *field, int64_t n)
 static ngx_uint_t
 ngx_http_retarget_in_cents(ngx_str_t *field)
 {
-    if (field->len > sizeof("events:") - 1
-        && ngx_strncmp(field->data, "events:", sizeof("events:") - 1) == 0)
+    if (field->len > ngx_http_retarget_c_events.len
+        && ngx_strncmp(field->data, ngx_http_retarget_c_events.data,
+                       ngx_http_retarget_c_events.len)
+           == 0)
     {
         return 0;
     }
@@ -167,11 +188,11 @@ ngx_http_retarget_in_cents(ngx_str_t *field)
 static void
 ngx_http_retarget_flush_counters(void)
 {
-    u_char                          key[128], num[NGX_INT64_LEN + 2], *p;
+    u_char                          num[NGX_INT64_LEN + 2], *p;
     int64_t                         n, dropped;
+    ngx_str_t                       day, value;
     ngx_uint_t                      i, sent;
-    const char                     *argv[4];
-    size_t                          len[4];
+    ngx_http_retarget_cmd_t         cmd;
     ngx_http_retarget_counter_t    *c;
     ngx_http_retarget_counters_t   *rc;
     ngx_http_retarget_redis_t      *rds;
@@ -197,12 +218,13 @@ ngx_http_retarget_flush_counters(void)
         ngx_http_retarget_count_now(&ngx_http_retarget_c_dropped, dropped);
     }
 
-    p = ngx_snprintf(key, sizeof(key), "%Vstats:%*s",
-                     &rc->rmcf->redis.prefix, (size_t) 8, rc->day);
+    day.data = rc->day;
+    day.len = sizeof(rc->day);
 
-    argv[1] = (const char *) key;
-    len[1] = p - key;
+    (void) ngx_http_retarget_key_put(rc->key.data, &rc->rmcf->redis.prefix,
+                                     ngx_http_retarget_key_stats, &day);
 
+    value.data = num;
     sent = 0;
 
     for (i = 0; i < rc->n; i++) {
@@ -213,37 +235,45 @@ ngx_http_retarget_flush_counters(void)
             continue;
         }
 
-        argv[2] = (const char *) c->field.data;
-        len[2] = c->field.len;
-        argv[3] = (const char *) num;
-
         if (ngx_http_retarget_in_cents(&c->field)) {
-            argv[0] = "HINCRBYFLOAT";
+            ngx_http_retarget_cmd_init(&cmd, "HINCRBYFLOAT");
             p = ngx_sprintf(num, "%s%L.%02L", n < 0 ? "-" : "",
                             (n < 0 ? -n : n) / 100, (n < 0 ? -n : n) % 100);
 
         } else {
-            argv[0] = "HINCRBY";
+            ngx_http_retarget_cmd_init(&cmd, "HINCRBY");
             p = ngx_sprintf(num, "%L", n);
         }
 
-        len[0] = ngx_strlen(argv[0]);
-        len[3] = p - num;
+        value.len = p - num;
 
-        if (ngx_http_retarget_redis_write(rds, 4, argv, len) == NGX_OK) {
+        ngx_http_retarget_arg_str(&cmd, &rc->key);
+        ngx_http_retarget_arg_str(&cmd, &c->field);
+        ngx_http_retarget_arg_str(&cmd, &value);
+
+        if (ngx_http_retarget_send_cmd(&cmd) == NGX_OK) {
             c->n -= n;
             sent++;
+
+        } else {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                           "retarget counters: \"%V\" kept for the next "
+                           "flush", &c->field);
         }
     }
 
     if (sent) {
-        argv[0] = "EXPIRE";
-        len[0] = 6;
-        argv[2] = (const char *) num;
-        p = ngx_sprintf(num, "%d", NGX_HTTP_RETARGET_STATS_TTL);
-        len[2] = p - num;
+        ngx_http_retarget_cmd_init(&cmd, "EXPIRE");
+        ngx_http_retarget_arg_str(&cmd, &rc->key);
 
-        (void) ngx_http_retarget_redis_write(rds, 3, argv, len);
+        value.len = ngx_sprintf(num, "%d", NGX_HTTP_RETARGET_STATS_TTL) - num;
+        ngx_http_retarget_arg_str(&cmd, &value);
+
+        (void) ngx_http_retarget_send_cmd(&cmd);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "retarget counters: flushed %ui to \"%V\"", sent,
+                       &rc->key);
     }
 }
 

@@ -4,81 +4,17 @@
  *
  * Behaviour logging: after the response (log phase), the page view and
  * the events of "retarget_event" become one pipelined batch of Redis
- * writes that nobody waits for.  The daily counters they move are in
- * ngx_http_retarget_counters.c.
- *
- * A few events need an answer first ("ops"): a purchase asks whether its
- * order is new and what reminder led to it, a cart line needs the cart's
- * new quantity.  Their writes follow the answer, and the worker's later
- * writes wait behind them.
+ * writes that nobody waits for, and an entry of the event stream.  The
+ * values are checked in ngx_http_retarget_event_conf.c, the writes that
+ * wait for an answer are in ngx_http_retarget_event_reply.c, and the
+ * daily counters they move in ngx_http_retarget_counters.c.
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_event.h"
 
 #include <jansson.h>
 #include <openssl/rand.h>
-
-
-
-
-typedef enum {
-    ngx_http_retarget_ev_product = 0,
-    ngx_http_retarget_ev_cart_add,
-    ngx_http_retarget_ev_cart_remove,
-    ngx_http_retarget_ev_cart_clear,
-    ngx_http_retarget_ev_checkout,
-    ngx_http_retarget_ev_purchase,
-    ngx_http_retarget_ev_identify,
-    ngx_http_retarget_ev_custom
-} ngx_http_retarget_ev_type_e;
-
-
-/* the parameters of retarget_event, in this order */
-typedef enum {
-    ngx_http_retarget_p_sku = 0,
-    ngx_http_retarget_p_qty,
-    ngx_http_retarget_p_price,
-    ngx_http_retarget_p_name,
-    ngx_http_retarget_p_image,
-    ngx_http_retarget_p_url,
-    ngx_http_retarget_p_order,
-    ngx_http_retarget_p_value,
-    ngx_http_retarget_p_user,
-    ngx_http_retarget_p_if,
-    ngx_http_retarget_p_count
-} ngx_http_retarget_param_e;
-
-
-typedef struct {
-    ngx_str_t                      name;
-    ngx_http_retarget_ev_type_e    type;
-    ngx_str_t                      counter;
-    ngx_http_complex_value_t      *params[ngx_http_retarget_p_count];
-} ngx_http_retarget_event_conf_t;
-
-
-/* an event's values, checked */
-typedef struct {
-    ngx_http_retarget_event_conf_t  *conf;
-    ngx_str_t                        v[ngx_http_retarget_p_count];
-    int64_t                          qty;
-    int64_t                          cents;     /* price or value */
-} ngx_http_retarget_event_t;
-
-
-/* the commands of one event, being built in the request pool */
-typedef struct {
-    ngx_http_request_t            *r;
-    ngx_http_retarget_main_conf_t *rmcf;
-    ngx_array_t                   *asks;      /* their answers decide */
-    ngx_array_t                   *cmds;
-    ngx_str_t                     *vid;
-    ngx_str_t                      now;
-    ngx_str_t                      ms;        /* of items, cart_cleared */
-    ngx_uint_t                     line;      /* the cart line, in cmds */
-    size_t                         gap;       /* where its QTY goes */
-} ngx_http_retarget_batch_t;
 
 
 /* this worker's logging state */
@@ -89,66 +25,10 @@ typedef struct {
 } ngx_http_retarget_events_t;
 
 
-typedef struct ngx_http_retarget_op_s  ngx_http_retarget_op_t;
-
-typedef void (*ngx_http_retarget_op_answer_pt)(ngx_http_retarget_op_t *op,
-    ngx_uint_t i, redisReply *reply);
-typedef void (*ngx_http_retarget_op_done_pt)(ngx_http_retarget_op_t *op);
-
-
-/*
- * Commands whose answers decide the writes that follow them ("asks"),
- * and those writes, in one block that outlives the request.
- */
-struct ngx_http_retarget_op_s {
-    ngx_http_retarget_op_answer_pt   answer;    /* reply NULL: none came */
-    ngx_http_retarget_op_done_pt     done;      /* sends the writes */
-    ngx_http_retarget_cmd_t         *cmds;      /* the asks, then writes */
-    ngx_uint_t                       nasks;
-    ngx_uint_t                       ncmds;
-    ngx_uint_t                       keep;      /* bits: asks that are
-                                                   written when they cannot
-                                                   be asked */
-    ngx_uint_t                       asked;
-    ngx_uint_t                       answered;
-};
-
-
-/* a cart_add: the line in the meta holds the cart's new quantity */
-typedef struct {
-    ngx_http_retarget_op_t           op;
-    ngx_uint_t                       line;      /* its write */
-    size_t                           gap;       /* where its QTY goes */
-    int64_t                          qty;       /* 0: no answer */
-} ngx_http_retarget_cart_op_t;
-
-
-/* a purchase: counted once per order id, and attributed */
-typedef struct {
-    ngx_http_retarget_op_t           op;
-    ngx_http_retarget_main_conf_t   *rmcf;
-    ngx_str_t                       *counter;
-    int64_t                          cents;
-    time_t                           now;
-    time_t                           click_window;
-    time_t                           view_window;
-    ngx_str_t                       *conversions;  /* attributed to */
-    ngx_str_t                       *revenue;
-    unsigned                         order:1;   /* asks "SET order NX" */
-    unsigned                         duplicate:1;
-} ngx_http_retarget_purchase_t;
-
-
 static ngx_int_t ngx_http_retarget_log_pageview(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_loc_conf_t *rlcf);
 static ngx_int_t ngx_http_retarget_log_event(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_event_conf_t *ec);
-static ngx_int_t ngx_http_retarget_event_values(ngx_http_request_t *r,
-    ngx_http_retarget_event_t *ev);
-static ngx_int_t ngx_http_retarget_check_value(ngx_uint_t param,
-    ngx_str_t *v, ngx_http_retarget_event_t *ev);
-static ngx_int_t ngx_http_retarget_printable(ngx_str_t *v, size_t max,
-    ngx_uint_t spaces);
 static ngx_int_t ngx_http_retarget_order_ask(ngx_http_retarget_batch_t *b,
     ngx_http_retarget_event_t *ev);
 static ngx_int_t ngx_http_retarget_visitor_writes(
@@ -158,86 +38,26 @@ static ngx_int_t ngx_http_retarget_product_hash(ngx_http_retarget_batch_t *b,
     ngx_http_retarget_event_t *ev);
 static ngx_int_t ngx_http_retarget_item(ngx_http_retarget_batch_t *b,
     ngx_http_retarget_event_t *ev, ngx_uint_t cart);
+static void ngx_http_retarget_event_item(ngx_http_retarget_event_t *ev,
+    ngx_http_retarget_item_t *it);
 static ngx_int_t ngx_http_retarget_ask_last(ngx_http_retarget_batch_t *b);
 static void ngx_http_retarget_send_last(ngx_http_retarget_batch_t *b);
 static int64_t ngx_http_retarget_ms(ngx_uint_t clear);
 static ngx_int_t ngx_http_retarget_cart_changed(ngx_http_retarget_batch_t *b);
 static ngx_int_t ngx_http_retarget_touch(ngx_http_retarget_batch_t *b);
 static ngx_http_retarget_cmd_t *ngx_http_retarget_vcmd(
-    ngx_http_retarget_batch_t *b, const char *name, char *suffix,
-    ngx_str_t *a1, ngx_str_t *a2);
-static ngx_http_retarget_cmd_t *ngx_http_retarget_key_cmd(
-    ngx_http_retarget_batch_t *b, const char *name, ngx_str_t *vid,
-    char *suffix, ngx_str_t *tail, ngx_str_t *a1, ngx_str_t *a2);
+    ngx_http_retarget_batch_t *b, const char *name,
+    ngx_http_retarget_key_e key, ngx_str_t *a1, ngx_str_t *a2);
+static ngx_http_retarget_cmd_t *ngx_http_retarget_qcmd(
+    ngx_http_retarget_batch_t *b, const char *name, ngx_str_t *a1,
+    ngx_str_t *a2);
+static ngx_http_retarget_cmd_t *ngx_http_retarget_args(
+    ngx_http_retarget_cmd_t *cmd, ngx_str_t *a1, ngx_str_t *a2);
 static ngx_int_t ngx_http_retarget_vexpire(ngx_http_retarget_batch_t *b,
-    char *suffix);
+    ngx_http_retarget_key_e key);
 static ngx_int_t ngx_http_retarget_stream(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_str_t *type,
     ngx_http_retarget_event_t *ev, ngx_array_t *cmds);
-static ngx_int_t ngx_http_retarget_cart_op(ngx_http_retarget_batch_t *b,
-    ngx_http_retarget_event_t *ev);
-static void ngx_http_retarget_cart_answer(ngx_http_retarget_op_t *op,
-    ngx_uint_t i, redisReply *reply);
-static void ngx_http_retarget_cart_done(ngx_http_retarget_op_t *op);
-static ngx_int_t ngx_http_retarget_purchase_op(ngx_http_retarget_batch_t *b,
-    ngx_http_retarget_event_t *ev);
-static void ngx_http_retarget_purchase_answer(ngx_http_retarget_op_t *op,
-    ngx_uint_t i, redisReply *reply);
-static ngx_str_t *ngx_http_retarget_attribute(
-    ngx_http_retarget_purchase_t *p, redisReply *stamp, ngx_uint_t click);
-static void ngx_http_retarget_purchase_done(ngx_http_retarget_op_t *op);
-static ngx_http_retarget_op_t *ngx_http_retarget_op_create(size_t size,
-    ngx_http_retarget_batch_t *b);
-static void ngx_http_retarget_op_run(ngx_http_retarget_op_t *op);
-static void ngx_http_retarget_op_answered(void *data, redisReply *reply);
-static void ngx_http_retarget_op_finish(ngx_http_retarget_op_t *op);
-
-static ngx_int_t ngx_http_retarget_expire(ngx_http_request_t *r,
-    ngx_array_t *cmds, ngx_str_t *vid, char *suffix);
-
-
-
-static ngx_str_t  ngx_http_retarget_param_names[] = {
-    ngx_string("sku="),
-    ngx_string("qty="),
-    ngx_string("price="),
-    ngx_string("name="),
-    ngx_string("image="),
-    ngx_string("url="),
-    ngx_string("order="),
-    ngx_string("value="),
-    ngx_string("user="),
-    ngx_string("if=")
-};
-
-
-/* the same, as keys of the stream's JSON */
-static const char  *ngx_http_retarget_json_keys[] = {
-    "sku", "qty", "price", "name", "image", "url", "order", "value", "user"
-};
-
-
-static struct {
-    ngx_str_t                      name;
-    ngx_http_retarget_ev_type_e    type;
-    ngx_str_t                      counter;
-} ngx_http_retarget_ev_types[] = {
-    { ngx_string("product"), ngx_http_retarget_ev_product,
-      ngx_string("product_views") },
-    { ngx_string("cart_add"), ngx_http_retarget_ev_cart_add,
-      ngx_string("cart_adds") },
-    { ngx_string("cart_remove"), ngx_http_retarget_ev_cart_remove,
-      ngx_string("cart_removes") },
-    { ngx_string("cart_clear"), ngx_http_retarget_ev_cart_clear,
-      ngx_string("cart_clears") },
-    { ngx_string("checkout"), ngx_http_retarget_ev_checkout,
-      ngx_string("checkouts") },
-    { ngx_string("purchase"), ngx_http_retarget_ev_purchase,
-      ngx_string("purchases") },
-    { ngx_string("identify"), ngx_http_retarget_ev_identify,
-      ngx_string("identifies") },
-    { ngx_null_string, ngx_http_retarget_ev_custom, ngx_null_string }
-};
 
 
 static ngx_str_t  ngx_http_retarget_c_pageviews = ngx_string("pageviews");
@@ -245,167 +65,17 @@ static ngx_str_t  ngx_http_retarget_t_pageview = ngx_string("pageview");
 static ngx_str_t  ngx_http_retarget_c_new = ngx_string("visitors_new");
 static ngx_str_t  ngx_http_retarget_c_notices = ngx_string("notices");
 static ngx_str_t  ngx_http_retarget_c_gpc = ngx_string("gpc");
-static ngx_str_t  ngx_http_retarget_c_revenue = ngx_string("revenue");
 static ngx_str_t  ngx_http_retarget_c_rejected = ngx_string("rejected");
-static ngx_str_t  ngx_http_retarget_c_duplicate =
-    ngx_string("purchases_duplicate");
+
+ngx_str_t  ngx_http_retarget_c_revenue = ngx_string("revenue");
 
 
-/* hash fields and constant arguments */
-static ngx_str_t  ngx_http_retarget_f_last_seen = ngx_string("last_seen");
-static ngx_str_t  ngx_http_retarget_f_first_seen = ngx_string("first_seen");
-static ngx_str_t  ngx_http_retarget_f_cart_updated =
-    ngx_string("cart_updated");
-static ngx_str_t  ngx_http_retarget_f_purchased = ngx_string("purchased");
-static ngx_str_t  ngx_http_retarget_f_checkout = ngx_string("checkout");
-static ngx_str_t  ngx_http_retarget_f_user = ngx_string("user");
-static ngx_str_t  ngx_http_retarget_f_cart_cleared =
-    ngx_string("cart_cleared");
-static ngx_str_t  ngx_http_retarget_f_clicked = ngx_string("clicked");
-static ngx_str_t  ngx_http_retarget_f_seen = ngx_string("seen");
+/* constant arguments */
 static ngx_str_t  ngx_http_retarget_s0 = ngx_string("0");
 static ngx_str_t  ngx_http_retarget_viewed_last = ngx_string("19");
 
 
 static ngx_http_retarget_events_t  *ngx_http_retarget_events;
-
-
-/* retarget_event type [sku=V] [qty=V] ... [if=V] */
-
-char *
-ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_retarget_loc_conf_t *rlcf = conf;
-
-    u_char                            *p;
-    ngx_str_t                         *value, v;
-    ngx_uint_t                         i, k;
-    ngx_http_retarget_event_conf_t    *ec;
-    ngx_http_compile_complex_value_t   ccv;
-
-    if (rlcf->events == NULL) {
-        rlcf->events = ngx_array_create(cf->pool, 2,
-                                       sizeof(ngx_http_retarget_event_conf_t));
-        if (rlcf->events == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    ec = ngx_array_push(rlcf->events);
-    if (ec == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(ec, sizeof(ngx_http_retarget_event_conf_t));
-
-    value = cf->args->elts;
-    ec->name = value[1];
-
-    for (k = 0; ngx_http_retarget_ev_types[k].name.len; k++) {
-        if (ngx_http_retarget_ev_types[k].name.len == ec->name.len
-            && ngx_strncmp(ngx_http_retarget_ev_types[k].name.data,
-                           ec->name.data, ec->name.len) == 0)
-        {
-            break;
-        }
-    }
-
-    ec->type = ngx_http_retarget_ev_types[k].type;
-    ec->counter = ngx_http_retarget_ev_types[k].counter;
-
-    if (ec->type == ngx_http_retarget_ev_custom) {
-        /* a free-form name: reaches the stream and "events:<name>" */
-
-        if (ec->name.len == 0 || ec->name.len > 32) {
-            goto invalid_type;
-        }
-
-        for (p = ec->name.data; p < ec->name.data + ec->name.len; p++) {
-            if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
-                  || *p == '_'))
-            {
-                goto invalid_type;
-            }
-        }
-
-        ec->counter.len = sizeof("events:") - 1 + ec->name.len;
-        ec->counter.data = ngx_pnalloc(cf->pool, ec->counter.len);
-        if (ec->counter.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_sprintf(ec->counter.data, "events:%V", &ec->name);
-    }
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        for (k = 0; k < ngx_http_retarget_p_count; k++) {
-            if (ngx_strncmp(value[i].data,
-                            ngx_http_retarget_param_names[k].data,
-                            ngx_http_retarget_param_names[k].len)
-                == 0)
-            {
-                break;
-            }
-        }
-
-        if (k == ngx_http_retarget_p_count || ec->params[k] != NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid or duplicate parameter \"%V\" "
-                               "in \"%V\"", &value[i], &cmd->name);
-            return NGX_CONF_ERROR;
-        }
-
-        v.data = value[i].data + ngx_http_retarget_param_names[k].len;
-        v.len = value[i].len - ngx_http_retarget_param_names[k].len;
-
-        ec->params[k] = ngx_palloc(cf->pool,
-                                   sizeof(ngx_http_complex_value_t));
-        if (ec->params[k] == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &v;
-        ccv.complex_value = ec->params[k];
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if ((ec->type == ngx_http_retarget_ev_product
-         || ec->type == ngx_http_retarget_ev_cart_add
-         || ec->type == ngx_http_retarget_ev_cart_remove)
-        && ec->params[ngx_http_retarget_p_sku] == NULL)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V %V\" requires \"sku=\"",
-                           &cmd->name, &ec->name);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ec->type == ngx_http_retarget_ev_identify
-        && ec->params[ngx_http_retarget_p_user] == NULL)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V identify\" requires \"user=\"", &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-
-invalid_type:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid event type \"%V\" in \"%V\": a known type "
-                       "or up to 32 of [a-z0-9_]", &ec->name, &cmd->name);
-
-    return NGX_CONF_ERROR;
-}
 
 
 ngx_int_t
@@ -436,6 +106,9 @@ ngx_http_retarget_event_init_process(ngx_cycle_t *cycle,
 
     ngx_http_retarget_events = evs;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
+                   "retarget event: ids \"%s-...\"", evs->id_prefix);
+
     return ngx_http_retarget_counters_init_process(cycle, rmcf);
 }
 
@@ -448,10 +121,7 @@ ngx_http_retarget_event_init_process(ngx_cycle_t *cycle,
 ngx_int_t
 ngx_http_retarget_log_handler(ngx_http_request_t *r)
 {
-    ngx_uint_t                       i;
-    ngx_http_retarget_ctx_t         *ctx;
-    ngx_http_retarget_loc_conf_t    *rlcf;
-    ngx_http_retarget_event_conf_t  *ec;
+    ngx_http_retarget_ctx_t  *ctx;
 
     if (r != r->main) {
         return NGX_OK;
@@ -467,6 +137,22 @@ ngx_http_retarget_log_handler(ngx_http_request_t *r)
 
     ngx_http_retarget_status_decision(ctx->decision);
 
+    (void) ngx_http_retarget_event_log(r, ctx);
+
+    return NGX_OK;
+}
+
+
+/* the page view, what its reminder changed, and the location's events */
+
+ngx_int_t
+ngx_http_retarget_event_log(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx)
+{
+    ngx_uint_t                       i;
+    ngx_http_retarget_loc_conf_t    *rlcf;
+    ngx_http_retarget_event_conf_t  *ec;
+
     if (ctx->bypass || ngx_http_retarget_events == NULL) {
         /* the module is off here, or there is no Redis to log to */
         return NGX_OK;
@@ -475,7 +161,7 @@ ngx_http_retarget_log_handler(ngx_http_request_t *r)
     rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
 
     if (ngx_http_retarget_log_pageview(r, ctx, rlcf) != NGX_OK) {
-        return NGX_OK;
+        return NGX_ERROR;
     }
 
     /* what the page's reminder changed, pipelined like the rest */
@@ -487,6 +173,9 @@ ngx_http_retarget_log_handler(ngx_http_request_t *r)
         || r->method == NGX_HTTP_HEAD
         || r->headers_out.status >= NGX_HTTP_BAD_REQUEST)
     {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget event: none logged, status %ui",
+                       r->headers_out.status);
         return NGX_OK;
     }
 
@@ -519,6 +208,9 @@ ngx_http_retarget_log_pageview(ngx_http_request_t *r,
     if (r->headers_out.status != NGX_HTTP_OK
         || ngx_http_test_content_type(r, &rlcf->types) == NULL)
     {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget event: not a page view, status %ui",
+                       r->headers_out.status);
         return NGX_OK;
     }
 
@@ -544,6 +236,10 @@ ngx_http_retarget_log_pageview(ngx_http_request_t *r,
     {
         return NGX_ERROR;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget event: page view streamed, %ui commands",
+                   cmds->nelts);
 
     ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
 
@@ -573,6 +269,8 @@ ngx_http_retarget_log_event(ngx_http_request_t *r,
     }
 
     if (rc != NGX_OK) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget event \"%V\" rejected", &ec->name);
         ngx_http_retarget_count(&ngx_http_retarget_c_rejected, 1);
         return NGX_OK;
     }
@@ -626,6 +324,11 @@ ngx_http_retarget_log_event(ngx_http_request_t *r,
         *cmd = *(ngx_http_retarget_cmd_t *) stream->elts;
     }
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget event \"%V\": %ui writes, %ui asks, "
+                   "visitor \"%V\"", &ec->name, b.cmds->nelts,
+                   b.asks->nelts, b.vid);
+
     if (b.asks->nelts) {
         return (ec->type == ngx_http_retarget_ev_cart_add)
                ? ngx_http_retarget_cart_op(&b, &ev)
@@ -634,197 +337,14 @@ ngx_http_retarget_log_event(ngx_http_request_t *r,
 
     ngx_http_retarget_send_cmds(b.cmds->elts, b.cmds->nelts);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget event \"%V\" written, counted as \"%V\"",
+                   &ec->name, &ec->counter);
+
     ngx_http_retarget_count(&ec->counter, 1);
 
     if (ec->type == ngx_http_retarget_ev_purchase && ev.cents) {
         ngx_http_retarget_count(&ngx_http_retarget_c_revenue, ev.cents);
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * Evaluates and checks the values: NGX_DECLINED when "if=" is empty or
- * "0", NGX_ERROR when a value is invalid (the event is not written).
- */
-
-static ngx_int_t
-ngx_http_retarget_event_values(ngx_http_request_t *r,
-    ngx_http_retarget_event_t *ev)
-{
-    u_char     *dst, *src;
-    ngx_str_t   raw;
-    ngx_uint_t  k;
-
-    ev->qty = 1;
-
-    /* the condition first: values of an event that did not happen are
-     * not checked, nor counted as rejected */
-
-    if (ev->conf->params[ngx_http_retarget_p_if] != NULL) {
-        if (ngx_http_complex_value(r, ev->conf->params[ngx_http_retarget_p_if],
-                                   &raw)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (raw.len == 0 || (raw.len == 1 && raw.data[0] == '0')) {
-            return NGX_DECLINED;
-        }
-    }
-
-    for (k = 0; k < ngx_http_retarget_p_if; k++) {
-
-        if (ev->conf->params[k] == NULL) {
-            continue;
-        }
-
-        if (ngx_http_complex_value(r, ev->conf->params[k], &raw) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        /* values usually come from query arguments: decode them */
-
-        dst = ngx_pnalloc(r->pool, raw.len);
-        if (dst == NULL) {
-            return NGX_ERROR;
-        }
-
-        ev->v[k].data = dst;
-
-        for (src = raw.data; src < raw.data + raw.len; src++) {
-            *dst++ = (*src == '+') ? ' ' : *src;
-        }
-
-        src = ev->v[k].data;
-        dst = ev->v[k].data;
-        ngx_unescape_uri(&dst, &src, raw.len, 0);
-        ev->v[k].len = dst - ev->v[k].data;
-
-        if (ev->v[k].len == 0) {
-            /* an empty value is an absent one */
-            continue;
-        }
-
-        if (ngx_http_retarget_check_value(k, &ev->v[k], ev) != NGX_OK) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "retarget: event \"%V\" rejected: invalid "
-                          "\"%V\" value", &ev->conf->name,
-                          &ngx_http_retarget_param_names[k]);
-            return NGX_ERROR;
-        }
-    }
-
-    if ((ev->conf->type == ngx_http_retarget_ev_product
-         || ev->conf->type == ngx_http_retarget_ev_cart_add
-         || ev->conf->type == ngx_http_retarget_ev_cart_remove)
-        && ev->v[ngx_http_retarget_p_sku].len == 0)
-    {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "retarget: event \"%V\" rejected: no sku",
-                      &ev->conf->name);
-        return NGX_ERROR;
-    }
-
-    if (ev->conf->type == ngx_http_retarget_ev_identify
-        && ev->v[ngx_http_retarget_p_user].len == 0)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_retarget_check_value(ngx_uint_t param, ngx_str_t *v,
-    ngx_http_retarget_event_t *ev)
-{
-    ngx_int_t  n;
-
-    switch (param) {
-
-    case ngx_http_retarget_p_sku:
-    case ngx_http_retarget_p_order:
-        return ngx_http_retarget_printable(v, 64, 0);
-
-    case ngx_http_retarget_p_user:
-        return ngx_http_retarget_printable(v, 128, 0);
-
-    case ngx_http_retarget_p_qty:
-        n = ngx_atoi(v->data, v->len);
-        if (n < 1 || n > 9999) {
-            return NGX_ERROR;
-        }
-
-        ev->qty = n;
-        return NGX_OK;
-
-    case ngx_http_retarget_p_price:
-    case ngx_http_retarget_p_value:
-        return ngx_http_retarget_parse_amount(v, &ev->cents);
-
-    case ngx_http_retarget_p_name:
-        return ngx_http_retarget_printable(v, 200, 1);
-
-    default: /* image, url */
-        if (ngx_http_retarget_printable(v, 1024, 0) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        /* a path on this site or an http(s) URL: never javascript: */
-
-        if (ngx_http_retarget_same_site_path(v)
-            || (v->len > 8 && ngx_strncasecmp(v->data,
-                                              (u_char *) "https://", 8) == 0)
-            || (v->len > 7 && ngx_strncasecmp(v->data,
-                                              (u_char *) "http://", 7) == 0))
-        {
-            return NGX_OK;
-        }
-
-        return NGX_ERROR;
-    }
-}
-
-
-
-
-/* no control characters, UTF-8 only: what every stored value must be */
-
-static ngx_int_t
-ngx_http_retarget_printable(ngx_str_t *v, size_t max, ngx_uint_t spaces)
-{
-    u_char    *p, *last;
-    uint32_t   cp;
-
-    if (v->len == 0 || v->len > max) {
-        return NGX_ERROR;
-    }
-
-    p = v->data;
-    last = v->data + v->len;
-
-    while (p < last) {
-
-        if (*p >= 0x80) {
-            /* invalid UTF-8, or a C1 control character */
-            cp = ngx_utf8_decode(&p, last - p);
-
-            if (cp > 0x10ffff || (cp >= 0x80 && cp <= 0x9f)) {
-                return NGX_ERROR;
-            }
-
-            continue;
-        }
-
-        if (*p < 0x20 || *p == 0x7f || (*p == ' ' && !spaces)) {
-            return NGX_ERROR;
-        }
-
-        p++;
     }
 
     return NGX_OK;
@@ -855,6 +375,8 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
     }
 
     if (ctx->new_visitor || ctx->visitor.len == 0) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, b->r->connection->log, 0,
+                       "retarget event: a new visitor, no visitor keys");
         return NGX_OK;
     }
 
@@ -873,14 +395,18 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
 
     case ngx_http_retarget_ev_product:
         /* newest first, each sku once, capped */
-        if (ngx_http_retarget_vcmd(b, "LREM", ":viewed", &ngx_http_retarget_s0,
-                                   sku) == NULL
-            || ngx_http_retarget_vcmd(b, "LPUSH", ":viewed", sku, NULL)
+        if (ngx_http_retarget_vcmd(b, "LREM", ngx_http_retarget_key_viewed,
+                                   &ngx_http_retarget_s0, sku)
+            == NULL
+            || ngx_http_retarget_vcmd(b, "LPUSH", ngx_http_retarget_key_viewed,
+                                      sku, NULL)
                == NULL
-            || ngx_http_retarget_vcmd(b, "LTRIM", ":viewed",
+            || ngx_http_retarget_vcmd(b, "LTRIM", ngx_http_retarget_key_viewed,
                                       &ngx_http_retarget_s0,
-                                      &ngx_http_retarget_viewed_last) == NULL
-            || ngx_http_retarget_vexpire(b, ":viewed") != NGX_OK)
+                                      &ngx_http_retarget_viewed_last)
+               == NULL
+            || ngx_http_retarget_vexpire(b, ngx_http_retarget_key_viewed)
+               != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -907,7 +433,9 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
 
         /* the line in the meta holds the total the cart answers */
 
-        if (ngx_http_retarget_vcmd(b, "HINCRBY", ":cart", sku, &qty) == NULL
+        if (ngx_http_retarget_vcmd(b, "HINCRBY", ngx_http_retarget_key_cart,
+                                   sku, &qty)
+            == NULL
             || ngx_http_retarget_ask_last(b) != NGX_OK
             || ngx_http_retarget_item(b, ev, 1) != NGX_OK)
         {
@@ -917,16 +445,12 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
         return ngx_http_retarget_cart_changed(b);
 
     case ngx_http_retarget_ev_cart_remove:
-        line.len = sizeof("c:") - 1 + sku->len;
-        line.data = ngx_pnalloc(b->r->pool, line.len);
-        if (line.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_sprintf(line.data, "c:%V", sku);
-
-        if (ngx_http_retarget_vcmd(b, "HDEL", ":cart", sku, NULL) == NULL
-            || ngx_http_retarget_vcmd(b, "HDEL", ":meta", &line, NULL)
+        if (ngx_http_retarget_item_name(b->r->pool, 1, sku, &line) != NGX_OK
+            || ngx_http_retarget_vcmd(b, "HDEL", ngx_http_retarget_key_cart,
+                                      sku, NULL)
+               == NULL
+            || ngx_http_retarget_vcmd(b, "HDEL", ngx_http_retarget_key_meta,
+                                      &line, NULL)
                == NULL)
         {
             return NGX_ERROR;
@@ -944,7 +468,7 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
              * answer: a thank-you page loaded again clears nothing.
              */
 
-            if (ngx_http_retarget_vcmd(b, "HSET", ":meta",
+            if (ngx_http_retarget_vcmd(b, "HSET", ngx_http_retarget_key_meta,
                                        &ngx_http_retarget_f_purchased,
                                        &b->now)
                 == NULL)
@@ -956,7 +480,7 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
 
             /* what led to it: the last click, the last reminder seen */
 
-            if (ngx_http_retarget_vcmd(b, "HMGET", ":meta",
+            if (ngx_http_retarget_vcmd(b, "HMGET", ngx_http_retarget_key_meta,
                                        &ngx_http_retarget_f_clicked,
                                        &ngx_http_retarget_f_seen)
                 == NULL
@@ -965,7 +489,8 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
                 return NGX_ERROR;
             }
 
-        } else if (ngx_http_retarget_vcmd(b, "HSET", ":meta",
+        } else if (ngx_http_retarget_vcmd(b, "HSET",
+                                          ngx_http_retarget_key_meta,
                                           &ngx_http_retarget_f_cart_updated,
                                           &b->now)
                    == NULL)
@@ -975,10 +500,11 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
 
         /* the lines in the meta are stale from now on: see fetch.c */
 
-        if (ngx_http_retarget_vcmd(b, "DEL", ":cart", NULL, NULL) == NULL
-            || ngx_http_retarget_key_cmd(b, "ZREM", NULL, "carts", NULL,
-                                         b->vid, NULL) == NULL
-            || ngx_http_retarget_vcmd(b, "HSET", ":meta",
+        if (ngx_http_retarget_vcmd(b, "DEL", ngx_http_retarget_key_cart,
+                                   NULL, NULL)
+            == NULL
+            || ngx_http_retarget_qcmd(b, "ZREM", b->vid, NULL) == NULL
+            || ngx_http_retarget_vcmd(b, "HSET", ngx_http_retarget_key_meta,
                                       &ngx_http_retarget_f_cart_cleared,
                                       &b->ms)
                == NULL)
@@ -989,7 +515,7 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
         goto meta;
 
     case ngx_http_retarget_ev_checkout:
-        if (ngx_http_retarget_vcmd(b, "HSET", ":meta",
+        if (ngx_http_retarget_vcmd(b, "HSET", ngx_http_retarget_key_meta,
                                    &ngx_http_retarget_f_checkout, &b->now)
             == NULL)
         {
@@ -999,7 +525,7 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
         goto meta;
 
     case ngx_http_retarget_ev_identify:
-        if (ngx_http_retarget_vcmd(b, "HSET", ":meta",
+        if (ngx_http_retarget_vcmd(b, "HSET", ngx_http_retarget_key_meta,
                                    &ngx_http_retarget_f_user,
                                    &ev->v[ngx_http_retarget_p_user])
             == NULL)
@@ -1010,6 +536,9 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
         goto meta;
 
     default: /* custom events only reach the stream and the counters */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, b->r->connection->log, 0,
+                       "retarget event \"%V\": stream and counter only",
+                       &ev->conf->name);
         return NGX_OK;
     }
 
@@ -1020,7 +549,7 @@ meta:
 
 
 /*
- * "SET <prefix>order:ID 1 NX EX <retention>": a purchase with an order
+ * "SET <order key> 1 NX EX <retention>": a purchase with an order
  * id is counted once, however often the thank-you page is loaded.
  */
 
@@ -1030,9 +559,9 @@ ngx_http_retarget_order_ask(ngx_http_retarget_batch_t *b,
 {
     ngx_http_retarget_cmd_t  *cmd;
 
-    cmd = ngx_http_retarget_key_cmd(b, "SET", NULL, "order:",
-                                    &ev->v[ngx_http_retarget_p_order],
-                                    NULL, NULL);
+    cmd = ngx_http_retarget_key_cmd(b->r->pool, b->rmcf, b->cmds, "SET",
+                                    ngx_http_retarget_key_order,
+                                    &ev->v[ngx_http_retarget_p_order]);
     if (cmd == NULL) {
         return NGX_ERROR;
     }
@@ -1047,6 +576,10 @@ ngx_http_retarget_order_ask(ngx_http_retarget_batch_t *b,
         return NGX_ERROR;
     }
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, b->r->connection->log, 0,
+                   "retarget event: asks whether order \"%V\" is new",
+                   &ev->v[ngx_http_retarget_p_order]);
+
     return ngx_http_retarget_ask_last(b);
 }
 
@@ -1057,13 +590,7 @@ static ngx_int_t
 ngx_http_retarget_product_hash(ngx_http_retarget_batch_t *b,
     ngx_http_retarget_event_t *ev)
 {
-    ngx_uint_t                k;
-    ngx_http_retarget_cmd_t  *cmd;
-
-    static ngx_uint_t  fields[] = {
-        ngx_http_retarget_p_name, ngx_http_retarget_p_price,
-        ngx_http_retarget_p_image, ngx_http_retarget_p_url
-    };
+    ngx_http_retarget_item_t  it;
 
     if (ev->v[ngx_http_retarget_p_sku].len == 0
         || (ev->v[ngx_http_retarget_p_name].len == 0
@@ -1072,78 +599,30 @@ ngx_http_retarget_product_hash(ngx_http_retarget_batch_t *b,
         return NGX_OK;
     }
 
-    cmd = ngx_http_retarget_key_cmd(b, "HSET", NULL, "p:",
-                                    &ev->v[ngx_http_retarget_p_sku], NULL,
-                                    NULL);
-    if (cmd == NULL) {
-        return NGX_ERROR;
-    }
+    ngx_http_retarget_event_item(ev, &it);
 
-    for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
-        if (ev->v[fields[k]].len) {
-            ngx_http_retarget_arg(cmd,
-                                  (u_char *) ngx_http_retarget_json_keys[
-                                                                  fields[k]],
-                                  ngx_strlen(ngx_http_retarget_json_keys[
-                                                                  fields[k]]));
-            ngx_http_retarget_arg(cmd, ev->v[fields[k]].data,
-                                  ev->v[fields[k]].len);
-        }
-    }
-
-    return NGX_OK;
+    return ngx_http_retarget_product_set(b->r->pool, b->rmcf, b->cmds, &it);
 }
 
 
 /*
- * A cart line "MS\tQTY\tPRICE\tNAME\tIMAGE\tURL" or a viewed product
- * "MS\tPRICE\tNAME\tIMAGE\tURL", as field "c:SKU" or "v:SKU" of the
- * meta: what a reminder shows, read with the rest of the meta.  The QTY
- * of a cart line is the cart's answer: room is left for it, see
- * ngx_http_retarget_cart_done().
+ * A cart line or a viewed product in the meta: what a reminder shows,
+ * read with the rest of the meta.  The QTY of a cart line is the cart's
+ * answer: room is left for it, see ngx_http_retarget_cart_done().
  */
 
 static ngx_int_t
 ngx_http_retarget_item(ngx_http_retarget_batch_t *b,
     ngx_http_retarget_event_t *ev, ngx_uint_t cart)
 {
-    u_char     *p;
-    ngx_str_t   field, value, *v;
+    ngx_http_retarget_item_t  it;
 
-    v = ev->v;
+    ngx_http_retarget_event_item(ev, &it);
 
-    field.len = sizeof("c:") - 1 + v[ngx_http_retarget_p_sku].len;
-    field.data = ngx_pnalloc(b->r->pool, field.len);
-
-    value.len = b->ms.len + sizeof("\t\t\t\t") - 1
-                + v[ngx_http_retarget_p_price].len
-                + v[ngx_http_retarget_p_name].len
-                + v[ngx_http_retarget_p_image].len
-                + v[ngx_http_retarget_p_url].len
-                + (cart ? NGX_INT64_LEN + 1 : 0);
-    value.data = ngx_pnalloc(b->r->pool, value.len);
-
-    if (field.data == NULL || value.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(field.data, "%c:%V", cart ? 'c' : 'v',
-                &v[ngx_http_retarget_p_sku]);
-
-    p = ngx_sprintf(value.data, "%V\t", &b->ms);
-
-    if (cart) {
-        b->gap = p - value.data;
-        ngx_memset(p, '0', NGX_INT64_LEN);
-        p += NGX_INT64_LEN;
-        *p++ = '\t';
-    }
-
-    ngx_sprintf(p, "%V\t%V\t%V\t%V",
-                &v[ngx_http_retarget_p_price], &v[ngx_http_retarget_p_name],
-                &v[ngx_http_retarget_p_image], &v[ngx_http_retarget_p_url]);
-
-    if (ngx_http_retarget_vcmd(b, "HSET", ":meta", &field, &value) == NULL) {
+    if (ngx_http_retarget_item_set(b->r->pool, b->rmcf, b->cmds, b->vid, &it,
+                                   cart, &b->ms, &b->gap)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -1152,6 +631,24 @@ ngx_http_retarget_item(ngx_http_retarget_batch_t *b,
     }
 
     return NGX_OK;
+}
+
+
+/* the values of an event, as the store writes an item */
+
+static void
+ngx_http_retarget_event_item(ngx_http_retarget_event_t *ev,
+    ngx_http_retarget_item_t *it)
+{
+    ngx_memzero(it, sizeof(ngx_http_retarget_item_t));
+
+    it->sku = ev->v[ngx_http_retarget_p_sku];
+    it->price = ev->v[ngx_http_retarget_p_price];
+    it->name = ev->v[ngx_http_retarget_p_name];
+    it->image = ev->v[ngx_http_retarget_p_image];
+    it->url = ev->v[ngx_http_retarget_p_url];
+    it->cents = ev->cents;
+    it->qty = ev->qty;
 }
 
 
@@ -1170,6 +667,10 @@ ngx_http_retarget_ask_last(ngx_http_retarget_batch_t *b)
     b->cmds->nelts--;
     *cmd = ((ngx_http_retarget_cmd_t *) b->cmds->elts)[b->cmds->nelts];
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, b->r->connection->log, 0,
+                   "retarget event: \"%*s\" asks, its answer decides",
+                   cmd->len[0], cmd->argv[0]);
+
     return NGX_OK;
 }
 
@@ -1180,6 +681,9 @@ static void
 ngx_http_retarget_send_last(ngx_http_retarget_batch_t *b)
 {
     b->cmds->nelts--;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, b->r->connection->log, 0,
+                   "retarget event: a write sent ahead of the batch");
 
     ngx_http_retarget_send_cmds(
         (ngx_http_retarget_cmd_t *) b->cmds->elts + b->cmds->nelts, 1);
@@ -1225,14 +729,13 @@ ngx_http_retarget_cart_changed(ngx_http_retarget_batch_t *b)
 {
     ngx_http_retarget_cmd_t  *cmd;
 
-    if (ngx_http_retarget_vexpire(b, ":cart") != NGX_OK) {
+    if (ngx_http_retarget_vexpire(b, ngx_http_retarget_key_cart) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    cmd = ngx_http_retarget_key_cmd(b, "ZADD", NULL, "carts", NULL, &b->now,
-                                    b->vid);
+    cmd = ngx_http_retarget_qcmd(b, "ZADD", &b->now, b->vid);
     if (cmd == NULL
-        || ngx_http_retarget_vcmd(b, "HSET", ":meta",
+        || ngx_http_retarget_vcmd(b, "HSET", ngx_http_retarget_key_meta,
                                   &ngx_http_retarget_f_cart_updated, &b->now)
            == NULL)
     {
@@ -1248,52 +751,63 @@ ngx_http_retarget_cart_changed(ngx_http_retarget_batch_t *b)
 static ngx_int_t
 ngx_http_retarget_touch(ngx_http_retarget_batch_t *b)
 {
-    if (ngx_http_retarget_vcmd(b, "HSET", ":meta",
+    if (ngx_http_retarget_vcmd(b, "HSET", ngx_http_retarget_key_meta,
                                &ngx_http_retarget_f_last_seen, &b->now)
         == NULL
-        || ngx_http_retarget_vcmd(b, "HSETNX", ":meta",
+        || ngx_http_retarget_vcmd(b, "HSETNX", ngx_http_retarget_key_meta,
                                   &ngx_http_retarget_f_first_seen, &b->now)
            == NULL)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_retarget_vexpire(b, ":meta");
+    return ngx_http_retarget_vexpire(b, ngx_http_retarget_key_meta);
 }
 
 
-/* NAME <prefix>{vid}<suffix> [a1 [a2]] */
+/* NAME <a key of the visitor> [a1 [a2]] */
 
 static ngx_http_retarget_cmd_t *
 ngx_http_retarget_vcmd(ngx_http_retarget_batch_t *b, const char *name,
-    char *suffix, ngx_str_t *a1, ngx_str_t *a2)
+    ngx_http_retarget_key_e key, ngx_str_t *a1, ngx_str_t *a2)
 {
-    return ngx_http_retarget_key_cmd(b, name, b->vid, suffix, NULL, a1, a2);
+    return ngx_http_retarget_args(ngx_http_retarget_key_cmd(b->r->pool,
+                                                            b->rmcf, b->cmds,
+                                                            name, key,
+                                                            b->vid),
+                                  a1, a2);
+}
+
+
+/* NAME <the abandoned-cart queue> [a1 [a2]] */
+
+static ngx_http_retarget_cmd_t *
+ngx_http_retarget_qcmd(ngx_http_retarget_batch_t *b, const char *name,
+    ngx_str_t *a1, ngx_str_t *a2)
+{
+    return ngx_http_retarget_args(ngx_http_retarget_key_cmd(b->r->pool,
+                                                            b->rmcf, b->cmds,
+                                                            name,
+                                                  ngx_http_retarget_key_carts,
+                                                            NULL),
+                                  a1, a2);
 }
 
 
 static ngx_http_retarget_cmd_t *
-ngx_http_retarget_key_cmd(ngx_http_retarget_batch_t *b, const char *name,
-    ngx_str_t *vid, char *suffix, ngx_str_t *tail, ngx_str_t *a1,
+ngx_http_retarget_args(ngx_http_retarget_cmd_t *cmd, ngx_str_t *a1,
     ngx_str_t *a2)
 {
-    ngx_http_retarget_cmd_t  *cmd;
-
-    cmd = ngx_http_retarget_cmd(b->cmds, name);
-    if (cmd == NULL
-        || ngx_http_retarget_arg_key(b->r->pool, b->rmcf, cmd, vid, suffix,
-                                     tail)
-           != NGX_OK)
-    {
+    if (cmd == NULL) {
         return NULL;
     }
 
     if (a1 != NULL) {
-        ngx_http_retarget_arg(cmd, a1->data, a1->len);
+        ngx_http_retarget_arg_str(cmd, a1);
     }
 
     if (a2 != NULL) {
-        ngx_http_retarget_arg(cmd, a2->data, a2->len);
+        ngx_http_retarget_arg_str(cmd, a2);
     }
 
     return cmd;
@@ -1301,9 +815,11 @@ ngx_http_retarget_key_cmd(ngx_http_retarget_batch_t *b, const char *name,
 
 
 static ngx_int_t
-ngx_http_retarget_vexpire(ngx_http_retarget_batch_t *b, char *suffix)
+ngx_http_retarget_vexpire(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_key_e key)
 {
-    return ngx_http_retarget_expire(b->r, b->cmds, b->vid, suffix);
+    return ngx_http_retarget_expire(b->r->pool, b->rmcf, b->cmds, key,
+                                    b->vid);
 }
 
 
@@ -1329,6 +845,8 @@ ngx_http_retarget_stream(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
 
     if (rmcf->stream_maxlen == 0) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget event: no stream");
         return NGX_OK;
     }
 
@@ -1407,11 +925,12 @@ ngx_http_retarget_stream(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ngx_memcpy(p, dump, len);
     free(dump);
 
-    cmd = ngx_http_retarget_cmd(cmds, "XADD");
-    if (cmd == NULL
-        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, NULL, "events", NULL)
-           != NGX_OK)
-    {
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget event: stream entry \"%V\" %*s", type, len, p);
+
+    cmd = ngx_http_retarget_key_cmd(r->pool, rmcf, cmds, "XADD",
+                                    ngx_http_retarget_key_events, NULL);
+    if (cmd == NULL) {
         return NGX_ERROR;
     }
 
@@ -1427,556 +946,6 @@ ngx_http_retarget_stream(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ngx_http_retarget_arg(cmd, (u_char *) "*", 1);
     ngx_http_retarget_arg(cmd, (u_char *) "e", 1);
     ngx_http_retarget_arg(cmd, p, len);
-
-    return NGX_OK;
-}
-
-
-/* a cart_add of a returning visitor: "HINCRBY" asks, the line follows */
-
-static ngx_int_t
-ngx_http_retarget_cart_op(ngx_http_retarget_batch_t *b,
-    ngx_http_retarget_event_t *ev)
-{
-    ngx_http_retarget_op_t       *op;
-    ngx_http_retarget_cart_op_t  *co;
-
-    op = ngx_http_retarget_op_create(sizeof(ngx_http_retarget_cart_op_t), b);
-    if (op == NULL) {
-        return NGX_ERROR;
-    }
-
-    co = (ngx_http_retarget_cart_op_t *) op;
-    co->line = b->line;
-    co->gap = b->gap;
-
-    /* unasked (the link is down), the cart's write still goes in line */
-    op->keep = 1;
-    op->answer = ngx_http_retarget_cart_answer;
-    op->done = ngx_http_retarget_cart_done;
-
-    ngx_http_retarget_count(&ev->conf->counter, 1);
-
-    ngx_http_retarget_op_run(op);
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_retarget_cart_answer(ngx_http_retarget_op_t *op, ngx_uint_t i,
-    redisReply *reply)
-{
-    ngx_http_retarget_cart_op_t *co = (ngx_http_retarget_cart_op_t *) op;
-
-    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER
-        && reply->integer > 0)
-    {
-        co->qty = reply->integer;
-    }
-}
-
-
-static void
-ngx_http_retarget_cart_done(ngx_http_retarget_op_t *op)
-{
-    ngx_http_retarget_cart_op_t *co = (ngx_http_retarget_cart_op_t *) op;
-
-    u_char                   *v, *p;
-    size_t                    tail;
-    ngx_http_retarget_cmd_t  *writes, *line;
-
-    writes = op->cmds + op->nasks;
-    line = &writes[co->line];
-
-    ngx_http_retarget_send_cmds(writes, co->line);
-
-    /*
-     * Without the total (no link, an error reply) the line cannot be
-     * right: it is left out, and the cart stays as Redis has it.
-     */
-
-    if (co->qty) {
-        v = (u_char *) line->argv[3];
-        tail = line->len[3] - co->gap - NGX_INT64_LEN;
-
-        p = ngx_sprintf(v + co->gap, "%L", co->qty);
-        ngx_memmove(p, v + co->gap + NGX_INT64_LEN, tail);
-        line->len[3] = p + tail - v;
-
-        ngx_http_retarget_send_cmds(line, 1);
-    }
-
-    ngx_http_retarget_send_cmds(line + 1,
-                                op->ncmds - op->nasks - co->line - 1);
-}
-
-
-/*
- * A purchase asks "SET order NX" when it has an order id, and for a
- * returning visitor what led to it: "HMGET meta clicked seen".  With the
- * answers in, it is counted (when the order is new, or unknown: counted
- * rather than lost), attributed, and its writes follow.
- */
-
-static ngx_int_t
-ngx_http_retarget_purchase_op(ngx_http_retarget_batch_t *b,
-    ngx_http_retarget_event_t *ev)
-{
-    ngx_http_retarget_op_t        *op;
-    ngx_http_retarget_loc_conf_t  *rlcf;
-    ngx_http_retarget_purchase_t  *p;
-
-    rlcf = ngx_http_get_module_loc_conf(b->r, ngx_http_retarget_module);
-
-    op = ngx_http_retarget_op_create(sizeof(ngx_http_retarget_purchase_t), b);
-    if (op == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = (ngx_http_retarget_purchase_t *) op;
-    p->rmcf = b->rmcf;
-    p->counter = &ev->conf->counter;
-    p->cents = ev->cents;
-    p->now = ngx_time();
-
-    /* the request is gone when the answers come */
-    p->click_window = rlcf->campaign.click_window;
-    p->view_window = rlcf->campaign.view_window;
-
-    p->order = (ev->v[ngx_http_retarget_p_order].len != 0);
-
-    /* unasked, the order is still recorded: a reload is not counted */
-    op->keep = p->order;
-    op->answer = ngx_http_retarget_purchase_answer;
-    op->done = ngx_http_retarget_purchase_done;
-
-    ngx_http_retarget_op_run(op);
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_retarget_purchase_answer(ngx_http_retarget_op_t *op, ngx_uint_t i,
-    redisReply *reply)
-{
-    ngx_http_retarget_purchase_t *p = (ngx_http_retarget_purchase_t *) op;
-
-    if (i == 0 && p->order) {
-        /* nil: counted already; an error or no answer: counted now */
-        p->duplicate = (reply != NULL && reply->type == REDIS_REPLY_NIL);
-        return;
-    }
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2)
-    {
-        return;
-    }
-
-    /* a click on a reminder first, else a reminder seen */
-
-    p->conversions = ngx_http_retarget_attribute(p, reply->element[0], 1);
-
-    if (p->conversions == NULL) {
-        p->conversions = ngx_http_retarget_attribute(p, reply->element[1],
-                                                     0);
-    }
-}
-
-
-/*
- * "TS VARIANT" of a click or of a reminder seen: the counters of a
- * variant of this configuration, if TS is within the window.  A holdout
- * visitor saw no reminder: the time it was eligible for one counts as
- * "seen", and its purchases are the conversions of the holdout.
- */
-
-static ngx_str_t *
-ngx_http_retarget_attribute(ngx_http_retarget_purchase_t *p,
-    redisReply *stamp, ngx_uint_t click)
-{
-    u_char                            *sp, *last, *name;
-    time_t                             ts;
-    ngx_uint_t                         holdout;
-    ngx_http_retarget_variant_name_t  *vn;
-
-    if (stamp->type != REDIS_REPLY_STRING) {
-        return NULL;
-    }
-
-    last = (u_char *) stamp->str + stamp->len;
-    sp = ngx_strlchr((u_char *) stamp->str, last, ' ');
-
-    if (sp == NULL) {
-        return NULL;
-    }
-
-    ts = ngx_atotm((u_char *) stamp->str, sp - (u_char *) stamp->str);
-
-    if (ts == NGX_ERROR
-        || p->now - ts > (click ? p->click_window : p->view_window))
-    {
-        return NULL;
-    }
-
-    name = sp + 1;
-
-    vn = ngx_http_retarget_variant_find(p->rmcf, name, last - name);
-
-    if (vn == NULL) {
-        return NULL;
-    }
-
-    holdout = (vn->name.len == ngx_http_retarget_holdout_name.len
-               && ngx_strncmp(vn->name.data,
-                              ngx_http_retarget_holdout_name.data,
-                              vn->name.len)
-                  == 0);
-
-    if (click && holdout) {
-        /* no reminder to click was shown: not a click */
-        return NULL;
-    }
-
-    if (click || holdout) {
-        p->revenue = &vn->counters[ngx_http_retarget_vc_revenue];
-        return &vn->counters[ngx_http_retarget_vc_conversions];
-    }
-
-    p->revenue = &vn->counters[ngx_http_retarget_vc_view_revenue];
-    return &vn->counters[ngx_http_retarget_vc_view_conversions];
-}
-
-
-static void
-ngx_http_retarget_purchase_done(ngx_http_retarget_op_t *op)
-{
-    ngx_http_retarget_purchase_t *p = (ngx_http_retarget_purchase_t *) op;
-
-    if (p->duplicate) {
-        ngx_http_retarget_count(&ngx_http_retarget_c_duplicate, 1);
-        return;
-    }
-
-    ngx_http_retarget_count(p->counter, 1);
-
-    if (p->cents) {
-        ngx_http_retarget_count(&ngx_http_retarget_c_revenue, p->cents);
-    }
-
-    if (p->conversions != NULL) {
-        ngx_http_retarget_count(p->conversions, 1);
-
-        if (p->cents) {
-            ngx_http_retarget_count(p->revenue, p->cents);
-        }
-    }
-
-    ngx_http_retarget_send_cmds(op->cmds + op->nasks,
-                                op->ncmds - op->nasks);
-}
-
-
-/* the asks and the writes, with their arguments, in one allocation */
-
-static ngx_http_retarget_op_t *
-ngx_http_retarget_op_create(size_t size, ngx_http_retarget_batch_t *b)
-{
-    int                       a;
-    u_char                   *p;
-    size_t                    len;
-    ngx_uint_t                i, n;
-    ngx_http_retarget_op_t   *op;
-    ngx_http_retarget_cmd_t  *c;
-
-    /* the asks first, then the writes */
-
-    c = ngx_array_push_n(b->asks, b->cmds->nelts);
-    if (c == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(c, b->cmds->elts,
-               b->cmds->nelts * sizeof(ngx_http_retarget_cmd_t));
-
-    c = b->asks->elts;
-    n = b->asks->nelts;
-
-    len = size + n * sizeof(ngx_http_retarget_cmd_t);
-
-    for (i = 0; i < n; i++) {
-        for (a = 0; a < c[i].argc; a++) {
-            len += c[i].len[a];
-        }
-    }
-
-    op = ngx_alloc(len, b->r->connection->log);
-    if (op == NULL) {
-        return NULL;
-    }
-
-    ngx_memzero(op, size);
-
-    op->ncmds = n;
-    op->nasks = n - b->cmds->nelts;
-    op->cmds = (ngx_http_retarget_cmd_t *) ((u_char *) op + size);
-    p = (u_char *) (op->cmds + n);
-
-    for (i = 0; i < n; i++) {
-        op->cmds[i] = c[i];
-
-        for (a = 0; a < c[i].argc; a++) {
-            op->cmds[i].argv[a] = (const char *) p;
-            p = ngx_cpymem(p, c[i].argv[a], c[i].len[a]);
-        }
-    }
-
-    return op;
-}
-
-
-/*
- * The asks go out in the order of the worker's writes, and the last one
- * holds the link: until the op's writes have followed, what comes after
- * it waits, later ops too.  Their asks would otherwise overtake the
- * writes that this one has yet to make (a purchase's "DEL cart", then
- * the visitor's next cart_add).  An ask that cannot be sent (no link)
- * gets no answer.
- */
-
-static void
-ngx_http_retarget_op_run(ngx_http_retarget_op_t *op)
-{
-    ngx_http_retarget_cmd_t    *c;
-    ngx_http_retarget_redis_t  *rds;
-
-    rds = ngx_http_retarget_redis_get();
-
-    for ( /* void */ ; op->asked < op->nasks; op->asked++) {
-        c = &op->cmds[op->asked];
-
-        if (ngx_http_retarget_redis_read_ordered(rds, c->argc, c->argv,
-                                                 c->len,
-                                                 ngx_http_retarget_op_answered,
-                                                 op,
-                                                 op->asked == op->nasks - 1)
-            != NGX_OK)
-        {
-            break;
-        }
-    }
-
-    if (op->asked == 0) {
-        ngx_http_retarget_op_finish(op);
-    }
-}
-
-
-static void
-ngx_http_retarget_op_answered(void *data, redisReply *reply)
-{
-    ngx_http_retarget_op_t *op = data;
-
-    op->answer(op, op->answered, reply);
-
-    if (++op->answered == op->asked) {
-        ngx_http_retarget_op_finish(op);
-    }
-}
-
-
-/* the answers are in, or none can come for the asks that are left */
-
-static void
-ngx_http_retarget_op_finish(ngx_http_retarget_op_t *op)
-{
-    ngx_uint_t  i;
-
-    for (i = op->asked; i < op->nasks; i++) {
-        op->answer(op, i, NULL);
-
-        if (op->keep & ((ngx_uint_t) 1 << i)) {
-            ngx_http_retarget_send_cmds(&op->cmds[i], 1);
-        }
-    }
-
-    op->done(op);
-
-    ngx_free(op);
-}
-
-
-void
-ngx_http_retarget_send_cmds(ngx_http_retarget_cmd_t *cmds, ngx_uint_t n)
-{
-    ngx_uint_t                  i;
-    ngx_http_retarget_redis_t  *rds;
-
-    rds = ngx_http_retarget_redis_get();
-
-    for (i = 0; i < n; i++) {
-        (void) ngx_http_retarget_redis_write(rds, cmds[i].argc, cmds[i].argv,
-                                             cmds[i].len);
-    }
-}
-
-
-ngx_http_retarget_cmd_t *
-ngx_http_retarget_cmd(ngx_array_t *cmds, const char *name)
-{
-    ngx_http_retarget_cmd_t  *cmd;
-
-    cmd = ngx_array_push(cmds);
-    if (cmd == NULL) {
-        return NULL;
-    }
-
-    cmd->argc = 0;
-    ngx_http_retarget_arg(cmd, (u_char *) name, ngx_strlen(name));
-
-    return cmd;
-}
-
-
-void
-ngx_http_retarget_arg(ngx_http_retarget_cmd_t *cmd, u_char *data, size_t len)
-{
-    if (cmd->argc == NGX_HTTP_RETARGET_MAX_ARGS) {
-        /* the commands built here never have that many */
-        return;
-    }
-
-    cmd->argv[cmd->argc] = (const char *) data;
-    cmd->len[cmd->argc] = len;
-    cmd->argc++;
-}
-
-
-/* "<prefix>{<vid>}<suffix>", or "<prefix><suffix><tail>" without a vid */
-
-ngx_int_t
-ngx_http_retarget_arg_key(ngx_pool_t *pool,
-    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
-    ngx_str_t *vid, char *suffix, ngx_str_t *tail)
-{
-    u_char  *key, *p;
-    size_t   len;
-
-    len = rmcf->redis.prefix.len + ngx_strlen(suffix)
-          + (vid ? vid->len + 2 : 0) + (tail ? tail->len : 0);
-
-    key = ngx_pnalloc(pool, len);
-    if (key == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(key, rmcf->redis.prefix.data, rmcf->redis.prefix.len);
-
-    if (vid) {
-        *p++ = '{';
-        p = ngx_cpymem(p, vid->data, vid->len);
-        *p++ = '}';
-    }
-
-    p = ngx_cpymem(p, suffix, ngx_strlen(suffix));
-
-    if (tail) {
-        p = ngx_cpymem(p, tail->data, tail->len);
-    }
-
-    ngx_http_retarget_arg(cmd, key, p - key);
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_retarget_arg_num(ngx_pool_t *pool, ngx_http_retarget_cmd_t *cmd,
-    int64_t n)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(pool, NGX_INT64_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_retarget_arg(cmd, p, ngx_sprintf(p, "%L", n) - p);
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_retarget_expire(ngx_http_request_t *r, ngx_array_t *cmds,
-    ngx_str_t *vid, char *suffix)
-{
-    ngx_http_retarget_cmd_t        *cmd;
-    ngx_http_retarget_main_conf_t  *rmcf;
-
-    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
-
-    cmd = ngx_http_retarget_cmd(cmds, "EXPIRE");
-    if (cmd == NULL
-        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, vid, suffix, NULL)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_retarget_arg_num(r->pool, cmd, rmcf->retention);
-}
-
-
-/*
- * Deletes every key of the visitor, and its entry in the abandoned-cart
- * queue: the "forget" and "optout" endpoints.  One DEL for all the keys,
- * which share a hash tag and so a Redis Cluster slot.
- */
-
-ngx_int_t
-ngx_http_retarget_forget(ngx_http_request_t *r, ngx_str_t *visitor)
-{
-    ngx_array_t                    *cmds;
-    ngx_http_retarget_cmd_t        *cmd;
-    ngx_http_retarget_main_conf_t  *rmcf;
-
-    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
-
-    if (rmcf->redis.name.len == 0) {
-        return NGX_OK;
-    }
-
-    cmds = ngx_array_create(r->pool, 2, sizeof(ngx_http_retarget_cmd_t));
-    if (cmds == NULL) {
-        return NGX_ERROR;
-    }
-
-    cmd = ngx_http_retarget_cmd(cmds, "DEL");
-    if (cmd == NULL
-        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, visitor, ":cart",
-                                     NULL) != NGX_OK
-        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, visitor, ":meta",
-                                     NULL) != NGX_OK
-        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, visitor, ":viewed",
-                                     NULL) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    cmd = ngx_http_retarget_cmd(cmds, "ZREM");
-    if (cmd == NULL
-        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd, NULL, "carts", NULL)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_http_retarget_arg(cmd, visitor->data, visitor->len);
-
-    ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
 
     return NGX_OK;
 }

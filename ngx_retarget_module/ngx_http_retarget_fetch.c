@@ -13,7 +13,7 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_store.h"
 
 
 static void ngx_http_retarget_fetch_reply(ngx_http_request_t *r, void *data,
@@ -32,11 +32,10 @@ ngx_http_retarget_fetch_start(ngx_http_request_t *r,
 
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
 
-    ngx_memzero(&cmd, sizeof(ngx_http_retarget_cmd_t));
-    ngx_http_retarget_arg(&cmd, (u_char *) "HGETALL", 7);
+    ngx_http_retarget_cmd_init(&cmd, "HGETALL");
 
-    if (ngx_http_retarget_arg_key(r->pool, rmcf, &cmd, &ctx->visitor,
-                                  ":meta", NULL)
+    if (ngx_http_retarget_arg_key(r->pool, rmcf, &cmd,
+                                  ngx_http_retarget_key_meta, &ctx->visitor)
         != NGX_OK)
     {
         return NGX_ERROR;

@@ -476,18 +476,13 @@ ngx_int_t ngx_http_retarget_wait(ngx_http_request_t *r, ngx_uint_t n,
     ngx_http_retarget_wait_done_pt done, void *data);
 
 /* ngx_http_retarget_event.c */
-ngx_http_retarget_cmd_t *ngx_http_retarget_cmd(ngx_array_t *cmds,
-    const char *name);
-void ngx_http_retarget_arg(ngx_http_retarget_cmd_t *cmd, u_char *data,
-    size_t len);
-ngx_int_t ngx_http_retarget_arg_key(ngx_pool_t *pool,
-    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
-    ngx_str_t *vid, char *suffix, ngx_str_t *tail);
-ngx_int_t ngx_http_retarget_arg_num(ngx_pool_t *pool,
-    ngx_http_retarget_cmd_t *cmd, int64_t n);
 ngx_int_t ngx_http_retarget_event_init_process(ngx_cycle_t *cycle,
     ngx_http_retarget_main_conf_t *rmcf);
 ngx_int_t ngx_http_retarget_log_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_retarget_event_log(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx);
+
+/* ngx_http_retarget_event_conf.c */
 char *ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
@@ -496,9 +491,6 @@ ngx_int_t ngx_http_retarget_counters_init_process(ngx_cycle_t *cycle,
     ngx_http_retarget_main_conf_t *rmcf);
 void ngx_http_retarget_count(ngx_str_t *field, int64_t n);
 void ngx_http_retarget_shutdown_hook(ngx_http_retarget_redis_t *rds);
-void ngx_http_retarget_send_cmds(ngx_http_retarget_cmd_t *cmds, ngx_uint_t n);
-ngx_int_t ngx_http_retarget_forget(ngx_http_request_t *r,
-    ngx_str_t *visitor);
 
 /* ngx_http_retarget_rights.c */
 ngx_int_t ngx_http_retarget_me(ngx_http_request_t *r,
@@ -553,7 +545,6 @@ ngx_int_t ngx_http_retarget_fetch_start(ngx_http_request_t *r,
 /* ngx_http_retarget_state.c */
 ngx_int_t ngx_http_retarget_state_parse(ngx_pool_t *pool, ngx_str_t *kv,
     ngx_uint_t n, ngx_http_retarget_state_t *st);
-ngx_int_t ngx_http_retarget_parse_amount(ngx_str_t *v, int64_t *cents);
 
 /* ngx_http_retarget_stock.c */
 ngx_int_t ngx_http_retarget_stock_init_process(ngx_cycle_t *cycle,

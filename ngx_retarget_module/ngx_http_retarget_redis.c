@@ -22,7 +22,7 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_store.h"
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -215,7 +215,9 @@ ngx_http_retarget_redis_exit_process(ngx_cycle_t *cycle)
 static void
 ngx_http_retarget_redis_connect(ngx_http_retarget_redis_t *rds)
 {
+    u_char                          db[NGX_INT_T_LEN];
     redisAsyncContext              *ac;
+    ngx_http_retarget_cmd_t         cmd;
     ngx_http_retarget_redis_conf_t *rc;
 
     rc = &rds->rmcf->redis;
@@ -263,19 +265,24 @@ ngx_http_retarget_redis_connect(ngx_http_retarget_redis_t *rds)
 
     if (rc->password.len) {
         rds->handshake++;
-        redisAsyncCommand(ac, ngx_http_retarget_redis_handshake_done, rds,
-                          "AUTH %b", rc->password.data, rc->password.len);
+        ngx_http_retarget_cmd_init(&cmd, "AUTH");
+        ngx_http_retarget_arg_str(&cmd, &rc->password);
+        redisAsyncCommandArgv(ac, ngx_http_retarget_redis_handshake_done, rds,
+                              cmd.argc, cmd.argv, cmd.len);
     }
 
     if (rc->db) {
         rds->handshake++;
-        redisAsyncCommand(ac, ngx_http_retarget_redis_handshake_done, rds,
-                          "SELECT %d", (int) rc->db);
+        ngx_http_retarget_cmd_init(&cmd, "SELECT");
+        ngx_http_retarget_arg(&cmd, db, ngx_sprintf(db, "%ui", rc->db) - db);
+        redisAsyncCommandArgv(ac, ngx_http_retarget_redis_handshake_done, rds,
+                              cmd.argc, cmd.argv, cmd.len);
     }
 
     rds->handshake++;
-    redisAsyncCommand(ac, ngx_http_retarget_redis_handshake_done, rds,
-                      "PING");
+    ngx_http_retarget_cmd_init(&cmd, "PING");
+    redisAsyncCommandArgv(ac, ngx_http_retarget_redis_handshake_done, rds,
+                          cmd.argc, cmd.argv, cmd.len);
 
     ngx_add_timer(&rds->timer, rds->rmcf->redis.timeout);
 }

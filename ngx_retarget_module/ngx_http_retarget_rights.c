@@ -7,14 +7,16 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_store.h"
 
 #include <jansson.h>
 
 
 /* the reads of "me", in the order their replies arrive */
-static char  *ngx_http_retarget_me_keys[] = {
-    ":meta", ":cart", ":viewed"
+static ngx_http_retarget_key_e  ngx_http_retarget_me_keys[] = {
+    ngx_http_retarget_key_meta,
+    ngx_http_retarget_key_cart,
+    ngx_http_retarget_key_viewed
 };
 
 static char  *ngx_http_retarget_me_names[] = {
@@ -22,7 +24,7 @@ static char  *ngx_http_retarget_me_names[] = {
 };
 
 #define NGX_HTTP_RETARGET_ME_READS                                            \
-    (sizeof(ngx_http_retarget_me_keys) / sizeof(char *))
+    (sizeof(ngx_http_retarget_me_keys) / sizeof(ngx_http_retarget_key_e))
 
 /* the one read that answers a list */
 #define NGX_HTTP_RETARGET_ME_LIST   2
@@ -105,17 +107,12 @@ ngx_http_retarget_me(ngx_http_request_t *r,
     ngx_memcpy(visitor.data, vid, sizeof(vid));
 
     for (i = 0; i < NGX_HTTP_RETARGET_ME_READS; i++) {
-        ngx_memzero(&cmds[i], sizeof(ngx_http_retarget_cmd_t));
+        ngx_http_retarget_cmd_init(&cmds[i],
+                                   i == NGX_HTTP_RETARGET_ME_LIST
+                                   ? "LRANGE" : "HGETALL");
 
-        if (i == NGX_HTTP_RETARGET_ME_LIST) {
-            ngx_http_retarget_arg(&cmds[i], (u_char *) "LRANGE", 6);
-
-        } else {
-            ngx_http_retarget_arg(&cmds[i], (u_char *) "HGETALL", 7);
-        }
-
-        if (ngx_http_retarget_arg_key(r->pool, rmcf, &cmds[i], &visitor,
-                                      ngx_http_retarget_me_keys[i], NULL)
+        if (ngx_http_retarget_arg_key(r->pool, rmcf, &cmds[i],
+                                      ngx_http_retarget_me_keys[i], &visitor)
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -196,6 +193,8 @@ ngx_http_retarget_me_meta(json_t *stored, redisReply *reply)
 {
     json_t      *meta, *lines, *viewed, *v;
     size_t       i;
+    ngx_str_t    name, sku;
+    ngx_uint_t   cart;
     redisReply  *field, *value;
 
     if (reply->type != REDIS_REPLY_ARRAY) {
@@ -220,15 +219,16 @@ ngx_http_retarget_me_meta(json_t *stored, redisReply *reply)
             continue;
         }
 
-        if (field->len > 2 && field->str[1] == ':'
-            && (field->str[0] == 'c' || field->str[0] == 'v'))
-        {
-            v = ngx_http_retarget_me_item(value, field->str[0] == 'c');
+        name.data = (u_char *) field->str;
+        name.len = field->len;
+
+        if (ngx_http_retarget_item_field(&name, &cart, &sku) == NGX_OK) {
+            v = ngx_http_retarget_me_item(value, cart);
 
             if (v != NULL) {
                 /* a sku that is not UTF-8 is left out, as values are */
-                json_object_setn_new(field->str[0] == 'c' ? lines : viewed,
-                                     field->str + 2, field->len - 2, v);
+                json_object_setn_new(cart ? lines : viewed,
+                                     (char *) sku.data, sku.len, v);
                 continue;
             }
         }
@@ -254,37 +254,23 @@ failed:
 }
 
 
-/* "MS\tQTY\tPRICE\tNAME\tIMAGE\tURL", or "MS\tPRICE\tNAME\tIMAGE\tURL" */
+/*
+ * A cart line or a viewed product, decoded as the page's read decodes
+ * it: NULL when it does not, and the line is shown as it is stored.
+ */
 
 static json_t *
 ngx_http_retarget_me_item(redisReply *value, ngx_uint_t cart)
 {
-    off_t        n;
-    u_char      *p, *last, *tab;
-    json_t      *item, *s;
-    ngx_str_t    part[6];
-    ngx_uint_t   k, nparts;
+    json_t                    *item;
+    ngx_str_t                  line;
+    ngx_http_retarget_item_t   it;
 
-    static char  *names[] = { "price", "name", "image", "url" };
+    line.data = (u_char *) value->str;
+    line.len = value->len;
 
-    nparts = cart ? 6 : 5;
-
-    p = (u_char *) value->str;
-    last = p + value->len;
-
-    for (k = 0; k < nparts; k++) {
-        tab = ngx_strlchr(p, last, '\t');
-
-        if ((tab == NULL) != (k == nparts - 1)) {
-            return NULL;
-        }
-
-        part[k].data = p;
-        part[k].len = (tab ? tab : last) - p;
-
-        if (tab != NULL) {
-            p = tab + 1;
-        }
+    if (ngx_http_retarget_line_decode(&line, cart, &it) != NGX_OK) {
+        return NULL;
     }
 
     item = json_object();
@@ -292,38 +278,33 @@ ngx_http_retarget_me_item(redisReply *value, ngx_uint_t cart)
         return NULL;
     }
 
-    for (k = 0; k < nparts; k++) {
+    /* the time (ms) it was written, the quantity of a line */
 
-        if (k < nparts - 4) {
-            /* the time (ms) it was written, the quantity of a line */
-            n = ngx_atoof(part[k].data, part[k].len);
-            if (n == NGX_ERROR) {
-                goto failed;
-            }
-
-            s = json_integer(n);
-
-            if (json_object_set_new(item, k ? "qty" : "time_ms", s) != 0) {
-                goto failed;
-            }
-
-            continue;
-        }
-
-        s = json_stringn((char *) part[k].data, part[k].len);
-
-        if (json_object_set_new(item, names[k - (nparts - 4)], s) != 0) {
-            goto failed;
-        }
+    if (json_object_set_new(item, "time_ms", json_integer(it.ms)) != 0
+        || (cart
+            && json_object_set_new(item, "qty", json_integer(it.qty)) != 0)
+        || json_object_set_new(item, "price",
+                               json_stringn((char *) it.price.data,
+                                            it.price.len))
+           != 0
+        || json_object_set_new(item, "name",
+                               json_stringn((char *) it.name.data,
+                                            it.name.len))
+           != 0
+        || json_object_set_new(item, "image",
+                               json_stringn((char *) it.image.data,
+                                            it.image.len))
+           != 0
+        || json_object_set_new(item, "url",
+                               json_stringn((char *) it.url.data,
+                                            it.url.len))
+           != 0)
+    {
+        json_decref(item);
+        return NULL;
     }
 
     return item;
-
-failed:
-
-    json_decref(item);
-
-    return NULL;
 }
 
 

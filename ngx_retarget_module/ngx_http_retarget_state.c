@@ -3,15 +3,16 @@
  * Copyright (C) The ngx_retarget_module authors
  *
  * The visitor's state as the page's read finds it: the field/value pairs
- * of "<prefix>{vid}:meta".  Nothing there is trusted: the hash can hold
+ * of the visitor's meta hash.  Nothing there is trusted: the hash can hold
  * whatever anyone wrote into Redis, so a field that does not parse is
  * ignored, and a cart line or viewed product that does not parse is
- * listed for deletion.  This file needs no request, so it is fuzzed as
- * it is (fuzz/state_fuzz.c).
+ * listed for deletion.  The fields and the encoding of the lines are
+ * ngx_http_retarget_store.c's.  This file needs no request, so it is
+ * fuzzed as it is (fuzz/state_fuzz.c).
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_store.h"
 
 
 /* viewed products a reminder may show; older ones are deleted */
@@ -25,9 +26,6 @@ static ngx_int_t ngx_http_retarget_state_field(ngx_pool_t *pool,
     ngx_http_retarget_state_t *st, ngx_str_t *field, ngx_str_t *value);
 static ngx_int_t ngx_http_retarget_parse_item(ngx_str_t *sku,
     ngx_str_t *value, ngx_uint_t cart, ngx_http_retarget_item_t *it);
-static ngx_uint_t ngx_http_retarget_split(ngx_str_t *value, ngx_str_t *parts,
-    ngx_uint_t n);
-static int64_t ngx_http_retarget_number(ngx_str_t *s);
 static void ngx_http_retarget_stamp(ngx_str_t *value, time_t *t,
     ngx_str_t *variant);
 static ngx_int_t ngx_http_retarget_stale(ngx_http_retarget_state_t *st,
@@ -85,6 +83,10 @@ ngx_http_retarget_state_parse(ngx_pool_t *pool, ngx_str_t *kv, ngx_uint_t n,
             continue;
         }
 
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                       "retarget state: cart line \"%V\" older than the "
+                       "clear, deleted", &it[i].sku);
+
         if (ngx_http_retarget_stale(st, &it[i].sku) != NGX_OK) {
             return NGX_ERROR;
         }
@@ -104,6 +106,11 @@ ngx_http_retarget_state_parse(ngx_pool_t *pool, ngx_str_t *kv, ngx_uint_t n,
         return NGX_ERROR;
     }
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "retarget state: %ui fields, %ui cart lines, %ui viewed, "
+                   "%ui to delete", n / 2, st->cart.nelts, st->viewed.nelts,
+                   st->stale.nelts);
+
     return NGX_OK;
 }
 
@@ -112,19 +119,14 @@ static ngx_int_t
 ngx_http_retarget_state_field(ngx_pool_t *pool, ngx_http_retarget_state_t *st,
     ngx_str_t *field, ngx_str_t *value)
 {
-    ngx_str_t                 *code, sku;
+    int64_t                    n;
+    ngx_str_t                 *code, sku, name;
     ngx_uint_t                 cart;
     ngx_array_t               *items;
     ngx_http_retarget_item_t  *it;
 
-    if (field->len > 2 && field->data[1] == ':'
-        && (field->data[0] == 'c' || field->data[0] == 'v'))
-    {
-        cart = (field->data[0] == 'c');
+    if (ngx_http_retarget_item_field(field, &cart, &sku) == NGX_OK) {
         items = cart ? &st->cart : &st->viewed;
-
-        sku.data = field->data + 2;
-        sku.len = field->len - 2;
 
         it = ngx_array_push(items);
         if (it == NULL) {
@@ -137,54 +139,65 @@ ngx_http_retarget_state_field(ngx_pool_t *pool, ngx_http_retarget_state_t *st,
 
         items->nelts--;
 
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                       "retarget state: \"%V\" does not parse, deleted",
+                       field);
+
         return ngx_http_retarget_stale(st, &sku);
     }
 
-    if (field->len > 5 && ngx_strncmp(field->data, "code:", 5) == 0) {
+    if (ngx_http_retarget_code_field(field, &name) == NGX_OK) {
         code = ngx_array_push_n(&st->codes, 2);
         if (code == NULL) {
             return NGX_ERROR;
         }
 
-        code[0].data = field->data + 5;
-        code[0].len = field->len - 5;
+        code[0] = name;
         code[1] = *value;
 
         return NGX_OK;
     }
 
+    /* a number field that holds anything else counts as 0 */
+
+    n = ngx_http_retarget_parse_number(value);
+
+    if (n == NGX_ERROR) {
+        n = 0;
+    }
+
 #define ngx_http_retarget_is(name)                                          \
-    (field->len == sizeof(name) - 1                                          \
-     && ngx_strncmp(field->data, name, sizeof(name) - 1) == 0)
+    (field->len == name.len                                                  \
+     && ngx_strncmp(field->data, name.data, name.len) == 0)
 
-    if (ngx_http_retarget_is("cart_updated")) {
-        st->cart_updated = (time_t) ngx_http_retarget_number(value);
+    if (ngx_http_retarget_is(ngx_http_retarget_f_cart_updated)) {
+        st->cart_updated = (time_t) n;
 
-    } else if (ngx_http_retarget_is("purchased")) {
-        st->purchased = (time_t) ngx_http_retarget_number(value);
+    } else if (ngx_http_retarget_is(ngx_http_retarget_f_purchased)) {
+        st->purchased = (time_t) n;
 
-    } else if (ngx_http_retarget_is("last_reminder")) {
-        st->last_reminder = (time_t) ngx_http_retarget_number(value);
+    } else if (ngx_http_retarget_is(ngx_http_retarget_f_last_reminder)) {
+        st->last_reminder = (time_t) n;
 
-    } else if (ngx_http_retarget_is("period_start")) {
-        st->period_start = (time_t) ngx_http_retarget_number(value);
+    } else if (ngx_http_retarget_is(ngx_http_retarget_f_period_start)) {
+        st->period_start = (time_t) n;
 
-    } else if (ngx_http_retarget_is("dismissed")) {
-        st->dismissed = (time_t) ngx_http_retarget_number(value);
+    } else if (ngx_http_retarget_is(ngx_http_retarget_f_dismissed)) {
+        st->dismissed = (time_t) n;
 
-    } else if (ngx_http_retarget_is("reminders")) {
-        st->reminders = (ngx_uint_t) ngx_http_retarget_number(value);
+    } else if (ngx_http_retarget_is(ngx_http_retarget_f_reminders)) {
+        st->reminders = (ngx_uint_t) n;
 
-    } else if (ngx_http_retarget_is("cart_cleared")) {
-        st->cart_cleared = ngx_http_retarget_number(value);
+    } else if (ngx_http_retarget_is(ngx_http_retarget_f_cart_cleared)) {
+        st->cart_cleared = n;
 
-    } else if (ngx_http_retarget_is("seen")) {
+    } else if (ngx_http_retarget_is(ngx_http_retarget_f_seen)) {
         ngx_http_retarget_stamp(value, &st->seen, &st->seen_variant);
 
-    } else if (ngx_http_retarget_is("clicked")) {
+    } else if (ngx_http_retarget_is(ngx_http_retarget_f_clicked)) {
         ngx_http_retarget_stamp(value, &st->clicked, &st->clicked_variant);
 
-    } else if (ngx_http_retarget_is("variant")) {
+    } else if (ngx_http_retarget_is(ngx_http_retarget_f_variant)) {
         st->variant = *value;
     }
 
@@ -195,110 +208,30 @@ ngx_http_retarget_state_field(ngx_pool_t *pool, ngx_http_retarget_state_t *st,
 
 
 /*
- * A cart line "MS\tQTY\tPRICE\tNAME\tIMAGE\tURL", or a viewed product
- * "MS\tPRICE\tNAME\tIMAGE\tURL".
+ * A cart line or a viewed product that a reminder may show: a time, a
+ * quantity of at least 1, and a price that is an amount (or none).
  */
 
 static ngx_int_t
 ngx_http_retarget_parse_item(ngx_str_t *sku, ngx_str_t *value,
     ngx_uint_t cart, ngx_http_retarget_item_t *it)
 {
-    ngx_str_t   parts[6], *p;
-    ngx_uint_t  n;
-
-    n = cart ? 6 : 5;
-
-    if (ngx_http_retarget_split(value, parts, n) != n) {
-        return NGX_ERROR;
-    }
-
     ngx_memzero(it, sizeof(ngx_http_retarget_item_t));
 
-    it->sku = *sku;
-    it->ms = ngx_http_retarget_number(&parts[0]);
-    it->qty = 1;
-
-    p = &parts[1];
-
-    if (cart) {
-        it->qty = ngx_http_retarget_number(p++);
-
-        if (it->qty <= 0) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (it->ms <= 0) {
+    if (ngx_http_retarget_line_decode(value, cart, it) != NGX_OK
+        || it->ms <= 0 || it->qty <= 0)
+    {
         return NGX_ERROR;
     }
 
-    it->price = p[0];
-    it->name = p[1];
-    it->image = p[2];
-    it->url = p[3];
+    it->sku = *sku;
 
-    if (it->price.len
-        && ngx_http_retarget_parse_amount(&it->price, &it->cents) != NGX_OK)
-    {
+    if (it->cents < 0) {
         it->price.len = 0;
+        it->cents = 0;
     }
 
     return NGX_OK;
-}
-
-
-/* splits at tabs into exactly n parts; returns how many were found */
-
-static ngx_uint_t
-ngx_http_retarget_split(ngx_str_t *value, ngx_str_t *parts, ngx_uint_t n)
-{
-    u_char      *p, *last, *tab;
-    ngx_uint_t   i;
-
-    p = value->data;
-    last = p + value->len;
-
-    for (i = 0; i < n; i++) {
-        tab = (i == n - 1) ? NULL : ngx_strlchr(p, last, '\t');
-
-        parts[i].data = p;
-        parts[i].len = (tab ? tab : last) - p;
-
-        if (tab == NULL) {
-            return (ngx_strlchr(p, last, '\t') == NULL) ? i + 1 : 0;
-        }
-
-        p = tab + 1;
-    }
-
-    return 0;
-}
-
-
-/* a non-negative number, or 0 when the field holds anything else */
-
-static int64_t
-ngx_http_retarget_number(ngx_str_t *s)
-{
-    int64_t   n;
-    u_char   *p, *last;
-
-    if (s->len == 0 || s->len > 18) {
-        return 0;
-    }
-
-    n = 0;
-    last = s->data + s->len;
-
-    for (p = s->data; p < last; p++) {
-        if (*p < '0' || *p > '9') {
-            return 0;
-        }
-
-        n = n * 10 + (*p - '0');
-    }
-
-    return n;
 }
 
 
@@ -307,22 +240,16 @@ ngx_http_retarget_number(ngx_str_t *s)
 static void
 ngx_http_retarget_stamp(ngx_str_t *value, time_t *t, ngx_str_t *variant)
 {
-    u_char     *sp;
-    ngx_str_t   ts;
+    int64_t    n;
+    ngx_str_t  ts;
 
-    sp = ngx_strlchr(value->data, value->data + value->len, ' ');
-
-    if (sp == NULL) {
+    if (ngx_http_retarget_stamp_decode(value, &ts, variant) != NGX_OK) {
         return;
     }
 
-    ts.data = value->data;
-    ts.len = sp - value->data;
+    n = ngx_http_retarget_parse_number(&ts);
 
-    *t = (time_t) ngx_http_retarget_number(&ts);
-
-    variant->data = sp + 1;
-    variant->len = value->data + value->len - (sp + 1);
+    *t = (n == NGX_ERROR) ? 0 : (time_t) n;
 }
 
 
@@ -341,8 +268,8 @@ ngx_http_retarget_stale(ngx_http_retarget_state_t *st, ngx_str_t *sku)
         return NGX_ERROR;
     }
 
-    f->data = sku->data - 2;
-    f->len = sku->len + 2;
+    f->data = sku->data - NGX_HTTP_RETARGET_ITEM_TAG_LEN;
+    f->len = sku->len + NGX_HTTP_RETARGET_ITEM_TAG_LEN;
 
     return NGX_OK;
 }
@@ -385,50 +312,4 @@ ngx_http_retarget_newest_first(const void *one, const void *two)
     }
 
     return (a->ms > b->ms) ? -1 : 1;
-}
-
-
-/* "12", "12.5", "12.50": at most two decimals, kept in cents */
-
-ngx_int_t
-ngx_http_retarget_parse_amount(ngx_str_t *v, int64_t *cents)
-{
-    u_char      *p, *last;
-    int64_t      n;
-    ngx_uint_t   digits, decimals, dot;
-
-    n = 0;
-    digits = 0;
-    decimals = 0;
-    dot = 0;
-
-    last = v->data + v->len;
-
-    for (p = v->data; p < last; p++) {
-
-        if (*p == '.' && !dot && digits) {
-            dot = 1;
-            continue;
-        }
-
-        if (*p < '0' || *p > '9' || digits == 12 || decimals == 2) {
-            return NGX_ERROR;
-        }
-
-        n = n * 10 + (*p - '0');
-        digits++;
-        decimals += dot;
-    }
-
-    if (digits == 0 || (dot && decimals == 0)) {
-        return NGX_ERROR;
-    }
-
-    while (decimals++ < 2) {
-        n *= 10;
-    }
-
-    *cents = n;
-
-    return NGX_OK;
 }

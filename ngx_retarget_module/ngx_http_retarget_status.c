@@ -23,7 +23,7 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_store.h"
 
 #include <jansson.h>
 
@@ -564,11 +564,10 @@ ngx_http_retarget_status_read(ngx_http_request_t *r,
     date.data = ctx->date;
     date.len = sizeof(ctx->date);
 
-    ngx_memzero(&cmd, sizeof(ngx_http_retarget_cmd_t));
+    ngx_http_retarget_cmd_init(&cmd, "HGETALL");
 
-    ngx_http_retarget_arg(&cmd, (u_char *) "HGETALL", 7);
-
-    if (ngx_http_retarget_arg_key(r->pool, rmcf, &cmd, NULL, "stats:", &date)
+    if (ngx_http_retarget_arg_key(r->pool, rmcf, &cmd,
+                                  ngx_http_retarget_key_stats, &date)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -3,7 +3,7 @@
  * Copyright (C) The ngx_retarget_module authors
  *
  * Out-of-stock products are left out of reminders.  The shop keeps their
- * skus in the set <prefix>out_of_stock (SADD when an item sells out, SREM
+ * skus in a set (ngx_http_retarget_store.h; SADD when an item sells out, SREM
  * when it is back), and each worker reads the set once a second: a page's
  * one read of the visitor's hash cannot also look at every product in the
  * cart, and a second command per page would double what Redis spends on
@@ -11,14 +11,14 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_store.h"
 
 
 #define NGX_HTTP_RETARGET_STOCK_INTERVAL  1000
 
 
 typedef struct {
-    ngx_http_retarget_main_conf_t  *rmcf;
+    ngx_str_t                       key;       /* the set */
     ngx_event_t                     refresh;
     ngx_uint_t                      asked;     /* a read is in flight */
     ngx_str_t                      *skus;      /* sorted, one allocation */
@@ -54,7 +54,17 @@ ngx_http_retarget_stock_init_process(ngx_cycle_t *cycle,
 
     ngx_http_retarget_stock = st;
 
-    st->rmcf = rmcf;
+    st->key.len = ngx_http_retarget_key_len(&rmcf->redis.prefix,
+                                    ngx_http_retarget_key_out_of_stock, NULL);
+    st->key.data = ngx_pnalloc(cycle->pool, st->key.len);
+    if (st->key.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_http_retarget_key_put(st->key.data, &rmcf->redis.prefix,
+                                     ngx_http_retarget_key_out_of_stock,
+                                     NULL);
+
     st->refresh.handler = ngx_http_retarget_stock_refresh;
     st->refresh.data = st;
     st->refresh.log = cycle->log;
@@ -69,9 +79,7 @@ ngx_http_retarget_stock_init_process(ngx_cycle_t *cycle,
 static void
 ngx_http_retarget_stock_refresh(ngx_event_t *ev)
 {
-    u_char                      key[128], *p;
-    size_t                      len[2];
-    const char                 *argv[2];
+    ngx_http_retarget_cmd_t     cmd;
     ngx_http_retarget_redis_t  *rds;
     ngx_http_retarget_stock_t  *st;
 
@@ -90,18 +98,16 @@ ngx_http_retarget_stock_refresh(ngx_event_t *ev)
            != ngx_http_retarget_link_up)
     {
         /* what was read last stays in force while Redis is away */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                       "retarget stock: not read, %s",
+                       st->asked ? "a read is in flight" : "link not up");
         return;
     }
 
-    p = ngx_snprintf(key, sizeof(key), "%Vout_of_stock",
-                     &st->rmcf->redis.prefix);
+    ngx_http_retarget_cmd_init(&cmd, "SMEMBERS");
+    ngx_http_retarget_arg_str(&cmd, &st->key);
 
-    argv[0] = "SMEMBERS";
-    len[0] = 8;
-    argv[1] = (const char *) key;
-    len[1] = p - key;
-
-    if (ngx_http_retarget_redis_read(rds, 2, argv, len,
+    if (ngx_http_retarget_redis_read(rds, cmd.argc, cmd.argv, cmd.len,
                                      ngx_http_retarget_stock_reply, st)
         == NGX_OK)
     {
@@ -123,6 +129,9 @@ ngx_http_retarget_stock_reply(void *data, redisReply *reply)
     st->asked = 0;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "retarget stock: no set in the answer (%d), the "
+                       "last one stays", reply ? reply->type : -1);
         return;
     }
 
@@ -162,6 +171,9 @@ ngx_http_retarget_stock_reply(void *data, redisReply *reply)
 
     st->skus = skus;
     st->nskus = reply->elements;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "retarget stock: %ui skus out of stock", st->nskus);
 }
 
 

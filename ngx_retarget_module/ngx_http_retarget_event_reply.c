@@ -1,0 +1,485 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * The writes of an event that wait for an answer ("ops"): a cart line
+ * needs the cart's new quantity (HINCRBY), a purchase asks whether its
+ * order is new (SET NX) and what reminder led to it (attribution).
+ * Their writes follow the answer, and the worker's later writes wait
+ * behind them.
+ */
+
+
+#include "ngx_http_retarget_event.h"
+
+
+typedef struct ngx_http_retarget_op_s  ngx_http_retarget_op_t;
+
+typedef void (*ngx_http_retarget_op_answer_pt)(ngx_http_retarget_op_t *op,
+    ngx_uint_t i, redisReply *reply);
+typedef void (*ngx_http_retarget_op_done_pt)(ngx_http_retarget_op_t *op);
+
+
+/*
+ * Commands whose answers decide the writes that follow them ("asks"),
+ * and those writes, in one block that outlives the request.
+ */
+struct ngx_http_retarget_op_s {
+    ngx_http_retarget_op_answer_pt   answer;    /* reply NULL: none came */
+    ngx_http_retarget_op_done_pt     done;      /* sends the writes */
+    ngx_http_retarget_cmd_t         *cmds;      /* the asks, then writes */
+    ngx_uint_t                       nasks;
+    ngx_uint_t                       ncmds;
+    ngx_uint_t                       keep;      /* bits: asks that are
+                                                   written when they cannot
+                                                   be asked */
+    ngx_uint_t                       asked;
+    ngx_uint_t                       answered;
+};
+
+
+/* a cart_add: the line in the meta holds the cart's new quantity */
+typedef struct {
+    ngx_http_retarget_op_t           op;
+    ngx_uint_t                       line;      /* its write */
+    size_t                           gap;       /* where its QTY goes */
+    int64_t                          qty;       /* 0: no answer */
+} ngx_http_retarget_cart_op_t;
+
+
+/* a purchase: counted once per order id, and attributed */
+typedef struct {
+    ngx_http_retarget_op_t           op;
+    ngx_http_retarget_main_conf_t   *rmcf;
+    ngx_str_t                       *counter;
+    int64_t                          cents;
+    time_t                           now;
+    time_t                           click_window;
+    time_t                           view_window;
+    ngx_str_t                       *conversions;  /* attributed to */
+    ngx_str_t                       *revenue;
+    unsigned                         order:1;   /* asks "SET order NX" */
+    unsigned                         duplicate:1;
+} ngx_http_retarget_purchase_t;
+
+
+static void ngx_http_retarget_cart_answer(ngx_http_retarget_op_t *op,
+    ngx_uint_t i, redisReply *reply);
+static void ngx_http_retarget_cart_done(ngx_http_retarget_op_t *op);
+static void ngx_http_retarget_purchase_answer(ngx_http_retarget_op_t *op,
+    ngx_uint_t i, redisReply *reply);
+static ngx_str_t *ngx_http_retarget_attribute(
+    ngx_http_retarget_purchase_t *p, redisReply *stamp, ngx_uint_t click);
+static void ngx_http_retarget_purchase_done(ngx_http_retarget_op_t *op);
+static ngx_http_retarget_op_t *ngx_http_retarget_op_create(size_t size,
+    ngx_http_retarget_batch_t *b);
+static void ngx_http_retarget_op_run(ngx_http_retarget_op_t *op);
+static void ngx_http_retarget_op_answered(void *data, redisReply *reply);
+static void ngx_http_retarget_op_finish(ngx_http_retarget_op_t *op);
+
+
+static ngx_str_t  ngx_http_retarget_c_duplicate =
+    ngx_string("purchases_duplicate");
+static ngx_str_t  ngx_http_retarget_no_counter = ngx_string("none");
+
+
+/* a cart_add of a returning visitor: "HINCRBY" asks, the line follows */
+
+ngx_int_t
+ngx_http_retarget_cart_op(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev)
+{
+    ngx_http_retarget_op_t       *op;
+    ngx_http_retarget_cart_op_t  *co;
+
+    op = ngx_http_retarget_op_create(sizeof(ngx_http_retarget_cart_op_t), b);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    co = (ngx_http_retarget_cart_op_t *) op;
+    co->line = b->line;
+    co->gap = b->gap;
+
+    /* unasked (the link is down), the cart's write still goes in line */
+    op->keep = 1;
+    op->answer = ngx_http_retarget_cart_answer;
+    op->done = ngx_http_retarget_cart_done;
+
+    ngx_http_retarget_count(&ev->conf->counter, 1);
+
+    ngx_http_retarget_op_run(op);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_retarget_cart_answer(ngx_http_retarget_op_t *op, ngx_uint_t i,
+    redisReply *reply)
+{
+    ngx_http_retarget_cart_op_t *co = (ngx_http_retarget_cart_op_t *) op;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER
+        && reply->integer > 0)
+    {
+        co->qty = reply->integer;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "retarget event: cart quantity answer %d, qty %L",
+                   reply ? reply->type : -1, co->qty);
+}
+
+
+static void
+ngx_http_retarget_cart_done(ngx_http_retarget_op_t *op)
+{
+    ngx_http_retarget_cart_op_t *co = (ngx_http_retarget_cart_op_t *) op;
+
+    ngx_http_retarget_cmd_t  *writes, *line;
+
+    writes = op->cmds + op->nasks;
+    line = &writes[co->line];
+
+    ngx_http_retarget_send_cmds(writes, co->line);
+
+    /*
+     * Without the total (no link, an error reply) the line cannot be
+     * right: it is left out, and the cart stays as Redis has it.
+     */
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "retarget event: cart line with qty %L, %ui writes",
+                   co->qty, op->ncmds - op->nasks);
+
+    if (co->qty) {
+        line->len[3] = ngx_http_retarget_line_qty((u_char *) line->argv[3],
+                                                  line->len[3], co->gap,
+                                                  co->qty);
+
+        ngx_http_retarget_send_cmds(line, 1);
+    }
+
+    ngx_http_retarget_send_cmds(line + 1,
+                                op->ncmds - op->nasks - co->line - 1);
+}
+
+
+/*
+ * A purchase asks "SET order NX" when it has an order id, and for a
+ * returning visitor what led to it: "HMGET meta clicked seen".  With the
+ * answers in, it is counted (when the order is new, or unknown: counted
+ * rather than lost), attributed, and its writes follow.
+ */
+
+ngx_int_t
+ngx_http_retarget_purchase_op(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev)
+{
+    ngx_http_retarget_op_t        *op;
+    ngx_http_retarget_loc_conf_t  *rlcf;
+    ngx_http_retarget_purchase_t  *p;
+
+    rlcf = ngx_http_get_module_loc_conf(b->r, ngx_http_retarget_module);
+
+    op = ngx_http_retarget_op_create(sizeof(ngx_http_retarget_purchase_t), b);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = (ngx_http_retarget_purchase_t *) op;
+    p->rmcf = b->rmcf;
+    p->counter = &ev->conf->counter;
+    p->cents = ev->cents;
+    p->now = ngx_time();
+
+    /* the request is gone when the answers come */
+    p->click_window = rlcf->campaign.click_window;
+    p->view_window = rlcf->campaign.view_window;
+
+    p->order = (ev->v[ngx_http_retarget_p_order].len != 0);
+
+    /* unasked, the order is still recorded: a reload is not counted */
+    op->keep = p->order;
+    op->answer = ngx_http_retarget_purchase_answer;
+    op->done = ngx_http_retarget_purchase_done;
+
+    ngx_http_retarget_op_run(op);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_retarget_purchase_answer(ngx_http_retarget_op_t *op, ngx_uint_t i,
+    redisReply *reply)
+{
+    ngx_http_retarget_purchase_t *p = (ngx_http_retarget_purchase_t *) op;
+
+    if (i == 0 && p->order) {
+        /* nil: counted already; an error or no answer: counted now */
+        p->duplicate = (reply != NULL && reply->type == REDIS_REPLY_NIL);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "retarget event: order answer %d, duplicate %ui",
+                       reply ? reply->type : -1, (ngx_uint_t) p->duplicate);
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2)
+    {
+        return;
+    }
+
+    /* a click on a reminder first, else a reminder seen */
+
+    p->conversions = ngx_http_retarget_attribute(p, reply->element[0], 1);
+
+    if (p->conversions == NULL) {
+        p->conversions = ngx_http_retarget_attribute(p, reply->element[1],
+                                                     0);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "retarget event: purchase attributed to \"%V\"",
+                   p->conversions ? p->conversions
+                                  : &ngx_http_retarget_no_counter);
+}
+
+
+/*
+ * "TS VARIANT" of a click or of a reminder seen: the counters of a
+ * variant of this configuration, if TS is within the window.  A holdout
+ * visitor saw no reminder: the time it was eligible for one counts as
+ * "seen", and its purchases are the conversions of the holdout.
+ */
+
+static ngx_str_t *
+ngx_http_retarget_attribute(ngx_http_retarget_purchase_t *p,
+    redisReply *stamp, ngx_uint_t click)
+{
+    int64_t                            ts;
+    ngx_str_t                          value, stamp_ts, name;
+    ngx_uint_t                         holdout;
+    ngx_http_retarget_variant_name_t  *vn;
+
+    if (stamp->type != REDIS_REPLY_STRING) {
+        return NULL;
+    }
+
+    value.data = (u_char *) stamp->str;
+    value.len = stamp->len;
+
+    if (ngx_http_retarget_stamp_decode(&value, &stamp_ts, &name) != NGX_OK) {
+        return NULL;
+    }
+
+    ts = ngx_http_retarget_parse_number(&stamp_ts);
+
+    if (ts == NGX_ERROR
+        || p->now - ts > (click ? p->click_window : p->view_window))
+    {
+        return NULL;
+    }
+
+    vn = ngx_http_retarget_variant_find(p->rmcf, name.data, name.len);
+
+    if (vn == NULL) {
+        return NULL;
+    }
+
+    holdout = (vn->name.len == ngx_http_retarget_holdout_name.len
+               && ngx_strncmp(vn->name.data,
+                              ngx_http_retarget_holdout_name.data,
+                              vn->name.len)
+                  == 0);
+
+    if (click && holdout) {
+        /* no reminder to click was shown: not a click */
+        return NULL;
+    }
+
+    if (click || holdout) {
+        p->revenue = &vn->counters[ngx_http_retarget_vc_revenue];
+        return &vn->counters[ngx_http_retarget_vc_conversions];
+    }
+
+    p->revenue = &vn->counters[ngx_http_retarget_vc_view_revenue];
+    return &vn->counters[ngx_http_retarget_vc_view_conversions];
+}
+
+
+static void
+ngx_http_retarget_purchase_done(ngx_http_retarget_op_t *op)
+{
+    ngx_http_retarget_purchase_t *p = (ngx_http_retarget_purchase_t *) op;
+
+    if (p->duplicate) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "retarget event: duplicate purchase, not written");
+        ngx_http_retarget_count(&ngx_http_retarget_c_duplicate, 1);
+        return;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "retarget event: purchase of %L cents counted, "
+                   "%ui writes follow, order %ui", p->cents,
+                   op->ncmds - op->nasks, (ngx_uint_t) p->order);
+
+    ngx_http_retarget_count(p->counter, 1);
+
+    if (p->cents) {
+        ngx_http_retarget_count(&ngx_http_retarget_c_revenue, p->cents);
+    }
+
+    if (p->conversions != NULL) {
+        ngx_http_retarget_count(p->conversions, 1);
+
+        if (p->cents) {
+            ngx_http_retarget_count(p->revenue, p->cents);
+        }
+    }
+
+    ngx_http_retarget_send_cmds(op->cmds + op->nasks,
+                                op->ncmds - op->nasks);
+}
+
+
+/* the asks and the writes, with their arguments, in one allocation */
+
+static ngx_http_retarget_op_t *
+ngx_http_retarget_op_create(size_t size, ngx_http_retarget_batch_t *b)
+{
+    int                       a;
+    u_char                   *p;
+    size_t                    len;
+    ngx_uint_t                i, n;
+    ngx_http_retarget_op_t   *op;
+    ngx_http_retarget_cmd_t  *c;
+
+    /* the asks first, then the writes */
+
+    c = ngx_array_push_n(b->asks, b->cmds->nelts);
+    if (c == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(c, b->cmds->elts,
+               b->cmds->nelts * sizeof(ngx_http_retarget_cmd_t));
+
+    c = b->asks->elts;
+    n = b->asks->nelts;
+
+    len = size + n * sizeof(ngx_http_retarget_cmd_t);
+
+    for (i = 0; i < n; i++) {
+        for (a = 0; a < c[i].argc; a++) {
+            len += c[i].len[a];
+        }
+    }
+
+    op = ngx_alloc(len, b->r->connection->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(op, size);
+
+    op->ncmds = n;
+    op->nasks = n - b->cmds->nelts;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, b->r->connection->log, 0,
+                   "retarget event: %ui asks, then %ui writes, %uz bytes",
+                   op->nasks, n - op->nasks, len);
+    op->cmds = (ngx_http_retarget_cmd_t *) ((u_char *) op + size);
+    p = (u_char *) (op->cmds + n);
+
+    for (i = 0; i < n; i++) {
+        op->cmds[i] = c[i];
+
+        for (a = 0; a < c[i].argc; a++) {
+            op->cmds[i].argv[a] = (const char *) p;
+            p = ngx_cpymem(p, c[i].argv[a], c[i].len[a]);
+        }
+    }
+
+    return op;
+}
+
+
+/*
+ * The asks go out in the order of the worker's writes, and the last one
+ * holds the link: until the op's writes have followed, what comes after
+ * it waits, later ops too.  Their asks would otherwise overtake the
+ * writes that this one has yet to make (a purchase's "DEL cart", then
+ * the visitor's next cart_add).  An ask that cannot be sent (no link)
+ * gets no answer.
+ */
+
+static void
+ngx_http_retarget_op_run(ngx_http_retarget_op_t *op)
+{
+    ngx_http_retarget_cmd_t    *c;
+    ngx_http_retarget_redis_t  *rds;
+
+    rds = ngx_http_retarget_redis_get();
+
+    for ( /* void */ ; op->asked < op->nasks; op->asked++) {
+        c = &op->cmds[op->asked];
+
+        if (ngx_http_retarget_redis_read_ordered(rds, c->argc, c->argv,
+                                                 c->len,
+                                                 ngx_http_retarget_op_answered,
+                                                 op,
+                                                 op->asked == op->nasks - 1)
+            != NGX_OK)
+        {
+            break;
+        }
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "retarget event: %ui of %ui asks sent", op->asked,
+                   op->nasks);
+
+    if (op->asked == 0) {
+        ngx_http_retarget_op_finish(op);
+    }
+}
+
+
+static void
+ngx_http_retarget_op_answered(void *data, redisReply *reply)
+{
+    ngx_http_retarget_op_t *op = data;
+
+    op->answer(op, op->answered, reply);
+
+    if (++op->answered == op->asked) {
+        ngx_http_retarget_op_finish(op);
+    }
+}
+
+
+/* the answers are in, or none can come for the asks that are left */
+
+static void
+ngx_http_retarget_op_finish(ngx_http_retarget_op_t *op)
+{
+    ngx_uint_t  i;
+
+    for (i = op->asked; i < op->nasks; i++) {
+        op->answer(op, i, NULL);
+
+        if (op->keep & ((ngx_uint_t) 1 << i)) {
+            ngx_http_retarget_send_cmds(&op->cmds[i], 1);
+        }
+    }
+
+    op->done(op);
+
+
+    ngx_free(op);
+}

@@ -1,0 +1,722 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * The Redis data model (see ngx_http_retarget_store.h for the keys): the
+ * key names, the fields of the visitor's meta hash, the line codec of
+ * its cart lines and viewed products, the numbers stored there, and the
+ * one command builder every file sends its commands with.
+ */
+
+
+#include "ngx_http_retarget_store.h"
+
+
+typedef struct {
+    ngx_str_t                      name;
+    ngx_uint_t                     visitor;   /* <prefix>{vid}<name> */
+} ngx_http_retarget_key_name_t;
+
+
+static ngx_http_retarget_key_name_t  ngx_http_retarget_keys[] = {
+    { ngx_string(":meta"), 1 },
+    { ngx_string(":cart"), 1 },
+    { ngx_string(":viewed"), 1 },
+    { ngx_string("carts"), 0 },
+    { ngx_string("events"), 0 },
+    { ngx_string("stats:"), 0 },
+    { ngx_string("order:"), 0 },
+    { ngx_string("codes:"), 0 },
+    { ngx_string("p:"), 0 },
+    { ngx_string("out_of_stock"), 0 }
+};
+
+
+ngx_str_t  ngx_http_retarget_f_first_seen = ngx_string("first_seen");
+ngx_str_t  ngx_http_retarget_f_last_seen = ngx_string("last_seen");
+ngx_str_t  ngx_http_retarget_f_cart_updated = ngx_string("cart_updated");
+ngx_str_t  ngx_http_retarget_f_checkout = ngx_string("checkout");
+ngx_str_t  ngx_http_retarget_f_purchased = ngx_string("purchased");
+ngx_str_t  ngx_http_retarget_f_user = ngx_string("user");
+ngx_str_t  ngx_http_retarget_f_last_reminder = ngx_string("last_reminder");
+ngx_str_t  ngx_http_retarget_f_reminders = ngx_string("reminders");
+ngx_str_t  ngx_http_retarget_f_period_start = ngx_string("period_start");
+ngx_str_t  ngx_http_retarget_f_dismissed = ngx_string("dismissed");
+ngx_str_t  ngx_http_retarget_f_seen = ngx_string("seen");
+ngx_str_t  ngx_http_retarget_f_clicked = ngx_string("clicked");
+ngx_str_t  ngx_http_retarget_f_variant = ngx_string("variant");
+ngx_str_t  ngx_http_retarget_f_cart_cleared = ngx_string("cart_cleared");
+
+
+static ngx_str_t  ngx_http_retarget_f_code = ngx_string("code:");
+
+/* the daily counter of a custom event: events:NAME */
+ngx_str_t  ngx_http_retarget_c_events = ngx_string("events:");
+
+/* the fields of <prefix>p:SKU, in the order they are written */
+static ngx_str_t  ngx_http_retarget_product_fields[] = {
+    ngx_string("name"),
+    ngx_string("price"),
+    ngx_string("image"),
+    ngx_string("url")
+};
+
+
+/* "<prefix>{<vid>}:meta", or "<prefix>stats:<id>" and the like */
+
+size_t
+ngx_http_retarget_key_len(ngx_str_t *prefix, ngx_http_retarget_key_e key,
+    ngx_str_t *id)
+{
+    return prefix->len + ngx_http_retarget_keys[key].name.len
+           + (id ? id->len : 0) + (ngx_http_retarget_keys[key].visitor ? 2 : 0);
+}
+
+
+u_char *
+ngx_http_retarget_key_put(u_char *p, ngx_str_t *prefix,
+    ngx_http_retarget_key_e key, ngx_str_t *id)
+{
+    ngx_str_t  *name;
+
+    name = &ngx_http_retarget_keys[key].name;
+
+    p = ngx_cpymem(p, prefix->data, prefix->len);
+
+    if (ngx_http_retarget_keys[key].visitor) {
+        *p++ = '{';
+        p = ngx_cpymem(p, id->data, id->len);
+        *p++ = '}';
+
+        return ngx_cpymem(p, name->data, name->len);
+    }
+
+    p = ngx_cpymem(p, name->data, name->len);
+
+    if (id != NULL) {
+        p = ngx_cpymem(p, id->data, id->len);
+    }
+
+    return p;
+}
+
+
+/* "c:SKU" (a cart line) or "v:SKU" (a viewed product) */
+
+ngx_int_t
+ngx_http_retarget_item_field(ngx_str_t *field, ngx_uint_t *cart,
+    ngx_str_t *sku)
+{
+    if (field->len <= NGX_HTTP_RETARGET_ITEM_TAG_LEN
+        || field->data[1] != ':'
+        || (field->data[0] != 'c' && field->data[0] != 'v'))
+    {
+        return NGX_DECLINED;
+    }
+
+    *cart = (field->data[0] == 'c');
+
+    sku->data = field->data + NGX_HTTP_RETARGET_ITEM_TAG_LEN;
+    sku->len = field->len - NGX_HTTP_RETARGET_ITEM_TAG_LEN;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_retarget_item_name(ngx_pool_t *pool, ngx_uint_t cart, ngx_str_t *sku,
+    ngx_str_t *field)
+{
+    field->len = NGX_HTTP_RETARGET_ITEM_TAG_LEN + sku->len;
+    field->data = ngx_pnalloc(pool, field->len);
+    if (field->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(field->data, "%c:%V", cart ? 'c' : 'v', sku);
+
+    return NGX_OK;
+}
+
+
+/* "code:POOL", a code of pool:POOL pinned for the visitor */
+
+ngx_int_t
+ngx_http_retarget_code_field(ngx_str_t *field, ngx_str_t *pool)
+{
+    ngx_str_t  *code;
+
+    code = &ngx_http_retarget_f_code;
+
+    if (field->len <= code->len
+        || ngx_strncmp(field->data, code->data, code->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    pool->data = field->data + code->len;
+    pool->len = field->len - code->len;
+
+    return NGX_OK;
+}
+
+
+size_t
+ngx_http_retarget_code_field_len(ngx_str_t *pool)
+{
+    return ngx_http_retarget_f_code.len + pool->len;
+}
+
+
+u_char *
+ngx_http_retarget_code_field_put(u_char *p, ngx_str_t *pool)
+{
+    p = ngx_cpymem(p, ngx_http_retarget_f_code.data,
+                   ngx_http_retarget_f_code.len);
+
+    return ngx_cpymem(p, pool->data, pool->len);
+}
+
+
+/*
+ * A cart line "MS\tQTY\tPRICE\tNAME\tIMAGE\tURL", or a viewed product
+ * "MS\tPRICE\tNAME\tIMAGE\tURL": NGX_ERROR unless the value has exactly
+ * these parts and MS and QTY are numbers.  A price that is not an amount
+ * is kept as text, with cents -1.
+ */
+
+ngx_int_t
+ngx_http_retarget_line_decode(ngx_str_t *value, ngx_uint_t cart,
+    ngx_http_retarget_item_t *it)
+{
+    u_char      *p, *last, *tab;
+    ngx_str_t    parts[6], *v;
+    ngx_uint_t   i, n;
+
+    n = cart ? 6 : 5;
+
+    p = value->data;
+    last = p + value->len;
+
+    for (i = 0; i < n; i++) {
+        tab = ngx_strlchr(p, last, '\t');
+
+        if ((tab == NULL) != (i == n - 1)) {
+            return NGX_ERROR;
+        }
+
+        parts[i].data = p;
+        parts[i].len = (tab ? tab : last) - p;
+
+        if (tab != NULL) {
+            p = tab + 1;
+        }
+    }
+
+    it->ms = ngx_http_retarget_parse_number(&parts[0]);
+    it->qty = 1;
+
+    v = &parts[1];
+
+    if (cart) {
+        it->qty = ngx_http_retarget_parse_number(v++);
+    }
+
+    if (it->ms == NGX_ERROR || it->qty == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    it->price = v[0];
+    it->name = v[1];
+    it->image = v[2];
+    it->url = v[3];
+    it->cents = 0;
+
+    if (it->price.len
+        && ngx_http_retarget_parse_amount(&it->price, &it->cents) != NGX_OK)
+    {
+        it->cents = -1;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The QTY of a cart line written by ngx_http_retarget_item_set() with
+ * room for it at gap: the line's new length.
+ */
+
+size_t
+ngx_http_retarget_line_qty(u_char *line, size_t len, size_t gap,
+    int64_t qty)
+{
+    u_char  *p;
+    size_t   tail;
+
+    tail = len - gap - NGX_INT64_LEN;
+
+    p = ngx_sprintf(line + gap, "%L", qty);
+    ngx_memmove(p, line + gap + NGX_INT64_LEN, tail);
+
+    return p + tail - line;
+}
+
+
+/* 1 to 18 digits, or NGX_ERROR */
+
+int64_t
+ngx_http_retarget_parse_number(ngx_str_t *s)
+{
+    int64_t   n;
+    u_char   *p, *last;
+
+    if (s->len == 0 || s->len > 18) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+    last = s->data + s->len;
+
+    for (p = s->data; p < last; p++) {
+        if (*p < '0' || *p > '9') {
+            return NGX_ERROR;
+        }
+
+        n = n * 10 + (*p - '0');
+    }
+
+    return n;
+}
+
+
+/* "12", "12.5", "12.50": at most two decimals, kept in cents */
+
+ngx_int_t
+ngx_http_retarget_parse_amount(ngx_str_t *v, int64_t *cents)
+{
+    u_char      *p, *last;
+    int64_t      n;
+    ngx_uint_t   digits, decimals, dot;
+
+    n = 0;
+    digits = 0;
+    decimals = 0;
+    dot = 0;
+
+    last = v->data + v->len;
+
+    for (p = v->data; p < last; p++) {
+
+        if (*p == '.' && !dot && digits) {
+            dot = 1;
+            continue;
+        }
+
+        if (*p < '0' || *p > '9' || digits == 12 || decimals == 2) {
+            return NGX_ERROR;
+        }
+
+        n = n * 10 + (*p - '0');
+        digits++;
+        decimals += dot;
+    }
+
+    if (digits == 0 || (dot && decimals == 0)) {
+        return NGX_ERROR;
+    }
+
+    while (decimals++ < 2) {
+        n *= 10;
+    }
+
+    *cents = n;
+
+    return NGX_OK;
+}
+
+
+/* "TS VARIANT": NGX_DECLINED without the space */
+
+ngx_int_t
+ngx_http_retarget_stamp_decode(ngx_str_t *value, ngx_str_t *ts,
+    ngx_str_t *variant)
+{
+    u_char  *sp, *last;
+
+    last = value->data + value->len;
+    sp = ngx_strlchr(value->data, last, ' ');
+
+    if (sp == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ts->data = value->data;
+    ts->len = sp - value->data;
+
+    variant->data = sp + 1;
+    variant->len = last - (sp + 1);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_retarget_stamp_encode(ngx_pool_t *pool, time_t ts,
+    ngx_str_t *variant, ngx_str_t *out)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, NGX_TIME_T_LEN + 1 + variant->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    out->len = ngx_sprintf(p, "%T %V", ts, variant) - p;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_retarget_cmd_init(ngx_http_retarget_cmd_t *cmd, const char *name)
+{
+    cmd->argc = 0;
+    ngx_http_retarget_arg(cmd, (u_char *) name, ngx_strlen(name));
+}
+
+
+ngx_http_retarget_cmd_t *
+ngx_http_retarget_cmd(ngx_array_t *cmds, const char *name)
+{
+    ngx_http_retarget_cmd_t  *cmd;
+
+    cmd = ngx_array_push(cmds);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    ngx_http_retarget_cmd_init(cmd, name);
+
+    return cmd;
+}
+
+
+void
+ngx_http_retarget_arg(ngx_http_retarget_cmd_t *cmd, u_char *data, size_t len)
+{
+    if (cmd->argc == NGX_HTTP_RETARGET_MAX_ARGS) {
+        /* the commands built here never have that many */
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "retarget store: \"%*s\" has too many arguments, "
+                       "one left out", cmd->len[0], cmd->argv[0]);
+        return;
+    }
+
+    cmd->argv[cmd->argc] = (const char *) data;
+    cmd->len[cmd->argc] = len;
+    cmd->argc++;
+}
+
+
+void
+ngx_http_retarget_arg_str(ngx_http_retarget_cmd_t *cmd, ngx_str_t *s)
+{
+    ngx_http_retarget_arg(cmd, s->data, s->len);
+}
+
+
+ngx_int_t
+ngx_http_retarget_arg_key(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
+    ngx_http_retarget_key_e key, ngx_str_t *id)
+{
+    u_char  *k, *p;
+
+    k = ngx_pnalloc(pool,
+                    ngx_http_retarget_key_len(&rmcf->redis.prefix, key, id));
+    if (k == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_retarget_key_put(k, &rmcf->redis.prefix, key, id);
+
+    ngx_http_retarget_arg(cmd, k, p - k);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_retarget_arg_num(ngx_pool_t *pool, ngx_http_retarget_cmd_t *cmd,
+    int64_t n)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg(cmd, p, ngx_sprintf(p, "%L", n) - p);
+
+    return NGX_OK;
+}
+
+
+/* NAME KEY, pushed to cmds */
+
+ngx_http_retarget_cmd_t *
+ngx_http_retarget_key_cmd(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, const char *name,
+    ngx_http_retarget_key_e key, ngx_str_t *id)
+{
+    ngx_http_retarget_cmd_t  *cmd;
+
+    cmd = ngx_http_retarget_cmd(cmds, name);
+    if (cmd == NULL
+        || ngx_http_retarget_arg_key(pool, rmcf, cmd, key, id) != NGX_OK)
+    {
+        return NULL;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "retarget store: %s \"%*s\"", name, cmd->len[1],
+                   cmd->argv[1]);
+
+    return cmd;
+}
+
+
+ngx_int_t
+ngx_http_retarget_send_cmd(ngx_http_retarget_cmd_t *cmd)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_retarget_redis_write(ngx_http_retarget_redis_get(),
+                                       cmd->argc, cmd->argv, cmd->len);
+
+    if (rc != NGX_OK) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "retarget store: \"%*s\" not queued: %i",
+                       cmd->len[0], cmd->argv[0], rc);
+    }
+
+    return rc;
+}
+
+
+void
+ngx_http_retarget_send_cmds(ngx_http_retarget_cmd_t *cmds, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "retarget store: %ui writes queued", n);
+
+    for (i = 0; i < n; i++) {
+        (void) ngx_http_retarget_send_cmd(&cmds[i]);
+    }
+}
+
+
+/* "EXPIRE <key> <retention>" of a visitor's key */
+
+ngx_int_t
+ngx_http_retarget_expire(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds,
+    ngx_http_retarget_key_e key, ngx_str_t *vid)
+{
+    ngx_http_retarget_cmd_t  *cmd;
+
+    cmd = ngx_http_retarget_key_cmd(pool, rmcf, cmds, "EXPIRE", key, vid);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_retarget_arg_num(pool, cmd, rmcf->retention);
+}
+
+
+/*
+ * "HSET <prefix>{vid}:meta field value ..." (n pairs in fv) and the
+ * hash's TTL: it may have expired since the visitor's last page, and
+ * must never stay forever.
+ */
+
+ngx_int_t
+ngx_http_retarget_meta_set(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
+    ngx_str_t *fv, ngx_uint_t n)
+{
+    ngx_uint_t                i;
+    ngx_http_retarget_cmd_t  *cmd;
+
+    cmd = ngx_http_retarget_key_cmd(pool, rmcf, cmds, "HSET",
+                                    ngx_http_retarget_key_meta, vid);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 2 * n; i++) {
+        ngx_http_retarget_arg_str(cmd, &fv[i]);
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "retarget store: meta set of \"%V\": %ui fields, "
+                   "first \"%V\"", vid, n, &fv[0]);
+
+    return ngx_http_retarget_expire(pool, rmcf, cmds,
+                                    ngx_http_retarget_key_meta, vid);
+}
+
+
+/*
+ * "HSET <prefix>{vid}:meta c:SKU|v:SKU LINE": the line as
+ * ngx_http_retarget_line_decode() reads it, stamped ms.  The QTY of a
+ * cart line is not known yet: room is left for it at *gap, see
+ * ngx_http_retarget_line_qty().
+ */
+
+ngx_int_t
+ngx_http_retarget_item_set(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
+    ngx_http_retarget_item_t *it, ngx_uint_t cart, ngx_str_t *ms,
+    size_t *gap)
+{
+    u_char                   *p;
+    ngx_str_t                 field, value;
+    ngx_http_retarget_cmd_t  *cmd;
+
+    if (ngx_http_retarget_item_name(pool, cart, &it->sku, &field) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    value.len = ms->len + sizeof("\t\t\t\t") - 1
+                + it->price.len + it->name.len + it->image.len + it->url.len
+                + (cart ? NGX_INT64_LEN + 1 : 0);
+    value.data = ngx_pnalloc(pool, value.len);
+
+    if (value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(value.data, "%V\t", ms);
+
+    if (cart) {
+        *gap = p - value.data;
+        ngx_memset(p, '0', NGX_INT64_LEN);
+        p += NGX_INT64_LEN;
+        *p++ = '\t';
+    }
+
+    ngx_sprintf(p, "%V\t%V\t%V\t%V", &it->price, &it->name, &it->image,
+                &it->url);
+
+    cmd = ngx_http_retarget_key_cmd(pool, rmcf, cmds, "HSET",
+                                    ngx_http_retarget_key_meta, vid);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg_str(cmd, &field);
+    ngx_http_retarget_arg_str(cmd, &value);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "retarget store: item \"%V\" of \"%V\"", &field, vid);
+
+    return NGX_OK;
+}
+
+
+/* "HSET <prefix>p:SKU name N price P ...", the values it has */
+
+ngx_int_t
+ngx_http_retarget_product_set(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds,
+    ngx_http_retarget_item_t *it)
+{
+    ngx_uint_t                k;
+    ngx_str_t                *v[4];
+    ngx_http_retarget_cmd_t  *cmd;
+
+    cmd = ngx_http_retarget_key_cmd(pool, rmcf, cmds, "HSET",
+                                    ngx_http_retarget_key_product, &it->sku);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    v[0] = &it->name;
+    v[1] = &it->price;
+    v[2] = &it->image;
+    v[3] = &it->url;
+
+    for (k = 0; k < 4; k++) {
+        if (v[k]->len) {
+            ngx_http_retarget_arg_str(cmd,
+                                      &ngx_http_retarget_product_fields[k]);
+            ngx_http_retarget_arg_str(cmd, v[k]);
+        }
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "retarget store: product \"%V\", %d fields",
+                   &it->sku, (cmd->argc - 2) / 2);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Deletes every key of the visitor, and its entry in the abandoned-cart
+ * queue: the "forget" and "optout" endpoints.  One DEL for all the keys,
+ * which share a hash tag and so a Redis Cluster slot.
+ */
+
+ngx_int_t
+ngx_http_retarget_forget(ngx_http_request_t *r, ngx_str_t *visitor)
+{
+    ngx_array_t                    *cmds;
+    ngx_http_retarget_cmd_t        *cmd;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    if (rmcf->redis.name.len == 0) {
+        return NGX_OK;
+    }
+
+    cmds = ngx_array_create(r->pool, 2, sizeof(ngx_http_retarget_cmd_t));
+    if (cmds == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmd = ngx_http_retarget_key_cmd(r->pool, rmcf, cmds, "DEL",
+                                    ngx_http_retarget_key_cart, visitor);
+    if (cmd == NULL
+        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd,
+                                     ngx_http_retarget_key_meta, visitor)
+           != NGX_OK
+        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd,
+                                     ngx_http_retarget_key_viewed, visitor)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cmd = ngx_http_retarget_key_cmd(r->pool, rmcf, cmds, "ZREM",
+                                    ngx_http_retarget_key_carts, NULL);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg_str(cmd, visitor);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget store: forget \"%V\"", visitor);
+
+    ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
+
+    return NGX_OK;
+}

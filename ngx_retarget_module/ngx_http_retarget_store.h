@@ -1,0 +1,157 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * The Redis data model: every key, every field of the visitor's meta
+ * hash, the encoding of its cart lines and viewed products, and the one
+ * way commands are built.  No other file spells a key or a meta field.
+ *
+ * Keys (prefix "rt:" by default, retarget_redis prefix=):
+ *
+ *   key                 type    content
+ *   <prefix>{vid}:meta  hash    everything a page's one read needs:
+ *                               first_seen, last_seen, cart_updated,
+ *                               checkout, purchased, user (unix seconds);
+ *                               last_reminder, reminders (in the period),
+ *                               period_start, dismissed, seen and clicked
+ *                               ("TS VARIANT"), variant, cart_cleared (ms);
+ *                               c:SKU = "MS\tQTY\tPRICE\tNAME\tIMAGE\tURL"
+ *                               per cart line; v:SKU =
+ *                               "MS\tPRICE\tNAME\tIMAGE\tURL" per viewed
+ *                               product (the 8 newest are kept); code:NAME
+ *                               a pinned pool code
+ *   <prefix>{vid}:cart  hash    sku -> qty, for email workers
+ *   <prefix>{vid}:viewed list   recently viewed skus, newest first, 20 at
+ *                               most
+ *   <prefix>p:SKU       hash    name, price, image, url
+ *   <prefix>carts       zset    vid -> time of the last cart change: the
+ *                               abandoned-cart queue
+ *   <prefix>stats:YYYYMMDD
+ *                       hash    the daily counters (UTC), kept 400 days
+ *   <prefix>events      stream  field "e": JSON with a unique "id", "type",
+ *                               "ts", "vid", "new", "uri" and the event's
+ *                               values
+ *   <prefix>order:ID    string  set once per order id, TTL = retention
+ *   <prefix>out_of_stock set    skus left out of reminders (the shop's)
+ *   <prefix>codes:NAME  list    unique incentive codes of pool:NAME (the
+ *                               shop's)
+ *
+ * Per-visitor keys share the hash tag {vid} (one Redis Cluster slot) and
+ * carry the retarget_retention TTL.
+ */
+
+
+#ifndef _NGX_HTTP_RETARGET_STORE_H_INCLUDED_
+#define _NGX_HTTP_RETARGET_STORE_H_INCLUDED_
+
+
+#include "ngx_http_retarget_module.h"
+
+
+/* the length of "c:", "v:" before the sku of an item's field */
+#define NGX_HTTP_RETARGET_ITEM_TAG_LEN  2
+
+
+typedef enum {
+    ngx_http_retarget_key_meta = 0,        /* <prefix>{vid}:meta */
+    ngx_http_retarget_key_cart,            /* <prefix>{vid}:cart */
+    ngx_http_retarget_key_viewed,          /* <prefix>{vid}:viewed */
+    ngx_http_retarget_key_carts,           /* <prefix>carts */
+    ngx_http_retarget_key_events,          /* <prefix>events */
+    ngx_http_retarget_key_stats,           /* <prefix>stats:DAY */
+    ngx_http_retarget_key_order,           /* <prefix>order:ID */
+    ngx_http_retarget_key_codes,           /* <prefix>codes:NAME */
+    ngx_http_retarget_key_product,         /* <prefix>p:SKU */
+    ngx_http_retarget_key_out_of_stock     /* <prefix>out_of_stock */
+} ngx_http_retarget_key_e;
+
+
+/* the fields of <prefix>{vid}:meta */
+extern ngx_str_t  ngx_http_retarget_f_first_seen;
+extern ngx_str_t  ngx_http_retarget_f_last_seen;
+extern ngx_str_t  ngx_http_retarget_f_cart_updated;
+extern ngx_str_t  ngx_http_retarget_f_checkout;
+extern ngx_str_t  ngx_http_retarget_f_purchased;
+extern ngx_str_t  ngx_http_retarget_f_user;
+extern ngx_str_t  ngx_http_retarget_f_last_reminder;
+extern ngx_str_t  ngx_http_retarget_f_reminders;
+extern ngx_str_t  ngx_http_retarget_f_period_start;
+extern ngx_str_t  ngx_http_retarget_f_dismissed;
+extern ngx_str_t  ngx_http_retarget_f_seen;
+extern ngx_str_t  ngx_http_retarget_f_clicked;
+extern ngx_str_t  ngx_http_retarget_f_variant;
+extern ngx_str_t  ngx_http_retarget_f_cart_cleared;
+
+/* the fields of <prefix>stats:DAY that name a custom event: events:NAME */
+extern ngx_str_t  ngx_http_retarget_c_events;
+
+
+/* keys */
+size_t ngx_http_retarget_key_len(ngx_str_t *prefix,
+    ngx_http_retarget_key_e key, ngx_str_t *id);
+u_char *ngx_http_retarget_key_put(u_char *p, ngx_str_t *prefix,
+    ngx_http_retarget_key_e key, ngx_str_t *id);
+
+/* meta fields with a name in them: c:SKU, v:SKU, code:POOL */
+ngx_int_t ngx_http_retarget_item_field(ngx_str_t *field, ngx_uint_t *cart,
+    ngx_str_t *sku);
+ngx_int_t ngx_http_retarget_item_name(ngx_pool_t *pool, ngx_uint_t cart,
+    ngx_str_t *sku, ngx_str_t *field);
+ngx_int_t ngx_http_retarget_code_field(ngx_str_t *field, ngx_str_t *pool);
+size_t ngx_http_retarget_code_field_len(ngx_str_t *pool);
+u_char *ngx_http_retarget_code_field_put(u_char *p, ngx_str_t *pool);
+
+/* the values of c:SKU and v:SKU */
+ngx_int_t ngx_http_retarget_line_decode(ngx_str_t *value, ngx_uint_t cart,
+    ngx_http_retarget_item_t *it);
+size_t ngx_http_retarget_line_qty(u_char *line, size_t len, size_t gap,
+    int64_t qty);
+
+/* numbers as they are stored and as events give them */
+int64_t ngx_http_retarget_parse_number(ngx_str_t *s);
+ngx_int_t ngx_http_retarget_parse_amount(ngx_str_t *v, int64_t *cents);
+
+/* the values of seen and clicked: "TS VARIANT" */
+ngx_int_t ngx_http_retarget_stamp_decode(ngx_str_t *value, ngx_str_t *ts,
+    ngx_str_t *variant);
+ngx_int_t ngx_http_retarget_stamp_encode(ngx_pool_t *pool, time_t ts,
+    ngx_str_t *variant, ngx_str_t *out);
+
+/* commands */
+void ngx_http_retarget_cmd_init(ngx_http_retarget_cmd_t *cmd,
+    const char *name);
+ngx_http_retarget_cmd_t *ngx_http_retarget_cmd(ngx_array_t *cmds,
+    const char *name);
+void ngx_http_retarget_arg(ngx_http_retarget_cmd_t *cmd, u_char *data,
+    size_t len);
+void ngx_http_retarget_arg_str(ngx_http_retarget_cmd_t *cmd, ngx_str_t *s);
+ngx_int_t ngx_http_retarget_arg_key(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
+    ngx_http_retarget_key_e key, ngx_str_t *id);
+ngx_int_t ngx_http_retarget_arg_num(ngx_pool_t *pool,
+    ngx_http_retarget_cmd_t *cmd, int64_t n);
+ngx_http_retarget_cmd_t *ngx_http_retarget_key_cmd(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds,
+    const char *name, ngx_http_retarget_key_e key, ngx_str_t *id);
+ngx_int_t ngx_http_retarget_send_cmd(ngx_http_retarget_cmd_t *cmd);
+void ngx_http_retarget_send_cmds(ngx_http_retarget_cmd_t *cmds, ngx_uint_t n);
+
+/* writes */
+ngx_int_t ngx_http_retarget_expire(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds,
+    ngx_http_retarget_key_e key, ngx_str_t *vid);
+ngx_int_t ngx_http_retarget_meta_set(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
+    ngx_str_t *fv, ngx_uint_t n);
+ngx_int_t ngx_http_retarget_item_set(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
+    ngx_http_retarget_item_t *it, ngx_uint_t cart, ngx_str_t *ms,
+    size_t *gap);
+ngx_int_t ngx_http_retarget_product_set(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds,
+    ngx_http_retarget_item_t *it);
+ngx_int_t ngx_http_retarget_forget(ngx_http_request_t *r,
+    ngx_str_t *visitor);
+
+
+#endif /* _NGX_HTTP_RETARGET_STORE_H_INCLUDED_ */
