@@ -15,6 +15,7 @@
 
 
 #include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_request.h"
 
 #include <jansson.h>
 #include <openssl/rand.h>

@@ -22,6 +22,7 @@
 
 
 #include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_request.h"
 
 #if (defined __SSE2__)
 #include <emmintrin.h>

@@ -392,13 +392,8 @@ typedef struct {
 
 /* ngx_http_retarget_module.c */
 extern ngx_str_t  ngx_http_retarget_decisions[];
-ngx_http_retarget_ctx_t *ngx_http_retarget_request(ngx_http_request_t *r);
-ngx_int_t ngx_http_retarget_bypass(ngx_http_request_t *r);
-ngx_int_t ngx_http_retarget_no_store(ngx_http_request_t *r);
-ngx_int_t ngx_http_retarget_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *type, u_char *body, size_t len, ngx_uint_t copy);
-ngx_http_retarget_ctx_t *ngx_http_retarget_get_ctx(ngx_http_request_t *r);
-ngx_http_retarget_ctx_t *ngx_http_retarget_create_ctx(ngx_http_request_t *r);
+
+/* ngx_http_retarget_request.c: see ngx_http_retarget_request.h */
 
 /* ngx_http_retarget_identity.c */
 ngx_int_t ngx_http_retarget_identity_init_conf(ngx_conf_t *cf,

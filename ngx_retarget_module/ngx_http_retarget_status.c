@@ -24,6 +24,7 @@
 
 
 #include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_request.h"
 
 #include <jansson.h>
 
