@@ -9,7 +9,9 @@
  * timing and frequency state), so the read costs Redis a single cheap
  * command.  The request does not wait here: the body filter waits at the
  * injection point if the answer has not come yet, and never longer than
- * retarget_redis_timeout after the read was sent.
+ * retarget_redis_timeout after the read was sent.  The waiter leaves its
+ * resume handler in ctx->resume, called once the read has ended: this
+ * file does not know who waits.
  */
 
 
@@ -121,6 +123,8 @@ ngx_http_retarget_fetch_ended(ngx_http_request_t *r, void *data,
 {
     ngx_http_retarget_ctx_t *ctx = data;
 
+    ngx_http_retarget_resume_pt  resume;
+
     if (rc == NGX_AGAIN) {
         ctx->fetch = ngx_http_retarget_fetch_timeout;
 
@@ -134,7 +138,12 @@ ngx_http_retarget_fetch_ended(ngx_http_request_t *r, void *data,
     ngx_http_retarget_status_cart_read(ctx->fetch,
                                   ngx_current_msec - ctx->fetch_start);
 
-    if (ctx->waiting) {
-        ngx_http_retarget_filter_resume(r, ctx);
+    /* whoever waits for the read gave its handler */
+
+    resume = ctx->resume;
+
+    if (resume != NULL) {
+        ctx->resume = NULL;
+        resume(r, ctx);
     }
 }

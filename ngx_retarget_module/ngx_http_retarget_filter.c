@@ -46,6 +46,8 @@ static ngx_int_t ngx_http_retarget_decide(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx);
 static ngx_int_t ngx_http_retarget_snippet(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll);
+static void ngx_http_retarget_filter_resume(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx);
 
 static ngx_int_t ngx_http_retarget_scan(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_buf_t *b, ngx_chain_t ***ll);
@@ -588,6 +590,7 @@ ngx_http_retarget_snippet(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
 {
     if (ctx->fetch == ngx_http_retarget_fetch_pending) {
         ctx->waiting = 1;
+        ctx->resume = ngx_http_retarget_filter_resume;
         r->buffered |= NGX_HTTP_RETARGET_BUFFERED;
 
         ctx->stash = NULL;
@@ -612,7 +615,7 @@ ngx_http_retarget_snippet(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
  * upstream) carries on and finishes the request.
  */
 
-void
+static void
 ngx_http_retarget_filter_resume(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx)
 {

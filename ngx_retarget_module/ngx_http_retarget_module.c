@@ -595,13 +595,15 @@ ngx_http_retarget_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_retarget_event_init_process(cycle, rmcf) != NGX_OK
-        || ngx_http_retarget_stock_init_process(cycle, rmcf) != NGX_OK)
+    /* the link first: the counters ask it to tell them of the exit */
+
+    if (ngx_http_retarget_redis_init_process(cycle, rmcf) != NGX_OK
+        || ngx_http_retarget_event_init_process(cycle, rmcf) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_retarget_redis_init_process(cycle, rmcf);
+    return ngx_http_retarget_stock_init_process(cycle, rmcf);
 }
 
 

@@ -172,6 +172,9 @@ typedef struct {
 
 typedef struct ngx_http_retarget_redis_s  ngx_http_retarget_redis_t;
 
+/* run when the worker starts to leave, before the last writes go out */
+typedef void (*ngx_http_retarget_redis_exit_pt)(void *data);
+
 
 /* the pages' reads of visitor state, per worker */
 typedef struct {
@@ -339,12 +342,19 @@ typedef struct {
 } ngx_http_retarget_loc_conf_t;
 
 
+typedef struct ngx_http_retarget_ctx_s  ngx_http_retarget_ctx_t;
+
+/* wakes up whoever waits for the page's read: set by the waiter */
+typedef void (*ngx_http_retarget_resume_pt)(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx);
+
+
 /*
  * Per main request.  It is reachable again after an internal redirect
  * (which wipes r->ctx) through a pool cleanup: see
  * ngx_http_retarget_get_ctx().
  */
-typedef struct {
+struct ngx_http_retarget_ctx_s {
     u_char                         vid[NGX_HTTP_RETARGET_VID_LEN];
     ngx_str_t                      visitor;       /* empty: not identified */
 
@@ -369,6 +379,7 @@ typedef struct {
     ngx_http_retarget_fetch_e      fetch;
     ngx_msec_t                     fetch_start;
     ngx_http_retarget_state_t     *state;
+    ngx_http_retarget_resume_pt    resume;        /* called when it ends */
     unsigned                       decided:1;
     unsigned                       may_remind:1;  /* HEAD of such a page */
     unsigned                       waiting:1;     /* at the injection point */
@@ -387,7 +398,7 @@ typedef struct {
     size_t                         held_len;
     ngx_chain_t                   *free;
     ngx_chain_t                   *busy;
-} ngx_http_retarget_ctx_t;
+};
 
 
 /* ngx_http_retarget_module.c */
@@ -454,6 +465,8 @@ ngx_int_t ngx_http_retarget_redis_read(ngx_http_retarget_redis_t *rds,
 ngx_int_t ngx_http_retarget_redis_read_ordered(ngx_http_retarget_redis_t *rds,
     int argc, const char **argv, const size_t *argvlen,
     ngx_http_retarget_redis_reply_pt handler, void *data, ngx_uint_t hold);
+ngx_int_t ngx_http_retarget_redis_on_exit(ngx_http_retarget_redis_t *rds,
+    ngx_http_retarget_redis_exit_pt handler, void *data);
 ngx_http_retarget_link_e ngx_http_retarget_redis_state(
     ngx_http_retarget_redis_t *rds, ngx_http_retarget_redis_stats_t *stats);
 char *ngx_http_retarget_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -490,7 +503,6 @@ char *ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_retarget_counters_init_process(ngx_cycle_t *cycle,
     ngx_http_retarget_main_conf_t *rmcf);
 void ngx_http_retarget_count(ngx_str_t *field, int64_t n);
-void ngx_http_retarget_shutdown_hook(ngx_http_retarget_redis_t *rds);
 void ngx_http_retarget_send_cmds(ngx_http_retarget_cmd_t *cmds, ngx_uint_t n);
 ngx_int_t ngx_http_retarget_forget(ngx_http_request_t *r,
     ngx_str_t *visitor);
@@ -512,8 +524,6 @@ void ngx_http_retarget_status_cart_read(ngx_http_retarget_fetch_e outcome,
 
 /* ngx_http_retarget_filter.c */
 ngx_int_t ngx_http_retarget_filter_init(ngx_conf_t *cf);
-void ngx_http_retarget_filter_resume(ngx_http_request_t *r,
-    ngx_http_retarget_ctx_t *ctx);
 
 /* ngx_http_retarget_campaign_conf.c */
 extern ngx_str_t  ngx_http_retarget_holdout_name;

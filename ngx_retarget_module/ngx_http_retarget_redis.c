@@ -35,6 +35,9 @@
 /* how long a worker that is shutting down waits for its last replies */
 #define NGX_HTTP_RETARGET_DRAIN_TIMEOUT   3000
 
+/* how many may ask to be told that the worker leaves */
+#define NGX_HTTP_RETARGET_EXIT_HANDLERS   4
+
 
 typedef struct {
     ngx_queue_t                     queue;
@@ -43,6 +46,12 @@ typedef struct {
     size_t                          len;
     u_char                          data[1];
 } ngx_http_retarget_qcmd_t;
+
+
+typedef struct {
+    ngx_http_retarget_redis_exit_pt  handler;
+    void                            *data;
+} ngx_http_retarget_redis_exit_t;
 
 
 struct ngx_http_retarget_redis_s {
@@ -69,6 +78,9 @@ struct ngx_http_retarget_redis_s {
     ngx_uint_t                      hold;       /* a read holds the link */
 
     ngx_http_retarget_redis_stats_t stats;
+
+    ngx_http_retarget_redis_exit_t  exit[NGX_HTTP_RETARGET_EXIT_HANDLERS];
+    ngx_uint_t                      nexit;
 
     u_char                          down_reason[128];
 
@@ -209,6 +221,27 @@ ngx_http_retarget_redis_exit_process(ngx_cycle_t *cycle)
     ngx_http_retarget_redis_drop_pending(rds);
 
     ngx_http_retarget_redis_link = NULL;
+}
+
+
+/*
+ * Asks for "handler" to be called when the worker starts to leave, while
+ * the link still sends: what it writes then goes out with the last batch.
+ */
+
+ngx_int_t
+ngx_http_retarget_redis_on_exit(ngx_http_retarget_redis_t *rds,
+    ngx_http_retarget_redis_exit_pt handler, void *data)
+{
+    if (rds == NULL || rds->nexit == NGX_HTTP_RETARGET_EXIT_HANDLERS) {
+        return NGX_ERROR;
+    }
+
+    rds->exit[rds->nexit].handler = handler;
+    rds->exit[rds->nexit].data = data;
+    rds->nexit++;
+
+    return NGX_OK;
 }
 
 
@@ -1084,7 +1117,11 @@ ngx_http_retarget_redis_read_done(redisAsyncContext *ac, void *r,
 static void
 ngx_http_retarget_redis_shutdown(ngx_http_retarget_redis_t *rds)
 {
-    ngx_http_retarget_shutdown_hook(rds);
+    ngx_uint_t  i;
+
+    for (i = 0; i < rds->nexit; i++) {
+        rds->exit[i].handler(rds->exit[i].data);
+    }
 
     rds->exiting = 1;
 
