@@ -120,8 +120,11 @@ typedef struct {
 
 typedef enum {
     ngx_http_retarget_tv_str = 0,   /* printed HTML-escaped */
+    ngx_http_retarget_tv_num,       /* an integer as text, printed as str */
     ngx_http_retarget_tv_bool,
     ngx_http_retarget_tv_list,      /* ngx_array_t of ngx_array_t (objects) */
+    ngx_http_retarget_tv_obj,       /* a list of at most one: an object, or
+                                       none (NULL or empty) */
     ngx_http_retarget_tv_json       /* script-safe JSON, only {{{data_json}}} */
 } ngx_http_retarget_tv_type_e;
 
@@ -129,9 +132,11 @@ typedef enum {
 typedef struct {
     ngx_str_t                      name;
     ngx_http_retarget_tv_type_e    type;
-    ngx_str_t                      str;     /* str, json */
+    ngx_str_t                      str;     /* str, num, json */
     ngx_flag_t                     flag;    /* bool */
-    ngx_array_t                   *list;    /* list */
+    ngx_array_t                   *list;    /* list, obj */
+    unsigned                       hidden:1;  /* the page's plumbing, left
+                                                 out of the data as JSON */
 } ngx_http_retarget_tfield_t;
 
 
@@ -387,7 +392,7 @@ struct ngx_http_retarget_ctx_s {
     unsigned                       impression:1;  /* shown, or holdout */
     unsigned                       pop_code:1;    /* take a pool code */
     ngx_http_retarget_variant_name_t  *variant;
-    void                          *incentive;
+    ngx_http_retarget_incentive_t *incentive;
     int64_t                        cart_count;    /* -1: unknown */
     int64_t                        cart_cents;
     ngx_chain_t                   *stash;         /* the rest of the page */
@@ -437,7 +442,6 @@ ngx_http_retarget_tpl_t *ngx_http_retarget_tpl_load(ngx_conf_t *cf,
 ngx_int_t ngx_http_retarget_tpl_render(ngx_pool_t *pool,
     ngx_http_retarget_tpl_t *tpl, ngx_array_t *data, ngx_str_t *out);
 size_t ngx_http_retarget_escape_html(u_char *dst, u_char *src, size_t size);
-size_t ngx_http_retarget_escape_json(u_char *dst, u_char *src, size_t size);
 ngx_uint_t ngx_http_retarget_tpl_uses(ngx_http_retarget_tpl_t *tpl,
     char *name);
 ngx_http_retarget_tfield_t *ngx_http_retarget_tpl_field_add(ngx_array_t *obj,
@@ -566,7 +570,20 @@ ngx_int_t ngx_http_retarget_stock_init_process(ngx_cycle_t *cycle,
 ngx_int_t ngx_http_retarget_out_of_stock(ngx_str_t *sku);
 
 /* ngx_http_retarget_banner.c */
+typedef struct {
+    ngx_array_t                   *cart;      /* items in stock */
+    ngx_array_t                   *viewed;    /* in stock, not in the cart */
+    ngx_uint_t                     browse;    /* of viewed products */
+    ngx_str_t                      link;      /* the campaign's link= */
+    ngx_http_retarget_incentive_t *incentive;
+    ngx_str_t                      code;
+    ngx_http_retarget_variant_t   *variant;
+} ngx_http_retarget_banner_t;
+
 ngx_int_t ngx_http_retarget_banner_init_conf(ngx_conf_t *cf);
+ngx_int_t ngx_http_retarget_banner_render(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_banner_t *bn,
+    ngx_str_t *out);
 
 /* ngx_http_retarget_control.c */
 char *ngx_http_retarget_control(ngx_conf_t *cf, ngx_command_t *cmd,

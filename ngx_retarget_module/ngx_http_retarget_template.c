@@ -988,6 +988,7 @@ ngx_http_retarget_tpl_walk(ngx_http_retarget_tpl_t *tpl, ngx_array_t *data,
 
             if (f == NULL
                 || (f->type != ngx_http_retarget_tv_str
+                    && f->type != ngx_http_retarget_tv_num
                     && f->type != ngx_http_retarget_tv_json))
             {
                 break;
@@ -1028,7 +1029,9 @@ ngx_http_retarget_tpl_walk(ngx_http_retarget_tpl_t *tpl, ngx_array_t *data,
 
             fr = &frames[depth++];
 
-            if (f->type == ngx_http_retarget_tv_list) {
+            if (f->type == ngx_http_retarget_tv_list
+                || f->type == ngx_http_retarget_tv_obj)
+            {
                 fr->list = f->list;
                 fr->next = 1;
                 ctx[nctx++] = f->list->elts;
@@ -1103,7 +1106,8 @@ ngx_http_retarget_tpl_lookup(ngx_array_t **ctx, ngx_uint_t nctx,
 
     for (i = 1; f != NULL && i < node->nparts; i++) {
 
-        if (f->type != ngx_http_retarget_tv_list
+        if ((f->type != ngx_http_retarget_tv_list
+             && f->type != ngx_http_retarget_tv_obj)
             || f->list == NULL
             || f->list->nelts == 0)
         {
@@ -1152,9 +1156,10 @@ ngx_http_retarget_tpl_truthy(ngx_http_retarget_tfield_t *f)
         return f->flag ? 1 : 0;
 
     case ngx_http_retarget_tv_list:
+    case ngx_http_retarget_tv_obj:
         return (f->list != NULL && f->list->nelts != 0) ? 1 : 0;
 
-    default: /* str, json */
+    default: /* str, num, json */
         return (f->str.len != 0) ? 1 : 0;
     }
 }
@@ -1291,136 +1296,4 @@ ngx_http_retarget_tpl_field_add(ngx_array_t *obj, char *name,
     }
 
     return f;
-}
-
-
-/*
- * For the inside of a JSON string in <script type="application/json">:
- * besides what JSON needs, "<", ">" and "&" are escaped so that the text
- * cannot close the script element, and U+2028 and U+2029 so that it is
- * valid JavaScript too.
- */
-
-size_t
-ngx_http_retarget_escape_json(u_char *dst, u_char *src, size_t size)
-{
-    u_char         ch, *p, *last;
-    size_t         len;
-    static u_char  hex[] = "0123456789abcdef";
-
-    last = src + size;
-
-    if (dst == NULL) {
-        len = size;
-
-        while (src < last) {
-            ch = *src++;
-
-            switch (ch) {
-
-            case '"':
-            case '\\':
-            case '\n':
-            case '\r':
-            case '\t':
-            case '\b':
-            case '\f':
-                len++;
-                break;
-
-            case '<':
-            case '>':
-            case '&':
-                len += sizeof("\\u003c") - 2;
-                break;
-
-            case 0xe2:
-                if (last - src >= 2
-                    && src[0] == 0x80
-                    && (src[1] == 0xa8 || src[1] == 0xa9))
-                {
-                    len += sizeof("\\u2028") - 1 - 3;
-                    src += 2;
-                }
-
-                break;
-
-            default:
-                if (ch < 0x20) {
-                    len += sizeof("\\u0000") - 2;
-                }
-
-                break;
-            }
-        }
-
-        return len;
-    }
-
-    p = dst;
-
-    while (src < last) {
-        ch = *src++;
-
-        switch (ch) {
-
-        case '"':
-        case '\\':
-            *p++ = '\\';
-            *p++ = ch;
-            break;
-
-        case '\n':
-            *p++ = '\\';
-            *p++ = 'n';
-            break;
-
-        case '\r':
-            *p++ = '\\';
-            *p++ = 'r';
-            break;
-
-        case '\t':
-            *p++ = '\\';
-            *p++ = 't';
-            break;
-
-        case '\b':
-            *p++ = '\\';
-            *p++ = 'b';
-            break;
-
-        case '\f':
-            *p++ = '\\';
-            *p++ = 'f';
-            break;
-
-        case 0xe2:
-            if (last - src >= 2
-                && src[0] == 0x80
-                && (src[1] == 0xa8 || src[1] == 0xa9))
-            {
-                p = ngx_cpymem(p, "\\u202", sizeof("\\u202") - 1);
-                *p++ = (src[1] == 0xa8) ? '8' : '9';
-                src += 2;
-                break;
-            }
-
-            *p++ = ch;
-            break;
-
-        default:
-            if (ch < 0x20 || ch == '<' || ch == '>' || ch == '&') {
-                p = ngx_cpymem(p, "\\u00", sizeof("\\u00") - 1);
-                *p++ = hex[ch >> 4];
-                *p++ = hex[ch & 0xf];
-                break;
-            }
-
-            *p++ = ch;
-            break;
-        }
-    }
-
-    return p - dst;
 }
