@@ -98,11 +98,17 @@ typedef struct {
 } ngx_http_retarget_status_ctx_t;
 
 
+/*
+ * A number of each worker, in both formats: the Prometheus metric family
+ * in the table's order, the JSON key (if any) at its place among them.
+ */
 typedef struct {
     char                              *name;
     char                              *type;
     char                              *help;
     size_t                             offset;    /* in the row */
+    char                              *key;       /* NULL: not in JSON */
+    ngx_uint_t                         key_order;
 } ngx_http_retarget_status_metric_t;
 
 
@@ -131,8 +137,10 @@ static ngx_int_t ngx_http_retarget_status_decimal(u_char *p, size_t len);
 static ngx_array_t *ngx_http_retarget_status_rows(ngx_http_request_t *r,
     ngx_http_retarget_status_row_t *totals);
 
+static ngx_atomic_uint_t *ngx_http_retarget_status_value(
+    ngx_http_retarget_status_row_t *row, ngx_http_retarget_status_metric_t *m);
 static int ngx_http_retarget_status_counters(json_t *o,
-    ngx_http_retarget_status_slot_t *s);
+    ngx_http_retarget_status_row_t *row);
 static json_t *ngx_http_retarget_status_worker(
     ngx_http_retarget_status_row_t *row);
 static ngx_int_t ngx_http_retarget_status_json(ngx_http_request_t *r,
@@ -159,50 +167,64 @@ static ngx_http_retarget_status_metric_t  ngx_http_retarget_status_metrics[] = {
 
     { "retarget_redis_link_up", "gauge",
       "Whether the worker's Redis link is up.",
-      offsetof(ngx_http_retarget_status_row_t, link_up) },
+      offsetof(ngx_http_retarget_status_row_t, link_up),
+      NULL, 0 },
 
     { "retarget_redis_commands_sent_total", "counter",
       "Commands sent to Redis.",
-      offsetof(ngx_http_retarget_status_row_t, s.redis.sent) },
+      offsetof(ngx_http_retarget_status_row_t, s.redis.sent),
+      "sent", 2 },
 
     { "retarget_redis_commands_dropped_total", "counter",
       "Commands dropped: queue full, link down, or unanswered.",
-      offsetof(ngx_http_retarget_status_row_t, s.redis.dropped) },
+      offsetof(ngx_http_retarget_status_row_t, s.redis.dropped),
+      "dropped", 3 },
 
     { "retarget_redis_errors_total", "counter",
       "Error replies from Redis.",
-      offsetof(ngx_http_retarget_status_row_t, s.redis.errors) },
+      offsetof(ngx_http_retarget_status_row_t, s.redis.errors),
+      "errors", 4 },
 
     { "retarget_redis_reconnects_total", "counter",
       "Times the Redis link was opened again.",
-      offsetof(ngx_http_retarget_status_row_t, s.redis.reconnects) },
+      offsetof(ngx_http_retarget_status_row_t, s.redis.reconnects),
+      "reconnects", 5 },
 
     { "retarget_redis_queue_depth", "gauge",
       "Commands waiting for the Redis link.",
-      offsetof(ngx_http_retarget_status_row_t, s.redis.queued) },
+      offsetof(ngx_http_retarget_status_row_t, s.redis.queued),
+      "queued", 0 },
 
     { "retarget_redis_inflight", "gauge",
       "Commands sent to Redis and not answered yet.",
-      offsetof(ngx_http_retarget_status_row_t, s.redis.inflight) },
+      offsetof(ngx_http_retarget_status_row_t, s.redis.inflight),
+      "inflight", 1 },
 
     { "retarget_cart_reads_total", "counter",
       "Pages that read the visitor's state from Redis.",
-      offsetof(ngx_http_retarget_status_row_t, s.reads.count) },
+      offsetof(ngx_http_retarget_status_row_t, s.reads.count),
+      "cart_reads", 6 },
 
     { "retarget_cart_read_timeouts_total", "counter",
       "Cart reads not answered within retarget_redis_timeout.",
-      offsetof(ngx_http_retarget_status_row_t, s.reads.timeouts) },
+      offsetof(ngx_http_retarget_status_row_t, s.reads.timeouts),
+      "cart_read_timeouts", 7 },
 
     { "retarget_cart_read_failures_total", "counter",
       "Cart reads not sent (link down) or answered with nonsense.",
-      offsetof(ngx_http_retarget_status_row_t, s.reads.failed) },
+      offsetof(ngx_http_retarget_status_row_t, s.reads.failed),
+      "cart_read_failures", 8 },
 
     { "retarget_cart_read_milliseconds_total", "counter",
       "Time from sending cart reads to their answers, summed.",
-      offsetof(ngx_http_retarget_status_row_t, s.reads.msec) },
+      offsetof(ngx_http_retarget_status_row_t, s.reads.msec),
+      "cart_read_ms_total", 9 },
 
-    { NULL, NULL, NULL, 0 }
+    { NULL, NULL, NULL, 0, NULL, 0 }
 };
+
+/* the metrics that have a JSON key */
+#define NGX_HTTP_RETARGET_STATUS_KEYS  10
 
 
 /* this worker's slot, NULL when it publishes nothing */
@@ -811,12 +833,13 @@ static ngx_array_t *
 ngx_http_retarget_status_rows(ngx_http_request_t *r,
     ngx_http_retarget_status_row_t *totals)
 {
-    ngx_uint_t                       i, k;
-    ngx_array_t                     *rows;
-    ngx_msec_int_t                   ago;
-    ngx_http_retarget_main_conf_t   *rmcf;
-    ngx_http_retarget_status_row_t  *row;
-    ngx_http_retarget_status_shm_t  *shm;
+    ngx_uint_t                          i, k;
+    ngx_array_t                        *rows;
+    ngx_msec_int_t                      ago;
+    ngx_http_retarget_main_conf_t      *rmcf;
+    ngx_http_retarget_status_row_t     *row;
+    ngx_http_retarget_status_shm_t     *shm;
+    ngx_http_retarget_status_metric_t  *m;
 
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
     shm = rmcf->status_zone->data;
@@ -855,24 +878,29 @@ ngx_http_retarget_status_rows(ngx_http_request_t *r,
             continue;
         }
 
-        totals->s.redis.sent += row->s.redis.sent;
-        totals->s.redis.dropped += row->s.redis.dropped;
-        totals->s.redis.errors += row->s.redis.errors;
-        totals->s.redis.reconnects += row->s.redis.reconnects;
-        totals->s.redis.queued += row->s.redis.queued;
-        totals->s.redis.inflight += row->s.redis.inflight;
+        for (m = ngx_http_retarget_status_metrics; m->name; m++) {
+            if (m->key != NULL) {
+                *ngx_http_retarget_status_value(totals, m)
+                    += *ngx_http_retarget_status_value(row, m);
+            }
+        }
 
         for (k = 0; k < NGX_HTTP_RETARGET_OUTCOMES; k++) {
             totals->s.decisions[k] += row->s.decisions[k];
         }
-
-        totals->s.reads.count += row->s.reads.count;
-        totals->s.reads.timeouts += row->s.reads.timeouts;
-        totals->s.reads.failed += row->s.reads.failed;
-        totals->s.reads.msec += row->s.reads.msec;
     }
 
     return rows;
+}
+
+
+/* the number of a metric in a row */
+
+static ngx_atomic_uint_t *
+ngx_http_retarget_status_value(ngx_http_retarget_status_row_t *row,
+    ngx_http_retarget_status_metric_t *m)
+{
+    return (ngx_atomic_uint_t *) ((u_char *) row + m->offset);
 }
 
 
@@ -880,35 +908,30 @@ ngx_http_retarget_status_rows(ngx_http_request_t *r,
 
 static int
 ngx_http_retarget_status_counters(json_t *o,
-    ngx_http_retarget_status_slot_t *s)
+    ngx_http_retarget_status_row_t *row)
 {
-    int          err;
-    json_t      *inj;
-    ngx_uint_t   k;
+    int                                 err;
+    json_t                             *inj;
+    ngx_uint_t                          k;
+    ngx_atomic_uint_t                  *n;
+    ngx_http_retarget_status_metric_t  *m;
+    ngx_http_retarget_status_metric_t  *keyed[NGX_HTTP_RETARGET_STATUS_KEYS];
 
     err = 0;
 
-    err |= json_object_set_new(o, "queued",
-                               json_integer((json_int_t) s->redis.queued));
-    err |= json_object_set_new(o, "inflight",
-                               json_integer((json_int_t) s->redis.inflight));
-    err |= json_object_set_new(o, "sent",
-                               json_integer((json_int_t) s->redis.sent));
-    err |= json_object_set_new(o, "dropped",
-                               json_integer((json_int_t) s->redis.dropped));
-    err |= json_object_set_new(o, "errors",
-                               json_integer((json_int_t) s->redis.errors));
-    err |= json_object_set_new(o, "reconnects",
-                               json_integer((json_int_t)
-                                            s->redis.reconnects));
-    err |= json_object_set_new(o, "cart_reads",
-                               json_integer((json_int_t) s->reads.count));
-    err |= json_object_set_new(o, "cart_read_timeouts",
-                               json_integer((json_int_t) s->reads.timeouts));
-    err |= json_object_set_new(o, "cart_read_failures",
-                               json_integer((json_int_t) s->reads.failed));
-    err |= json_object_set_new(o, "cart_read_ms_total",
-                               json_integer((json_int_t) s->reads.msec));
+    /* the keys come out in the order they are set */
+
+    for (m = ngx_http_retarget_status_metrics; m->name; m++) {
+        if (m->key != NULL) {
+            keyed[m->key_order] = m;
+        }
+    }
+
+    for (k = 0; k < NGX_HTTP_RETARGET_STATUS_KEYS; k++) {
+        n = ngx_http_retarget_status_value(row, keyed[k]);
+        err |= json_object_set_new(o, keyed[k]->key,
+                                   json_integer((json_int_t) *n));
+    }
 
     inj = json_object();
     if (inj == NULL) {
@@ -924,7 +947,7 @@ ngx_http_retarget_status_counters(json_t *o,
         err |= json_object_set_new(inj,
                                    (char *) ngx_http_retarget_decisions[k].data,
                                    json_integer((json_int_t)
-                                                s->decisions[k]));
+                                                row->s.decisions[k]));
     }
 
     err |= json_object_set_new(o, "injections", inj);
@@ -949,7 +972,7 @@ ngx_http_retarget_status_worker(ngx_http_retarget_status_row_t *row)
 
     err = json_object_set_new(w, "pid", json_integer((json_int_t) row->s.pid));
     err |= json_object_set_new(w, "link", json_string(link));
-    err |= ngx_http_retarget_status_counters(w, &row->s);
+    err |= ngx_http_retarget_status_counters(w, row);
     err |= json_object_set_new(w, "started",
                                json_integer((json_int_t) row->s.started));
     err |= json_object_set_new(w, "updated_ms_ago",
@@ -1014,7 +1037,7 @@ ngx_http_retarget_status_json(ngx_http_request_t *r,
                                      ngx_http_retarget_status_worker(&row[i]));
     }
 
-    err |= ngx_http_retarget_status_counters(totals, &sum.s);
+    err |= ngx_http_retarget_status_counters(totals, &sum);
 
     addr = &rmcf->redis.name;
 
@@ -1168,7 +1191,7 @@ ngx_http_retarget_status_prom_workers(u_char *p, u_char *last,
                 continue;
             }
 
-            n = (ngx_atomic_uint_t *) ((u_char *) &row[i] + m->offset);
+            n = ngx_http_retarget_status_value(&row[i], m);
 
             p = ngx_slprintf(p, last, "%s{worker=\"%uA\"} %uA\n",
                              m->name, row[i].s.pid, *n);
