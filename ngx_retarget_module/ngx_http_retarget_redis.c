@@ -1180,7 +1180,8 @@ ngx_http_retarget_redis_state(ngx_http_retarget_redis_t *rds,
  * retarget_redis host:port | unix:/path [db=N] [password=P] [prefix=S]
  *
  * The host must be an IP address (or "localhost"): a name would make
- * hiredis resolve it with a blocking getaddrinfo() on the event loop.
+ * hiredis resolve it with a blocking getaddrinfo() on the event loop, so
+ * ngx_parse_url() is told not to resolve it either.
  */
 
 char *
@@ -1189,11 +1190,11 @@ ngx_http_retarget_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_retarget_main_conf_t *rmcf = conf;
 
-    u_char                          *p, *colon;
+    u_char                          *p;
     ngx_int_t                        n;
     ngx_str_t                       *value, host, v;
+    ngx_url_t                        u;
     ngx_uint_t                       i;
-    struct in6_addr                  inaddr6;
     ngx_http_retarget_redis_conf_t  *rc;
 
     rc = &rmcf->redis;
@@ -1205,53 +1206,43 @@ ngx_http_retarget_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     value = cf->args->elts;
     rc->name = value[1];
 
-    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
-        if (value[1].len <= 5) {
-            goto invalid_address;
-        }
+    /* "unix:" as written: ngx_parse_url() would take any case */
 
+    if (value[1].len >= 5
+        && ngx_strncasecmp(value[1].data, (u_char *) "unix:", 5) == 0
+        && ngx_strncmp(value[1].data, "unix:", 5) != 0)
+    {
+        goto invalid_address;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.no_port) {
+        goto invalid_address;
+    }
+
+    if (u.family == AF_UNIX) {
         /* cf->args strings are null-terminated */
-        rc->unix_path.data = value[1].data + 5;
-        rc->unix_path.len = value[1].len - 5;
+        rc->unix_path = u.host;
 
     } else {
-        colon = NULL;
+        rc->port = u.port;
+        host = u.host;
 
-        for (p = value[1].data; p < value[1].data + value[1].len; p++) {
-            if (*p == ':') {
-                colon = p;
-            }
-        }
-
-        if (colon == NULL) {
-            goto invalid_address;
-        }
-
-        n = ngx_atoi(colon + 1, value[1].data + value[1].len - colon - 1);
-        if (n < 1 || n > 65535) {
-            goto invalid_address;
-        }
-
-        rc->port = (in_port_t) n;
-
-        host.data = value[1].data;
-        host.len = colon - value[1].data;
-
-        if (host.len > 2 && host.data[0] == '[' && colon[-1] == ']') {
+        if (host.len > 2 && host.data[0] == '[') {
             host.data++;
             host.len -= 2;
         }
 
-        if (host.len == 9 && ngx_strncmp(host.data, "localhost", 9) == 0) {
-            ngx_str_set(&host, "127.0.0.1");
-        }
-
-        if (ngx_inet_addr(host.data, host.len) == INADDR_NONE
-#if (NGX_HAVE_INET6)
-            && ngx_inet6_addr(host.data, host.len, inaddr6.s6_addr) != NGX_OK
-#endif
-            )
+        if (u.naddrs == 0
+            && host.len == 9 && ngx_strncmp(host.data, "localhost", 9) == 0)
         {
+            ngx_str_set(&host, "127.0.0.1");
+
+        } else if (u.naddrs == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"%V\" needs an IP address or \"localhost\", "
                                "not \"%V\": resolving a name would block "
