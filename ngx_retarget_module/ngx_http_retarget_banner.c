@@ -174,6 +174,13 @@ ngx_http_retarget_banner_render(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget banner: variant \"%V\", %ui cart lines, "
+                   "%ui viewed, data_json %s",
+                   &bn->variant->name->name, bn->cart->nelts,
+                   bn->viewed->nelts,
+                   bn->variant->data_json ? "printed" : "not printed");
+
     return ngx_http_retarget_tpl_render(r->pool, bn->variant->tpl, data, out);
 }
 
@@ -236,6 +243,10 @@ ngx_http_retarget_banner_data(ngx_http_request_t *r,
     {
         return NGX_ERROR;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget banner: main link \"%V\", click \"%V\"",
+                   &link, &click);
 
     inc = NULL;
 
@@ -302,6 +313,9 @@ ngx_http_retarget_banner_data(ngx_http_request_t *r,
     if (ngx_http_retarget_data_json(r->pool, data, &json) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget banner: data_json %uz bytes", json.len);
 
     f = ngx_http_retarget_tpl_field_add(data, "data_json",
                                         ngx_http_retarget_tv_json, &json, 0);
@@ -372,10 +386,16 @@ ngx_http_retarget_item_list(ngx_http_request_t *r,
         image = it[i].image;
 
         if (!ngx_http_retarget_same_site_path(&url)) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "retarget banner: url of \"%V\" left out, "
+                           "not of this site", &it[i].sku);
             url.len = 0;
         }
 
         if (!ngx_http_retarget_safe_image(&image)) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "retarget banner: image of \"%V\" left out",
+                           &it[i].sku);
             image.len = 0;
         }
 
@@ -463,6 +483,8 @@ ngx_http_retarget_click_url(ngx_http_request_t *r,
 
     if (rmcf->control.len == 0) {
         /* no click endpoint: the plain link */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget banner: no retarget_control, plain links");
         *out = *to;
         return NGX_OK;
     }

@@ -90,6 +90,12 @@ ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
 
     ctx->decided = 1;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget campaign: deciding, read %s",
+                   ctx->fetch == ngx_http_retarget_fetch_done ? "answered"
+                   : ctx->fetch == ngx_http_retarget_fetch_none ? "not sent"
+                   : "failed or timed out");
+
     switch (ctx->fetch) {
 
     case ngx_http_retarget_fetch_none:
@@ -111,6 +117,9 @@ ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
 
     if (!rlcf->campaign.enable) {
         /* the read was sent before an internal redirect to such a page */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget campaign: no campaign here after all");
+
         if (ctx->decision == ngx_http_retarget_decision_none) {
             ctx->decision = ngx_http_retarget_decision_empty;
         }
@@ -129,6 +138,13 @@ ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
     ngx_http_retarget_cart_sums(ctx, &pk.cart);
 
     ctx->decision = ngx_http_retarget_rules(r, ctx, &pk);
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget campaign: rule decided \"%V\": %ui in cart, "
+                   "%ui viewed, idle %T, %ui reminders in the period",
+                   &ngx_http_retarget_decisions[ctx->decision],
+                   pk.cart.nelts, pk.viewed.nelts, pk.idle,
+                   pk.st->reminders);
 
     if (ctx->decision == ngx_http_retarget_decision_holdout) {
         ctx->impression = 1;
@@ -152,6 +168,12 @@ ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
     ctx->variant = v->name;
 
     ngx_http_retarget_incentive_pick(ctx, &pk);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget campaign: variant \"%V\", %s, incentive %s%s",
+                   &v->name->name, pk.browse ? "browse" : "cart",
+                   pk.incentive ? "shown" : "none",
+                   ctx->pop_code ? ", a pool code to take" : "");
 
     bn.cart = &pk.cart;
     bn.viewed = &pk.viewed;
@@ -219,6 +241,10 @@ ngx_http_retarget_rules(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     pk->idle = now - last;
 
     if (pk->idle < cp->delay || pk->idle > cp->window) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget campaign: idle %T, outside %T-%T",
+                       pk->idle, cp->delay, cp->window);
+
         ngx_http_retarget_count(&ngx_http_retarget_c_timing, 1);
 
         return (pk->idle < cp->delay) ? ngx_http_retarget_decision_too_soon
@@ -231,6 +257,10 @@ ngx_http_retarget_rules(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
             ? st->reminders : 0;
 
     if (shown >= cp->frequency) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget campaign: %ui reminders shown, cap %ui",
+                       shown, cp->frequency);
+
         ngx_http_retarget_count(&ngx_http_retarget_c_frequency, 1);
         return ngx_http_retarget_decision_capped;
     }

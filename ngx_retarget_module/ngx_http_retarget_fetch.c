@@ -51,6 +51,9 @@ ngx_http_retarget_fetch_start(ngx_http_request_t *r,
 
     if (rc == NGX_DECLINED) {
         /* the link is down: the page goes out without a reminder */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget fetch: not sent, the link is down");
+
         ctx->fetch = ngx_http_retarget_fetch_failed;
         ngx_http_retarget_status_cart_read(ctx->fetch, 0);
         return NGX_OK;
@@ -62,6 +65,10 @@ ngx_http_retarget_fetch_start(ngx_http_request_t *r,
 
     ctx->fetch = ngx_http_retarget_fetch_pending;
     ctx->fetch_start = ngx_current_msec;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget fetch: sent \"HGETALL %*s\"",
+                   cmd.len[1], cmd.argv[1]);
 
     return NGX_OK;
 }
@@ -80,6 +87,9 @@ ngx_http_retarget_fetch_reply(ngx_http_request_t *r, void *data,
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2) {
         /* an error reply is counted by the link; the page fails open */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget fetch: unusable reply, type %d",
+                       reply->type);
         return;
     }
 
@@ -134,6 +144,15 @@ ngx_http_retarget_fetch_ended(ngx_http_request_t *r, void *data,
     } else {
         ctx->fetch = ngx_http_retarget_fetch_failed;
     }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget fetch: %s after %M ms, %s%s",
+                   ctx->fetch == ngx_http_retarget_fetch_done ? "answered"
+                   : ctx->fetch == ngx_http_retarget_fetch_timeout
+                     ? "timed out" : "failed",
+                   ngx_current_msec - ctx->fetch_start,
+                   ctx->state ? "state read" : "no state",
+                   ctx->resume ? ", resuming the waiter" : "");
 
     ngx_http_retarget_status_cart_read(ctx->fetch,
                                   ngx_current_msec - ctx->fetch_start);

@@ -361,6 +361,12 @@ ngx_http_retarget_decide(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget filter: decision \"%V\", banner %uz bytes, "
+                   "notice %uz bytes",
+                   &ngx_http_retarget_decisions[ctx->decision], banner.len,
+                   ctx->snippet.len);
+
     if (banner.len == 0) {
         return NGX_OK;
     }
@@ -421,6 +427,9 @@ ngx_http_retarget_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     if (ctx->waiting) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget filter: page stashed while waiting");
+
         ctx->stash_last = ll;
         ngx_http_retarget_cork(r, ctx);
     }
@@ -544,6 +553,10 @@ static ngx_int_t
 ngx_http_retarget_inject(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ngx_chain_t ***ll, ngx_buf_t *b, u_char *start, u_char *at)
 {
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget filter: \"</body>\" found%s",
+                   (at == start && ctx->held_len) ? " across buffers" : "");
+
     ctx->injected = 1;
 
     if (ngx_http_retarget_emit(r, ctx, ll, start, at) != NGX_OK
@@ -566,6 +579,9 @@ static ngx_int_t
 ngx_http_retarget_append(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ngx_chain_t ***ll, ngx_buf_t *b, u_char *start, u_char *last)
 {
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget filter: no \"</body>\", injecting at the end");
+
     ctx->injected = 1;
 
     if (ngx_http_retarget_emit(r, ctx, ll, start, last) != NGX_OK
@@ -589,6 +605,11 @@ ngx_http_retarget_snippet(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ngx_chain_t ***ll)
 {
     if (ctx->fetch == ngx_http_retarget_fetch_pending) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget filter: waiting at the injection point, "
+                       "read out for %M ms",
+                       ngx_current_msec - ctx->fetch_start);
+
         ctx->waiting = 1;
         ctx->resume = ngx_http_retarget_filter_resume;
         r->buffered |= NGX_HTTP_RETARGET_BUFFERED;
@@ -625,6 +646,10 @@ ngx_http_retarget_filter_resume(ngx_http_request_t *r,
 
     c = r->connection;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "retarget filter: resuming the page%s",
+                   ctx->stash ? ", with its stash" : "");
+
     ctx->waiting = 0;
     r->buffered &= ~NGX_HTTP_RETARGET_BUFFERED;
 
@@ -655,6 +680,10 @@ ngx_http_retarget_filter_resume(ngx_http_request_t *r,
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "retarget filter: resumed, rc:%i, the producer runs again",
+                   rc);
 
     ngx_post_event(c->write, &ngx_posted_events);
 }
@@ -992,6 +1021,10 @@ ngx_http_retarget_hold(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ctx->held = held;
     ctx->held_len += n;
     r->buffered |= NGX_HTTP_RETARGET_BUFFERED;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget filter: holding %uz bytes of a possible tag",
+                   ctx->held_len);
 
     return NGX_OK;
 }

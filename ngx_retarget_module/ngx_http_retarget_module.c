@@ -375,12 +375,17 @@ ngx_http_retarget_preaccess_handler(ngx_http_request_t *r)
      */
 
     if (!ngx_http_retarget_wants_html(r)) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: not a page load (no text/html accepted)");
         return NGX_DECLINED;
     }
 
     if (r->headers_in.if_modified_since != NULL
         || r->headers_in.if_none_match != NULL)
     {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: conditional page load, full page sent");
+
         r->disable_not_modified = 1;
     }
 
@@ -398,11 +403,19 @@ ngx_http_retarget_preaccess_handler(ngx_http_request_t *r)
         || !ctx->tracked || ctx->new_visitor || ctx->visitor.len == 0
         || !rlcf->campaign.enable || rmcf->redis.name.len == 0)
     {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: no read of the visitor's state "
+                       "(read %d, decided %d, new %d)",
+                       (int) ctx->fetch, (int) ctx->decided,
+                       (int) ctx->new_visitor);
         return NGX_DECLINED;
     }
 
     if (r->method == NGX_HTTP_HEAD) {
         /* no read: the headers a GET would get, and no body */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: HEAD, a reminder may be shown, no read");
+
         ctx->may_remind = 1;
         return NGX_DECLINED;
     }
@@ -452,6 +465,10 @@ ngx_http_retarget_variable(ngx_http_request_t *r,
     }
 
     if (ctx == NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: variable %ui not found, no context",
+                       (ngx_uint_t) data);
+
         v->not_found = 1;
         return NGX_OK;
     }
@@ -567,6 +584,9 @@ ngx_http_retarget_init(ngx_conf_t *cf)
 
     *h = ngx_http_retarget_log_handler;
 
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "retarget: phase handlers and filters registered");
+
     return ngx_http_retarget_filter_init(cf);
 }
 
@@ -586,6 +606,11 @@ ngx_http_retarget_init_process(ngx_cycle_t *cycle)
         /* cache manager and loader processes serve no requests */
         return NGX_OK;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, cycle->log, 0,
+                   "retarget: worker %ui starts, redis %s",
+                   ngx_worker,
+                   rmcf->redis.name.len ? "configured" : "not configured");
 
     if (ngx_http_retarget_status_init_process(cycle, rmcf) != NGX_OK) {
         return NGX_ERROR;
@@ -610,6 +635,9 @@ ngx_http_retarget_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_retarget_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_log_debug0(NGX_LOG_DEBUG_EVENT, cycle->log, 0,
+                   "retarget: worker exits");
+
     ngx_http_retarget_redis_exit_process(cycle);
 }
 

@@ -241,6 +241,9 @@ ngx_http_retarget_redis_on_exit(ngx_http_retarget_redis_t *rds,
     rds->exit[rds->nexit].data = data;
     rds->nexit++;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: exit handler %ui registered", rds->nexit);
+
     return NGX_OK;
 }
 
@@ -252,6 +255,10 @@ ngx_http_retarget_redis_connect(ngx_http_retarget_redis_t *rds)
     ngx_http_retarget_redis_conf_t *rc;
 
     rc = &rds->rmcf->redis;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: connecting to %V, backoff %M",
+                   &rc->name, rds->backoff);
 
     if (rc->unix_path.len) {
         ac = redisAsyncConnectUnix((char *) rc->unix_path.data);
@@ -267,6 +274,10 @@ ngx_http_retarget_redis_connect(ngx_http_retarget_redis_t *rds)
     }
 
     if (ac->err) {
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                       "retarget redis: connect failed at once: %s",
+                       ac->errstr);
+
         ngx_http_retarget_redis_set_state(rds, ngx_http_retarget_link_down,
                                           ac->errstr);
         redisAsyncFree(ac);
@@ -324,6 +335,10 @@ ngx_http_retarget_redis_attach(ngx_http_retarget_redis_t *rds,
     if (c == NULL) {
         return NGX_ERROR;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: attached fd:%d as connection %p",
+                   ac->c.fd, c);
 
     c->data = rds;
     c->read->handler = ngx_http_retarget_redis_read_handler;
@@ -452,6 +467,9 @@ ngx_http_retarget_redis_cleanup(void *data)
 
     rds->conn = NULL;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: releasing fd:%d", c->fd);
+
     if (c->read->active) {
         ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
     }
@@ -521,8 +539,14 @@ ngx_http_retarget_redis_on_connect(const redisAsyncContext *ac, int status)
     rds = ac->data;
 
     if (status == REDIS_OK) {
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                       "retarget redis: connected, %ui handshake replies due",
+                       rds->handshake);
         return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: connect failed: %s", ac->errstr);
 
     /* hiredis frees the context when this returns */
 
@@ -547,6 +571,11 @@ ngx_http_retarget_redis_on_disconnect(const redisAsyncContext *ac,
     rds = ac->data;
 
     /* hiredis frees the context when this returns */
+
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: disconnected (%s), %ui unanswered%s",
+                   status == REDIS_OK ? "closed" : ac->errstr, rds->inflight,
+                   rds->exiting ? ", exiting" : "");
 
     rds->ac = NULL;
     rds->inflight = 0;
@@ -581,9 +610,17 @@ ngx_http_retarget_redis_handshake_done(redisAsyncContext *ac, void *r,
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                       "retarget redis: handshake refused: \"%s\"",
+                       reply->str);
+
         ngx_http_retarget_redis_lost(rds, reply->str);
         return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: handshake step answered, %ui to come",
+                   rds->handshake - 1);
 
     if (--rds->handshake) {
         return;
@@ -595,6 +632,10 @@ ngx_http_retarget_redis_handshake_done(redisAsyncContext *ac, void *r,
 
     rds->backoff = NGX_HTTP_RETARGET_BACKOFF_MIN;
     rds->error_logged = 0;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: up, %ui queued commands to send",
+                   rds->npending);
 
     ngx_http_retarget_redis_set_state(rds, ngx_http_retarget_link_up, NULL);
 
@@ -620,6 +661,11 @@ ngx_http_retarget_redis_lost(ngx_http_retarget_redis_t *rds, const char *why)
     redisAsyncContext  *ac;
 
     ac = rds->ac;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: giving up the connection: %s, "
+                   "%ui unanswered, %ui queued",
+                   why, rds->inflight, rds->npending);
 
     if (rds->timer.timer_set) {
         ngx_del_timer(&rds->timer);
@@ -657,6 +703,11 @@ ngx_http_retarget_redis_set_state(ngx_http_retarget_redis_t *rds,
     if (rds->state == state) {
         return;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: link %s -> %s",
+                   ngx_http_retarget_link_names[rds->state],
+                   ngx_http_retarget_link_names[state]);
 
     /*
      * Once per change, never per request; and while Redis stays away,
@@ -700,10 +751,15 @@ ngx_http_retarget_redis_retry(ngx_http_retarget_redis_t *rds)
     ngx_msec_t  delay;
 
     if (rds->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
+        ngx_log_debug0(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                       "retarget redis: exiting, no reconnect");
         return;
     }
 
     delay = rds->backoff / 2 + (ngx_msec_t) ngx_random() % rds->backoff;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: reconnect scheduled in %M ms", delay);
 
     rds->backoff = ngx_min(rds->backoff * 2, NGX_HTTP_RETARGET_BACKOFF_MAX);
 
@@ -722,6 +778,10 @@ ngx_http_retarget_redis_timer_handler(ngx_event_t *ev)
 
     if (rds->ac != NULL) {
         /* connect or handshake took longer than retarget_redis_timeout */
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                       "retarget redis: connect timed out, %ui handshake "
+                       "replies missing", rds->handshake);
+
         ngx_http_retarget_redis_lost(rds, "timed out");
         return;
     }
@@ -748,6 +808,10 @@ ngx_http_retarget_redis_watchdog_handler(ngx_event_t *ev)
     /* commands owed a whole period ago, and not one reply since */
 
     if (rds->owed && rds->replies == rds->seen) {
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                       "retarget redis: watchdog: %ui replies owed, none came",
+                       rds->owed);
+
         ngx_http_retarget_redis_lost(rds, "no reply for 1s");
         return;
     }
@@ -772,6 +836,11 @@ ngx_http_retarget_redis_write(ngx_http_retarget_redis_t *rds, int argc,
         || rds->npending + rds->inflight >= rds->rmcf->redis.queue)
     {
         if (rds != NULL) {
+            ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                           "retarget redis: queue full (%ui queued, "
+                           "%ui in flight), write dropped",
+                           rds->npending, rds->inflight);
+
             rds->stats.dropped++;
         }
 
@@ -833,6 +902,11 @@ ngx_http_retarget_redis_queue(ngx_http_retarget_redis_t *rds, int argc,
     ngx_queue_insert_tail(&rds->pending, &q->queue);
     rds->npending++;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: %s queued while %s, %ui waiting",
+                   rd ? "read" : "write",
+                   ngx_http_retarget_link_names[rds->state], rds->npending);
+
     return NGX_OK;
 }
 
@@ -846,6 +920,10 @@ ngx_http_retarget_redis_flush_pending(ngx_http_retarget_redis_t *rds)
     ngx_queue_t                     *head;
     ngx_http_retarget_qcmd_t        *q;
     ngx_http_retarget_redis_read_t  *rd;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: sending the queue: %ui waiting, "
+                   "held by %ui", rds->npending, rds->hold);
 
     while (!ngx_queue_empty(&rds->pending) && rds->ac != NULL
            && rds->hold == 0)
@@ -898,6 +976,10 @@ ngx_http_retarget_redis_drop_pending(ngx_http_retarget_redis_t *rds)
     ngx_queue_t                     *head;
     ngx_http_retarget_qcmd_t        *q;
     ngx_http_retarget_redis_read_t  *rd;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: dropping %ui queued commands",
+                   rds->npending);
 
     while (!ngx_queue_empty(&rds->pending)) {
         head = ngx_queue_head(&rds->pending);
@@ -1035,6 +1117,14 @@ ngx_http_retarget_redis_ask(ngx_http_retarget_redis_t *rds, int argc,
         || rds->ac == NULL
         || rds->npending + rds->inflight >= rds->rmcf->redis.queue)
     {
+        if (rds != NULL) {
+            ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                           "retarget redis: read not sent: link %s, "
+                           "%ui commands owed",
+                           ngx_http_retarget_link_names[rds->state],
+                           rds->npending + rds->inflight);
+        }
+
         return NGX_DECLINED;
     }
 
@@ -1118,6 +1208,11 @@ static void
 ngx_http_retarget_redis_shutdown(ngx_http_retarget_redis_t *rds)
 {
     ngx_uint_t  i;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: worker leaving: %ui exit handlers, "
+                   "%ui queued, %ui in flight",
+                   rds->nexit, rds->npending, rds->inflight);
 
     for (i = 0; i < rds->nexit; i++) {
         rds->exit[i].handler(rds->exit[i].data);

@@ -37,6 +37,9 @@ ngx_http_retarget_get_ctx(ngx_http_request_t *r)
 
     for (cln = r->pool->cleanup; cln; cln = cln->next) {
         if (cln->handler == ngx_http_retarget_ctx_cleanup) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "retarget: context found again after a redirect");
+
             ctx = cln->data;
             ngx_http_set_ctx(r, ctx, ngx_http_retarget_module);
             return ctx;
@@ -67,6 +70,9 @@ ngx_http_retarget_create_ctx(ngx_http_request_t *r)
 
     cln->handler = ngx_http_retarget_ctx_cleanup;
     cln->data = ctx;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget: context created %p", ctx);
 
     ngx_http_set_ctx(r, ctx, ngx_http_retarget_module);
 
@@ -127,6 +133,9 @@ ngx_http_retarget_request(ngx_http_request_t *r)
     }
 
     if (ngx_http_retarget_identify(r, rlcf, ctx) != NGX_OK) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: visitor not identified, bypassed");
+
         ctx->bypass = 1;
         return NULL;
     }
@@ -155,6 +164,9 @@ ngx_http_retarget_bypass(ngx_http_request_t *r)
     }
 
     ctx->bypass = 1;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget: an endpoint of the module, not a page");
 
     return NGX_OK;
 }
@@ -208,6 +220,10 @@ ngx_http_retarget_send(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.content_type = *type;
     r->headers_out.content_type_len = type->len;
     r->headers_out.content_type_lowcase = NULL;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget: answering %ui \"%V\", %uz bytes",
+                   status, type, len);
 
     rc = ngx_http_send_header(r);
 

@@ -291,6 +291,9 @@ ngx_http_retarget_status_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         && oshm->slot_size == sizeof(ngx_http_retarget_status_slot_t))
     {
         /* reload: the new workers take over the slots of the old ones */
+        ngx_log_debug0(NGX_LOG_DEBUG_EVENT, shm_zone->shm.log, 0,
+                       "retarget status: zone kept over the reload");
+
         shm_zone->data = oshm;
         return NGX_OK;
     }
@@ -370,6 +373,10 @@ ngx_http_retarget_status_init_process(ngx_cycle_t *cycle,
 
     ngx_http_retarget_status_slot = slot;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, cycle->log, 0,
+                   "retarget status: worker %ui publishes in slot %ui",
+                   ngx_worker, ngx_worker);
+
     /*
      * The Redis link is set up after this: the first tick, on the first
      * turn of the event loop, publishes its state.
@@ -432,6 +439,10 @@ ngx_http_retarget_status_tick(ngx_event_t *ev)
 
     if (slot->pid != (ngx_atomic_uint_t) ngx_pid) {
         /* a worker of a newer configuration has the slot now */
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, ev->log, 0,
+                       "retarget status: slot taken over by pid %uA",
+                       slot->pid);
+
         ngx_http_retarget_status_slot = NULL;
         return;
     }
@@ -500,6 +511,10 @@ ngx_http_retarget_status_read_slot(ngx_http_retarget_status_slot_t *slot,
 
     /* the writer was killed half way through: take what is there */
 
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
+                   "retarget status: slot of pid %uA read while written",
+                   slot->pid);
+
     ngx_memcpy(copy, (void *) slot, sizeof(ngx_http_retarget_status_slot_t));
 }
 
@@ -547,12 +562,19 @@ ngx_http_retarget_status_handler(ngx_http_request_t *r)
         }
     }
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget status: %s requested",
+                   ctx->prometheus ? "prometheus" : "json");
+
     /* this worker's numbers are always current */
     ngx_http_retarget_status_publish();
 
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
 
     if (rmcf->redis.name.len == 0) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget status: no redis, no daily counters");
+
         ctx->error = "not configured";
         return ngx_http_retarget_status_send(r, ctx);
     }
@@ -609,6 +631,10 @@ ngx_http_retarget_status_read(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget status: waiting for the counters of %*s",
+                   (size_t) sizeof(ctx->date), ctx->date);
+
     r->main->count++;
 
     return NGX_DONE;
@@ -637,6 +663,10 @@ ngx_http_retarget_status_done(ngx_http_request_t *r, void *data,
     ngx_http_retarget_status_ctx_t *ctx = data;
 
     json_t  *today;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget status: counters read ended, rc:%i, %s",
+                   rc, ctx->today ? "read" : "none");
 
     if (rc == NGX_AGAIN) {
         ctx->error = "timeout";
@@ -681,6 +711,10 @@ ngx_http_retarget_status_send(ngx_http_request_t *r,
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget status: %uz bytes%s", body.len,
+                   ctx->error ? ", with an error" : "");
 
     /* the body is in r->pool already: no copy */
 
@@ -875,6 +909,9 @@ ngx_http_retarget_status_rows(ngx_http_request_t *r,
         }
 
         if (row->gone) {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "retarget status: pid %uA gone, silent %M ms",
+                           row->s.pid, row->ago);
             continue;
         }
 

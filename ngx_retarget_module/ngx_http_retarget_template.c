@@ -218,9 +218,17 @@ ngx_http_retarget_tpl_load(ngx_conf_t *cf, ngx_str_t *path)
     /* a UTF-8 byte order mark would end up in the middle of the page */
 
     if (size >= 3 && buf[0] == 0xef && buf[1] == 0xbb && buf[2] == 0xbf) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                       "retarget template: \"%s\" starts with a BOM, "
+                       "skipped", fname);
+
         text.data += 3;
         text.len -= 3;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "retarget template: \"%s\" read, %uz bytes",
+                   fname, text.len);
 
     tpl = ngx_http_retarget_tpl_compile(cf, &text, &name);
 
@@ -285,6 +293,10 @@ ngx_http_retarget_tpl_compile(ngx_conf_t *cf, ngx_str_t *text,
 
     tpl->nodes = ps.nodes->elts;
     tpl->nnodes = ps.nodes->nelts;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "retarget template: %V compiled, %uz bytes, %ui nodes",
+                   source, text->len, tpl->nnodes);
 
     return tpl;
 }
@@ -713,6 +725,12 @@ ngx_http_retarget_tpl_add_tag(ngx_http_retarget_tparse_t *ps,
         ps->open_tag[ps->depth] = tag->start;
         ps->depth++;
 
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ps->cf->log, 0,
+                       "retarget template: %s \"%V\" opened, depth %ui",
+                       tag->type == ngx_http_retarget_tn_section
+                       ? "section" : "inverted section",
+                       &tag->name, ps->depth);
+
         return NGX_OK;
 
     case ngx_http_retarget_tn_end:
@@ -750,6 +768,10 @@ ngx_http_retarget_tpl_add_tag(ngx_http_retarget_tparse_t *ps,
         open->jump = ps->nodes->nelts - 1;
 
         ps->depth--;
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ps->cf->log, 0,
+                       "retarget template: section \"%V\" closed, "
+                       "nodes %ui-%ui", &tag->name, n, open->jump);
 
         return NGX_OK;
 
@@ -907,6 +929,10 @@ ngx_http_retarget_tpl_render(ngx_pool_t *pool, ngx_http_retarget_tpl_t *tpl,
     size_t   len, n;
 
     len = ngx_http_retarget_tpl_walk(tpl, data, NULL);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "retarget template: rendering %ui nodes, %uz bytes",
+                   tpl->nnodes, len);
 
     if (len == 0) {
         out->len = 0;
