@@ -79,7 +79,7 @@ struct ngx_http_retarget_redis_s {
 
     ngx_http_retarget_redis_stats_t stats;
 
-    ngx_http_retarget_redis_exit_t  exit[NGX_HTTP_RETARGET_EXIT_HANDLERS];
+    ngx_http_retarget_redis_exit_t  exits[NGX_HTTP_RETARGET_EXIT_HANDLERS];
     ngx_uint_t                      nexit;
 
     u_char                          down_reason[128];
@@ -237,8 +237,8 @@ ngx_http_retarget_redis_on_exit(ngx_http_retarget_redis_t *rds,
         return NGX_ERROR;
     }
 
-    rds->exit[rds->nexit].handler = handler;
-    rds->exit[rds->nexit].data = data;
+    rds->exits[rds->nexit].handler = handler;
+    rds->exits[rds->nexit].data = data;
     rds->nexit++;
 
     ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
@@ -1215,7 +1215,7 @@ ngx_http_retarget_redis_shutdown(ngx_http_retarget_redis_t *rds)
                    rds->nexit, rds->npending, rds->inflight);
 
     for (i = 0; i < rds->nexit; i++) {
-        rds->exit[i].handler(rds->exit[i].data);
+        rds->exits[i].handler(rds->exits[i].data);
     }
 
     rds->exiting = 1;
