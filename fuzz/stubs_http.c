@@ -13,6 +13,7 @@
 
 #include "fuzz_stubs.h"
 #include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_request.h"
 
 
 #define FUZZ_UNEXPECTED()                                                    \

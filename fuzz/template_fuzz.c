@@ -6,11 +6,11 @@
  *
  * The input is used three ways:
  *
- *   - escaped by ngx_http_retarget_escape_html() and _escape_json(): the
- *     measuring pass must agree with the writing pass (the output buffer
- *     is exactly the measured size, so AddressSanitizer catches a longer
- *     write), the output must contain no character the escape is there to
- *     remove, and decoding it must give the input back;
+ *   - escaped by ngx_http_retarget_escape_html(): the measuring pass
+ *     must agree with the writing pass (the output buffer is exactly the
+ *     measured size, so AddressSanitizer catches a longer write), the
+ *     output must contain no character the escape is there to remove, and
+ *     decoding it must give the input back;
  *
  *   - compiled as a template: a failure must be reported, with a line
  *     number inside the template, and a success must not be; the compiled
@@ -91,28 +91,11 @@ fuzz_copy(const uint8_t *data, size_t size)
 }
 
 
-static int
-fuzz_hex(u_char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
-}
-
-
 static void
 fuzz_escapes(const uint8_t *data, size_t size)
 {
-    int       h[4];
-    u_char   *src, *dst, *dec, *p, *last, *d;
-    size_t    n, m, k;
-    unsigned  u;
+    u_char  *src, *dst, *dec, *p, *last, *d;
+    size_t   n, m, k;
 
     src = fuzz_copy(data, size);
 
@@ -173,111 +156,6 @@ fuzz_escapes(const uint8_t *data, size_t size)
     free(dec);
     free(dst);
 
-    /* JSON, inside a <script> element */
-
-    n = ngx_http_retarget_escape_json(NULL, src, size);
-    dst = malloc(n ? n : 1);
-    m = ngx_http_retarget_escape_json(dst, src, size);
-
-    if (m != n) {
-        fuzz_fail("escape_json: measured %zu, wrote %zu", n, m);
-    }
-
-    dec = malloc(m ? m : 1);
-    d = dec;
-    last = dst + m;
-
-    for (p = dst; p < last; p++) {
-
-        if (*p < 0x20 || *p == '<' || *p == '>' || *p == '&' || *p == '"') {
-            fuzz_fail("escape_json: raw 0x%02x at offset %zu", *p,
-                      (size_t) (p - dst));
-        }
-
-        if (*p == 0xe2 && last - p >= 3 && p[1] == 0x80
-            && (p[2] == 0xa8 || p[2] == 0xa9))
-        {
-            fuzz_fail("escape_json: raw U+2028/U+2029 at offset %zu",
-                      (size_t) (p - dst));
-        }
-
-        if (*p != '\\') {
-            *d++ = *p;
-            continue;
-        }
-
-        if (++p == last) {
-            fuzz_fail("escape_json: a trailing backslash");
-        }
-
-        switch (*p) {
-
-        case '"':
-        case '\\':
-            *d++ = *p;
-            break;
-
-        case 'n':
-            *d++ = '\n';
-            break;
-
-        case 'r':
-            *d++ = '\r';
-            break;
-
-        case 't':
-            *d++ = '\t';
-            break;
-
-        case 'b':
-            *d++ = '\b';
-            break;
-
-        case 'f':
-            *d++ = '\f';
-            break;
-
-        case 'u':
-            if (last - p < 5) {
-                fuzz_fail("escape_json: a truncated \\u escape");
-            }
-
-            for (k = 0; k < 4; k++) {
-                h[k] = fuzz_hex(p[1 + k]);
-
-                if (h[k] < 0) {
-                    fuzz_fail("escape_json: a bad \\u escape");
-                }
-            }
-
-            u = (h[0] << 12) | (h[1] << 8) | (h[2] << 4) | h[3];
-            p += 4;
-
-            if (u < 0x80) {
-                *d++ = (u_char) u;
-
-            } else if (u == 0x2028 || u == 0x2029) {
-                *d++ = 0xe2;
-                *d++ = 0x80;
-                *d++ = (u == 0x2028) ? 0xa8 : 0xa9;
-
-            } else {
-                fuzz_fail("escape_json: unexpected \\u%04x", u);
-            }
-
-            break;
-
-        default:
-            fuzz_fail("escape_json: unexpected escape \\%c", *p);
-        }
-    }
-
-    if ((size_t) (d - dec) != size || memcmp(dec, src, size) != 0) {
-        fuzz_fail("escape_json: the output does not decode to the input");
-    }
-
-    free(dec);
-    free(dst);
     free(src);
 }
 
@@ -443,6 +321,9 @@ fuzz_render(ngx_http_retarget_tpl_t *tpl, ngx_array_t *values,
  *              the second has an empty "tags", the third a string
  *              "data_json" ({{{data_json}}} must escape it)
  *   none       empty list
+ *   count      number "12"
+ *   gift       optional object, with a string "code", FUZZ_MARKED
+ *   nogift     optional object, none
  *
  * Every list item defines "items" and "tags" as false: without that a
  * section nested in itself ({{#items}}{{#items}}...) would find the outer
@@ -489,6 +370,18 @@ fuzz_list(ngx_array_t *obj, const char *name)
     fuzz_field_t  *f;
 
     f = fuzz_field(obj, name, ngx_http_retarget_tv_list);
+    f->list = ngx_array_create(fuzz_pool(), 1, sizeof(ngx_array_t));
+
+    return f->list;
+}
+
+
+static ngx_array_t *
+fuzz_obj(ngx_array_t *obj, const char *name)
+{
+    fuzz_field_t  *f;
+
+    f = fuzz_field(obj, name, ngx_http_retarget_tv_obj);
     f->list = ngx_array_create(fuzz_pool(), 1, sizeof(ngx_array_t));
 
     return f->list;
@@ -550,6 +443,14 @@ fuzz_data(void)
     fuzz_str(item, "data_json", FUZZ_MARKED);
 
     fuzz_list(data, "none");
+
+    f = fuzz_field(data, "count", ngx_http_retarget_tv_num);
+    ngx_str_set(&f->str, "12");
+
+    item = fuzz_item(fuzz_obj(data, "gift"));
+    fuzz_str(item, "code", "gift " FUZZ_MARKED);
+
+    fuzz_field(data, "nogift", ngx_http_retarget_tv_obj);
 
     return data;
 }

@@ -3,11 +3,40 @@
  * Copyright (C) The ngx_retarget_module authors
  *
  * The reminder banner: the built-in template, used by a variant declared
- * with "builtin" and by the default variant.
+ * with "builtin" and by the default variant, and the data every banner
+ * template is rendered with (SPEC's variables, and data_json).
  */
 
 
 #include "ngx_http_retarget_module.h"
+
+#include <jansson.h>
+
+
+/* the cart lines and viewed products a banner lists at most */
+#define NGX_HTTP_RETARGET_BANNER_ITEMS  20
+#define NGX_HTTP_RETARGET_BROWSE_ITEMS  4
+
+
+static ngx_int_t ngx_http_retarget_banner_data(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_banner_t *bn,
+    ngx_array_t *data);
+static ngx_int_t ngx_http_retarget_list_field(ngx_array_t *data, char *name,
+    ngx_http_retarget_tv_type_e type, ngx_array_t *list);
+static ngx_int_t ngx_http_retarget_hidden_field(ngx_array_t *data,
+    char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_retarget_item_list(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_array_t *items, ngx_uint_t max,
+    ngx_uint_t cart, ngx_array_t **list);
+static ngx_int_t ngx_http_retarget_click_url(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_str_t *to, ngx_str_t *out);
+static ngx_int_t ngx_http_retarget_money(ngx_pool_t *pool, int64_t cents,
+    ngx_str_t *out);
+static ngx_uint_t ngx_http_retarget_safe_image(ngx_str_t *image);
+static ngx_int_t ngx_http_retarget_data_json(ngx_pool_t *pool,
+    ngx_array_t *data, ngx_str_t *out);
+static ngx_uint_t ngx_http_retarget_line_separator(u_char *s, u_char *last);
+static json_t *ngx_http_retarget_json_object(ngx_array_t *obj);
 
 
 /*
@@ -121,4 +150,588 @@ ngx_http_retarget_banner_init_conf(ngx_conf_t *cf)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The banner of a reminder that is shown: the variant's template,
+ * rendered with what the page's rules picked.
+ */
+
+ngx_int_t
+ngx_http_retarget_banner_render(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_banner_t *bn,
+    ngx_str_t *out)
+{
+    ngx_array_t  *data;
+
+    data = ngx_array_create(r->pool, 16, sizeof(ngx_http_retarget_tfield_t));
+    if (data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_retarget_banner_data(r, ctx, bn, data) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget banner: variant \"%V\", %ui cart lines, "
+                   "%ui viewed, data_json %s",
+                   &bn->variant->name->name, bn->cart->nelts,
+                   bn->viewed->nelts,
+                   bn->variant->data_json ? "printed" : "not printed");
+
+    return ngx_http_retarget_tpl_render(r->pool, bn->variant->tpl, data, out);
+}
+
+
+/*
+ * The data of the banner template (SPEC's variables), and, when the
+ * template prints it, the same as script-safe JSON in data_json.
+ */
+
+static ngx_int_t
+ngx_http_retarget_banner_data(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_banner_t *bn,
+    ngx_array_t *data)
+{
+    ngx_str_t                       count, total, link, click, to, json;
+    ngx_array_t                    *cart, *viewed, *inc, *obj;
+    ngx_http_retarget_item_t       *it;
+    ngx_http_retarget_tfield_t     *f;
+    ngx_http_retarget_loc_conf_t   *rlcf;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    if (ngx_http_retarget_item_list(r, ctx, bn->cart,
+                                    NGX_HTTP_RETARGET_BANNER_ITEMS, 1, &cart)
+        != NGX_OK
+        || ngx_http_retarget_item_list(r, ctx, bn->viewed,
+                                       NGX_HTTP_RETARGET_BROWSE_ITEMS, 0,
+                                       &viewed)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    count.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (count.data == NULL
+        || ngx_http_retarget_money(r->pool, ctx->cart_cents, &total)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    count.len = ngx_sprintf(count.data, "%L", ctx->cart_count) - count.data;
+
+    /* the main link: the configured page, or the first item's */
+
+    link = bn->link;
+
+    if (link.len == 0) {
+        it = bn->browse ? bn->viewed->elts : bn->cart->elts;
+
+        if (ngx_http_retarget_same_site_path(&it[0].url)) {
+            link = it[0].url;
+        }
+    }
+
+    if (ngx_http_retarget_click_url(r, ctx, &link, &click) != NGX_OK
+        || ngx_http_retarget_return_to(r, &to) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget banner: main link \"%V\", click \"%V\"",
+                   &link, &click);
+
+    inc = NULL;
+
+    if (bn->incentive != NULL) {
+        inc = ngx_array_create(r->pool, 1, sizeof(ngx_array_t));
+        if (inc == NULL) {
+            return NGX_ERROR;
+        }
+
+        obj = ngx_array_push(inc);
+        if (obj == NULL
+            || ngx_array_init(obj, r->pool, 2,
+                              sizeof(ngx_http_retarget_tfield_t))
+               != NGX_OK
+            || ngx_http_retarget_tpl_field_add(obj, "code",
+                                               ngx_http_retarget_tv_str,
+                                               &bn->code, 0) == NULL
+            || ngx_http_retarget_tpl_field_add(obj, "text",
+                                               ngx_http_retarget_tv_str,
+                                               &bn->incentive->text, 0)
+               == NULL)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_retarget_list_field(data, "cart",
+                                     ngx_http_retarget_tv_list, cart)
+        != NGX_OK
+        || ngx_http_retarget_list_field(data, "viewed",
+                                        ngx_http_retarget_tv_list, viewed)
+           != NGX_OK
+        || ngx_http_retarget_list_field(data, "incentive",
+                                        ngx_http_retarget_tv_obj, inc)
+           != NGX_OK
+        || ngx_http_retarget_tpl_field_add(data, "cart_count",
+                                           ngx_http_retarget_tv_num, &count,
+                                           0) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "cart_total",
+                                           ngx_http_retarget_tv_str, &total,
+                                           0) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "browse",
+                                           ngx_http_retarget_tv_bool, NULL,
+                                           bn->browse) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "variant",
+                                           ngx_http_retarget_tv_str,
+                                           &ctx->variant->name, 0) == NULL
+        || ngx_http_retarget_hidden_field(data, "click_url", &click)
+           != NGX_OK
+        || ngx_http_retarget_hidden_field(data, "control", &rmcf->control)
+           != NGX_OK
+        || ngx_http_retarget_hidden_field(data, "privacy_url",
+                                          &rlcf->privacy_url)
+           != NGX_OK
+        || ngx_http_retarget_hidden_field(data, "return_to", &to) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!bn->variant->data_json) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_retarget_data_json(r->pool, data, &json) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget banner: data_json %uz bytes", json.len);
+
+    f = ngx_http_retarget_tpl_field_add(data, "data_json",
+                                        ngx_http_retarget_tv_json, &json, 0);
+
+    return (f == NULL) ? NGX_ERROR : NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_list_field(ngx_array_t *data, char *name,
+    ngx_http_retarget_tv_type_e type, ngx_array_t *list)
+{
+    ngx_http_retarget_tfield_t  *f;
+
+    f = ngx_http_retarget_tpl_field_add(data, name, type, NULL, 0);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->list = list;
+
+    return NGX_OK;
+}
+
+
+/* a string the template prints that is the page's plumbing, not data */
+
+static ngx_int_t
+ngx_http_retarget_hidden_field(ngx_array_t *data, char *name,
+    ngx_str_t *value)
+{
+    ngx_http_retarget_tfield_t  *f;
+
+    f = ngx_http_retarget_tpl_field_add(data, name, ngx_http_retarget_tv_str,
+                                        value, 0);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->hidden = 1;
+
+    return NGX_OK;
+}
+
+
+/* a template list of items */
+
+static ngx_int_t
+ngx_http_retarget_item_list(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_array_t *items, ngx_uint_t max,
+    ngx_uint_t cart, ngx_array_t **list)
+{
+    ngx_str_t                    qty, line, url, image, click;
+    ngx_uint_t                   i;
+    ngx_array_t                 *obj;
+    ngx_http_retarget_item_t    *it;
+
+    *list = ngx_array_create(r->pool, items->nelts + 1, sizeof(ngx_array_t));
+    if (*list == NULL) {
+        return NGX_ERROR;
+    }
+
+    it = items->elts;
+
+    for (i = 0; i < items->nelts && i < max; i++) {
+
+        url = it[i].url;
+        image = it[i].image;
+
+        if (!ngx_http_retarget_same_site_path(&url)) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "retarget banner: url of \"%V\" left out, "
+                           "not of this site", &it[i].sku);
+            url.len = 0;
+        }
+
+        if (!ngx_http_retarget_safe_image(&image)) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "retarget banner: image of \"%V\" left out",
+                           &it[i].sku);
+            image.len = 0;
+        }
+
+        if (ngx_http_retarget_click_url(r, ctx, &url, &click) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        obj = ngx_array_push(*list);
+        if (obj == NULL
+            || ngx_array_init(obj, r->pool, 8,
+                              sizeof(ngx_http_retarget_tfield_t))
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_retarget_tpl_field_add(obj, "sku",
+                                            ngx_http_retarget_tv_str,
+                                            &it[i].sku, 0) == NULL
+            || ngx_http_retarget_tpl_field_add(obj, "name",
+                                               ngx_http_retarget_tv_str,
+                                               &it[i].name, 0) == NULL
+            || ngx_http_retarget_tpl_field_add(obj, "price",
+                                               ngx_http_retarget_tv_str,
+                                               &it[i].price, 0) == NULL
+            || ngx_http_retarget_tpl_field_add(obj, "image",
+                                               ngx_http_retarget_tv_str,
+                                               &image, 0) == NULL
+            || ngx_http_retarget_tpl_field_add(obj, "url",
+                                               ngx_http_retarget_tv_str,
+                                               &url, 0) == NULL
+            || ngx_http_retarget_hidden_field(obj, "click_url", &click)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (!cart) {
+            continue;
+        }
+
+        qty.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (qty.data == NULL
+            || ngx_http_retarget_money(r->pool, it[i].cents * it[i].qty,
+                                       &line)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        qty.len = ngx_sprintf(qty.data, "%L", it[i].qty) - qty.data;
+
+        if (ngx_http_retarget_tpl_field_add(obj, "qty",
+                                            ngx_http_retarget_tv_num,
+                                            &qty, 0) == NULL
+            || ngx_http_retarget_tpl_field_add(obj, "line_total",
+                                               ngx_http_retarget_tv_str,
+                                               &line, 0) == NULL)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* <control>click?v=VARIANT&to=PATH, empty when there is nowhere to go */
+
+static ngx_int_t
+ngx_http_retarget_click_url(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_str_t *to, ngx_str_t *out)
+{
+    u_char                         *p;
+    size_t                          n;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    ngx_str_null(out);
+
+    if (to->len == 0) {
+        return NGX_OK;
+    }
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    if (rmcf->control.len == 0) {
+        /* no click endpoint: the plain link */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget banner: no retarget_control, plain links");
+        *out = *to;
+        return NGX_OK;
+    }
+
+    n = ngx_escape_uri(NULL, to->data, to->len, NGX_ESCAPE_ARGS);
+
+    out->len = rmcf->control.len + sizeof("click?v=&to=") - 1
+               + ctx->variant->name.len + to->len + 2 * n;
+
+    out->data = ngx_pnalloc(r->pool, out->len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(out->data, "%Vclick?v=%V&to=", &rmcf->control,
+                    &ctx->variant->name);
+
+    ngx_escape_uri(p, to->data, to->len, NGX_ESCAPE_ARGS);
+
+    return NGX_OK;
+}
+
+
+/* cents as "12.34" */
+
+static ngx_int_t
+ngx_http_retarget_money(ngx_pool_t *pool, int64_t cents, ngx_str_t *out)
+{
+    out->data = ngx_pnalloc(pool, NGX_INT64_LEN + 2);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->len = ngx_sprintf(out->data, "%L.%02L", cents / 100, cents % 100)
+               - out->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * An image may come from this site or from a CDN over http(s); anything
+ * else ("javascript:", "data:", "//host" tricks) is left out.
+ */
+
+static ngx_uint_t
+ngx_http_retarget_safe_image(ngx_str_t *image)
+{
+    u_char  *p, *last;
+
+    if (ngx_http_retarget_same_site_path(image)) {
+        return 1;
+    }
+
+    if (image->len > 8
+        && ngx_strncasecmp(image->data, (u_char *) "https://", 8) == 0)
+    {
+        p = image->data + 8;
+
+    } else if (image->len > 7
+               && ngx_strncasecmp(image->data, (u_char *) "http://", 7) == 0)
+    {
+        p = image->data + 7;
+
+    } else {
+        return 0;
+    }
+
+    last = image->data + image->len;
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p <= 0x20 || *p == 0x7f || *p == '\\' || *p == '"'
+            || *p == '\'' || *p == '<' || *p == '>')
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * data_json: the template's data as JSON (jansson), strings as strings,
+ * lists as arrays of objects, made safe for <script type="application/
+ * json">: "<", ">" and "&" can only occur inside strings there, where \u
+ * escapes mean the same, and U+2028 and U+2029 are escaped for
+ * JavaScript parsers.
+ */
+
+static ngx_int_t
+ngx_http_retarget_data_json(ngx_pool_t *pool, ngx_array_t *data,
+    ngx_str_t *out)
+{
+    u_char  *p, *s, *last;
+    char    *dump;
+    size_t   n;
+    json_t  *json;
+
+    json = ngx_http_retarget_json_object(data);
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    dump = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+
+    if (dump == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = (u_char *) dump + ngx_strlen(dump);
+    n = 0;
+
+    for (s = (u_char *) dump; s < last; s++) {
+
+        if (*s == '<' || *s == '>' || *s == '&') {
+            n += sizeof("\\u003c") - 1;
+
+        } else if (ngx_http_retarget_line_separator(s, last)) {
+            n += sizeof("\\u2028") - 1;
+            s += 2;
+
+        } else {
+            n++;
+        }
+    }
+
+    out->data = ngx_pnalloc(pool, n);
+    if (out->data == NULL) {
+        free(dump);
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+
+    for (s = (u_char *) dump; s < last; s++) {
+
+        if (*s == '<' || *s == '>' || *s == '&') {
+            p = ngx_sprintf(p, "\\u%04xd", (int) *s);
+
+        } else if (ngx_http_retarget_line_separator(s, last)) {
+            p = ngx_sprintf(p, "\\u%s", s[2] == 0xa8 ? "2028" : "2029");
+            s += 2;
+
+        } else {
+            *p++ = *s;
+        }
+    }
+
+    out->len = p - out->data;
+
+    free(dump);
+
+    return NGX_OK;
+}
+
+
+/* U+2028 or U+2029 in UTF-8 at s */
+
+static ngx_uint_t
+ngx_http_retarget_line_separator(u_char *s, u_char *last)
+{
+    return last - s >= 3 && s[0] == 0xe2 && s[1] == 0x80
+           && (s[2] == 0xa8 || s[2] == 0xa9);
+}
+
+
+/*
+ * The template's data as JSON, by the type of each value: strings are
+ * strings, numbers numbers, a list an array of objects, an optional
+ * object the object or null.  The page's plumbing (links, the endpoint
+ * prefix) is left out.
+ */
+
+static json_t *
+ngx_http_retarget_json_object(ngx_array_t *obj)
+{
+    ngx_uint_t                   i, k;
+    ngx_array_t                 *items;
+    json_t                      *j, *v, *a;
+    ngx_http_retarget_tfield_t  *f;
+
+    j = json_object();
+    if (j == NULL) {
+        return NULL;
+    }
+
+    f = obj->elts;
+
+    for (i = 0; i < obj->nelts; i++) {
+
+        if (f[i].hidden) {
+            continue;
+        }
+
+        items = f[i].list ? f[i].list->elts : NULL;
+
+        switch (f[i].type) {
+
+        case ngx_http_retarget_tv_str:
+            /* stored bytes that are not UTF-8 give an empty string */
+            v = json_stringn((const char *) f[i].str.data, f[i].str.len);
+            v = v ? v : json_string("");
+            break;
+
+        case ngx_http_retarget_tv_num:
+            v = json_integer((json_int_t) ngx_atoof(f[i].str.data,
+                                                    f[i].str.len));
+            break;
+
+        case ngx_http_retarget_tv_bool:
+            v = json_boolean(f[i].flag);
+            break;
+
+        case ngx_http_retarget_tv_obj:
+            v = (items != NULL && f[i].list->nelts != 0)
+                ? ngx_http_retarget_json_object(&items[0]) : json_null();
+            break;
+
+        case ngx_http_retarget_tv_list:
+            v = json_array();
+
+            for (k = 0; v != NULL && f[i].list && k < f[i].list->nelts; k++) {
+                a = ngx_http_retarget_json_object(&items[k]);
+
+                if (a == NULL || json_array_append_new(v, a) != 0) {
+                    json_decref(v);
+                    v = NULL;
+                }
+            }
+
+            break;
+
+        default: /* ngx_http_retarget_tv_json: data_json itself */
+            continue;
+        }
+
+        if (v == NULL
+            || json_object_setn_new_nocheck(j, (const char *) f[i].name.data,
+                                            f[i].name.len, v)
+               != 0)
+        {
+            json_decref(j);
+            return NULL;
+        }
+    }
+
+    return j;
 }

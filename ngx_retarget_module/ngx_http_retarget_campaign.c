@@ -11,16 +11,6 @@
 
 #include "ngx_http_retarget_store.h"
 
-#include <jansson.h>
-
-
-/* the cart lines and viewed products a banner lists at most */
-#define NGX_HTTP_RETARGET_BANNER_ITEMS  20
-#define NGX_HTTP_RETARGET_BROWSE_ITEMS  4
-
-/* the longest name of a template variable here */
-#define NGX_HTTP_RETARGET_NAME_MAX      16
-
 
 /* what one page decided, for the banner and the writes after it */
 typedef struct {
@@ -61,25 +51,6 @@ static ngx_http_retarget_variant_t *ngx_http_retarget_variant_pick(
 static void ngx_http_retarget_incentive_pick(ngx_http_retarget_ctx_t *ctx,
     ngx_http_retarget_pick_t *pk);
 
-static ngx_int_t ngx_http_retarget_banner_data(ngx_http_request_t *r,
-    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_pick_t *pk,
-    ngx_array_t *data);
-static ngx_int_t ngx_http_retarget_list_field(ngx_array_t *data, char *name,
-    ngx_array_t *list);
-static ngx_int_t ngx_http_retarget_item_list(ngx_http_request_t *r,
-    ngx_http_retarget_ctx_t *ctx, ngx_array_t *items, ngx_uint_t max,
-    ngx_uint_t cart, ngx_array_t **list);
-static ngx_int_t ngx_http_retarget_click_url(ngx_http_request_t *r,
-    ngx_http_retarget_ctx_t *ctx, ngx_str_t *to, ngx_str_t *out);
-static ngx_int_t ngx_http_retarget_money(ngx_pool_t *pool, int64_t cents,
-    ngx_str_t *out);
-static ngx_uint_t ngx_http_retarget_safe_image(ngx_str_t *image);
-static ngx_int_t ngx_http_retarget_data_json(ngx_pool_t *pool,
-    ngx_array_t *data, ngx_str_t *out);
-static ngx_uint_t ngx_http_retarget_line_separator(u_char *s, u_char *last);
-static json_t *ngx_http_retarget_json_object(ngx_array_t *obj);
-static ngx_uint_t ngx_http_retarget_json_is(ngx_str_t *name, char *list);
-
 static ngx_int_t ngx_http_retarget_impression(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds);
 static ngx_int_t ngx_http_retarget_forget_stale(ngx_http_request_t *r,
@@ -106,8 +77,8 @@ ngx_int_t
 ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_str_t *banner)
 {
-    ngx_array_t                   *data;
     ngx_http_retarget_pick_t       pk;
+    ngx_http_retarget_banner_t     bn;
     ngx_http_retarget_variant_t   *v;
     ngx_http_retarget_loc_conf_t  *rlcf;
 
@@ -118,6 +89,12 @@ ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
     }
 
     ctx->decided = 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget campaign: deciding, read %s",
+                   ctx->fetch == ngx_http_retarget_fetch_done ? "answered"
+                   : ctx->fetch == ngx_http_retarget_fetch_none ? "not sent"
+                   : "failed or timed out");
 
     switch (ctx->fetch) {
 
@@ -140,6 +117,9 @@ ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
 
     if (!rlcf->campaign.enable) {
         /* the read was sent before an internal redirect to such a page */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget campaign: no campaign here after all");
+
         if (ctx->decision == ngx_http_retarget_decision_none) {
             ctx->decision = ngx_http_retarget_decision_empty;
         }
@@ -158,6 +138,13 @@ ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
     ngx_http_retarget_cart_sums(ctx, &pk.cart);
 
     ctx->decision = ngx_http_retarget_rules(r, ctx, &pk);
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget campaign: rule decided \"%V\": %ui in cart, "
+                   "%ui viewed, idle %T, %ui reminders in the period",
+                   &ngx_http_retarget_decisions[ctx->decision],
+                   pk.cart.nelts, pk.viewed.nelts, pk.idle,
+                   pk.st->reminders);
 
     if (ctx->decision == ngx_http_retarget_decision_holdout) {
         ctx->impression = 1;
@@ -182,15 +169,21 @@ ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
 
     ngx_http_retarget_incentive_pick(ctx, &pk);
 
-    data = ngx_array_create(r->pool, 16, sizeof(ngx_http_retarget_tfield_t));
-    if (data == NULL) {
-        return NGX_ERROR;
-    }
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget campaign: variant \"%V\", %s, incentive %s%s",
+                   &v->name->name, pk.browse ? "browse" : "cart",
+                   pk.incentive ? "shown" : "none",
+                   ctx->pop_code ? ", a pool code to take" : "");
 
-    if (ngx_http_retarget_banner_data(r, ctx, &pk, data) != NGX_OK
-        || ngx_http_retarget_tpl_render(r->pool, v->tpl, data, banner)
-           != NGX_OK)
-    {
+    bn.cart = &pk.cart;
+    bn.viewed = &pk.viewed;
+    bn.browse = pk.browse;
+    bn.link = pk.cp->link;
+    bn.incentive = pk.incentive;
+    bn.code = pk.code;
+    bn.variant = v;
+
+    if (ngx_http_retarget_banner_render(r, ctx, &bn, banner) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -248,6 +241,10 @@ ngx_http_retarget_rules(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     pk->idle = now - last;
 
     if (pk->idle < cp->delay || pk->idle > cp->window) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget campaign: idle %T, outside %T-%T",
+                       pk->idle, cp->delay, cp->window);
+
         ngx_http_retarget_count(&ngx_http_retarget_c_timing, 1);
 
         return (pk->idle < cp->delay) ? ngx_http_retarget_decision_too_soon
@@ -260,6 +257,10 @@ ngx_http_retarget_rules(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
             ? st->reminders : 0;
 
     if (shown >= cp->frequency) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget campaign: %ui reminders shown, cap %ui",
+                       shown, cp->frequency);
+
         ngx_http_retarget_count(&ngx_http_retarget_c_frequency, 1);
         return ngx_http_retarget_decision_capped;
     }
@@ -501,547 +502,6 @@ ngx_http_retarget_incentive_pick(ngx_http_retarget_ctx_t *ctx,
     }
 
     pk->incentive = best;
-}
-
-
-/*
- * The data of the banner template (SPEC's variables), and, when the
- * template prints it, the same as script-safe JSON in data_json.
- */
-
-static ngx_int_t
-ngx_http_retarget_banner_data(ngx_http_request_t *r,
-    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_pick_t *pk,
-    ngx_array_t *data)
-{
-    ngx_str_t                       count, total, link, click, to, json;
-    ngx_array_t                    *cart, *viewed, *inc, *obj;
-    ngx_http_retarget_item_t       *it;
-    ngx_http_retarget_tfield_t     *f;
-    ngx_http_retarget_loc_conf_t   *rlcf;
-    ngx_http_retarget_main_conf_t  *rmcf;
-
-    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
-    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
-
-    if (ngx_http_retarget_item_list(r, ctx, &pk->cart,
-                                    NGX_HTTP_RETARGET_BANNER_ITEMS, 1, &cart)
-        != NGX_OK
-        || ngx_http_retarget_item_list(r, ctx, &pk->viewed,
-                                       NGX_HTTP_RETARGET_BROWSE_ITEMS, 0,
-                                       &viewed)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    count.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (count.data == NULL
-        || ngx_http_retarget_money(r->pool, ctx->cart_cents, &total)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    count.len = ngx_sprintf(count.data, "%L", ctx->cart_count) - count.data;
-
-    /* the main link: the configured page, or the first item's */
-
-    link = pk->cp->link;
-
-    if (link.len == 0) {
-        it = pk->browse ? pk->viewed.elts : pk->cart.elts;
-
-        if (ngx_http_retarget_same_site_path(&it[0].url)) {
-            link = it[0].url;
-        }
-    }
-
-    if (ngx_http_retarget_click_url(r, ctx, &link, &click) != NGX_OK
-        || ngx_http_retarget_return_to(r, &to) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    inc = NULL;
-
-    if (pk->incentive != NULL) {
-        inc = ngx_array_create(r->pool, 1, sizeof(ngx_array_t));
-        if (inc == NULL) {
-            return NGX_ERROR;
-        }
-
-        obj = ngx_array_push(inc);
-        if (obj == NULL
-            || ngx_array_init(obj, r->pool, 2,
-                              sizeof(ngx_http_retarget_tfield_t))
-               != NGX_OK
-            || ngx_http_retarget_tpl_field_add(obj, "code",
-                                               ngx_http_retarget_tv_str,
-                                               &pk->code, 0) == NULL
-            || ngx_http_retarget_tpl_field_add(obj, "text",
-                                               ngx_http_retarget_tv_str,
-                                               &pk->incentive->text, 0)
-               == NULL)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    if (ngx_http_retarget_list_field(data, "cart", cart) != NGX_OK
-        || ngx_http_retarget_list_field(data, "viewed", viewed) != NGX_OK
-        || ngx_http_retarget_list_field(data, "incentive", inc) != NGX_OK
-        || ngx_http_retarget_tpl_field_add(data, "cart_count",
-                                           ngx_http_retarget_tv_str, &count,
-                                           0) == NULL
-        || ngx_http_retarget_tpl_field_add(data, "cart_total",
-                                           ngx_http_retarget_tv_str, &total,
-                                           0) == NULL
-        || ngx_http_retarget_tpl_field_add(data, "browse",
-                                           ngx_http_retarget_tv_bool, NULL,
-                                           pk->browse) == NULL
-        || ngx_http_retarget_tpl_field_add(data, "variant",
-                                           ngx_http_retarget_tv_str,
-                                           &ctx->variant->name, 0) == NULL
-        || ngx_http_retarget_tpl_field_add(data, "click_url",
-                                           ngx_http_retarget_tv_str, &click,
-                                           0) == NULL
-        || ngx_http_retarget_tpl_field_add(data, "control",
-                                           ngx_http_retarget_tv_str,
-                                           &rmcf->control, 0) == NULL
-        || ngx_http_retarget_tpl_field_add(data, "privacy_url",
-                                           ngx_http_retarget_tv_str,
-                                           &rlcf->privacy_url, 0) == NULL
-        || ngx_http_retarget_tpl_field_add(data, "return_to",
-                                           ngx_http_retarget_tv_str, &to, 0)
-           == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    if (!pk->variant->data_json) {
-        return NGX_OK;
-    }
-
-    if (ngx_http_retarget_data_json(r->pool, data, &json) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    f = ngx_http_retarget_tpl_field_add(data, "data_json",
-                                        ngx_http_retarget_tv_json, &json, 0);
-
-    return (f == NULL) ? NGX_ERROR : NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_retarget_list_field(ngx_array_t *data, char *name,
-    ngx_array_t *list)
-{
-    ngx_http_retarget_tfield_t  *f;
-
-    f = ngx_http_retarget_tpl_field_add(data, name,
-                                        ngx_http_retarget_tv_list, NULL, 0);
-    if (f == NULL) {
-        return NGX_ERROR;
-    }
-
-    f->list = list;
-
-    return NGX_OK;
-}
-
-
-/* a template list of items */
-
-static ngx_int_t
-ngx_http_retarget_item_list(ngx_http_request_t *r,
-    ngx_http_retarget_ctx_t *ctx, ngx_array_t *items, ngx_uint_t max,
-    ngx_uint_t cart, ngx_array_t **list)
-{
-    ngx_str_t                    qty, line, url, image, click;
-    ngx_uint_t                   i;
-    ngx_array_t                 *obj;
-    ngx_http_retarget_item_t    *it;
-
-    *list = ngx_array_create(r->pool, items->nelts + 1, sizeof(ngx_array_t));
-    if (*list == NULL) {
-        return NGX_ERROR;
-    }
-
-    it = items->elts;
-
-    for (i = 0; i < items->nelts && i < max; i++) {
-
-        url = it[i].url;
-        image = it[i].image;
-
-        if (!ngx_http_retarget_same_site_path(&url)) {
-            url.len = 0;
-        }
-
-        if (!ngx_http_retarget_safe_image(&image)) {
-            image.len = 0;
-        }
-
-        if (ngx_http_retarget_click_url(r, ctx, &url, &click) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        obj = ngx_array_push(*list);
-        if (obj == NULL
-            || ngx_array_init(obj, r->pool, 8,
-                              sizeof(ngx_http_retarget_tfield_t))
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (ngx_http_retarget_tpl_field_add(obj, "sku",
-                                            ngx_http_retarget_tv_str,
-                                            &it[i].sku, 0) == NULL
-            || ngx_http_retarget_tpl_field_add(obj, "name",
-                                               ngx_http_retarget_tv_str,
-                                               &it[i].name, 0) == NULL
-            || ngx_http_retarget_tpl_field_add(obj, "price",
-                                               ngx_http_retarget_tv_str,
-                                               &it[i].price, 0) == NULL
-            || ngx_http_retarget_tpl_field_add(obj, "image",
-                                               ngx_http_retarget_tv_str,
-                                               &image, 0) == NULL
-            || ngx_http_retarget_tpl_field_add(obj, "url",
-                                               ngx_http_retarget_tv_str,
-                                               &url, 0) == NULL
-            || ngx_http_retarget_tpl_field_add(obj, "click_url",
-                                               ngx_http_retarget_tv_str,
-                                               &click, 0) == NULL)
-        {
-            return NGX_ERROR;
-        }
-
-        if (!cart) {
-            continue;
-        }
-
-        qty.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-        if (qty.data == NULL
-            || ngx_http_retarget_money(r->pool, it[i].cents * it[i].qty,
-                                       &line)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        qty.len = ngx_sprintf(qty.data, "%L", it[i].qty) - qty.data;
-
-        if (ngx_http_retarget_tpl_field_add(obj, "qty",
-                                            ngx_http_retarget_tv_str,
-                                            &qty, 0) == NULL
-            || ngx_http_retarget_tpl_field_add(obj, "line_total",
-                                               ngx_http_retarget_tv_str,
-                                               &line, 0) == NULL)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/* <control>click?v=VARIANT&to=PATH, empty when there is nowhere to go */
-
-static ngx_int_t
-ngx_http_retarget_click_url(ngx_http_request_t *r,
-    ngx_http_retarget_ctx_t *ctx, ngx_str_t *to, ngx_str_t *out)
-{
-    u_char                         *p;
-    size_t                          n;
-    ngx_http_retarget_main_conf_t  *rmcf;
-
-    ngx_str_null(out);
-
-    if (to->len == 0) {
-        return NGX_OK;
-    }
-
-    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
-
-    if (rmcf->control.len == 0) {
-        /* no click endpoint: the plain link */
-        *out = *to;
-        return NGX_OK;
-    }
-
-    n = ngx_escape_uri(NULL, to->data, to->len, NGX_ESCAPE_ARGS);
-
-    out->len = rmcf->control.len + sizeof("click?v=&to=") - 1
-               + ctx->variant->name.len + to->len + 2 * n;
-
-    out->data = ngx_pnalloc(r->pool, out->len);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_sprintf(out->data, "%Vclick?v=%V&to=", &rmcf->control,
-                    &ctx->variant->name);
-
-    ngx_escape_uri(p, to->data, to->len, NGX_ESCAPE_ARGS);
-
-    return NGX_OK;
-}
-
-
-/* cents as "12.34" */
-
-static ngx_int_t
-ngx_http_retarget_money(ngx_pool_t *pool, int64_t cents, ngx_str_t *out)
-{
-    out->data = ngx_pnalloc(pool, NGX_INT64_LEN + 2);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    out->len = ngx_sprintf(out->data, "%L.%02L", cents / 100, cents % 100)
-               - out->data;
-
-    return NGX_OK;
-}
-
-
-/*
- * An image may come from this site or from a CDN over http(s); anything
- * else ("javascript:", "data:", "//host" tricks) is left out.
- */
-
-static ngx_uint_t
-ngx_http_retarget_safe_image(ngx_str_t *image)
-{
-    u_char  *p, *last;
-
-    if (ngx_http_retarget_same_site_path(image)) {
-        return 1;
-    }
-
-    if (image->len > 8
-        && ngx_strncasecmp(image->data, (u_char *) "https://", 8) == 0)
-    {
-        p = image->data + 8;
-
-    } else if (image->len > 7
-               && ngx_strncasecmp(image->data, (u_char *) "http://", 7) == 0)
-    {
-        p = image->data + 7;
-
-    } else {
-        return 0;
-    }
-
-    last = image->data + image->len;
-
-    for ( /* void */ ; p < last; p++) {
-        if (*p <= 0x20 || *p == 0x7f || *p == '\\' || *p == '"'
-            || *p == '\'' || *p == '<' || *p == '>')
-        {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-/*
- * data_json: the template's data as JSON (jansson), strings as strings,
- * lists as arrays of objects, made safe for <script type="application/
- * json">: "<", ">" and "&" can only occur inside strings there, where \u
- * escapes mean the same, and U+2028 and U+2029 are escaped for
- * JavaScript parsers.
- */
-
-static ngx_int_t
-ngx_http_retarget_data_json(ngx_pool_t *pool, ngx_array_t *data,
-    ngx_str_t *out)
-{
-    u_char  *p, *s, *last;
-    char    *dump;
-    size_t   n;
-    json_t  *json;
-
-    json = ngx_http_retarget_json_object(data);
-    if (json == NULL) {
-        return NGX_ERROR;
-    }
-
-    dump = json_dumps(json, JSON_COMPACT);
-    json_decref(json);
-
-    if (dump == NULL) {
-        return NGX_ERROR;
-    }
-
-    last = (u_char *) dump + ngx_strlen(dump);
-    n = 0;
-
-    for (s = (u_char *) dump; s < last; s++) {
-
-        if (*s == '<' || *s == '>' || *s == '&') {
-            n += sizeof("\\u003c") - 1;
-
-        } else if (ngx_http_retarget_line_separator(s, last)) {
-            n += sizeof("\\u2028") - 1;
-            s += 2;
-
-        } else {
-            n++;
-        }
-    }
-
-    out->data = ngx_pnalloc(pool, n);
-    if (out->data == NULL) {
-        free(dump);
-        return NGX_ERROR;
-    }
-
-    p = out->data;
-
-    for (s = (u_char *) dump; s < last; s++) {
-
-        if (*s == '<' || *s == '>' || *s == '&') {
-            p = ngx_sprintf(p, "\\u%04xd", (int) *s);
-
-        } else if (ngx_http_retarget_line_separator(s, last)) {
-            p = ngx_sprintf(p, "\\u%s", s[2] == 0xa8 ? "2028" : "2029");
-            s += 2;
-
-        } else {
-            *p++ = *s;
-        }
-    }
-
-    out->len = p - out->data;
-
-    free(dump);
-
-    return NGX_OK;
-}
-
-
-/* U+2028 or U+2029 in UTF-8 at s */
-
-static ngx_uint_t
-ngx_http_retarget_line_separator(u_char *s, u_char *last)
-{
-    return last - s >= 3 && s[0] == 0xe2 && s[1] == 0x80
-           && (s[2] == 0xa8 || s[2] == 0xa9);
-}
-
-
-/*
- * The visitor's state in the template's data, typed for JSON: counts are
- * numbers, the incentive is an object or null, and the page's plumbing
- * (links, the endpoint prefix) is left out.
- */
-
-static json_t *
-ngx_http_retarget_json_object(ngx_array_t *obj)
-{
-    ngx_uint_t                   i, k;
-    ngx_array_t                 *items;
-    json_t                      *j, *v, *a;
-    ngx_http_retarget_tfield_t  *f;
-
-    static char  *skip = " click_url control privacy_url return_to ";
-
-    j = json_object();
-    if (j == NULL) {
-        return NULL;
-    }
-
-    f = obj->elts;
-
-    for (i = 0; i < obj->nelts; i++) {
-
-        if (ngx_http_retarget_json_is(&f[i].name, skip)) {
-            continue;
-        }
-
-        switch (f[i].type) {
-
-        case ngx_http_retarget_tv_str:
-
-            if (ngx_http_retarget_json_is(&f[i].name, " qty cart_count ")) {
-                v = json_integer((json_int_t) ngx_atoof(f[i].str.data,
-                                                        f[i].str.len));
-                break;
-            }
-
-            /* stored bytes that are not UTF-8 give an empty string */
-            v = json_stringn((const char *) f[i].str.data, f[i].str.len);
-            v = v ? v : json_string("");
-            break;
-
-        case ngx_http_retarget_tv_bool:
-            v = json_boolean(f[i].flag);
-            break;
-
-        case ngx_http_retarget_tv_list:
-            items = f[i].list ? f[i].list->elts : NULL;
-
-            if (ngx_http_retarget_json_is(&f[i].name, " incentive ")) {
-                v = items ? ngx_http_retarget_json_object(&items[0])
-                          : json_null();
-                break;
-            }
-
-            v = json_array();
-
-            for (k = 0; v != NULL && f[i].list && k < f[i].list->nelts; k++) {
-                a = ngx_http_retarget_json_object(&items[k]);
-
-                if (a == NULL || json_array_append_new(v, a) != 0) {
-                    json_decref(v);
-                    v = NULL;
-                }
-            }
-
-            break;
-
-        default: /* ngx_http_retarget_tv_json: data_json itself */
-            continue;
-        }
-
-        if (v == NULL
-            || json_object_setn_new_nocheck(j, (const char *) f[i].name.data,
-                                            f[i].name.len, v)
-               != 0)
-        {
-            json_decref(j);
-            return NULL;
-        }
-    }
-
-    return j;
-}
-
-
-/* whether the name is one of the words of " word word " */
-
-static ngx_uint_t
-ngx_http_retarget_json_is(ngx_str_t *name, char *list)
-{
-    u_char  word[NGX_HTTP_RETARGET_NAME_MAX + 2];
-
-    if (name->len > NGX_HTTP_RETARGET_NAME_MAX) {
-        return 0;
-    }
-
-    word[0] = ' ';
-    ngx_memcpy(word + 1, name->data, name->len);
-    word[name->len + 1] = ' ';
-
-    return ngx_strstrn((u_char *) list, (char *) word, name->len + 1)
-           != NULL;
 }
 
 

@@ -11,6 +11,7 @@
 
 
 #include "ngx_http_retarget_store.h"
+#include "ngx_http_retarget_request.h"
 
 
 /* the longest "to": longer ones are no link of the shop's pages */

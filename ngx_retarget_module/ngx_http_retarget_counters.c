@@ -39,6 +39,7 @@ typedef struct {
 static void ngx_http_retarget_count_now(ngx_str_t *field, int64_t n);
 static ngx_uint_t ngx_http_retarget_in_cents(ngx_str_t *field);
 static void ngx_http_retarget_flush_counters(void);
+static void ngx_http_retarget_counters_exit(void *data);
 static void ngx_http_retarget_flush_handler(ngx_event_t *ev);
 static void ngx_http_retarget_today(u_char *day);
 
@@ -83,6 +84,13 @@ ngx_http_retarget_counters_init_process(ngx_cycle_t *cycle,
     ngx_add_timer(&rc->flush, NGX_HTTP_RETARGET_FLUSH_INTERVAL);
 
     ngx_http_retarget_counters = rc;
+
+    if (ngx_http_retarget_redis_on_exit(ngx_http_retarget_redis_get(),
+                                        ngx_http_retarget_counters_exit, rc)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -291,8 +299,8 @@ ngx_http_retarget_flush_handler(ngx_event_t *ev)
 
 /* the worker is about to exit: the counters go out with the last batch */
 
-void
-ngx_http_retarget_shutdown_hook(ngx_http_retarget_redis_t *rds)
+static void
+ngx_http_retarget_counters_exit(void *data)
 {
     ngx_http_retarget_flush_counters();
 }

@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_retarget_event.h"
+#include "ngx_http_retarget_request.h"
 
 #include <jansson.h>
 #include <openssl/rand.h>

@@ -9,7 +9,9 @@
  * timing and frequency state), so the read costs Redis a single cheap
  * command.  The request does not wait here: the body filter waits at the
  * injection point if the answer has not come yet, and never longer than
- * retarget_redis_timeout after the read was sent.
+ * retarget_redis_timeout after the read was sent.  The waiter leaves its
+ * resume handler in ctx->resume, called once the read has ended: this
+ * file does not know who waits.
  */
 
 
@@ -48,6 +50,9 @@ ngx_http_retarget_fetch_start(ngx_http_request_t *r,
 
     if (rc == NGX_DECLINED) {
         /* the link is down: the page goes out without a reminder */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget fetch: not sent, the link is down");
+
         ctx->fetch = ngx_http_retarget_fetch_failed;
         ngx_http_retarget_status_cart_read(ctx->fetch, 0);
         return NGX_OK;
@@ -59,6 +64,10 @@ ngx_http_retarget_fetch_start(ngx_http_request_t *r,
 
     ctx->fetch = ngx_http_retarget_fetch_pending;
     ctx->fetch_start = ngx_current_msec;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget fetch: sent \"HGETALL %*s\"",
+                   cmd.len[1], cmd.argv[1]);
 
     return NGX_OK;
 }
@@ -77,6 +86,9 @@ ngx_http_retarget_fetch_reply(ngx_http_request_t *r, void *data,
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2) {
         /* an error reply is counted by the link; the page fails open */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget fetch: unusable reply, type %d",
+                       reply->type);
         return;
     }
 
@@ -120,6 +132,8 @@ ngx_http_retarget_fetch_ended(ngx_http_request_t *r, void *data,
 {
     ngx_http_retarget_ctx_t *ctx = data;
 
+    ngx_http_retarget_resume_pt  resume;
+
     if (rc == NGX_AGAIN) {
         ctx->fetch = ngx_http_retarget_fetch_timeout;
 
@@ -130,10 +144,24 @@ ngx_http_retarget_fetch_ended(ngx_http_request_t *r, void *data,
         ctx->fetch = ngx_http_retarget_fetch_failed;
     }
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget fetch: %s after %M ms, %s%s",
+                   ctx->fetch == ngx_http_retarget_fetch_done ? "answered"
+                   : ctx->fetch == ngx_http_retarget_fetch_timeout
+                     ? "timed out" : "failed",
+                   ngx_current_msec - ctx->fetch_start,
+                   ctx->state ? "state read" : "no state",
+                   ctx->resume ? ", resuming the waiter" : "");
+
     ngx_http_retarget_status_cart_read(ctx->fetch,
                                   ngx_current_msec - ctx->fetch_start);
 
-    if (ctx->waiting) {
-        ngx_http_retarget_filter_resume(r, ctx);
+    /* whoever waits for the read gave its handler */
+
+    resume = ctx->resume;
+
+    if (resume != NULL) {
+        ctx->resume = NULL;
+        resume(r, ctx);
     }
 }

@@ -22,6 +22,7 @@
 
 
 #include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_request.h"
 
 #if (defined __SSE2__)
 #include <emmintrin.h>
@@ -45,6 +46,8 @@ static ngx_int_t ngx_http_retarget_decide(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx);
 static ngx_int_t ngx_http_retarget_snippet(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll);
+static void ngx_http_retarget_filter_resume(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx);
 
 static ngx_int_t ngx_http_retarget_scan(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_buf_t *b, ngx_chain_t ***ll);
@@ -378,6 +381,12 @@ ngx_http_retarget_decide(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget filter: decision \"%V\", banner %uz bytes, "
+                   "notice %uz bytes",
+                   &ngx_http_retarget_decisions[ctx->decision], banner.len,
+                   ctx->snippet.len);
+
     if (banner.len == 0) {
         return NGX_OK;
     }
@@ -438,6 +447,9 @@ ngx_http_retarget_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     if (ctx->waiting) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget filter: page stashed while waiting");
+
         ctx->stash_last = ll;
         ngx_http_retarget_cork(r, ctx);
     }
@@ -561,6 +573,10 @@ static ngx_int_t
 ngx_http_retarget_inject(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ngx_chain_t ***ll, ngx_buf_t *b, u_char *start, u_char *at)
 {
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget filter: \"</body>\" found%s",
+                   (at == start && ctx->held_len) ? " across buffers" : "");
+
     ctx->injected = 1;
 
     if (ngx_http_retarget_emit(r, ctx, ll, start, at) != NGX_OK
@@ -583,6 +599,9 @@ static ngx_int_t
 ngx_http_retarget_append(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ngx_chain_t ***ll, ngx_buf_t *b, u_char *start, u_char *last)
 {
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget filter: no \"</body>\", injecting at the end");
+
     ctx->injected = 1;
 
     if (ngx_http_retarget_emit(r, ctx, ll, start, last) != NGX_OK
@@ -606,7 +625,13 @@ ngx_http_retarget_snippet(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ngx_chain_t ***ll)
 {
     if (ctx->fetch == ngx_http_retarget_fetch_pending) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget filter: waiting at the injection point, "
+                       "read out for %M ms",
+                       ngx_current_msec - ctx->fetch_start);
+
         ctx->waiting = 1;
+        ctx->resume = ngx_http_retarget_filter_resume;
         r->buffered |= NGX_HTTP_RETARGET_BUFFERED;
 
         ctx->stash = NULL;
@@ -631,7 +656,7 @@ ngx_http_retarget_snippet(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
  * upstream) carries on and finishes the request.
  */
 
-void
+static void
 ngx_http_retarget_filter_resume(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx)
 {
@@ -640,6 +665,10 @@ ngx_http_retarget_filter_resume(ngx_http_request_t *r,
     ngx_connection_t  *c;
 
     c = r->connection;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "retarget filter: resuming the page%s",
+                   ctx->stash ? ", with its stash" : "");
 
     ctx->waiting = 0;
     r->buffered &= ~NGX_HTTP_RETARGET_BUFFERED;
@@ -671,6 +700,10 @@ ngx_http_retarget_filter_resume(ngx_http_request_t *r,
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "retarget filter: resumed, rc:%i, the producer runs again",
+                   rc);
 
     ngx_post_event(c->write, &ngx_posted_events);
 }
@@ -1008,6 +1041,10 @@ ngx_http_retarget_hold(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ctx->held = held;
     ctx->held_len += n;
     r->buffered |= NGX_HTTP_RETARGET_BUFFERED;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget filter: holding %uz bytes of a possible tag",
+                   ctx->held_len);
 
     return NGX_OK;
 }

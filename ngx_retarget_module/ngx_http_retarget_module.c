@@ -2,17 +2,17 @@
 /*
  * Copyright (C) The ngx_retarget_module authors
  *
- * Module definition: directives, configuration, variables, the request
- * context and the early phase handler.
+ * Module definition: directives, configuration, variables and the early
+ * phase handler.
  */
 
 
 #include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_request.h"
 
 
 static ngx_int_t ngx_http_retarget_preaccess_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_retarget_wants_html(ngx_http_request_t *r);
-static void ngx_http_retarget_ctx_cleanup(void *data);
 
 static ngx_int_t ngx_http_retarget_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -350,236 +350,6 @@ static ngx_http_variable_t  ngx_http_retarget_vars[] = {
 };
 
 
-/*
- * The context of the main request.  An internal redirect (try_files,
- * index, error_page) zeroes r->ctx, but the request pool and its cleanups
- * survive, so the context is found again through its pool cleanup: the
- * visitor is identified once and a new visitor gets one id, not two.
- */
-
-ngx_http_retarget_ctx_t *
-ngx_http_retarget_get_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t       *cln;
-    ngx_http_retarget_ctx_t  *ctx;
-
-    r = r->main;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_retarget_module);
-
-    if (ctx != NULL || !r->internal) {
-        return ctx;
-    }
-
-    for (cln = r->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_retarget_ctx_cleanup) {
-            ctx = cln->data;
-            ngx_http_set_ctx(r, ctx, ngx_http_retarget_module);
-            return ctx;
-        }
-    }
-
-    return NULL;
-}
-
-
-ngx_http_retarget_ctx_t *
-ngx_http_retarget_create_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t       *cln;
-    ngx_http_retarget_ctx_t  *ctx;
-
-    r = r->main;
-
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_retarget_ctx_t));
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    cln->handler = ngx_http_retarget_ctx_cleanup;
-    cln->data = ctx;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_retarget_module);
-
-    return ctx;
-}
-
-
-static void
-ngx_http_retarget_ctx_cleanup(void *data)
-{
-    /*
-     * Nothing to release yet: the cleanup entry exists so that
-     * ngx_http_retarget_get_ctx() can find the context again.
-     */
-}
-
-
-/*
- * Identifies the visitor of the main request once, lazily: from the
- * phase handler, a variable, or the header filter, whichever comes first.
- * Returns NULL when the module is off or bypassed for this request.
- */
-
-ngx_http_retarget_ctx_t *
-ngx_http_retarget_request(ngx_http_request_t *r)
-{
-    ngx_http_retarget_ctx_t       *ctx;
-    ngx_http_retarget_loc_conf_t  *rlcf;
-
-    r = r->main;
-
-    ctx = ngx_http_retarget_get_ctx(r);
-
-    if (ctx != NULL) {
-        return ctx->bypass ? NULL : ctx;
-    }
-
-    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
-
-    if (!rlcf->enable) {
-        return NULL;
-    }
-
-    ctx = ngx_http_retarget_create_ctx(r);
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    if (rlcf->bypass != NULL
-        && ngx_http_test_predicates(r, rlcf->bypass) == NGX_DECLINED)
-    {
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "retarget: bypassed");
-
-        ctx->bypass = 1;
-        ctx->decision = ngx_http_retarget_decision_bypass;
-        return NULL;
-    }
-
-    if (ngx_http_retarget_identify(r, rlcf, ctx) != NGX_OK) {
-        ctx->bypass = 1;
-        return NULL;
-    }
-
-    return ctx;
-}
-
-
-/*
- * The module's own endpoints (control, status) are not pages of the
- * shop: no visitor id is issued there and nothing is injected.
- */
-
-ngx_int_t
-ngx_http_retarget_bypass(ngx_http_request_t *r)
-{
-    ngx_http_retarget_ctx_t  *ctx;
-
-    ctx = ngx_http_retarget_get_ctx(r);
-
-    if (ctx == NULL) {
-        ctx = ngx_http_retarget_create_ctx(r);
-        if (ctx == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    ctx->bypass = 1;
-
-    return NGX_OK;
-}
-
-
-/* "Cache-Control: no-store": the answers of the module's endpoints */
-
-ngx_int_t
-ngx_http_retarget_no_store(ngx_http_request_t *r)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
-
-    return NGX_OK;
-}
-
-
-/*
- * Sends a whole small response of the module's endpoints: never cached,
- * the body copied into the request pool unless it is static.
- */
-
-ngx_int_t
-ngx_http_retarget_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *type, u_char *body, size_t len, ngx_uint_t copy)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    if (ngx_http_retarget_no_store(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->headers_out.status = status;
-
-    /* a HEAD answer may be shorter than GET's (no Redis read for it) */
-    r->headers_out.content_length_n = -1;
-
-    if (r->method != NGX_HTTP_HEAD) {
-        r->headers_out.content_length_n = len;
-    }
-    r->headers_out.content_type = *type;
-    r->headers_out.content_type_len = type->len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    if (copy) {
-        b = ngx_create_temp_buf(r->pool, len);
-        if (b == NULL) {
-            return NGX_ERROR;
-        }
-
-        b->last = ngx_cpymem(b->pos, body, len);
-
-    } else {
-        b = ngx_calloc_buf(r->pool);
-        if (b == NULL) {
-            return NGX_ERROR;
-        }
-
-        b->pos = body;
-        b->last = body + len;
-        b->memory = 1;
-    }
-
-    b->last_buf = (r == r->main);
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
 static ngx_int_t
 ngx_http_retarget_preaccess_handler(ngx_http_request_t *r)
 {
@@ -605,12 +375,17 @@ ngx_http_retarget_preaccess_handler(ngx_http_request_t *r)
      */
 
     if (!ngx_http_retarget_wants_html(r)) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: not a page load (no text/html accepted)");
         return NGX_DECLINED;
     }
 
     if (r->headers_in.if_modified_since != NULL
         || r->headers_in.if_none_match != NULL)
     {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: conditional page load, full page sent");
+
         r->disable_not_modified = 1;
     }
 
@@ -628,11 +403,19 @@ ngx_http_retarget_preaccess_handler(ngx_http_request_t *r)
         || !ctx->tracked || ctx->new_visitor || ctx->visitor.len == 0
         || !rlcf->campaign.enable || rmcf->redis.name.len == 0)
     {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: no read of the visitor's state "
+                       "(read %d, decided %d, new %d)",
+                       (int) ctx->fetch, (int) ctx->decided,
+                       (int) ctx->new_visitor);
         return NGX_DECLINED;
     }
 
     if (r->method == NGX_HTTP_HEAD) {
         /* no read: the headers a GET would get, and no body */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: HEAD, a reminder may be shown, no read");
+
         ctx->may_remind = 1;
         return NGX_DECLINED;
     }
@@ -682,6 +465,10 @@ ngx_http_retarget_variable(ngx_http_request_t *r,
     }
 
     if (ctx == NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: variable %ui not found, no context",
+                       (ngx_uint_t) data);
+
         v->not_found = 1;
         return NGX_OK;
     }
@@ -797,6 +584,9 @@ ngx_http_retarget_init(ngx_conf_t *cf)
 
     *h = ngx_http_retarget_log_handler;
 
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "retarget: phase handlers and filters registered");
+
     return ngx_http_retarget_filter_init(cf);
 }
 
@@ -817,6 +607,11 @@ ngx_http_retarget_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, cycle->log, 0,
+                   "retarget: worker %ui starts, redis %s",
+                   ngx_worker,
+                   rmcf->redis.name.len ? "configured" : "not configured");
+
     /*
      * The cached clock is the master's, from before it loaded the
      * configuration, which may have taken longer than
@@ -834,19 +629,24 @@ ngx_http_retarget_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_retarget_event_init_process(cycle, rmcf) != NGX_OK
-        || ngx_http_retarget_stock_init_process(cycle, rmcf) != NGX_OK)
+    /* the link first: the counters ask it to tell them of the exit */
+
+    if (ngx_http_retarget_redis_init_process(cycle, rmcf) != NGX_OK
+        || ngx_http_retarget_event_init_process(cycle, rmcf) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_retarget_redis_init_process(cycle, rmcf);
+    return ngx_http_retarget_stock_init_process(cycle, rmcf);
 }
 
 
 static void
 ngx_http_retarget_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_log_debug0(NGX_LOG_DEBUG_EVENT, cycle->log, 0,
+                   "retarget: worker exits");
+
     ngx_http_retarget_redis_exit_process(cycle);
 }
 

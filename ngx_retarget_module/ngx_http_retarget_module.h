@@ -120,8 +120,11 @@ typedef struct {
 
 typedef enum {
     ngx_http_retarget_tv_str = 0,   /* printed HTML-escaped */
+    ngx_http_retarget_tv_num,       /* an integer as text, printed as str */
     ngx_http_retarget_tv_bool,
     ngx_http_retarget_tv_list,      /* ngx_array_t of ngx_array_t (objects) */
+    ngx_http_retarget_tv_obj,       /* a list of at most one: an object, or
+                                       none (NULL or empty) */
     ngx_http_retarget_tv_json       /* script-safe JSON, only {{{data_json}}} */
 } ngx_http_retarget_tv_type_e;
 
@@ -129,9 +132,11 @@ typedef enum {
 typedef struct {
     ngx_str_t                      name;
     ngx_http_retarget_tv_type_e    type;
-    ngx_str_t                      str;     /* str, json */
+    ngx_str_t                      str;     /* str, num, json */
     ngx_flag_t                     flag;    /* bool */
-    ngx_array_t                   *list;    /* list */
+    ngx_array_t                   *list;    /* list, obj */
+    unsigned                       hidden:1;  /* the page's plumbing, left
+                                                 out of the data as JSON */
 } ngx_http_retarget_tfield_t;
 
 
@@ -171,6 +176,9 @@ typedef struct {
 
 
 typedef struct ngx_http_retarget_redis_s  ngx_http_retarget_redis_t;
+
+/* run when the worker starts to leave, before the last writes go out */
+typedef void (*ngx_http_retarget_redis_exit_pt)(void *data);
 
 
 /* the pages' reads of visitor state, per worker */
@@ -339,12 +347,19 @@ typedef struct {
 } ngx_http_retarget_loc_conf_t;
 
 
+typedef struct ngx_http_retarget_ctx_s  ngx_http_retarget_ctx_t;
+
+/* wakes up whoever waits for the page's read: set by the waiter */
+typedef void (*ngx_http_retarget_resume_pt)(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx);
+
+
 /*
  * Per main request.  It is reachable again after an internal redirect
  * (which wipes r->ctx) through a pool cleanup: see
  * ngx_http_retarget_get_ctx().
  */
-typedef struct {
+struct ngx_http_retarget_ctx_s {
     u_char                         vid[NGX_HTTP_RETARGET_VID_LEN];
     ngx_str_t                      visitor;       /* empty: not identified */
 
@@ -369,6 +384,7 @@ typedef struct {
     ngx_http_retarget_fetch_e      fetch;
     ngx_msec_t                     fetch_start;
     ngx_http_retarget_state_t     *state;
+    ngx_http_retarget_resume_pt    resume;        /* called when it ends */
     unsigned                       decided:1;
     unsigned                       may_remind:1;  /* HEAD of such a page */
     unsigned                       waiting:1;     /* at the injection point */
@@ -376,7 +392,7 @@ typedef struct {
     unsigned                       impression:1;  /* shown, or holdout */
     unsigned                       pop_code:1;    /* take a pool code */
     ngx_http_retarget_variant_name_t  *variant;
-    void                          *incentive;
+    ngx_http_retarget_incentive_t *incentive;
     int64_t                        cart_count;    /* -1: unknown */
     int64_t                        cart_cents;
     ngx_chain_t                   *stash;         /* the rest of the page */
@@ -387,18 +403,13 @@ typedef struct {
     size_t                         held_len;
     ngx_chain_t                   *free;
     ngx_chain_t                   *busy;
-} ngx_http_retarget_ctx_t;
+};
 
 
 /* ngx_http_retarget_module.c */
 extern ngx_str_t  ngx_http_retarget_decisions[];
-ngx_http_retarget_ctx_t *ngx_http_retarget_request(ngx_http_request_t *r);
-ngx_int_t ngx_http_retarget_bypass(ngx_http_request_t *r);
-ngx_int_t ngx_http_retarget_no_store(ngx_http_request_t *r);
-ngx_int_t ngx_http_retarget_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *type, u_char *body, size_t len, ngx_uint_t copy);
-ngx_http_retarget_ctx_t *ngx_http_retarget_get_ctx(ngx_http_request_t *r);
-ngx_http_retarget_ctx_t *ngx_http_retarget_create_ctx(ngx_http_request_t *r);
+
+/* ngx_http_retarget_request.c: see ngx_http_retarget_request.h */
 
 /* ngx_http_retarget_identity.c */
 ngx_int_t ngx_http_retarget_identity_init_conf(ngx_conf_t *cf,
@@ -431,7 +442,6 @@ ngx_http_retarget_tpl_t *ngx_http_retarget_tpl_load(ngx_conf_t *cf,
 ngx_int_t ngx_http_retarget_tpl_render(ngx_pool_t *pool,
     ngx_http_retarget_tpl_t *tpl, ngx_array_t *data, ngx_str_t *out);
 size_t ngx_http_retarget_escape_html(u_char *dst, u_char *src, size_t size);
-size_t ngx_http_retarget_escape_json(u_char *dst, u_char *src, size_t size);
 ngx_uint_t ngx_http_retarget_tpl_uses(ngx_http_retarget_tpl_t *tpl,
     char *name);
 ngx_http_retarget_tfield_t *ngx_http_retarget_tpl_field_add(ngx_array_t *obj,
@@ -459,6 +469,8 @@ ngx_int_t ngx_http_retarget_redis_read(ngx_http_retarget_redis_t *rds,
 ngx_int_t ngx_http_retarget_redis_read_ordered(ngx_http_retarget_redis_t *rds,
     int argc, const char **argv, const size_t *argvlen,
     ngx_http_retarget_redis_reply_pt handler, void *data, ngx_uint_t hold);
+ngx_int_t ngx_http_retarget_redis_on_exit(ngx_http_retarget_redis_t *rds,
+    ngx_http_retarget_redis_exit_pt handler, void *data);
 ngx_http_retarget_link_e ngx_http_retarget_redis_state(
     ngx_http_retarget_redis_t *rds, ngx_http_retarget_redis_stats_t *stats);
 char *ngx_http_retarget_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -490,7 +502,6 @@ char *ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_retarget_counters_init_process(ngx_cycle_t *cycle,
     ngx_http_retarget_main_conf_t *rmcf);
 void ngx_http_retarget_count(ngx_str_t *field, int64_t n);
-void ngx_http_retarget_shutdown_hook(ngx_http_retarget_redis_t *rds);
 
 /* ngx_http_retarget_rights.c */
 ngx_int_t ngx_http_retarget_me(ngx_http_request_t *r,
@@ -509,8 +520,6 @@ void ngx_http_retarget_status_cart_read(ngx_http_retarget_fetch_e outcome,
 
 /* ngx_http_retarget_filter.c */
 ngx_int_t ngx_http_retarget_filter_init(ngx_conf_t *cf);
-void ngx_http_retarget_filter_resume(ngx_http_request_t *r,
-    ngx_http_retarget_ctx_t *ctx);
 
 /* ngx_http_retarget_campaign_conf.c */
 extern ngx_str_t  ngx_http_retarget_holdout_name;
@@ -552,7 +561,20 @@ ngx_int_t ngx_http_retarget_stock_init_process(ngx_cycle_t *cycle,
 ngx_int_t ngx_http_retarget_out_of_stock(ngx_str_t *sku);
 
 /* ngx_http_retarget_banner.c */
+typedef struct {
+    ngx_array_t                   *cart;      /* items in stock */
+    ngx_array_t                   *viewed;    /* in stock, not in the cart */
+    ngx_uint_t                     browse;    /* of viewed products */
+    ngx_str_t                      link;      /* the campaign's link= */
+    ngx_http_retarget_incentive_t *incentive;
+    ngx_str_t                      code;
+    ngx_http_retarget_variant_t   *variant;
+} ngx_http_retarget_banner_t;
+
 ngx_int_t ngx_http_retarget_banner_init_conf(ngx_conf_t *cf);
+ngx_int_t ngx_http_retarget_banner_render(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_banner_t *bn,
+    ngx_str_t *out);
 
 /* ngx_http_retarget_control.c */
 char *ngx_http_retarget_control(ngx_conf_t *cf, ngx_command_t *cmd,

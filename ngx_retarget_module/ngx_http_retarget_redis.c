@@ -35,6 +35,9 @@
 /* how long a worker that is shutting down waits for its last replies */
 #define NGX_HTTP_RETARGET_DRAIN_TIMEOUT   3000
 
+/* how many may ask to be told that the worker leaves */
+#define NGX_HTTP_RETARGET_EXIT_HANDLERS   4
+
 
 typedef struct {
     ngx_queue_t                     queue;
@@ -43,6 +46,12 @@ typedef struct {
     size_t                          len;
     u_char                          data[1];
 } ngx_http_retarget_qcmd_t;
+
+
+typedef struct {
+    ngx_http_retarget_redis_exit_pt  handler;
+    void                            *data;
+} ngx_http_retarget_redis_exit_t;
 
 
 struct ngx_http_retarget_redis_s {
@@ -69,6 +78,9 @@ struct ngx_http_retarget_redis_s {
     ngx_uint_t                      hold;       /* a read holds the link */
 
     ngx_http_retarget_redis_stats_t stats;
+
+    ngx_http_retarget_redis_exit_t  exits[NGX_HTTP_RETARGET_EXIT_HANDLERS];
+    ngx_uint_t                      nexit;
 
     u_char                          down_reason[128];
 
@@ -212,6 +224,30 @@ ngx_http_retarget_redis_exit_process(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * Asks for "handler" to be called when the worker starts to leave, while
+ * the link still sends: what it writes then goes out with the last batch.
+ */
+
+ngx_int_t
+ngx_http_retarget_redis_on_exit(ngx_http_retarget_redis_t *rds,
+    ngx_http_retarget_redis_exit_pt handler, void *data)
+{
+    if (rds == NULL || rds->nexit == NGX_HTTP_RETARGET_EXIT_HANDLERS) {
+        return NGX_ERROR;
+    }
+
+    rds->exits[rds->nexit].handler = handler;
+    rds->exits[rds->nexit].data = data;
+    rds->nexit++;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: exit handler %ui registered", rds->nexit);
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_retarget_redis_connect(ngx_http_retarget_redis_t *rds)
 {
@@ -221,6 +257,10 @@ ngx_http_retarget_redis_connect(ngx_http_retarget_redis_t *rds)
     ngx_http_retarget_redis_conf_t *rc;
 
     rc = &rds->rmcf->redis;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: connecting to %V, backoff %M",
+                   &rc->name, rds->backoff);
 
     if (rc->unix_path.len) {
         ac = redisAsyncConnectUnix((char *) rc->unix_path.data);
@@ -236,6 +276,10 @@ ngx_http_retarget_redis_connect(ngx_http_retarget_redis_t *rds)
     }
 
     if (ac->err) {
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                       "retarget redis: connect failed at once: %s",
+                       ac->errstr);
+
         ngx_http_retarget_redis_set_state(rds, ngx_http_retarget_link_down,
                                           ac->errstr);
         redisAsyncFree(ac);
@@ -298,6 +342,10 @@ ngx_http_retarget_redis_attach(ngx_http_retarget_redis_t *rds,
     if (c == NULL) {
         return NGX_ERROR;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: attached fd:%d as connection %p",
+                   ac->c.fd, c);
 
     c->data = rds;
     c->read->handler = ngx_http_retarget_redis_read_handler;
@@ -426,6 +474,9 @@ ngx_http_retarget_redis_cleanup(void *data)
 
     rds->conn = NULL;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: releasing fd:%d", c->fd);
+
     if (c->read->active) {
         ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
     }
@@ -495,8 +546,14 @@ ngx_http_retarget_redis_on_connect(const redisAsyncContext *ac, int status)
     rds = ac->data;
 
     if (status == REDIS_OK) {
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                       "retarget redis: connected, %ui handshake replies due",
+                       rds->handshake);
         return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: connect failed: %s", ac->errstr);
 
     /* hiredis frees the context when this returns */
 
@@ -521,6 +578,11 @@ ngx_http_retarget_redis_on_disconnect(const redisAsyncContext *ac,
     rds = ac->data;
 
     /* hiredis frees the context when this returns */
+
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: disconnected (%s), %ui unanswered%s",
+                   status == REDIS_OK ? "closed" : ac->errstr, rds->inflight,
+                   rds->exiting ? ", exiting" : "");
 
     rds->ac = NULL;
     rds->inflight = 0;
@@ -555,9 +617,17 @@ ngx_http_retarget_redis_handshake_done(redisAsyncContext *ac, void *r,
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                       "retarget redis: handshake refused: \"%s\"",
+                       reply->str);
+
         ngx_http_retarget_redis_lost(rds, reply->str);
         return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: handshake step answered, %ui to come",
+                   rds->handshake - 1);
 
     if (--rds->handshake) {
         return;
@@ -569,6 +639,10 @@ ngx_http_retarget_redis_handshake_done(redisAsyncContext *ac, void *r,
 
     rds->backoff = NGX_HTTP_RETARGET_BACKOFF_MIN;
     rds->error_logged = 0;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: up, %ui queued commands to send",
+                   rds->npending);
 
     ngx_http_retarget_redis_set_state(rds, ngx_http_retarget_link_up, NULL);
 
@@ -594,6 +668,11 @@ ngx_http_retarget_redis_lost(ngx_http_retarget_redis_t *rds, const char *why)
     redisAsyncContext  *ac;
 
     ac = rds->ac;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: giving up the connection: %s, "
+                   "%ui unanswered, %ui queued",
+                   why, rds->inflight, rds->npending);
 
     if (rds->timer.timer_set) {
         ngx_del_timer(&rds->timer);
@@ -631,6 +710,11 @@ ngx_http_retarget_redis_set_state(ngx_http_retarget_redis_t *rds,
     if (rds->state == state) {
         return;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: link %s -> %s",
+                   ngx_http_retarget_link_names[rds->state],
+                   ngx_http_retarget_link_names[state]);
 
     /*
      * Once per change, never per request; and while Redis stays away,
@@ -674,10 +758,15 @@ ngx_http_retarget_redis_retry(ngx_http_retarget_redis_t *rds)
     ngx_msec_t  delay;
 
     if (rds->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
+        ngx_log_debug0(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                       "retarget redis: exiting, no reconnect");
         return;
     }
 
     delay = rds->backoff / 2 + (ngx_msec_t) ngx_random() % rds->backoff;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: reconnect scheduled in %M ms", delay);
 
     rds->backoff = ngx_min(rds->backoff * 2, NGX_HTTP_RETARGET_BACKOFF_MAX);
 
@@ -696,6 +785,10 @@ ngx_http_retarget_redis_timer_handler(ngx_event_t *ev)
 
     if (rds->ac != NULL) {
         /* connect or handshake took longer than retarget_redis_timeout */
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                       "retarget redis: connect timed out, %ui handshake "
+                       "replies missing", rds->handshake);
+
         ngx_http_retarget_redis_lost(rds, "timed out");
         return;
     }
@@ -722,6 +815,10 @@ ngx_http_retarget_redis_watchdog_handler(ngx_event_t *ev)
     /* commands owed a whole period ago, and not one reply since */
 
     if (rds->owed && rds->replies == rds->seen) {
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                       "retarget redis: watchdog: %ui replies owed, none came",
+                       rds->owed);
+
         ngx_http_retarget_redis_lost(rds, "no reply for 1s");
         return;
     }
@@ -746,6 +843,11 @@ ngx_http_retarget_redis_write(ngx_http_retarget_redis_t *rds, int argc,
         || rds->npending + rds->inflight >= rds->rmcf->redis.queue)
     {
         if (rds != NULL) {
+            ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                           "retarget redis: queue full (%ui queued, "
+                           "%ui in flight), write dropped",
+                           rds->npending, rds->inflight);
+
             rds->stats.dropped++;
         }
 
@@ -807,6 +909,11 @@ ngx_http_retarget_redis_queue(ngx_http_retarget_redis_t *rds, int argc,
     ngx_queue_insert_tail(&rds->pending, &q->queue);
     rds->npending++;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: %s queued while %s, %ui waiting",
+                   rd ? "read" : "write",
+                   ngx_http_retarget_link_names[rds->state], rds->npending);
+
     return NGX_OK;
 }
 
@@ -820,6 +927,10 @@ ngx_http_retarget_redis_flush_pending(ngx_http_retarget_redis_t *rds)
     ngx_queue_t                     *head;
     ngx_http_retarget_qcmd_t        *q;
     ngx_http_retarget_redis_read_t  *rd;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: sending the queue: %ui waiting, "
+                   "held by %ui", rds->npending, rds->hold);
 
     while (!ngx_queue_empty(&rds->pending) && rds->ac != NULL
            && rds->hold == 0)
@@ -872,6 +983,10 @@ ngx_http_retarget_redis_drop_pending(ngx_http_retarget_redis_t *rds)
     ngx_queue_t                     *head;
     ngx_http_retarget_qcmd_t        *q;
     ngx_http_retarget_redis_read_t  *rd;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: dropping %ui queued commands",
+                   rds->npending);
 
     while (!ngx_queue_empty(&rds->pending)) {
         head = ngx_queue_head(&rds->pending);
@@ -1009,6 +1124,14 @@ ngx_http_retarget_redis_ask(ngx_http_retarget_redis_t *rds, int argc,
         || rds->ac == NULL
         || rds->npending + rds->inflight >= rds->rmcf->redis.queue)
     {
+        if (rds != NULL) {
+            ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                           "retarget redis: read not sent: link %s, "
+                           "%ui commands owed",
+                           ngx_http_retarget_link_names[rds->state],
+                           rds->npending + rds->inflight);
+        }
+
         return NGX_DECLINED;
     }
 
@@ -1091,7 +1214,16 @@ ngx_http_retarget_redis_read_done(redisAsyncContext *ac, void *r,
 static void
 ngx_http_retarget_redis_shutdown(ngx_http_retarget_redis_t *rds)
 {
-    ngx_http_retarget_shutdown_hook(rds);
+    ngx_uint_t  i;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: worker leaving: %ui exit handlers, "
+                   "%ui queued, %ui in flight",
+                   rds->nexit, rds->npending, rds->inflight);
+
+    for (i = 0; i < rds->nexit; i++) {
+        rds->exits[i].handler(rds->exits[i].data);
+    }
 
     rds->exiting = 1;
 
@@ -1150,7 +1282,8 @@ ngx_http_retarget_redis_state(ngx_http_retarget_redis_t *rds,
  * retarget_redis host:port | unix:/path [db=N] [password=P] [prefix=S]
  *
  * The host must be an IP address (or "localhost"): a name would make
- * hiredis resolve it with a blocking getaddrinfo() on the event loop.
+ * hiredis resolve it with a blocking getaddrinfo() on the event loop, so
+ * ngx_parse_url() is told not to resolve it either.
  */
 
 char *
@@ -1159,11 +1292,11 @@ ngx_http_retarget_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_retarget_main_conf_t *rmcf = conf;
 
-    u_char                          *p, *colon;
+    u_char                          *p;
     ngx_int_t                        n;
     ngx_str_t                       *value, host, v;
+    ngx_url_t                        u;
     ngx_uint_t                       i;
-    struct in6_addr                  inaddr6;
     ngx_http_retarget_redis_conf_t  *rc;
 
     rc = &rmcf->redis;
@@ -1175,53 +1308,43 @@ ngx_http_retarget_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     value = cf->args->elts;
     rc->name = value[1];
 
-    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
-        if (value[1].len <= 5) {
-            goto invalid_address;
-        }
+    /* "unix:" as written: ngx_parse_url() would take any case */
 
+    if (value[1].len >= 5
+        && ngx_strncasecmp(value[1].data, (u_char *) "unix:", 5) == 0
+        && ngx_strncmp(value[1].data, "unix:", 5) != 0)
+    {
+        goto invalid_address;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.no_port) {
+        goto invalid_address;
+    }
+
+    if (u.family == AF_UNIX) {
         /* cf->args strings are null-terminated */
-        rc->unix_path.data = value[1].data + 5;
-        rc->unix_path.len = value[1].len - 5;
+        rc->unix_path = u.host;
 
     } else {
-        colon = NULL;
+        rc->port = u.port;
+        host = u.host;
 
-        for (p = value[1].data; p < value[1].data + value[1].len; p++) {
-            if (*p == ':') {
-                colon = p;
-            }
-        }
-
-        if (colon == NULL) {
-            goto invalid_address;
-        }
-
-        n = ngx_atoi(colon + 1, value[1].data + value[1].len - colon - 1);
-        if (n < 1 || n > 65535) {
-            goto invalid_address;
-        }
-
-        rc->port = (in_port_t) n;
-
-        host.data = value[1].data;
-        host.len = colon - value[1].data;
-
-        if (host.len > 2 && host.data[0] == '[' && colon[-1] == ']') {
+        if (host.len > 2 && host.data[0] == '[') {
             host.data++;
             host.len -= 2;
         }
 
-        if (host.len == 9 && ngx_strncmp(host.data, "localhost", 9) == 0) {
-            ngx_str_set(&host, "127.0.0.1");
-        }
-
-        if (ngx_inet_addr(host.data, host.len) == INADDR_NONE
-#if (NGX_HAVE_INET6)
-            && ngx_inet6_addr(host.data, host.len, inaddr6.s6_addr) != NGX_OK
-#endif
-            )
+        if (u.naddrs == 0
+            && host.len == 9 && ngx_strncmp(host.data, "localhost", 9) == 0)
         {
+            ngx_str_set(&host, "127.0.0.1");
+
+        } else if (u.naddrs == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"%V\" needs an IP address or \"localhost\", "
                                "not \"%V\": resolving a name would block "

@@ -8,6 +8,7 @@
 
 
 #include "ngx_http_retarget_store.h"
+#include "ngx_http_retarget_request.h"
 
 #include <jansson.h>
 

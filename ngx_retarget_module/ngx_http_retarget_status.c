@@ -24,6 +24,7 @@
 
 
 #include "ngx_http_retarget_store.h"
+#include "ngx_http_retarget_request.h"
 
 #include <jansson.h>
 
@@ -97,11 +98,17 @@ typedef struct {
 } ngx_http_retarget_status_ctx_t;
 
 
+/*
+ * A number of each worker, in both formats: the Prometheus metric family
+ * in the table's order, the JSON key (if any) at its place among them.
+ */
 typedef struct {
     char                              *name;
     char                              *type;
     char                              *help;
     size_t                             offset;    /* in the row */
+    char                              *key;       /* NULL: not in JSON */
+    ngx_uint_t                         key_order;
 } ngx_http_retarget_status_metric_t;
 
 
@@ -130,8 +137,10 @@ static ngx_int_t ngx_http_retarget_status_decimal(u_char *p, size_t len);
 static ngx_array_t *ngx_http_retarget_status_rows(ngx_http_request_t *r,
     ngx_http_retarget_status_row_t *totals);
 
+static ngx_atomic_uint_t *ngx_http_retarget_status_value(
+    ngx_http_retarget_status_row_t *row, ngx_http_retarget_status_metric_t *m);
 static int ngx_http_retarget_status_counters(json_t *o,
-    ngx_http_retarget_status_slot_t *s);
+    ngx_http_retarget_status_row_t *row);
 static json_t *ngx_http_retarget_status_worker(
     ngx_http_retarget_status_row_t *row);
 static ngx_int_t ngx_http_retarget_status_json(ngx_http_request_t *r,
@@ -158,50 +167,64 @@ static ngx_http_retarget_status_metric_t  ngx_http_retarget_status_metrics[] = {
 
     { "retarget_redis_link_up", "gauge",
       "Whether the worker's Redis link is up.",
-      offsetof(ngx_http_retarget_status_row_t, link_up) },
+      offsetof(ngx_http_retarget_status_row_t, link_up),
+      NULL, 0 },
 
     { "retarget_redis_commands_sent_total", "counter",
       "Commands sent to Redis.",
-      offsetof(ngx_http_retarget_status_row_t, s.redis.sent) },
+      offsetof(ngx_http_retarget_status_row_t, s.redis.sent),
+      "sent", 2 },
 
     { "retarget_redis_commands_dropped_total", "counter",
       "Commands dropped: queue full, link down, or unanswered.",
-      offsetof(ngx_http_retarget_status_row_t, s.redis.dropped) },
+      offsetof(ngx_http_retarget_status_row_t, s.redis.dropped),
+      "dropped", 3 },
 
     { "retarget_redis_errors_total", "counter",
       "Error replies from Redis.",
-      offsetof(ngx_http_retarget_status_row_t, s.redis.errors) },
+      offsetof(ngx_http_retarget_status_row_t, s.redis.errors),
+      "errors", 4 },
 
     { "retarget_redis_reconnects_total", "counter",
       "Times the Redis link was opened again.",
-      offsetof(ngx_http_retarget_status_row_t, s.redis.reconnects) },
+      offsetof(ngx_http_retarget_status_row_t, s.redis.reconnects),
+      "reconnects", 5 },
 
     { "retarget_redis_queue_depth", "gauge",
       "Commands waiting for the Redis link.",
-      offsetof(ngx_http_retarget_status_row_t, s.redis.queued) },
+      offsetof(ngx_http_retarget_status_row_t, s.redis.queued),
+      "queued", 0 },
 
     { "retarget_redis_inflight", "gauge",
       "Commands sent to Redis and not answered yet.",
-      offsetof(ngx_http_retarget_status_row_t, s.redis.inflight) },
+      offsetof(ngx_http_retarget_status_row_t, s.redis.inflight),
+      "inflight", 1 },
 
     { "retarget_cart_reads_total", "counter",
       "Pages that read the visitor's state from Redis.",
-      offsetof(ngx_http_retarget_status_row_t, s.reads.count) },
+      offsetof(ngx_http_retarget_status_row_t, s.reads.count),
+      "cart_reads", 6 },
 
     { "retarget_cart_read_timeouts_total", "counter",
       "Cart reads not answered within retarget_redis_timeout.",
-      offsetof(ngx_http_retarget_status_row_t, s.reads.timeouts) },
+      offsetof(ngx_http_retarget_status_row_t, s.reads.timeouts),
+      "cart_read_timeouts", 7 },
 
     { "retarget_cart_read_failures_total", "counter",
       "Cart reads not sent (link down) or answered with nonsense.",
-      offsetof(ngx_http_retarget_status_row_t, s.reads.failed) },
+      offsetof(ngx_http_retarget_status_row_t, s.reads.failed),
+      "cart_read_failures", 8 },
 
     { "retarget_cart_read_milliseconds_total", "counter",
       "Time from sending cart reads to their answers, summed.",
-      offsetof(ngx_http_retarget_status_row_t, s.reads.msec) },
+      offsetof(ngx_http_retarget_status_row_t, s.reads.msec),
+      "cart_read_ms_total", 9 },
 
-    { NULL, NULL, NULL, 0 }
+    { NULL, NULL, NULL, 0, NULL, 0 }
 };
+
+/* the metrics that have a JSON key */
+#define NGX_HTTP_RETARGET_STATUS_KEYS  10
 
 
 /* this worker's slot, NULL when it publishes nothing */
@@ -268,6 +291,9 @@ ngx_http_retarget_status_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         && oshm->slot_size == sizeof(ngx_http_retarget_status_slot_t))
     {
         /* reload: the new workers take over the slots of the old ones */
+        ngx_log_debug0(NGX_LOG_DEBUG_EVENT, shm_zone->shm.log, 0,
+                       "retarget status: zone kept over the reload");
+
         shm_zone->data = oshm;
         return NGX_OK;
     }
@@ -347,6 +373,10 @@ ngx_http_retarget_status_init_process(ngx_cycle_t *cycle,
 
     ngx_http_retarget_status_slot = slot;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, cycle->log, 0,
+                   "retarget status: worker %ui publishes in slot %ui",
+                   ngx_worker, ngx_worker);
+
     /*
      * The Redis link is set up after this: the first tick, on the first
      * turn of the event loop, publishes its state.
@@ -409,6 +439,10 @@ ngx_http_retarget_status_tick(ngx_event_t *ev)
 
     if (slot->pid != (ngx_atomic_uint_t) ngx_pid) {
         /* a worker of a newer configuration has the slot now */
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, ev->log, 0,
+                       "retarget status: slot taken over by pid %uA",
+                       slot->pid);
+
         ngx_http_retarget_status_slot = NULL;
         return;
     }
@@ -477,6 +511,10 @@ ngx_http_retarget_status_read_slot(ngx_http_retarget_status_slot_t *slot,
 
     /* the writer was killed half way through: take what is there */
 
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
+                   "retarget status: slot of pid %uA read while written",
+                   slot->pid);
+
     ngx_memcpy(copy, (void *) slot, sizeof(ngx_http_retarget_status_slot_t));
 }
 
@@ -524,12 +562,19 @@ ngx_http_retarget_status_handler(ngx_http_request_t *r)
         }
     }
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget status: %s requested",
+                   ctx->prometheus ? "prometheus" : "json");
+
     /* this worker's numbers are always current */
     ngx_http_retarget_status_publish();
 
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
 
     if (rmcf->redis.name.len == 0) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget status: no redis, no daily counters");
+
         ctx->error = "not configured";
         return ngx_http_retarget_status_send(r, ctx);
     }
@@ -585,6 +630,10 @@ ngx_http_retarget_status_read(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget status: waiting for the counters of %*s",
+                   (size_t) sizeof(ctx->date), ctx->date);
+
     r->main->count++;
 
     return NGX_DONE;
@@ -613,6 +662,10 @@ ngx_http_retarget_status_done(ngx_http_request_t *r, void *data,
     ngx_http_retarget_status_ctx_t *ctx = data;
 
     json_t  *today;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget status: counters read ended, rc:%i, %s",
+                   rc, ctx->today ? "read" : "none");
 
     if (rc == NGX_AGAIN) {
         ctx->error = "timeout";
@@ -657,6 +710,10 @@ ngx_http_retarget_status_send(ngx_http_request_t *r,
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget status: %uz bytes%s", body.len,
+                   ctx->error ? ", with an error" : "");
 
     /* the body is in r->pool already: no copy */
 
@@ -809,12 +866,13 @@ static ngx_array_t *
 ngx_http_retarget_status_rows(ngx_http_request_t *r,
     ngx_http_retarget_status_row_t *totals)
 {
-    ngx_uint_t                       i, k;
-    ngx_array_t                     *rows;
-    ngx_msec_int_t                   ago;
-    ngx_http_retarget_main_conf_t   *rmcf;
-    ngx_http_retarget_status_row_t  *row;
-    ngx_http_retarget_status_shm_t  *shm;
+    ngx_uint_t                          i, k;
+    ngx_array_t                        *rows;
+    ngx_msec_int_t                      ago;
+    ngx_http_retarget_main_conf_t      *rmcf;
+    ngx_http_retarget_status_row_t     *row;
+    ngx_http_retarget_status_shm_t     *shm;
+    ngx_http_retarget_status_metric_t  *m;
 
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
     shm = rmcf->status_zone->data;
@@ -850,27 +908,35 @@ ngx_http_retarget_status_rows(ngx_http_request_t *r,
         }
 
         if (row->gone) {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "retarget status: pid %uA gone, silent %M ms",
+                           row->s.pid, row->ago);
             continue;
         }
 
-        totals->s.redis.sent += row->s.redis.sent;
-        totals->s.redis.dropped += row->s.redis.dropped;
-        totals->s.redis.errors += row->s.redis.errors;
-        totals->s.redis.reconnects += row->s.redis.reconnects;
-        totals->s.redis.queued += row->s.redis.queued;
-        totals->s.redis.inflight += row->s.redis.inflight;
+        for (m = ngx_http_retarget_status_metrics; m->name; m++) {
+            if (m->key != NULL) {
+                *ngx_http_retarget_status_value(totals, m)
+                    += *ngx_http_retarget_status_value(row, m);
+            }
+        }
 
         for (k = 0; k < NGX_HTTP_RETARGET_OUTCOMES; k++) {
             totals->s.decisions[k] += row->s.decisions[k];
         }
-
-        totals->s.reads.count += row->s.reads.count;
-        totals->s.reads.timeouts += row->s.reads.timeouts;
-        totals->s.reads.failed += row->s.reads.failed;
-        totals->s.reads.msec += row->s.reads.msec;
     }
 
     return rows;
+}
+
+
+/* the number of a metric in a row */
+
+static ngx_atomic_uint_t *
+ngx_http_retarget_status_value(ngx_http_retarget_status_row_t *row,
+    ngx_http_retarget_status_metric_t *m)
+{
+    return (ngx_atomic_uint_t *) ((u_char *) row + m->offset);
 }
 
 
@@ -878,35 +944,30 @@ ngx_http_retarget_status_rows(ngx_http_request_t *r,
 
 static int
 ngx_http_retarget_status_counters(json_t *o,
-    ngx_http_retarget_status_slot_t *s)
+    ngx_http_retarget_status_row_t *row)
 {
-    int          err;
-    json_t      *inj;
-    ngx_uint_t   k;
+    int                                 err;
+    json_t                             *inj;
+    ngx_uint_t                          k;
+    ngx_atomic_uint_t                  *n;
+    ngx_http_retarget_status_metric_t  *m;
+    ngx_http_retarget_status_metric_t  *keyed[NGX_HTTP_RETARGET_STATUS_KEYS];
 
     err = 0;
 
-    err |= json_object_set_new(o, "queued",
-                               json_integer((json_int_t) s->redis.queued));
-    err |= json_object_set_new(o, "inflight",
-                               json_integer((json_int_t) s->redis.inflight));
-    err |= json_object_set_new(o, "sent",
-                               json_integer((json_int_t) s->redis.sent));
-    err |= json_object_set_new(o, "dropped",
-                               json_integer((json_int_t) s->redis.dropped));
-    err |= json_object_set_new(o, "errors",
-                               json_integer((json_int_t) s->redis.errors));
-    err |= json_object_set_new(o, "reconnects",
-                               json_integer((json_int_t)
-                                            s->redis.reconnects));
-    err |= json_object_set_new(o, "cart_reads",
-                               json_integer((json_int_t) s->reads.count));
-    err |= json_object_set_new(o, "cart_read_timeouts",
-                               json_integer((json_int_t) s->reads.timeouts));
-    err |= json_object_set_new(o, "cart_read_failures",
-                               json_integer((json_int_t) s->reads.failed));
-    err |= json_object_set_new(o, "cart_read_ms_total",
-                               json_integer((json_int_t) s->reads.msec));
+    /* the keys come out in the order they are set */
+
+    for (m = ngx_http_retarget_status_metrics; m->name; m++) {
+        if (m->key != NULL) {
+            keyed[m->key_order] = m;
+        }
+    }
+
+    for (k = 0; k < NGX_HTTP_RETARGET_STATUS_KEYS; k++) {
+        n = ngx_http_retarget_status_value(row, keyed[k]);
+        err |= json_object_set_new(o, keyed[k]->key,
+                                   json_integer((json_int_t) *n));
+    }
 
     inj = json_object();
     if (inj == NULL) {
@@ -922,7 +983,7 @@ ngx_http_retarget_status_counters(json_t *o,
         err |= json_object_set_new(inj,
                                    (char *) ngx_http_retarget_decisions[k].data,
                                    json_integer((json_int_t)
-                                                s->decisions[k]));
+                                                row->s.decisions[k]));
     }
 
     err |= json_object_set_new(o, "injections", inj);
@@ -947,7 +1008,7 @@ ngx_http_retarget_status_worker(ngx_http_retarget_status_row_t *row)
 
     err = json_object_set_new(w, "pid", json_integer((json_int_t) row->s.pid));
     err |= json_object_set_new(w, "link", json_string(link));
-    err |= ngx_http_retarget_status_counters(w, &row->s);
+    err |= ngx_http_retarget_status_counters(w, row);
     err |= json_object_set_new(w, "started",
                                json_integer((json_int_t) row->s.started));
     err |= json_object_set_new(w, "updated_ms_ago",
@@ -1012,7 +1073,7 @@ ngx_http_retarget_status_json(ngx_http_request_t *r,
                                      ngx_http_retarget_status_worker(&row[i]));
     }
 
-    err |= ngx_http_retarget_status_counters(totals, &sum.s);
+    err |= ngx_http_retarget_status_counters(totals, &sum);
 
     addr = &rmcf->redis.name;
 
@@ -1166,7 +1227,7 @@ ngx_http_retarget_status_prom_workers(u_char *p, u_char *last,
                 continue;
             }
 
-            n = (ngx_atomic_uint_t *) ((u_char *) &row[i] + m->offset);
+            n = ngx_http_retarget_status_value(&row[i], m);
 
             p = ngx_slprintf(p, last, "%s{worker=\"%uA\"} %uA\n",
                              m->name, row[i].s.pid, *n);

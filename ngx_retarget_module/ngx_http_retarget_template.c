@@ -218,9 +218,17 @@ ngx_http_retarget_tpl_load(ngx_conf_t *cf, ngx_str_t *path)
     /* a UTF-8 byte order mark would end up in the middle of the page */
 
     if (size >= 3 && buf[0] == 0xef && buf[1] == 0xbb && buf[2] == 0xbf) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                       "retarget template: \"%s\" starts with a BOM, "
+                       "skipped", fname);
+
         text.data += 3;
         text.len -= 3;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "retarget template: \"%s\" read, %uz bytes",
+                   fname, text.len);
 
     tpl = ngx_http_retarget_tpl_compile(cf, &text, &name);
 
@@ -285,6 +293,10 @@ ngx_http_retarget_tpl_compile(ngx_conf_t *cf, ngx_str_t *text,
 
     tpl->nodes = ps.nodes->elts;
     tpl->nnodes = ps.nodes->nelts;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "retarget template: %V compiled, %uz bytes, %ui nodes",
+                   source, text->len, tpl->nnodes);
 
     return tpl;
 }
@@ -713,6 +725,12 @@ ngx_http_retarget_tpl_add_tag(ngx_http_retarget_tparse_t *ps,
         ps->open_tag[ps->depth] = tag->start;
         ps->depth++;
 
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ps->cf->log, 0,
+                       "retarget template: %s \"%V\" opened, depth %ui",
+                       tag->type == ngx_http_retarget_tn_section
+                       ? "section" : "inverted section",
+                       &tag->name, ps->depth);
+
         return NGX_OK;
 
     case ngx_http_retarget_tn_end:
@@ -750,6 +768,10 @@ ngx_http_retarget_tpl_add_tag(ngx_http_retarget_tparse_t *ps,
         open->jump = ps->nodes->nelts - 1;
 
         ps->depth--;
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ps->cf->log, 0,
+                       "retarget template: section \"%V\" closed, "
+                       "nodes %ui-%ui", &tag->name, n, open->jump);
 
         return NGX_OK;
 
@@ -908,6 +930,10 @@ ngx_http_retarget_tpl_render(ngx_pool_t *pool, ngx_http_retarget_tpl_t *tpl,
 
     len = ngx_http_retarget_tpl_walk(tpl, data, NULL);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "retarget template: rendering %ui nodes, %uz bytes",
+                   tpl->nnodes, len);
+
     if (len == 0) {
         out->len = 0;
         out->data = (u_char *) "";
@@ -988,6 +1014,7 @@ ngx_http_retarget_tpl_walk(ngx_http_retarget_tpl_t *tpl, ngx_array_t *data,
 
             if (f == NULL
                 || (f->type != ngx_http_retarget_tv_str
+                    && f->type != ngx_http_retarget_tv_num
                     && f->type != ngx_http_retarget_tv_json))
             {
                 break;
@@ -1028,7 +1055,9 @@ ngx_http_retarget_tpl_walk(ngx_http_retarget_tpl_t *tpl, ngx_array_t *data,
 
             fr = &frames[depth++];
 
-            if (f->type == ngx_http_retarget_tv_list) {
+            if (f->type == ngx_http_retarget_tv_list
+                || f->type == ngx_http_retarget_tv_obj)
+            {
                 fr->list = f->list;
                 fr->next = 1;
                 ctx[nctx++] = f->list->elts;
@@ -1103,7 +1132,8 @@ ngx_http_retarget_tpl_lookup(ngx_array_t **ctx, ngx_uint_t nctx,
 
     for (i = 1; f != NULL && i < node->nparts; i++) {
 
-        if (f->type != ngx_http_retarget_tv_list
+        if ((f->type != ngx_http_retarget_tv_list
+             && f->type != ngx_http_retarget_tv_obj)
             || f->list == NULL
             || f->list->nelts == 0)
         {
@@ -1152,9 +1182,10 @@ ngx_http_retarget_tpl_truthy(ngx_http_retarget_tfield_t *f)
         return f->flag ? 1 : 0;
 
     case ngx_http_retarget_tv_list:
+    case ngx_http_retarget_tv_obj:
         return (f->list != NULL && f->list->nelts != 0) ? 1 : 0;
 
-    default: /* str, json */
+    default: /* str, num, json */
         return (f->str.len != 0) ? 1 : 0;
     }
 }
@@ -1291,136 +1322,4 @@ ngx_http_retarget_tpl_field_add(ngx_array_t *obj, char *name,
     }
 
     return f;
-}
-
-
-/*
- * For the inside of a JSON string in <script type="application/json">:
- * besides what JSON needs, "<", ">" and "&" are escaped so that the text
- * cannot close the script element, and U+2028 and U+2029 so that it is
- * valid JavaScript too.
- */
-
-size_t
-ngx_http_retarget_escape_json(u_char *dst, u_char *src, size_t size)
-{
-    u_char         ch, *p, *last;
-    size_t         len;
-    static u_char  hex[] = "0123456789abcdef";
-
-    last = src + size;
-
-    if (dst == NULL) {
-        len = size;
-
-        while (src < last) {
-            ch = *src++;
-
-            switch (ch) {
-
-            case '"':
-            case '\\':
-            case '\n':
-            case '\r':
-            case '\t':
-            case '\b':
-            case '\f':
-                len++;
-                break;
-
-            case '<':
-            case '>':
-            case '&':
-                len += sizeof("\\u003c") - 2;
-                break;
-
-            case 0xe2:
-                if (last - src >= 2
-                    && src[0] == 0x80
-                    && (src[1] == 0xa8 || src[1] == 0xa9))
-                {
-                    len += sizeof("\\u2028") - 1 - 3;
-                    src += 2;
-                }
-
-                break;
-
-            default:
-                if (ch < 0x20) {
-                    len += sizeof("\\u0000") - 2;
-                }
-
-                break;
-            }
-        }
-
-        return len;
-    }
-
-    p = dst;
-
-    while (src < last) {
-        ch = *src++;
-
-        switch (ch) {
-
-        case '"':
-        case '\\':
-            *p++ = '\\';
-            *p++ = ch;
-            break;
-
-        case '\n':
-            *p++ = '\\';
-            *p++ = 'n';
-            break;
-
-        case '\r':
-            *p++ = '\\';
-            *p++ = 'r';
-            break;
-
-        case '\t':
-            *p++ = '\\';
-            *p++ = 't';
-            break;
-
-        case '\b':
-            *p++ = '\\';
-            *p++ = 'b';
-            break;
-
-        case '\f':
-            *p++ = '\\';
-            *p++ = 'f';
-            break;
-
-        case 0xe2:
-            if (last - src >= 2
-                && src[0] == 0x80
-                && (src[1] == 0xa8 || src[1] == 0xa9))
-            {
-                p = ngx_cpymem(p, "\\u202", sizeof("\\u202") - 1);
-                *p++ = (src[1] == 0xa8) ? '8' : '9';
-                src += 2;
-                break;
-            }
-
-            *p++ = ch;
-            break;
-
-        default:
-            if (ch < 0x20 || ch == '<' || ch == '>' || ch == '&') {
-                p = ngx_cpymem(p, "\\u00", sizeof("\\u00") - 1);
-                *p++ = hex[ch >> 4];
-                *p++ = hex[ch & 0xf];
-                break;
-            }
-
-            *p++ = ch;
-            break;
-        }
-    }
-
-    return p - dst;
 }

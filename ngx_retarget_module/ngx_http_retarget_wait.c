@@ -57,6 +57,8 @@ ngx_http_retarget_wait(ngx_http_request_t *r, ngx_uint_t n,
     if (ngx_http_retarget_redis_state(rds, NULL)
         != ngx_http_retarget_link_up)
     {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget wait: redis link not up, nothing sent");
         return NGX_DECLINED;
     }
 
@@ -104,6 +106,10 @@ ngx_http_retarget_wait(ngx_http_request_t *r, ngx_uint_t n,
     w->timer.log = r->connection->log;
 
     ngx_add_timer(&w->timer, rmcf->redis.timeout);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget wait %p: %ui reads sent, timeout %M",
+                   w, w->pending, rmcf->redis.timeout);
 
     return NGX_OK;
 }
@@ -160,6 +166,10 @@ ngx_http_retarget_wait_finish(ngx_http_retarget_wait_t *w, ngx_int_t rc)
 
     w->r = NULL;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "retarget wait %p: done rc:%i, %ui replies to come",
+                   w, rc, w->pending);
+
     if (w->timer.timer_set) {
         ngx_del_timer(&w->timer);
     }
@@ -183,6 +193,10 @@ static void
 ngx_http_retarget_wait_cleanup(void *data)
 {
     ngx_http_retarget_wait_t *w = data;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, w->timer.log, 0,
+                   "retarget wait %p: request gone, %ui replies to come",
+                   w, w->pending);
 
     w->cln = NULL;
     w->r = NULL;

@@ -1,0 +1,23 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ */
+
+
+#ifndef _NGX_HTTP_RETARGET_REQUEST_H_INCLUDED_
+#define _NGX_HTTP_RETARGET_REQUEST_H_INCLUDED_
+
+
+#include "ngx_http_retarget_module.h"
+
+
+ngx_http_retarget_ctx_t *ngx_http_retarget_get_ctx(ngx_http_request_t *r);
+ngx_http_retarget_ctx_t *ngx_http_retarget_create_ctx(ngx_http_request_t *r);
+ngx_http_retarget_ctx_t *ngx_http_retarget_request(ngx_http_request_t *r);
+ngx_int_t ngx_http_retarget_bypass(ngx_http_request_t *r);
+ngx_int_t ngx_http_retarget_no_store(ngx_http_request_t *r);
+ngx_int_t ngx_http_retarget_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *body, size_t len, ngx_uint_t copy);
+
+
+#endif /* _NGX_HTTP_RETARGET_REQUEST_H_INCLUDED_ */
