@@ -115,17 +115,21 @@ fuzz-build: $(BUILD)/nginx/objs/Makefile
 	    $(FUZZ_DIR)/stubs.o -o $(FUZZ_DIR)/template_fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
 	    fuzz/return_path_fuzz.c ngx_retarget_module/ngx_http_retarget_store.c \
+	    ngx_retarget_module/ngx_http_retarget_cmd.c \
+	    ngx_retarget_module/ngx_http_retarget_url.c \
 	    $(FUZZ_DIR)/stubs.o $(FUZZ_DIR)/stubs_http.o \
 	    -o $(FUZZ_DIR)/return_path_fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
 	    fuzz/state_fuzz.c ngx_retarget_module/ngx_http_retarget_state.c \
 	    ngx_retarget_module/ngx_http_retarget_store.c \
+	    ngx_retarget_module/ngx_http_retarget_cmd.c \
 	    $(FUZZ_DIR)/stubs.o $(FUZZ_DIR)/stubs_http.o -o $(FUZZ_DIR)/state_fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
 	    fuzz/event_conf_fuzz.c \
 	    ngx_retarget_module/ngx_http_retarget_event_conf.c \
 	    ngx_retarget_module/ngx_http_retarget_store.c \
-	    ngx_retarget_module/ngx_http_retarget_control.c \
+	    ngx_retarget_module/ngx_http_retarget_cmd.c \
+	    ngx_retarget_module/ngx_http_retarget_url.c \
 	    $(FUZZ_DIR)/stubs.o $(FUZZ_DIR)/stubs_http.o \
 	    -o $(FUZZ_DIR)/event_conf_fuzz
 

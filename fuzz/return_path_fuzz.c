@@ -29,7 +29,7 @@
 
 
 #include "fuzz_stubs.h"
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_url.h"
 
 #include "ngx_http_retarget_control.c"
 

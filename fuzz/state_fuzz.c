@@ -21,7 +21,8 @@
 
 
 #include "fuzz_stubs.h"
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_state.h"
+#include "ngx_http_retarget_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

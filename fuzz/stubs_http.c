@@ -12,8 +12,14 @@
 
 
 #include "fuzz_stubs.h"
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_campaign.h"
+#include "ngx_http_retarget_consent.h"
+#include "ngx_http_retarget_counters.h"
+#include "ngx_http_retarget_identity.h"
+#include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_request.h"
+#include "ngx_http_retarget_rights.h"
+#include "ngx_http_retarget_wait.h"
 
 
 #define FUZZ_UNEXPECTED()                                                    \

@@ -26,7 +26,7 @@
 
 /* nginx's headers first: they define _GNU_SOURCE (memmem) */
 #include "fuzz_stubs.h"
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_template.h"
 
 #include <stdio.h>
 #include <stdlib.h>

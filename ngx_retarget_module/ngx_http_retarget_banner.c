@@ -8,7 +8,10 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_banner.h"
+#include "ngx_http_retarget_notice.h"
+#include "ngx_http_retarget_template.h"
+#include "ngx_http_retarget_url.h"
 
 #include <jansson.h>
 

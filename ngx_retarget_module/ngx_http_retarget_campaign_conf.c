@@ -10,7 +10,11 @@
  */
 
 
+#include "ngx_http_retarget_campaign.h"
+#include "ngx_http_retarget_banner.h"
 #include "ngx_http_retarget_store.h"
+#include "ngx_http_retarget_template.h"
+#include "ngx_http_retarget_url.h"
 
 
 #define NGX_HTTP_RETARGET_VARIANT_MAX  32

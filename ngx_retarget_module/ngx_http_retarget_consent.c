@@ -10,7 +10,7 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_consent.h"
 
 
 static ngx_uint_t ngx_http_retarget_privacy_headers(ngx_http_request_t *r,

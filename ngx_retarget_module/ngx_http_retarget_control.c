@@ -10,8 +10,16 @@
  */
 
 
-#include "ngx_http_retarget_store.h"
+#include "ngx_http_retarget_control.h"
+#include "ngx_http_retarget_campaign.h"
+#include "ngx_http_retarget_consent.h"
+#include "ngx_http_retarget_counters.h"
+#include "ngx_http_retarget_identity.h"
 #include "ngx_http_retarget_request.h"
+#include "ngx_http_retarget_rights.h"
+#include "ngx_http_retarget_store.h"
+#include "ngx_http_retarget_url.h"
+#include "ngx_http_retarget_wait.h"
 
 
 /* the longest "to": longer ones are no link of the shop's pages */
@@ -413,37 +421,6 @@ ngx_http_retarget_referer_path(ngx_http_request_t *r, ngx_str_t *path)
 }
 
 
-/*
- * A path on this site: "/" followed by anything but a second "/" or a
- * "\" (browsers read both as the start of another host), with no control
- * character (header injection) anywhere.
- */
-
-ngx_int_t
-ngx_http_retarget_same_site_path(ngx_str_t *path)
-{
-    u_char  *p, *last;
-
-    if (path->len == 0 || path->data[0] != '/') {
-        return 0;
-    }
-
-    if (path->len > 1 && (path->data[1] == '/' || path->data[1] == '\\')) {
-        return 0;
-    }
-
-    last = path->data + path->len;
-
-    for (p = path->data; p < last; p++) {
-        if (*p < 0x20 || *p == 0x7f || *p == '\\') {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 static ngx_int_t
 ngx_http_retarget_send_back(ngx_http_request_t *r, ngx_str_t *path)
 {
@@ -592,7 +569,6 @@ ngx_http_retarget_optout(ngx_http_request_t *r,
 
     return ngx_http_retarget_consent_cookie(r, rlcf, "out");
 }
-
 
 
 /*

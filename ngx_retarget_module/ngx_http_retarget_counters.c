@@ -10,6 +10,9 @@
  */
 
 
+#include "ngx_http_retarget_counters.h"
+#include "ngx_http_retarget_cmd.h"
+#include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_store.h"
 
 

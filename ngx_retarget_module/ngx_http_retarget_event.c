@@ -12,7 +12,9 @@
 
 
 #include "ngx_http_retarget_event.h"
-#include "ngx_http_retarget_request.h"
+#include "ngx_http_retarget_cmd.h"
+#include "ngx_http_retarget_counters.h"
+#include "ngx_http_retarget_store.h"
 
 #include <jansson.h>
 #include <openssl/rand.h>
@@ -68,7 +70,6 @@ static ngx_str_t  ngx_http_retarget_c_notices = ngx_string("notices");
 static ngx_str_t  ngx_http_retarget_c_gpc = ngx_string("gpc");
 static ngx_str_t  ngx_http_retarget_c_rejected = ngx_string("rejected");
 
-ngx_str_t  ngx_http_retarget_c_revenue = ngx_string("revenue");
 
 
 /* constant arguments */
@@ -110,41 +111,29 @@ ngx_http_retarget_event_init_process(ngx_cycle_t *cycle,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
                    "retarget event: ids \"%s-...\"", evs->id_prefix);
 
-    return ngx_http_retarget_counters_init_process(cycle, rmcf);
-}
-
-
-/*
- * The log phase of the main request.  Everything here only queues
- * writes: the response is already on its way.
- */
-
-ngx_int_t
-ngx_http_retarget_log_handler(ngx_http_request_t *r)
-{
-    ngx_http_retarget_ctx_t  *ctx;
-
-    if (r != r->main) {
-        return NGX_OK;
-    }
-
-    ctx = ngx_http_retarget_get_ctx(r);
-
-    if (ctx == NULL || ctx->logged) {
-        return NGX_OK;
-    }
-
-    ctx->logged = 1;
-
-    ngx_http_retarget_status_decision(ctx->decision);
-
-    (void) ngx_http_retarget_event_log(r, ctx);
-
     return NGX_OK;
 }
 
 
-/* the page view, what its reminder changed, and the location's events */
+/*
+ * The page view: counted always, streamed when retarget_stream_pageviews
+ * says so.  Called from the log phase (ngx_http_retarget_module.c) first,
+ * before the reminder's writes and the location's events.
+ */
+
+ngx_int_t
+ngx_http_retarget_event_pageview(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx)
+{
+    ngx_http_retarget_loc_conf_t  *rlcf;
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
+
+    return ngx_http_retarget_log_pageview(r, ctx, rlcf);
+}
+
+
+/* the location's retarget_event events, each its own pipelined batch */
 
 ngx_int_t
 ngx_http_retarget_event_log(ngx_http_request_t *r,
@@ -154,19 +143,7 @@ ngx_http_retarget_event_log(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t    *rlcf;
     ngx_http_retarget_event_conf_t  *ec;
 
-    if (ctx->bypass || ngx_http_retarget_events == NULL) {
-        /* the module is off here, or there is no Redis to log to */
-        return NGX_OK;
-    }
-
     rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
-
-    if (ngx_http_retarget_log_pageview(r, ctx, rlcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    /* what the page's reminder changed, pipelined like the rest */
-    (void) ngx_http_retarget_campaign_log(r, ctx);
 
     /* a HEAD request did not do what the location's events say */
 

@@ -85,14 +85,23 @@ ngx_int_t ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
 ngx_int_t ngx_http_retarget_printable(ngx_str_t *v, size_t max,
     ngx_uint_t spaces);
 
-/* ngx_http_retarget_event.c */
+/* ngx_http_retarget_event_reply.c */
 extern ngx_str_t  ngx_http_retarget_c_revenue;
 
-/* ngx_http_retarget_event_reply.c */
 ngx_int_t ngx_http_retarget_cart_op(ngx_http_retarget_batch_t *b,
     ngx_http_retarget_event_t *ev);
 ngx_int_t ngx_http_retarget_purchase_op(ngx_http_retarget_batch_t *b,
     ngx_http_retarget_event_t *ev);
+
+ngx_int_t ngx_http_retarget_event_init_process(ngx_cycle_t *cycle,
+    ngx_http_retarget_main_conf_t *rmcf);
+ngx_int_t ngx_http_retarget_event_pageview(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx);
+ngx_int_t ngx_http_retarget_event_log(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx);
+
+char *ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 #endif /* _NGX_HTTP_RETARGET_EVENT_H_INCLUDED_ */

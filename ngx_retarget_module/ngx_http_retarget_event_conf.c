@@ -10,6 +10,8 @@
 
 
 #include "ngx_http_retarget_event.h"
+#include "ngx_http_retarget_store.h"
+#include "ngx_http_retarget_url.h"
 
 
 static ngx_int_t ngx_http_retarget_event_url(ngx_str_t *v);

@@ -11,6 +11,10 @@
 
 
 #include "ngx_http_retarget_event.h"
+#include "ngx_http_retarget_campaign.h"
+#include "ngx_http_retarget_counters.h"
+#include "ngx_http_retarget_redis.h"
+#include "ngx_http_retarget_store.h"
 
 
 typedef struct ngx_http_retarget_op_s  ngx_http_retarget_op_t;
@@ -81,6 +85,9 @@ static void ngx_http_retarget_op_finish(ngx_http_retarget_op_t *op);
 static ngx_str_t  ngx_http_retarget_c_duplicate =
     ngx_string("purchases_duplicate");
 static ngx_str_t  ngx_http_retarget_no_counter = ngx_string("none");
+
+/* the daily revenue, added by purchases with and without an order id */
+ngx_str_t  ngx_http_retarget_c_revenue = ngx_string("revenue");
 
 
 /* a cart_add of a returning visitor: "HINCRBY" asks, the line follows */

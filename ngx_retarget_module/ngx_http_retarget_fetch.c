@@ -15,7 +15,12 @@
  */
 
 
+#include "ngx_http_retarget_fetch.h"
+#include "ngx_http_retarget_cmd.h"
+#include "ngx_http_retarget_state.h"
+#include "ngx_http_retarget_status.h"
 #include "ngx_http_retarget_store.h"
+#include "ngx_http_retarget_wait.h"
 
 
 static void ngx_http_retarget_fetch_reply(ngx_http_request_t *r, void *data,

@@ -21,7 +21,11 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_filter.h"
+#include "ngx_http_retarget_campaign.h"
+#include "ngx_http_retarget_consent.h"
+#include "ngx_http_retarget_identity.h"
+#include "ngx_http_retarget_notice.h"
 #include "ngx_http_retarget_request.h"
 
 #if (defined __SSE2__)

@@ -10,7 +10,8 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_identity.h"
+#include "ngx_http_retarget_consent.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

@@ -2,17 +2,55 @@
 /*
  * Copyright (C) The ngx_retarget_module authors
  *
- * Module definition: directives, configuration, variables and the early
- * phase handler.
+ * The module: its directives, configuration, variables, the phase
+ * handlers it registers and the worker's start and exit.  Every other
+ * file is a concern this one calls; none calls back up here.
+ *
+ * A page's path through the module (a GET of a text/html page by a
+ * returning visitor, in a location with "retarget on" and a campaign):
+ *
+ *   1. identify: the preaccess handler below finds or creates the
+ *      request's context (ngx_http_retarget_request.c), which verifies
+ *      the signed cookie and decides consent (identity.c, consent.c);
+ *   2. read: still in preaccess, ngx_http_retarget_fetch_start() sends
+ *      the one HGETALL of the visitor's meta hash (fetch.c, over the
+ *      worker's link in redis.c) and the request goes on: Redis answers
+ *      while the page is made;
+ *   3. header filter (filter.c): a page that will be injected loses
+ *      Content-Length, ranges and its validators and turns private;
+ *   4. body filter and wait (filter.c): bytes before the first </body>
+ *      go out as they come; at </body>, if the read has not answered,
+ *      the filter hands its resume handler to the read and holds the
+ *      rest (wait.c bounds it by retarget_redis_timeout); then the
+ *      reminder is decided (campaign.c, rendered by banner.c) and the
+ *      notice and the reminder are put before </body>;
+ *   5. log: the log phase handler below counts the decision (status.c)
+ *      and queues the page view and the events (event.c), and the
+ *      reminder's own writes (campaign.c), as pipelined writes that no
+ *      request waits for.
  */
 
 
 #include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_campaign.h"
+#include "ngx_http_retarget_consent.h"
+#include "ngx_http_retarget_control.h"
+#include "ngx_http_retarget_counters.h"
+#include "ngx_http_retarget_event.h"
+#include "ngx_http_retarget_fetch.h"
+#include "ngx_http_retarget_filter.h"
+#include "ngx_http_retarget_identity.h"
+#include "ngx_http_retarget_notice.h"
+#include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_request.h"
+#include "ngx_http_retarget_status.h"
+#include "ngx_http_retarget_stock.h"
+#include "ngx_http_retarget_template.h"
 
 
 static ngx_int_t ngx_http_retarget_preaccess_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_retarget_wants_html(ngx_http_request_t *r);
+static ngx_int_t ngx_http_retarget_log_handler(ngx_http_request_t *r);
 
 static ngx_int_t ngx_http_retarget_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -70,29 +108,6 @@ static ngx_conf_post_t  ngx_http_retarget_queue_bounds = {
 static ngx_str_t  ngx_http_retarget_default_types[] = {
     ngx_string("text/html"),
     ngx_null_string
-};
-
-
-/* $retarget_decision, by ngx_http_retarget_decision_e */
-ngx_str_t  ngx_http_retarget_decisions[NGX_HTTP_RETARGET_DECISIONS] = {
-    ngx_string(""),
-    ngx_string("notice"),
-    ngx_string("optout"),
-    ngx_string("not_html"),
-    ngx_string("not_ok"),
-    ngx_string("encoded"),
-    ngx_string("nothing"),
-    ngx_string("bypass"),
-    ngx_string("shown"),
-    ngx_string("no_cart"),
-    ngx_string("too_soon"),
-    ngx_string("too_late"),
-    ngx_string("capped"),
-    ngx_string("holdout"),
-    ngx_string("dismissed"),
-    ngx_string("purchased"),
-    ngx_string("redis_down"),
-    ngx_string("timeout")
 };
 
 
@@ -448,6 +463,52 @@ ngx_http_retarget_wants_html(ngx_http_request_t *r)
 }
 
 
+/*
+ * The log phase of the main request: the response is on its way, and
+ * everything here only queues writes.  The page view first, then what
+ * the page's reminder changed, then the location's events, all in the
+ * link's one pipeline.
+ */
+
+static ngx_int_t
+ngx_http_retarget_log_handler(ngx_http_request_t *r)
+{
+    ngx_http_retarget_ctx_t        *ctx;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_retarget_get_ctx(r);
+
+    if (ctx == NULL || ctx->logged) {
+        return NGX_OK;
+    }
+
+    ctx->logged = 1;
+
+    ngx_http_retarget_status_decision(ctx->decision);
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    if (ctx->bypass || rmcf->redis.name.len == 0) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: nothing to log (bypassed or no redis)");
+        return NGX_OK;
+    }
+
+    if (ngx_http_retarget_event_pageview(r, ctx) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    (void) ngx_http_retarget_campaign_log(r, ctx);
+    (void) ngx_http_retarget_event_log(r, ctx);
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_retarget_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
@@ -632,7 +693,8 @@ ngx_http_retarget_init_process(ngx_cycle_t *cycle)
     /* the link first: the counters ask it to tell them of the exit */
 
     if (ngx_http_retarget_redis_init_process(cycle, rmcf) != NGX_OK
-        || ngx_http_retarget_event_init_process(cycle, rmcf) != NGX_OK)
+        || ngx_http_retarget_event_init_process(cycle, rmcf) != NGX_OK
+        || ngx_http_retarget_counters_init_process(cycle, rmcf) != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -7,7 +7,9 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_notice.h"
+#include "ngx_http_retarget_consent.h"
+#include "ngx_http_retarget_template.h"
 
 
 

@@ -22,7 +22,8 @@
  */
 
 
-#include "ngx_http_retarget_store.h"
+#include "ngx_http_retarget_redis.h"
+#include "ngx_http_retarget_cmd.h"
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>

@@ -7,11 +7,34 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
 #include "ngx_http_retarget_request.h"
+#include "ngx_http_retarget_identity.h"
 
 
 static void ngx_http_retarget_ctx_cleanup(void *data);
+
+
+/* $retarget_decision, by ngx_http_retarget_decision_e */
+ngx_str_t  ngx_http_retarget_decisions[NGX_HTTP_RETARGET_DECISIONS] = {
+    ngx_string(""),
+    ngx_string("notice"),
+    ngx_string("optout"),
+    ngx_string("not_html"),
+    ngx_string("not_ok"),
+    ngx_string("encoded"),
+    ngx_string("nothing"),
+    ngx_string("bypass"),
+    ngx_string("shown"),
+    ngx_string("no_cart"),
+    ngx_string("too_soon"),
+    ngx_string("too_late"),
+    ngx_string("capped"),
+    ngx_string("holdout"),
+    ngx_string("dismissed"),
+    ngx_string("purchased"),
+    ngx_string("redis_down"),
+    ngx_string("timeout")
+};
 
 
 /*

@@ -7,8 +7,13 @@
  */
 
 
-#include "ngx_http_retarget_store.h"
+#include "ngx_http_retarget_rights.h"
+#include "ngx_http_retarget_cmd.h"
+#include "ngx_http_retarget_consent.h"
+#include "ngx_http_retarget_identity.h"
 #include "ngx_http_retarget_request.h"
+#include "ngx_http_retarget_store.h"
+#include "ngx_http_retarget_wait.h"
 
 #include <jansson.h>
 

@@ -12,6 +12,7 @@
  */
 
 
+#include "ngx_http_retarget_state.h"
 #include "ngx_http_retarget_store.h"
 
 

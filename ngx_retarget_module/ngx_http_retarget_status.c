@@ -23,8 +23,12 @@
  */
 
 
-#include "ngx_http_retarget_store.h"
+#include "ngx_http_retarget_status.h"
+#include "ngx_http_retarget_cmd.h"
+#include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_request.h"
+#include "ngx_http_retarget_store.h"
+#include "ngx_http_retarget_wait.h"
 
 #include <jansson.h>
 

@@ -11,6 +11,9 @@
  */
 
 
+#include "ngx_http_retarget_stock.h"
+#include "ngx_http_retarget_cmd.h"
+#include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_store.h"
 
 

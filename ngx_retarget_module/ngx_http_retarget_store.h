@@ -117,19 +117,10 @@ ngx_int_t ngx_http_retarget_stamp_decode(ngx_str_t *value, ngx_str_t *ts,
 ngx_int_t ngx_http_retarget_stamp_encode(ngx_pool_t *pool, time_t ts,
     ngx_str_t *variant, ngx_str_t *out);
 
-/* commands */
-void ngx_http_retarget_cmd_init(ngx_http_retarget_cmd_t *cmd,
-    const char *name);
-ngx_http_retarget_cmd_t *ngx_http_retarget_cmd(ngx_array_t *cmds,
-    const char *name);
-void ngx_http_retarget_arg(ngx_http_retarget_cmd_t *cmd, u_char *data,
-    size_t len);
-void ngx_http_retarget_arg_str(ngx_http_retarget_cmd_t *cmd, ngx_str_t *s);
+/* commands on keys (ngx_http_retarget_cmd.h builds the rest) */
 ngx_int_t ngx_http_retarget_arg_key(ngx_pool_t *pool,
     ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
     ngx_http_retarget_key_e key, ngx_str_t *id);
-ngx_int_t ngx_http_retarget_arg_num(ngx_pool_t *pool,
-    ngx_http_retarget_cmd_t *cmd, int64_t n);
 ngx_http_retarget_cmd_t *ngx_http_retarget_key_cmd(ngx_pool_t *pool,
     ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds,
     const char *name, ngx_http_retarget_key_e key, ngx_str_t *id);

@@ -8,7 +8,7 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_template.h"
 
 
 #define NGX_HTTP_RETARGET_TPL_MAX_DEPTH  32

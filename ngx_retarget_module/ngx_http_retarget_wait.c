@@ -11,7 +11,8 @@
  */
 
 
-#include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_wait.h"
+#include "ngx_http_retarget_redis.h"
 
 
 struct ngx_http_retarget_wait_s {

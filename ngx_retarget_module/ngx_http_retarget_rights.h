@@ -1,0 +1,22 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * The visitor's data rights: "me" and "forget".
+ */
+
+
+#ifndef _NGX_HTTP_RETARGET_RIGHTS_H_INCLUDED_
+#define _NGX_HTTP_RETARGET_RIGHTS_H_INCLUDED_
+
+
+#include "ngx_http_retarget_module.h"
+
+
+ngx_int_t ngx_http_retarget_me(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf);
+ngx_int_t ngx_http_retarget_forget_visitor(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf);
+
+
+#endif /* _NGX_HTTP_RETARGET_RIGHTS_H_INCLUDED_ */
