@@ -2,6 +2,7 @@
 #
 #   make          build the dynamic module into build/
 #   make test     install what is missing, build, run the whole suite
+#   make test-nginx  nginx's own test suite with the module, two modes (README)
 #   make run      install what is missing, build, serve the demo shop
 #   make asan     build an AddressSanitizer variant into build-asan/
 #   make bench    plain nginx vs sub_filter vs the module, with wrk (README)
@@ -24,7 +25,7 @@ ASAN_CC_OPT  := -g -O1 -fPIC -fno-omit-frame-pointer -fsanitize=address \
                 -Wall -Werror
 ASAN_LD_OPT  := -fsanitize=address -fPIC
 
-.PHONY: all build asan test test-asan test-valgrind run deps clean
+.PHONY: all build asan test test-nginx test-asan test-valgrind run deps clean
 
 all: build
 
@@ -58,6 +59,17 @@ deps:
 test: deps build
 	prove -I t/lib -r t
 	$(MAKE) fuzz FUZZ_SECONDS=10
+	$(MAKE) test-nginx
+
+# nginx's own test suite (nginx-tests, kept beside the repository in
+# ../shared/nginx-tests) with the module loaded, then with it on in front of
+# the test client and Redis down; each run's failing files must equal its
+# list there (util/test-nginx.sh, README "Tests"). About 5-6 minutes a mode.
+NGINX_TESTS  ?= $(CURDIR)/../shared/nginx-tests
+
+test-nginx: deps build
+	NGINX_TESTS='$(NGINX_TESTS)' MODULE='$(CURDIR)/$(BUILD)/$(MODULE)' \
+	    NGINX='$(NGINX)' bash util/test-nginx.sh
 
 # The same suite with the module built under AddressSanitizer (nginx is
 # started with libasan preloaded) or with nginx under valgrind.

@@ -16,6 +16,18 @@ PACKAGES="nginx nginx-dev libhiredis-dev libjansson-dev libssl-dev
 redis-server redis-tools wrk libtest-base-perl curl gcc make perl
 chromium nodejs npm clang libclang-rt-14-dev"
 
+# nginx's own test suite (make test-nginx, util/test-nginx.sh): Debian's
+# dynamic core modules (without them every test file fails with "Bad
+# plan"), and the Perl modules and daemons without which tests skip.
+PACKAGES="$PACKAGES
+libnginx-mod-http-geoip libnginx-mod-http-image-filter
+libnginx-mod-http-perl libnginx-mod-http-xslt-filter libnginx-mod-mail
+libnginx-mod-stream libnginx-mod-stream-geoip
+libio-socket-ssl-perl libnet-ssleay-perl libfcgi-perl libscgi-perl
+libcache-memcached-perl libcache-memcached-fast-perl
+libprotocol-websocket-perl libgd-perl memcached uwsgi
+uwsgi-plugin-python3 ffmpeg softhsm2 opensc openssl"
+
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
 }
@@ -71,8 +83,8 @@ fi
 
 echo "install-deps: installing:$missing"
 
-# Keep package scripts from starting services (nginx on :80, redis on :6379)
-# while we install.  Only ours is removed afterwards.
+# Keep package scripts from starting services (nginx on :80, redis on :6379,
+# memcached on :11211) while we install.  Only ours is removed afterwards.
 POLICY=/usr/sbin/policy-rc.d
 own_policy=no
 cleanup() {
@@ -91,13 +103,18 @@ if [ ! -e "$POLICY" ]; then
     own_policy=yes
 fi
 
-if ! $SUDO apt-get update -qq; then
+# Wait for another apt/dpkg run (unattended-upgrades, a parallel job)
+# instead of failing on its lock.
+APT_LOCK="-o DPkg::Lock::Timeout=600"
+
+# shellcheck disable=SC2086
+if ! $SUDO apt-get $APT_LOCK update -qq; then
     echo "install-deps: 'apt-get update' failed (network or apt sources?)" >&2
     exit 1
 fi
 
 # shellcheck disable=SC2086
-if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get $APT_LOCK install -y -qq \
         --no-install-recommends $missing; then
     echo "install-deps: 'apt-get install$missing' failed" >&2
     exit 1
