@@ -189,8 +189,13 @@ ngx_http_retarget_control_handler(ngx_http_request_t *r)
     action = ngx_http_retarget_find_action(r, &clcf->name);
 
     if (action == NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget control: no endpoint \"%V\"", &r->uri);
         return NGX_HTTP_NOT_FOUND;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget control: \"%V\"", &action->name);
 
     rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
 
@@ -606,6 +611,9 @@ ngx_http_retarget_dismiss(ngx_http_request_t *r,
                                  ngx_http_retarget_consent_state(r, rlcf))
         || ngx_http_retarget_cookie_visitor(r, rlcf, vid, &resign) != NGX_OK)
     {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget control: dismiss not stored (not a POST, "
+                       "no redis, no consent or no visitor)");
         return ngx_http_retarget_send_back(r, &path);
     }
 
@@ -807,8 +815,14 @@ ngx_http_retarget_click_log(ngx_http_request_t *r,
         || !ngx_http_retarget_consent_tracks(
                                  ngx_http_retarget_consent_state(r, rlcf)))
     {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget control: click of \"%V\" not counted "
+                       "(no such variant, or no consent)", &v);
         return NGX_DECLINED;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget control: click of \"%V\" counted", &vn->name);
 
     ngx_http_retarget_count(&vn->counters[ngx_http_retarget_vc_clicks], 1);
 

@@ -368,6 +368,11 @@ ngx_http_retarget_identify(ngx_http_request_t *r,
     ctx->show_notice = (ctx->consent == ngx_http_retarget_consent_notice
                         || ctx->consent == ngx_http_retarget_consent_pending);
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget: consent \"%V\", tracked:%ui notice:%ui",
+                   ngx_http_retarget_consent_name(ctx->consent),
+                   (ngx_uint_t) ctx->tracked, (ngx_uint_t) ctx->show_notice);
+
     if (!ctx->tracked) {
         /* never identified: no cookie is read, set or logged */
         return NGX_OK;
@@ -380,6 +385,9 @@ ngx_http_retarget_identify(ngx_http_request_t *r,
         ctx->set_cookie = resign;
 
     } else {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: no valid visitor cookie, a new id");
+
         if (ngx_http_retarget_new_vid(r, ctx->vid) != NGX_OK) {
             return NGX_ERROR;
         }

@@ -432,6 +432,8 @@ ngx_http_retarget_forget_visitor(ngx_http_request_t *r,
     ngx_uint_t  resign;
 
     if (ngx_http_retarget_cookie_visitor(r, rlcf, vid, &resign) != NGX_OK) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget rights: no visitor cookie, nothing to forget");
         return NGX_OK;
     }
 
