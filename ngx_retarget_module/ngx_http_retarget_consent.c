@@ -7,19 +7,34 @@
  * ("in" or "out", made through the control endpoints) wins over a
  * browser-wide header; dismissing the notice ("ack") is not consent and
  * does not.
+ *
+ * The consent cookie is "<choice>.<sig>", sig the HMAC of "consent:" and
+ * the choice with the first key of retarget_secret (any key verifies),
+ * like the visitor cookie: a page of another host of the domain, an http
+ * page or a script cannot make one up.  The value is the same for every
+ * visitor who made that choice, so it identifies no one.  An unsigned,
+ * forged or duplicated consent cookie is no choice.
  */
 
 
 #include "ngx_http_retarget_consent.h"
+#include "ngx_http_retarget_cookies.h"
+#include "ngx_http_retarget_hmac.h"
 
 
 static ngx_uint_t ngx_http_retarget_privacy_headers(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf);
 static ngx_int_t ngx_http_retarget_header_is_one(ngx_str_t *value);
+static ngx_int_t ngx_http_retarget_consent_sign(ngx_http_request_t *r,
+    ngx_uint_t key, ngx_str_t *choice, u_char *sig);
+static ngx_int_t ngx_http_retarget_consent_cookie_read(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_str_t *choice, ngx_uint_t *key);
 
 
 #define NGX_HTTP_RETARGET_GPC  1
 #define NGX_HTTP_RETARGET_DNT  2
+
+#define NGX_HTTP_RETARGET_CONSENT_MAX  sizeof("consent:ack")
 
 
 static ngx_str_t  ngx_http_retarget_consent_names[] = {
@@ -37,16 +52,32 @@ ngx_http_retarget_consent_e
 ngx_http_retarget_consent_state(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf)
 {
+    return ngx_http_retarget_consent_decide(r, rlcf, NULL);
+}
+
+
+/* *resign (when not NULL) is set when an older key signed the choice */
+
+ngx_http_retarget_consent_e
+ngx_http_retarget_consent_decide(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_uint_t *resign)
+{
     ngx_str_t   value;
-    ngx_uint_t  headers, ack;
+    ngx_uint_t  headers, ack, key;
 
     ack = 0;
 
-    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies,
-                                          &rlcf->cookie->consent_name,
-                                          &value)
-        != NGX_DECLINED)
+    if (resign) {
+        *resign = 0;
+    }
+
+    if (ngx_http_retarget_consent_cookie_read(r, rlcf, &value, &key)
+        == NGX_OK)
     {
+        if (resign) {
+            *resign = (key != 0);
+        }
+
         if (value.len == 2 && ngx_strncmp(value.data, "in", 2) == 0) {
             return ngx_http_retarget_consent_in;
         }
@@ -153,4 +184,157 @@ ngx_str_t *
 ngx_http_retarget_consent_name(ngx_http_retarget_consent_e c)
 {
     return &ngx_http_retarget_consent_names[c];
+}
+
+
+/*
+ * The choice of a valid consent cookie ("ack", "in" or "out") and the
+ * index of the key that signed it: NGX_OK, else NGX_DECLINED (none, more
+ * than one, another value, unsigned or forged).
+ */
+
+static ngx_int_t
+ngx_http_retarget_consent_cookie_read(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_str_t *choice, ngx_uint_t *key)
+{
+    u_char                         *dot, *p;
+    u_char                          msg[NGX_HTTP_RETARGET_CONSENT_MAX];
+    ngx_str_t                       value;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    if (rmcf->hmac == NULL
+        || ngx_http_retarget_cookie_find(r, &rlcf->cookie->consent_name,
+                                         &value)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    dot = ngx_strlchr(value.data, value.data + value.len, '.');
+
+    if (dot == NULL
+        || (size_t) (value.data + value.len - dot - 1)
+           != NGX_HTTP_RETARGET_SIG_LEN)
+    {
+        goto invalid;
+    }
+
+    choice->data = value.data;
+    choice->len = dot - value.data;
+
+    if (!((choice->len == 2 && ngx_strncmp(choice->data, "in", 2) == 0)
+          || (choice->len == 3 && ngx_strncmp(choice->data, "out", 3) == 0)
+          || (choice->len == 3 && ngx_strncmp(choice->data, "ack", 3) == 0)))
+    {
+        goto invalid;
+    }
+
+    p = ngx_cpymem(msg, "consent:", sizeof("consent:") - 1);
+    p = ngx_cpymem(p, choice->data, choice->len);
+
+    if (ngx_http_retarget_hmac_verify(r->connection->log, rmcf->hmac, msg,
+                                      p - msg, dot + 1, key)
+        != NGX_OK)
+    {
+        goto invalid;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget: consent cookie \"%V\" signed by key %ui",
+                   choice, *key);
+
+    return NGX_OK;
+
+invalid:
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "retarget: consent cookie not signed by this shop, "
+                  "taken as no choice");
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_retarget_consent_sign(ngx_http_request_t *r, ngx_uint_t key,
+    ngx_str_t *choice, u_char *sig)
+{
+    u_char                         *p;
+    u_char                          msg[NGX_HTTP_RETARGET_CONSENT_MAX];
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    if (choice->len > 3) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(msg, "consent:", sizeof("consent:") - 1);
+    p = ngx_cpymem(p, choice->data, choice->len);
+
+    if (ngx_http_retarget_hmac_sign(rmcf->hmac, key, msg, p - msg, sig)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "retarget: HMAC-SHA256 failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the value of the consent cookie for a choice, in the request pool */
+
+ngx_int_t
+ngx_http_retarget_consent_value(ngx_http_request_t *r, ngx_str_t *choice,
+    ngx_str_t *value)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, choice->len + 1 + NGX_HTTP_RETARGET_SIG_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = p;
+
+    p = ngx_cpymem(p, choice->data, choice->len);
+    *p++ = '.';
+
+    if (ngx_http_retarget_consent_sign(r, 0, choice, p) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    value->len = choice->len + 1 + NGX_HTTP_RETARGET_SIG_LEN;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The consent cookie signed again with the first key, when an older key
+ * signed it: NGX_OK with the new value, else NGX_DECLINED.
+ */
+
+ngx_int_t
+ngx_http_retarget_consent_resigned(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_str_t *value)
+{
+    ngx_str_t   choice;
+    ngx_uint_t  key;
+
+    if (ngx_http_retarget_consent_cookie_read(r, rlcf, &choice, &key)
+        != NGX_OK
+        || key == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget: consent \"%V\" signed again", &choice);
+
+    return ngx_http_retarget_consent_value(r, &choice, value);
 }

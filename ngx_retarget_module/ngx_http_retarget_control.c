@@ -34,6 +34,9 @@ typedef struct {
     ngx_str_t                      name;
     ngx_http_retarget_action_pt    handler;
     ngx_uint_t                     answers;  /* sends its own response */
+    char                          *title;    /* a choice: its question */
+    char                          *text;
+    char                          *button;
 } ngx_http_retarget_action_t;
 
 
@@ -56,6 +59,14 @@ static ngx_int_t ngx_http_retarget_redirect(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_retarget_location_escape(u_char c);
 static ngx_int_t ngx_http_retarget_consent_cookie(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf, char *value);
+static ngx_table_elt_t *ngx_http_retarget_header_in(ngx_http_request_t *r,
+    char *name, size_t len);
+static ngx_uint_t ngx_http_retarget_origin_is_ours(ngx_http_request_t *r,
+    ngx_str_t *url, ngx_uint_t prefix);
+static ngx_uint_t ngx_http_retarget_same_origin(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_retarget_forged_click(ngx_http_request_t *r);
+static ngx_int_t ngx_http_retarget_confirm(ngx_http_request_t *r,
+    ngx_http_retarget_action_t *action, ngx_str_t *path, ngx_uint_t status);
 
 static ngx_int_t ngx_http_retarget_ack(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf);
@@ -83,15 +94,37 @@ typedef struct {
 } ngx_http_retarget_dismiss_t;
 
 
+/*
+ * The choices (ack, optin, optout, forget) change state only on a POST
+ * from a page of this site; a GET shows their question and a button.
+ */
 static ngx_http_retarget_action_t  ngx_http_retarget_actions[] = {
-    { ngx_string("ack"), ngx_http_retarget_ack, 0 },
-    { ngx_string("optin"), ngx_http_retarget_optin, 0 },
-    { ngx_string("optout"), ngx_http_retarget_optout, 0 },
-    { ngx_string("forget"), ngx_http_retarget_forget_visitor, 0 },
-    { ngx_string("me"), ngx_http_retarget_me, 1 },
-    { ngx_string("dismiss"), ngx_http_retarget_dismiss, 1 },
-    { ngx_string("click"), ngx_http_retarget_click, 1 },
-    { ngx_null_string, NULL, 0 }
+    { ngx_string("ack"), ngx_http_retarget_ack, 0,
+      "Hide the privacy notice?",
+      "The notice about this shop's cookie will not be shown again in "
+      "this browser. You can still opt out on the privacy page.",
+      "Hide the notice" },
+    { ngx_string("optin"), ngx_http_retarget_optin, 0,
+      "May this shop remember your visit?",
+      "With your permission this shop sets a cookie and records the "
+      "products you view and your cart, to remind you of them on later "
+      "visits.",
+      "Allow" },
+    { ngx_string("optout"), ngx_http_retarget_optout, 0,
+      "Stop tracking?",
+      "This shop will delete what it has recorded about your visits and "
+      "record nothing more.",
+      "Stop tracking" },
+    { ngx_string("forget"), ngx_http_retarget_forget_visitor, 0,
+      "Delete your data?",
+      "This shop will delete what it has recorded about your visits. "
+      "Your cookie choice stays as it is.",
+      "Delete my data" },
+    { ngx_string("me"), ngx_http_retarget_me, 1, NULL, NULL, NULL },
+    { ngx_string("dismiss"), ngx_http_retarget_dismiss, 1, NULL, NULL,
+      NULL },
+    { ngx_string("click"), ngx_http_retarget_click, 1, NULL, NULL, NULL },
+    { ngx_null_string, NULL, 0, NULL, NULL, NULL }
 };
 
 
@@ -207,6 +240,22 @@ ngx_http_retarget_control_handler(ngx_http_request_t *r)
 
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        /* a link, an image, a prefetch or a typed URL: ask, change nothing */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget control: \"%V\" not a POST, asking",
+                       &action->name);
+        return ngx_http_retarget_confirm(r, action, &path, NGX_HTTP_OK);
+    }
+
+    if (!ngx_http_retarget_same_origin(r)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "retarget: \"%V\" refused: not posted from a page "
+                      "of this site", &action->name);
+        return ngx_http_retarget_confirm(r, action, &path,
+                                         NGX_HTTP_FORBIDDEN);
     }
 
     if (action->handler(r, rlcf) != NGX_OK) {
@@ -524,10 +573,14 @@ static ngx_int_t
 ngx_http_retarget_consent_cookie(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf, char *value)
 {
-    ngx_str_t  v;
+    ngx_str_t  choice, v;
 
-    v.data = (u_char *) value;
-    v.len = ngx_strlen(value);
+    choice.data = (u_char *) value;
+    choice.len = ngx_strlen(value);
+
+    if (ngx_http_retarget_consent_value(r, &choice, &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_http_retarget_set_cookie(r, rlcf->cookie,
                                         &rlcf->cookie->consent_name, &v,
@@ -580,8 +633,10 @@ ngx_http_retarget_optout(ngx_http_request_t *r,
  * "dismiss": the reminder stays away for the frequency period.  The
  * visitor is sent back only once Redis has the time of it (or has not
  * answered within retarget_redis_timeout), so the page it goes back to
- * already reads it.  Only a POST changes anything: link prefetchers and
- * crawlers send GETs.  Without Redis, the visitor goes back all the same.
+ * already reads it.  Only a POST from a page of this site changes
+ * anything: link prefetchers and crawlers send GETs, other sites' forms
+ * are refused (see ngx_http_retarget_same_origin()).  Without Redis, the
+ * visitor goes back all the same.
  */
 
 static ngx_int_t
@@ -606,14 +661,16 @@ ngx_http_retarget_dismiss(ngx_http_request_t *r,
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
 
     if (r->method != NGX_HTTP_POST
+        || !ngx_http_retarget_same_origin(r)
         || rmcf->redis.name.len == 0
         || !ngx_http_retarget_consent_tracks(
                                  ngx_http_retarget_consent_state(r, rlcf))
         || ngx_http_retarget_cookie_visitor(r, rlcf, vid, &resign) != NGX_OK)
     {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "retarget control: dismiss not stored (not a POST, "
-                       "no redis, no consent or no visitor)");
+                       "retarget control: dismiss not stored (not a POST "
+                       "from this site, no redis, no consent or no "
+                       "visitor)");
         return ngx_http_retarget_send_back(r, &path);
     }
 
@@ -732,7 +789,15 @@ ngx_http_retarget_click(ngx_http_request_t *r,
      */
 
     if (r->method == NGX_HTTP_GET && !ngx_http_retarget_prefetch(r)) {
-        (void) ngx_http_retarget_click_log(r, rlcf);
+
+        if (ngx_http_retarget_forged_click(r)) {
+            /* another site's link or image: sent on, never counted */
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "retarget: click from another site not counted");
+
+        } else {
+            (void) ngx_http_retarget_click_log(r, rlcf);
+        }
     }
 
     return ngx_http_retarget_redirect(r, NGX_HTTP_MOVED_TEMPORARILY, &path);
@@ -852,4 +917,345 @@ ngx_http_retarget_click_log(ngx_http_request_t *r,
     ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
 
     return NGX_OK;
+}
+
+
+/* the first request header of that name */
+
+static ngx_table_elt_t *
+ngx_http_retarget_header_in(ngx_http_request_t *r, char *name, size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/*
+ * Whether url (an Origin, or with prefix a Referer, whose origin ends at
+ * the first "/", "?" or "#") is this site: the host and port of the
+ * request's Host header, a default port (":80", ":443") or none alike,
+ * and the request's own scheme.  An https origin of an http request is
+ * ours too: TLS ended at a proxy in front of nginx.  An http origin of an
+ * https request is not: a page an attacker on the path could have sent.
+ */
+
+static ngx_uint_t
+ngx_http_retarget_origin_is_ours(ngx_http_request_t *r, ngx_str_t *url,
+    ngx_uint_t prefix)
+{
+    u_char     *p, *last, *host, *end;
+    size_t      len;
+    ngx_str_t   own;
+    ngx_uint_t  https, ssl;
+
+    if (r->headers_in.host == NULL) {
+        return 0;
+    }
+
+    ssl = 0;
+
+#if (NGX_HTTP_SSL)
+    ssl = (r->connection->ssl != NULL);
+#endif
+
+    p = url->data;
+    last = p + url->len;
+
+    if (last - p > 8 && ngx_strncasecmp(p, (u_char *) "https://", 8) == 0) {
+        https = 1;
+        p += 8;
+
+    } else if (last - p > 7
+               && ngx_strncasecmp(p, (u_char *) "http://", 7) == 0)
+    {
+        https = 0;
+        p += 7;
+
+    } else {
+        return 0;
+    }
+
+    if (ssl && !https) {
+        return 0;
+    }
+
+    host = p;
+
+    while (p < last && *p != '/' && *p != '?' && *p != '#') {
+        p++;
+    }
+
+    if (p < last && !prefix) {
+        /* an Origin is scheme://host[:port], nothing after it */
+        return 0;
+    }
+
+    end = p;
+
+    /* the default port of the origin's scheme, on either side */
+
+    len = end - host;
+
+    if (https && len > 4 && ngx_strncmp(end - 4, ":443", 4) == 0) {
+        len -= 4;
+
+    } else if (!https && len > 3 && ngx_strncmp(end - 3, ":80", 3) == 0) {
+        len -= 3;
+    }
+
+    own = r->headers_in.host->value;
+
+    if (https && own.len > 4
+        && ngx_strncmp(own.data + own.len - 4, ":443", 4) == 0)
+    {
+        own.len -= 4;
+
+    } else if (!https && own.len > 3
+               && ngx_strncmp(own.data + own.len - 3, ":80", 3) == 0)
+    {
+        own.len -= 3;
+    }
+
+    if (len == 0 || len != own.len
+        || ngx_strncasecmp(host, own.data, len) != 0
+        || ngx_strlchr(host, host + len, '@') != NULL)
+    {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/*
+ * A choice is made only by a POST from a page of this site:
+ * "Sec-Fetch-Site", when sent, must say "same-origin" ("none", a typed
+ * URL or a bookmark, is a GET and gets the question; "same-site" is
+ * another host of the domain); then "Origin", when sent, must be this
+ * site; without it "Sec-Fetch-Site: same-origin" is enough, else the
+ * Referer's origin must be this site.  With none of them: refused.
+ */
+
+static ngx_uint_t
+ngx_http_retarget_same_origin(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *site, *origin;
+
+    site = ngx_http_retarget_header_in(r, "Sec-Fetch-Site",
+                                       sizeof("Sec-Fetch-Site") - 1);
+
+    if (site != NULL
+        && !(site->value.len == sizeof("same-origin") - 1
+             && ngx_strncasecmp(site->value.data, (u_char *) "same-origin",
+                                site->value.len) == 0))
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget control: Sec-Fetch-Site \"%V\"",
+                       &site->value);
+        return 0;
+    }
+
+    origin = ngx_http_retarget_header_in(r, "Origin", sizeof("Origin") - 1);
+
+    if (origin != NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget control: Origin \"%V\"", &origin->value);
+        return ngx_http_retarget_origin_is_ours(r, &origin->value, 0);
+    }
+
+    if (site != NULL) {
+        return 1;
+    }
+
+    if (r->headers_in.referer != NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget control: no Origin, Referer \"%V\"",
+                       &r->headers_in.referer->value);
+        return ngx_http_retarget_origin_is_ours(r,
+                                                &r->headers_in.referer->value,
+                                                1);
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget control: no Origin, Sec-Fetch-Site or Referer");
+
+    return 0;
+}
+
+
+/*
+ * A click another site made: "Sec-Fetch-Site" other than "same-origin"
+ * or "none" (a typed URL, a bookmark, a mail program), else an Origin or
+ * a Referer of another site.  A request that says nothing of where it
+ * comes from is counted: only a browser that sends none of them could
+ * send it, and a visitor's browser sends Sec-Fetch-Site.
+ */
+
+static ngx_uint_t
+ngx_http_retarget_forged_click(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *site, *origin;
+
+    site = ngx_http_retarget_header_in(r, "Sec-Fetch-Site",
+                                       sizeof("Sec-Fetch-Site") - 1);
+
+    if (site != NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget control: click, Sec-Fetch-Site \"%V\"",
+                       &site->value);
+
+        return !((site->value.len == sizeof("same-origin") - 1
+                  && ngx_strncasecmp(site->value.data,
+                                     (u_char *) "same-origin",
+                                     site->value.len) == 0)
+                 || (site->value.len == sizeof("none") - 1
+                     && ngx_strncasecmp(site->value.data, (u_char *) "none",
+                                        site->value.len) == 0));
+    }
+
+    origin = ngx_http_retarget_header_in(r, "Origin", sizeof("Origin") - 1);
+
+    if (origin != NULL) {
+        return !ngx_http_retarget_origin_is_ours(r, &origin->value, 0);
+    }
+
+    if (r->headers_in.referer != NULL) {
+        return !ngx_http_retarget_origin_is_ours(r,
+                                                 &r->headers_in.referer->value,
+                                                 1);
+    }
+
+    return 0;
+}
+
+
+/*
+ * The question of a choice, with one button: a form posting to the same
+ * endpoint with the same return path, so that the visitor's click sends
+ * it from this site.  Plain HTML, no script, no external request.
+ * Status 200 for a GET, 403 for a POST that was refused.
+ */
+
+static ngx_int_t
+ngx_http_retarget_confirm(ngx_http_request_t *r,
+    ngx_http_retarget_action_t *action, ngx_str_t *path, ngx_uint_t status)
+{
+    u_char     *body, *p, *to;
+    size_t      len, to_len, back_len, uri_len;
+    ngx_str_t   back;
+
+    static u_char  head[] =
+        "<!DOCTYPE html>" CRLF
+        "<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width\">"
+        "<title>";
+    static u_char  body_start[] =
+        "</title></head>" CRLF
+        "<body style=\"font:16px/1.5 system-ui,sans-serif;max-width:36rem;"
+        "margin:3rem auto;padding:0 1rem\">" CRLF
+        "<main><h1>";
+    static u_char  refused[] =
+        "<p>This request did not come from this shop's own pages, so "
+        "nothing was changed.</p>" CRLF;
+    static u_char  form[] =
+        "<form method=\"post\" action=\"";
+    static u_char  button[] =
+        "\"><button type=\"submit\" style=\"font:inherit;cursor:pointer;"
+        "padding:.35rem .9rem;border-radius:.3rem;border:1px solid #1f2933;"
+        "background:#1f2933;color:#f5f7fa\">";
+    static u_char  link[] =
+        "</button></form>" CRLF "<p><a href=\"";
+    static u_char  tail[] =
+        "\">Back to the shop</a></p></main>" CRLF "</body></html>" CRLF;
+
+    /* the return path, escaped for a "to" argument */
+
+    to = NULL;
+    to_len = 0;
+
+    if (path->len) {
+        to_len = path->len
+                 + 2 * ngx_escape_uri(NULL, path->data, path->len,
+                                      NGX_ESCAPE_ARGS);
+        to = ngx_pnalloc(r->pool, to_len);
+        if (to == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_escape_uri(to, path->data, path->len, NGX_ESCAPE_ARGS);
+
+        back = *path;
+
+    } else {
+        ngx_str_set(&back, "/");
+    }
+
+    uri_len = r->uri.len + ngx_escape_html(NULL, r->uri.data, r->uri.len);
+    back_len = back.len + ngx_escape_html(NULL, back.data, back.len);
+
+    len = sizeof(head) - 1 + 2 * ngx_strlen(action->title)
+          + sizeof(body_start) - 1 + sizeof("</h1>" CRLF "<p>") - 1
+          + ngx_strlen(action->text) + sizeof("</p>" CRLF) - 1
+          + sizeof(refused) - 1 + sizeof(form) - 1 + uri_len
+          + sizeof("?to=") - 1
+          + to_len + ngx_escape_html(NULL, to, to_len)
+          + sizeof(button) - 1 + ngx_strlen(action->button)
+          + sizeof(link) - 1 + back_len + sizeof(tail) - 1;
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body, head, sizeof(head) - 1);
+    p = ngx_cpymem(p, action->title, ngx_strlen(action->title));
+    p = ngx_cpymem(p, body_start, sizeof(body_start) - 1);
+    p = ngx_cpymem(p, action->title, ngx_strlen(action->title));
+    p = ngx_cpymem(p, "</h1>" CRLF "<p>", sizeof("</h1>" CRLF "<p>") - 1);
+    p = ngx_cpymem(p, action->text, ngx_strlen(action->text));
+    p = ngx_cpymem(p, "</p>" CRLF, sizeof("</p>" CRLF) - 1);
+
+    if (status != NGX_HTTP_OK) {
+        p = ngx_cpymem(p, refused, sizeof(refused) - 1);
+    }
+
+    p = ngx_cpymem(p, form, sizeof(form) - 1);
+    p = (u_char *) ngx_escape_html(p, r->uri.data, r->uri.len);
+
+    if (to_len) {
+        p = ngx_cpymem(p, "?to=", sizeof("?to=") - 1);
+        p = (u_char *) ngx_escape_html(p, to, to_len);
+    }
+
+    p = ngx_cpymem(p, button, sizeof(button) - 1);
+    p = ngx_cpymem(p, action->button, ngx_strlen(action->button));
+    p = ngx_cpymem(p, link, sizeof(link) - 1);
+    p = (u_char *) ngx_escape_html(p, back.data, back.len);
+    p = ngx_cpymem(p, tail, sizeof(tail) - 1);
+
+    return ngx_http_retarget_send(r, status, &ngx_http_retarget_html, body,
+                                  p - body, 0);
 }

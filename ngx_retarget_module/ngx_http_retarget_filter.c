@@ -46,6 +46,9 @@ static ngx_int_t ngx_http_retarget_wants_injection(ngx_http_request_t *r,
 static ngx_int_t ngx_http_retarget_prepare(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx);
 static ngx_int_t ngx_http_retarget_cache_private(ngx_http_request_t *r);
+static ngx_int_t ngx_http_retarget_cookies_out(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx);
+static ngx_uint_t ngx_http_retarget_shared_cacheable(ngx_http_request_t *r);
 static ngx_int_t ngx_http_retarget_decide(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx);
 static ngx_int_t ngx_http_retarget_snippet(ngx_http_request_t *r,
@@ -123,6 +126,56 @@ ngx_http_retarget_header_filter(ngx_http_request_t *r)
 
     rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
 
+    switch (ngx_http_retarget_wants_injection(r, rlcf, ctx)) {
+
+    case NGX_ERROR:
+        return NGX_ERROR;
+
+    case 0:
+        break;
+
+    default:
+        if (ngx_http_retarget_prepare(r, rlcf, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* after prepare(): an injected page is "Cache-Control: private" */
+
+    if (ngx_http_retarget_cookies_out(r, rlcf, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * The visitor cookie of a new id (or one to sign again), and a consent
+ * cookie to sign again, unless a shared cache may store the response: it
+ * would hand the one id to everybody it serves the response to.  Such a
+ * visitor gets the cookie on the next response that no shared cache
+ * keeps (every injected page is one).
+ */
+
+static ngx_int_t
+ngx_http_retarget_cookies_out(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_ctx_t *ctx)
+{
+    ngx_str_t  value;
+
+    if (!(ctx->set_cookie && !ctx->cookie_sent) && !ctx->consent_resign) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_retarget_shared_cacheable(r)) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: no Set-Cookie on a response a shared "
+                       "cache may store (status %ui)",
+                       r->headers_out.status);
+        return NGX_OK;
+    }
+
     if (ctx->set_cookie && !ctx->cookie_sent) {
         ctx->cookie_sent = 1;
 
@@ -131,23 +184,99 @@ ngx_http_retarget_header_filter(ngx_http_request_t *r)
         }
     }
 
-    switch (ngx_http_retarget_wants_injection(r, rlcf, ctx)) {
+    if (ctx->consent_resign) {
+        ctx->consent_resign = 0;
 
-    case NGX_ERROR:
-        return NGX_ERROR;
-
-    case 0:
-        return ngx_http_next_header_filter(r);
-
-    default:
-        break;
+        if (ngx_http_retarget_consent_resigned(r, rlcf, &value) == NGX_OK
+            && ngx_http_retarget_set_cookie(r, rlcf->cookie,
+                                            &rlcf->cookie->consent_name,
+                                            &value, rlcf->cookie->max_age)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
-    if (ngx_http_retarget_prepare(r, rlcf, ctx) != NGX_OK) {
-        return NGX_ERROR;
+    return NGX_OK;
+}
+
+
+/*
+ * Whether a shared cache may store the response: anything but a 2xx
+ * (redirects and errors are cached by status), or, unless it says
+ * "private" or "no-store", a "Cache-Control" with "public", "s-maxage"
+ * or a positive "max-age", or an "Expires" ("expires 30d" on assets).
+ */
+
+static ngx_uint_t
+ngx_http_retarget_shared_cacheable(ngx_http_request_t *r)
+{
+    u_char            *p, *last, *start;
+    size_t             len;
+    ngx_uint_t         i, shared;
+    ngx_table_elt_t  **cc;
+
+    if (r->headers_out.status < NGX_HTTP_OK
+        || r->headers_out.status >= NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        return 1;
     }
 
-    return ngx_http_next_header_filter(r);
+    shared = (r->headers_out.expires != NULL
+              && r->headers_out.expires->hash != 0);
+
+    cc = r->headers_out.cache_control.elts;
+
+    for (i = 0; i < r->headers_out.cache_control.nelts; i++) {
+
+        if (cc[i]->hash == 0) {
+            continue;
+        }
+
+        p = cc[i]->value.data;
+        last = p + cc[i]->value.len;
+
+        while (p < last) {
+
+            while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
+                p++;
+            }
+
+            start = p;
+
+            while (p < last && *p != ',' && *p != ' ' && *p != '\t') {
+                p++;
+            }
+
+            len = p - start;
+
+            if ((len == 7 && ngx_strncasecmp(start, (u_char *) "private", 7)
+                             == 0)
+                || (len == 8 && ngx_strncasecmp(start, (u_char *) "no-store",
+                                                8) == 0))
+            {
+                return 0;
+            }
+
+            if ((len == 6 && ngx_strncasecmp(start, (u_char *) "public", 6)
+                             == 0)
+                || (len > 8 && ngx_strncasecmp(start, (u_char *) "s-maxage",
+                                               8) == 0))
+            {
+                shared = 1;
+            }
+
+            if (len > 8 && ngx_strncasecmp(start, (u_char *) "max-age=", 8)
+                           == 0
+                && ngx_atoi(start + 8, len - 8) != 0)
+            {
+                /* a number, or anything else: not "max-age=0" */
+                shared = 1;
+            }
+        }
+    }
+
+    return shared;
 }
 
 

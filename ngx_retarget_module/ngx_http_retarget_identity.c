@@ -12,226 +12,20 @@
 
 #include "ngx_http_retarget_identity.h"
 #include "ngx_http_retarget_consent.h"
+#include "ngx_http_retarget_cookies.h"
+#include "ngx_http_retarget_hmac.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 
 #define NGX_HTTP_RETARGET_VID_BYTES   16
-#define NGX_HTTP_RETARGET_SIG_BYTES   16
-#define NGX_HTTP_RETARGET_HMAC_BLOCK  64
 
 
-/*
- * HMAC with the key schedule done once at configuration time: each key
- * keeps SHA-256 contexts that have already absorbed the inner and outer
- * pads, so signing costs two context copies and two short hashes, and no
- * allocation per request.
- */
-typedef struct {
-    EVP_MD_CTX                     *inner;
-    EVP_MD_CTX                     *outer;
-} ngx_http_retarget_hmac_key_t;
-
-
-typedef struct {
-    ngx_array_t                     keys;   /* ngx_http_retarget_hmac_key_t */
-    EVP_MD_CTX                     *work;
-} ngx_http_retarget_hmac_t;
-
-
-static ngx_int_t ngx_http_retarget_hmac_key_init(ngx_conf_t *cf,
-    ngx_http_retarget_hmac_key_t *key, ngx_str_t *secret);
-static ngx_int_t ngx_http_retarget_hmac_pad(ngx_conf_t *cf, EVP_MD_CTX **ctx,
-    u_char *key, u_char pad);
-static void ngx_http_retarget_hmac_cleanup(void *data);
-static ngx_int_t ngx_http_retarget_sign(ngx_http_retarget_hmac_t *hmac,
-    ngx_uint_t n, u_char *vid, u_char *sig);
 static ngx_int_t ngx_http_retarget_verify(ngx_http_request_t *r,
-    ngx_http_retarget_hmac_t *hmac, ngx_str_t *value, ngx_uint_t *key);
+    void *hmac, ngx_str_t *value, ngx_uint_t *key);
 static ngx_int_t ngx_http_retarget_new_vid(ngx_http_request_t *r,
     u_char *vid);
 static ngx_int_t ngx_http_retarget_is_base64url(u_char *p, size_t len);
-
-
-ngx_int_t
-ngx_http_retarget_identity_init_conf(ngx_conf_t *cf,
-    ngx_http_retarget_main_conf_t *rmcf)
-{
-    ngx_str_t                     *secret;
-    ngx_uint_t                     i;
-    ngx_pool_cleanup_t            *cln;
-    ngx_http_retarget_hmac_t      *hmac;
-    ngx_http_retarget_hmac_key_t  *key;
-
-    hmac = ngx_pcalloc(cf->pool, sizeof(ngx_http_retarget_hmac_t));
-    if (hmac == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_array_init(&hmac->keys, cf->pool, rmcf->secrets->nelts,
-                       sizeof(ngx_http_retarget_hmac_key_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_http_retarget_hmac_cleanup;
-    cln->data = hmac;
-
-    hmac->work = EVP_MD_CTX_new();
-    if (hmac->work == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "EVP_MD_CTX_new() failed");
-        return NGX_ERROR;
-    }
-
-    secret = rmcf->secrets->elts;
-
-    for (i = 0; i < rmcf->secrets->nelts; i++) {
-        key = ngx_array_push(&hmac->keys);
-        if (key == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memzero(key, sizeof(ngx_http_retarget_hmac_key_t));
-
-        if (ngx_http_retarget_hmac_key_init(cf, key, &secret[i]) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    rmcf->hmac = hmac;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_retarget_hmac_key_init(ngx_conf_t *cf,
-    ngx_http_retarget_hmac_key_t *key, ngx_str_t *secret)
-{
-    u_char        block[NGX_HTTP_RETARGET_HMAC_BLOCK];
-    unsigned int  n;
-    ngx_int_t     rc;
-
-    ngx_memzero(block, sizeof(block));
-
-    if (secret->len > NGX_HTTP_RETARGET_HMAC_BLOCK) {
-        /* RFC 2104: longer keys are hashed first */
-        if (EVP_Digest(secret->data, secret->len, block, &n, EVP_sha256(),
-                       NULL)
-            != 1)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "EVP_Digest() failed");
-            return NGX_ERROR;
-        }
-
-    } else {
-        ngx_memcpy(block, secret->data, secret->len);
-    }
-
-    rc = ngx_http_retarget_hmac_pad(cf, &key->inner, block, 0x36);
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_retarget_hmac_pad(cf, &key->outer, block, 0x5c);
-    }
-
-    OPENSSL_cleanse(block, sizeof(block));
-
-    return rc;
-}
-
-
-static ngx_int_t
-ngx_http_retarget_hmac_pad(ngx_conf_t *cf, EVP_MD_CTX **ctx, u_char *key,
-    u_char pad)
-{
-    u_char      padded[NGX_HTTP_RETARGET_HMAC_BLOCK];
-    ngx_int_t   rc;
-    ngx_uint_t  i;
-
-    *ctx = EVP_MD_CTX_new();
-    if (*ctx == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "EVP_MD_CTX_new() failed");
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < NGX_HTTP_RETARGET_HMAC_BLOCK; i++) {
-        padded[i] = key[i] ^ pad;
-    }
-
-    rc = NGX_OK;
-
-    if (EVP_DigestInit_ex(*ctx, EVP_sha256(), NULL) != 1
-        || EVP_DigestUpdate(*ctx, padded, sizeof(padded)) != 1)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "SHA-256 init failed");
-        rc = NGX_ERROR;
-    }
-
-    OPENSSL_cleanse(padded, sizeof(padded));
-
-    return rc;
-}
-
-
-static void
-ngx_http_retarget_hmac_cleanup(void *data)
-{
-    ngx_http_retarget_hmac_t *hmac = data;
-
-    ngx_uint_t                     i;
-    ngx_http_retarget_hmac_key_t  *key;
-
-    key = hmac->keys.elts;
-
-    for (i = 0; i < hmac->keys.nelts; i++) {
-        EVP_MD_CTX_free(key[i].inner);
-        EVP_MD_CTX_free(key[i].outer);
-    }
-
-    EVP_MD_CTX_free(hmac->work);
-}
-
-
-/* writes the base64url signature of the base64url vid with key n */
-
-static ngx_int_t
-ngx_http_retarget_sign(ngx_http_retarget_hmac_t *hmac, ngx_uint_t n,
-    u_char *vid, u_char *sig)
-{
-    u_char                         md[EVP_MAX_MD_SIZE];
-    ngx_str_t                      src, dst;
-    unsigned int                   len;
-    ngx_http_retarget_hmac_key_t  *key;
-
-    key = hmac->keys.elts;
-    key = &key[n];
-
-    if (EVP_MD_CTX_copy_ex(hmac->work, key->inner) != 1
-        || EVP_DigestUpdate(hmac->work, vid, NGX_HTTP_RETARGET_VID_LEN) != 1
-        || EVP_DigestFinal_ex(hmac->work, md, &len) != 1
-        || EVP_MD_CTX_copy_ex(hmac->work, key->outer) != 1
-        || EVP_DigestUpdate(hmac->work, md, len) != 1
-        || EVP_DigestFinal_ex(hmac->work, md, &len) != 1)
-    {
-        return NGX_ERROR;
-    }
-
-    src.len = NGX_HTTP_RETARGET_SIG_BYTES;
-    src.data = md;
-    dst.data = sig;
-
-    ngx_encode_base64url(&dst, &src);
-
-    return NGX_OK;
-}
 
 
 /*
@@ -240,12 +34,9 @@ ngx_http_retarget_sign(ngx_http_retarget_hmac_t *hmac, ngx_uint_t n,
  */
 
 static ngx_int_t
-ngx_http_retarget_verify(ngx_http_request_t *r,
-    ngx_http_retarget_hmac_t *hmac, ngx_str_t *value, ngx_uint_t *key)
+ngx_http_retarget_verify(ngx_http_request_t *r, void *hmac, ngx_str_t *value,
+    ngx_uint_t *key)
 {
-    u_char      sig[NGX_HTTP_RETARGET_SIG_LEN];
-    ngx_uint_t  i;
-
     if (value->len != NGX_HTTP_RETARGET_COOKIE_LEN
         || value->data[NGX_HTTP_RETARGET_VID_LEN] != '.'
         || !ngx_http_retarget_is_base64url(value->data,
@@ -257,21 +48,13 @@ ngx_http_retarget_verify(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    for (i = 0; i < hmac->keys.nelts; i++) {
-
-        if (ngx_http_retarget_sign(hmac, i, value->data, sig) != NGX_OK) {
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "retarget: HMAC-SHA256 failed");
-            return NGX_DECLINED;
-        }
-
-        if (CRYPTO_memcmp(sig, value->data + NGX_HTTP_RETARGET_VID_LEN + 1,
-                          NGX_HTTP_RETARGET_SIG_LEN)
-            == 0)
-        {
-            *key = i;
-            return NGX_OK;
-        }
+    if (ngx_http_retarget_hmac_verify(r->connection->log, hmac, value->data,
+                                      NGX_HTTP_RETARGET_VID_LEN,
+                                      value->data + NGX_HTTP_RETARGET_VID_LEN
+                                      + 1, key)
+        == NGX_OK)
+    {
+        return NGX_OK;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -341,9 +124,8 @@ ngx_http_retarget_cookie_visitor(ngx_http_request_t *r,
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
 
     if (rmcf->hmac == NULL
-        || ngx_http_parse_multi_header_lines(&r->headers_in.cookies,
-                                             &rlcf->cookie->name, &value)
-           == NGX_DECLINED
+        || ngx_http_retarget_cookie_find(r, &rlcf->cookie->name, &value)
+           != NGX_OK
         || ngx_http_retarget_verify(r, rmcf->hmac, &value, &key) != NGX_OK)
     {
         return NGX_DECLINED;
@@ -362,7 +144,8 @@ ngx_http_retarget_identify(ngx_http_request_t *r,
 {
     ngx_uint_t  resign;
 
-    ctx->consent = ngx_http_retarget_consent_state(r, rlcf);
+    ctx->consent = ngx_http_retarget_consent_decide(r, rlcf, &resign);
+    ctx->consent_resign = resign;
     ctx->tracked = ngx_http_retarget_consent_tracks(ctx->consent);
 
     ctx->show_notice = (ctx->consent == ngx_http_retarget_consent_notice
@@ -420,8 +203,9 @@ ngx_http_retarget_issue_cookie(ngx_http_request_t *r,
     ngx_memcpy(value, ctx->vid, NGX_HTTP_RETARGET_VID_LEN);
     value[NGX_HTTP_RETARGET_VID_LEN] = '.';
 
-    if (ngx_http_retarget_sign(rmcf->hmac, 0, ctx->vid,
-                               value + NGX_HTTP_RETARGET_VID_LEN + 1)
+    if (ngx_http_retarget_hmac_sign(rmcf->hmac, 0, ctx->vid,
+                                    NGX_HTTP_RETARGET_VID_LEN,
+                                    value + NGX_HTTP_RETARGET_VID_LEN + 1)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -450,13 +234,24 @@ ngx_http_retarget_set_cookie(ngx_http_request_t *r,
 {
     u_char           *p;
     size_t            len;
+    ngx_uint_t        secure;
     ngx_table_elt_t  *h;
+
+    /* Secure on https by default, and always with retarget_cookie secure */
+
+    secure = cc->secure;
+
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        secure = 1;
+    }
+#endif
 
     len = name->len + 1 + value->len
           + sizeof("; Max-Age=") - 1 + NGX_TIME_T_LEN
           + sizeof("; Expires=") - 1
           + sizeof("Thu, 01-Jan-1970 00:00:00 GMT") - 1
-          + cc->tail.len;
+          + cc->tail.len + sizeof("; Secure") - 1;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -479,7 +274,14 @@ ngx_http_retarget_set_cookie(ngx_http_request_t *r,
     p = ngx_http_cookie_time(p, max_age ? ngx_time() + max_age : 0);
     p = ngx_cpymem(p, cc->tail.data, cc->tail.len);
 
+    if (secure) {
+        p = ngx_cpymem(p, "; Secure", sizeof("; Secure") - 1);
+    }
+
     h->value.len = p - h->value.data;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget: set cookie \"%V\" secure:%ui", name, secure);
 
     return NGX_OK;
 }
@@ -603,6 +405,37 @@ ngx_http_retarget_cookie(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         goto invalid;
     }
 
+    /*
+     * The cookie prefixes (RFC 6265bis): a browser takes a "__Host-"
+     * cookie only with Secure, Path=/ and no Domain, and a "__Secure-"
+     * one only with Secure, so that no other host of the domain and no
+     * http page can plant one.  The module does not prefix the name
+     * itself: a new name would lose every visitor's id and choice.
+     */
+
+    if (cc->name.len > sizeof("__Host-") - 1
+        && ngx_strncmp(cc->name.data, "__Host-", sizeof("__Host-") - 1) == 0
+        && (!cc->secure || cc->domain.len
+            || (cc->path.len
+                && (cc->path.len != 1 || cc->path.data[0] != '/'))))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" name=__Host-... requires \"secure\", "
+                           "path=/ and no domain", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cc->name.len > sizeof("__Secure-") - 1
+        && ngx_strncmp(cc->name.data, "__Secure-", sizeof("__Secure-") - 1)
+           == 0
+        && !cc->secure)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" name=__Secure-... requires \"secure\"",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
     if (cc->samesite == NGX_HTTP_RETARGET_SAMESITE_NONE && !cc->secure) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" samesite=none requires \"secure\"",
@@ -673,10 +506,6 @@ ngx_http_retarget_cookie_conf(ngx_conf_t *cf,
         len += sizeof("; Domain=") - 1 + cc->domain.len;
     }
 
-    if (cc->secure) {
-        len += sizeof("; Secure") - 1;
-    }
-
     p = ngx_pnalloc(cf->pool, len);
     if (p == NULL) {
         return NGX_CONF_ERROR;
@@ -696,9 +525,7 @@ ngx_http_retarget_cookie_conf(ngx_conf_t *cf,
                    samesite[cc->samesite].len);
     p = ngx_cpymem(p, "; HttpOnly", sizeof("; HttpOnly") - 1);
 
-    if (cc->secure) {
-        p = ngx_cpymem(p, "; Secure", sizeof("; Secure") - 1);
-    }
+    /* "; Secure" is added per response: see ngx_http_retarget_set_cookie() */
 
     cc->tail.len = p - cc->tail.data;
 

@@ -13,8 +13,6 @@
 #include "ngx_http_retarget_module.h"
 
 
-ngx_int_t ngx_http_retarget_identity_init_conf(ngx_conf_t *cf,
-    ngx_http_retarget_main_conf_t *rmcf);
 ngx_int_t ngx_http_retarget_cookie_visitor(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf, u_char *vid, ngx_uint_t *resign);
 ngx_int_t ngx_http_retarget_identify(ngx_http_request_t *r,

@@ -39,6 +39,7 @@
 #include "ngx_http_retarget_event.h"
 #include "ngx_http_retarget_fetch.h"
 #include "ngx_http_retarget_filter.h"
+#include "ngx_http_retarget_hmac.h"
 #include "ngx_http_retarget_identity.h"
 #include "ngx_http_retarget_notice.h"
 #include "ngx_http_retarget_redis.h"
@@ -926,7 +927,7 @@ ngx_http_retarget_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         *s = value[i];
     }
 
-    if (ngx_http_retarget_identity_init_conf(cf, rmcf) != NGX_OK) {
+    if (ngx_http_retarget_hmac_init_conf(cf, rmcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -231,7 +231,7 @@ typedef struct {
     ngx_array_t                   *secrets;       /* ngx_str_t */
     time_t                         retention;
     ngx_str_t                      control;       /* retarget_control prefix */
-    void                          *hmac;          /* identity.c's keys */
+    void                          *hmac;          /* hmac.c's keys */
     ngx_http_retarget_tpl_t       *builtin_notice;
 
     ngx_http_retarget_redis_conf_t redis;         /* redis.name.len: set */
@@ -372,6 +372,7 @@ struct ngx_http_retarget_ctx_s {
     unsigned                       new_visitor:1;
     unsigned                       set_cookie:1;  /* issue or re-sign */
     unsigned                       cookie_sent:1;
+    unsigned                       consent_resign:1; /* an older key */
     unsigned                       show_notice:1;
     unsigned                       notice_shown:1;
     unsigned                       logged:1;

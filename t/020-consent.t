@@ -1,6 +1,7 @@
 # Consent: the notice, opt-in mode, GPC and DNT, explicit choices.
 use lib 't/lib';
 use Test::Retarget;
+use Test::Retarget::Redis ();
 
 default_http_config(q{
     retarget_secret 0123456789abcdef0123456789abcdef;
@@ -54,6 +55,8 @@ GET /index.html?q=a&b=c%20d
 <html><body>x</body></html>
 --- request eval
 ["GET /index.html", "POST /retarget/ack?to=/index.html", "GET /index.html", "GET /v"]
+--- more_headers
+Origin: http://localhost
 --- error_code eval
 [200, 303, 200, 200]
 --- response_headers_like eval
@@ -69,6 +72,8 @@ GET /index.html?q=a&b=c%20d
 <html><body>x</body></html>
 --- request eval
 ["GET /v", "POST /retarget/optout?to=/", "GET /index.html", "GET /v"]
+--- more_headers
+Origin: http://localhost
 --- error_code eval
 [200, 303, 200, 200]
 --- response_headers_like eval
@@ -81,9 +86,11 @@ GET /index.html?q=a&b=c%20d
 === TEST 5: optout answers with the consent cookie "out"
 --- request
 POST /retarget/optout?to=/
+--- more_headers
+Origin: http://localhost
 --- error_code: 303
 --- response_headers_like
-Set-Cookie: ^rt_vid_consent=out; Max-Age=31536000; Expires=[^;]+; Path=/; SameSite=Lax; HttpOnly$
+Set-Cookie: ^rt_vid_consent=out\.[A-Za-z0-9_-]{22}; Max-Age=31536000; Expires=[^;]+; Path=/; SameSite=Lax; HttpOnly$
 
 === TEST 6: Sec-GPC: 1 is an opt-out, decided before any cookie is set
 --- user_files
@@ -130,10 +137,8 @@ retarget_dnt on;
 location = /v { return 200 "visitor=$retarget_visitor consent=$retarget_consent\n"; }
 --- request
 GET /v
---- more_headers
-Sec-GPC: 1
-DNT: 1
-Cookie: rt_vid_consent=in
+--- more_headers eval
+"Sec-GPC: 1\nDNT: 1\nCookie: " . Test::Retarget::Redis::consent_cookie('in')
 --- response_body_like: ^visitor=\S{22} consent=in$
 --- response_headers_like
 Set-Cookie: ^rt_vid=
@@ -141,9 +146,8 @@ Set-Cookie: ^rt_vid=
 === TEST 10: dismissing the notice is not consent: Sec-GPC still wins over ack
 --- request
 GET /v
---- more_headers
-Sec-GPC: 1
-Cookie: rt_vid_consent=ack
+--- more_headers eval
+"Sec-GPC: 1\nCookie: " . Test::Retarget::Redis::consent_cookie('ack')
 --- response_body
 visitor= consent=gpc
 --- response_headers
@@ -183,12 +187,14 @@ location /retarget/ { retarget_control; }
 <html><body>x</body></html>
 --- request eval
 ["GET /v", "POST /retarget/optin?to=/index.html", "GET /index.html", "GET /v"]
+--- more_headers
+Origin: http://localhost
 --- error_code eval
 [200, 303, 200, 200]
 --- response_headers eval
 ["!Set-Cookie", undef, undef, "!Set-Cookie"]
 --- response_headers_like eval
-[undef, "Set-Cookie: ^rt_vid_consent=in;", "Set-Cookie: ^rt_vid=", undef]
+[undef, "Set-Cookie: ^rt_vid_consent=in\\.[A-Za-z0-9_-]{22};", "Set-Cookie: ^rt_vid=", undef]
 --- response_body_like eval
 [qr/^visitor= consent=pending$/, undef, qr{^<html><body>x</body></html>\n\z}, qr/^visitor=\S{22} consent=in$/]
 
@@ -203,6 +209,8 @@ location /retarget/ { retarget_control; }
 <html><body>x</body></html>
 --- request eval
 ["POST /retarget/optout?to=/index.html", "GET /index.html"]
+--- more_headers
+Origin: http://localhost
 --- error_code eval
 [303, 200]
 --- response_headers eval

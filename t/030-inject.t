@@ -2,6 +2,7 @@
 # and what happens to the response headers.
 use lib 't/lib';
 use Test::Retarget;
+use Test::Retarget::Redis ();
 
 # A fixed notice (t/data/n.html: "[N]") keeps the expected bodies short.
 default_http_config(q{
@@ -158,7 +159,8 @@ Range: bytes=0-4
 --- request eval
 ["GET /p.html", "GET /p.html"]
 --- more_headers eval
-["Cookie: rt_vid_consent=ack", "Cookie: rt_vid_consent=ack\r\nIf-None-Match: *"]
+my $c = "Cookie: " . Test::Retarget::Redis::consent_cookie('ack');
+[$c, "$c\r\nIf-None-Match: *"]
 --- error_code eval
 [200, 304]
 --- response_body eval
@@ -328,7 +330,7 @@ location /origin/ { retarget off; alias $TEST_NGINX_HTML_DIR/; }
 --- request eval
 ["GET /p.html", "GET /p.html", "GET /p.html"]
 --- more_headers eval
-["", "Cookie: rt_vid_consent=ack", ""]
+["", "Cookie: " . Test::Retarget::Redis::consent_cookie('ack'), ""]
 --- no_cookie_jar
 --- response_headers eval
 ["X-Cache: MISS", "X-Cache: HIT", "X-Cache: HIT"]

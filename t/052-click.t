@@ -948,9 +948,9 @@ check HGET rt:stats:{{today}} clicks:A => 2
 
 === TEST 61: click: an opted-out or GPC visitor: redirected, nothing else
 --- steps
-GET /retarget/click?v=A&to=/x as optout cookie=rt_vid_consent=out
+GET /retarget/click?v=A&to=/x as optout consent=out
     redirect 302 /x
-GET /retarget/click?v=A&to=/x cookie=rt_vid_consent=out
+GET /retarget/click?v=A&to=/x consent=out
     redirect 302 /x
 GET /retarget/click?v=A&to=/x as gpc header="Sec-GPC: 1"
     redirect 302 /x
@@ -982,7 +982,7 @@ retarget_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
 # a generous timeout: the answer is waited for, and valgrind is slow
 retarget_redis_timeout 2s;
 --- steps
-POST /retarget/dismiss?to=/cart%3Fstep%3D1 as click
+POST /retarget/dismiss?to=/cart%3Fstep%3D1 as click header="Origin: http://localhost"
     redirect 303 /cart?step=1
 # no wait: the 303 came after Redis's reply
 check HGET {{meta click}} dismissed => ~clock/10
@@ -1039,7 +1039,7 @@ POST /retarget/dismiss?to=/x
     redirect 303 /x
 POST /retarget/dismiss?to=/x cookie=rt_vid={{vid forged}}.forgedsignature0000000
     redirect 303 /x
-POST /retarget/dismiss?to=/x as click cookie=rt_vid_consent=out
+POST /retarget/dismiss?to=/x as click consent=out
     redirect 303 /x
 POST /retarget/dismiss?to=/x as click header="Sec-GPC: 1"
     redirect 303 /x
@@ -1056,7 +1056,7 @@ retarget_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
 retarget_redis_timeout 300ms;
 --- steps
 redis CLIENT PAUSE 1500 WRITE
-POST /retarget/dismiss?to=/x as click
+POST /retarget/dismiss?to=/x as click header="Origin: http://localhost"
     redirect 303 /x
     took >= 0.25 < 1.2
 # the write was sent: it lands once Redis is back, uncounted
@@ -1074,7 +1074,7 @@ retarget_secret 0123456789abcdef0123456789abcdef;
 retarget_redis 127.0.0.1:1;
 --- link_up: 0
 --- steps
-POST /retarget/dismiss?to=/x as click
+POST /retarget/dismiss?to=/x as click header="Origin: http://localhost"
     redirect 303 /x
 GET /retarget/click?v=A&to=/x as click
     redirect 302 /x

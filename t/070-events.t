@@ -565,7 +565,7 @@ section('visitors who are not tracked log nothing', {
 }, sub {
     get('/e/cart_add?sku=S1', vid => $V, headers => ['Sec-GPC: 1'],
         status => 200);
-    get('/e/cart_add?sku=S1', vid => $V, cookie => 'rt_vid_consent=out',
+    get('/e/cart_add?sku=S1', vid => $V, cookie => consent_cookie('out'),
         status => 200);
     get('/optin?sku=S1', vid => $V, status => 200);
     get('/bot?sku=S1&bot=1', vid => $V, status => 200);
@@ -576,7 +576,7 @@ section('visitors who are not tracked log nothing', {
     is($s->{cart_adds}, undef, 'no cart_adds');
     is($s->{gpc}, 1, 'the GPC request is counted as gpc');
 
-    get('/optin?sku=S1', vid => $V, cookie => 'rt_vid_consent=in',
+    get('/optin?sku=S1', vid => $V, cookie => consent_cookie('in'),
         status => 200);
     get('/bot?sku=S2&bot=0', vid => $V, status => 200);
     settle();

@@ -2,6 +2,7 @@
 # "optout" delete it.
 use lib 't/lib';
 use Test::Retarget;
+use Test::Retarget::Redis ();
 use Digest::SHA qw(hmac_sha256);
 use MIME::Base64 qw(encode_base64url);
 use JSON::PP;
@@ -83,7 +84,7 @@ main::seed()
 --- request
 POST /retarget/forget?to=/
 --- more_headers eval
-"Cookie: $main::COOKIE"
+"Cookie: $main::COOKIE\nOrigin: http://localhost"
 --- error_code: 303
 --- wait: 0.3
 --- redis_check eval
@@ -100,7 +101,8 @@ main::seed()
 --- request eval
 ["POST /retarget/forget?to=/", "GET /add?sku=cup&qty=1"]
 --- more_headers eval
-["Cookie: $main::COOKIE; rt_vid_consent=ack", "Cookie: $main::COOKIE; rt_vid_consent=ack"]
+my $c = "Cookie: $main::COOKIE; " . Test::Retarget::Redis::consent_cookie('ack', $main::KEY);
+["$c\nOrigin: http://localhost", $c]
 --- error_code eval
 [303, 204]
 --- response_headers eval
@@ -120,7 +122,8 @@ main::seed()
 --- request eval
 ["POST /retarget/optout?to=/", "GET /add?sku=cup&qty=1"]
 --- more_headers eval
-["Cookie: $main::COOKIE", "Cookie: $main::COOKIE; rt_vid_consent=out"]
+["Cookie: $main::COOKIE\nOrigin: http://localhost",
+ "Cookie: $main::COOKIE; " . Test::Retarget::Redis::consent_cookie('out', $main::KEY)]
 --- error_code eval
 [303, 204]
 --- response_headers_like eval

@@ -359,7 +359,8 @@ sub raw_request {
     my ($vid, $uri) = @_;
     return "GET $uri HTTP/1.1\r\nHost: localhost\r\n"
          . "Accept: text/html\r\nCookie: rt_vid="
-         . signed_cookie($vid, $SECRET) . "; rt_vid_consent=ack\r\n"
+         . signed_cookie($vid, $SECRET) . "; "
+         . consent_cookie('ack', $SECRET) . "\r\n"
          . "Connection: close\r\n\r\n";
 }
 

@@ -79,7 +79,7 @@ sub get {
     return http_req(uri => $uri, headers => [
         'Accept: text/html',
         'Cookie: rt_vid=' . signed_cookie($vid, $SECRET)
-        . '; rt_vid_consent=ack']);
+        . '; ' . consent_cookie('ack', $SECRET)]);
 }
 
 # the decision each server logged for the visitor's pages, in order

@@ -127,7 +127,8 @@ unlink "$out/browser-banner.png", "$out/browser-banner-focus.png";
 my $run = run_browser_script('banner.js',
     ['--base', $base, '--out', $out,
      '--vid-a', signed_cookie($A, $SECRET),
-     '--vid-b', signed_cookie($B, $SECRET)], limit => $RUN_LIMIT);
+     '--vid-b', signed_cookie($B, $SECRET),
+     '--consent', signed_consent('ack', $SECRET)], limit => $RUN_LIMIT);
 
 my $r = browser_result($run);
 if (!$r) {

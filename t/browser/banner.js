@@ -2,11 +2,12 @@
 // Real-browser checks of the reminder banner, run by t/091-browser-banner.t.
 //
 //   node t/browser/banner.js --base http://127.0.0.1:PORT --out DIR \
-//       --vid-a RT_VID_COOKIE --vid-b RT_VID_COOKIE
+//       --vid-a RT_VID_COOKIE --vid-b RT_VID_COOKIE --consent CONSENT_COOKIE
 //
 // The two visitors' carts are seeded in Redis by the .t file; each scenario
 // gets a fresh browser context holding only that visitor's signed
-// (HttpOnly) cookie and the consent cookie "ack", so no notice is shown.
+// (HttpOnly) cookie and the signed consent cookie "ack" (--consent), so
+// no notice is shown.
 // Prints one JSON line on stdout: the observations, which the .t file
 // asserts.  The launch, the request tracking and the bounds are in
 // t/browser/lib.js.
@@ -17,7 +18,8 @@ const NOTICE = '[role="region"][aria-label="Privacy notice"]';
 const STEP_MS = 10000;
 
 const run = require('./lib').browserRun({
-    args: { base: 'URL', out: 'DIR', 'vid-a': 'COOKIE', 'vid-b': 'COOKIE' },
+    args: { base: 'URL', out: 'DIR', 'vid-a': 'COOKIE', 'vid-b': 'COOKIE',
+            consent: 'COOKIE' },
     totalMs: 80000,
     launchMs: 30000,
     stepMs: STEP_MS,
@@ -38,7 +40,7 @@ async function visitorContext(browser, vidCookie) {
     await context.addCookies([
         { name: 'rt_vid', value: vidCookie, url: opt.base,
           httpOnly: true, sameSite: 'Lax' },
-        { name: 'rt_vid_consent', value: 'ack', url: opt.base,
+        { name: 'rt_vid_consent', value: opt.consent, url: opt.base,
           sameSite: 'Lax' },
     ]);
     return context;

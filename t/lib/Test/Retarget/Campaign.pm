@@ -25,8 +25,8 @@ use Time::HiRes qw(time sleep);
 use Test::More;
 use Test::Retarget qw(redis_cmd http_req servroot server_port
                       register_section register_placeholder);
-use Test::Retarget::Redis qw(signed_cookie today hash eventually wait_up
-                             settle);
+use Test::Retarget::Redis qw(signed_cookie signed_consent today hash
+                             eventually wait_up settle);
 use Text::ParseWords qw(shellwords);
 use IO::Socket::INET;
 
@@ -119,7 +119,8 @@ sub page {
     my @c;
     push @c, 'rt_vid=' . signed_cookie($vid, $SECRET)
         if defined $vid && !$o{no_vid};
-    push @c, 'rt_vid_consent=' . ($o{consent} // 'ack')
+    push @c, 'rt_vid_consent='
+           . signed_consent($o{consent} // 'ack', $SECRET)
         unless exists $o{consent} && !defined $o{consent};
     push @c, $o{cookie} if $o{cookie};
     my @h = @{ $o{headers} || [] };
@@ -353,7 +354,8 @@ sub run_step {
         my ($n, $who) = words($lhs);
         my $req = "GET /page.html HTTP/1.1\r\nHost: localhost\r\n"
                 . "Accept: text/html\r\nCookie: rt_vid="
-                . signed_cookie(visitor($who), $SECRET) . "; rt_vid_consent=ack\r\n"
+                . signed_cookie(visitor($who), $SECRET) . "; rt_vid_consent="
+                . signed_consent('ack', $SECRET) . "\r\n"
                 . "Connection: close\r\n\r\n";
         my @socks = map {
             my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
@@ -476,7 +478,7 @@ sub run_page {
     response_checks($st, $name, $r);
 }
 
-# METHOD URI [as VISITOR] [cookie=C] [header="Name: value"]... [repeat=N]
+# METHOD URI [as VISITOR] [cookie=C] [consent=CHOICE (signed)] [header="Name: value"]... [repeat=N]
 sub run_request {
     my ($st, $name, $method, $rest) = @_;
     my ($uri, @w) = words($rest);
@@ -485,6 +487,9 @@ sub run_request {
         my $w = shift @w;
         if ($w eq 'as') { push @c, 'rt_vid=' . signed_cookie(visitor(shift @w), $SECRET) }
         elsif ($w =~ /^cookie=(.*)\z/s) { push @c, $1 }
+        elsif ($w =~ /^consent=(\w+)\z/) {
+            push @c, 'rt_vid_consent=' . signed_consent($1, $SECRET);
+        }
         elsif ($w =~ /^header=(.*)\z/s) { push @h, $1 }
         elsif ($w =~ /^repeat=(\d+)\z/) { $repeat = $1 }
         else { die "request: bad word '$w'\n" }
@@ -569,7 +574,7 @@ C<clock+5s>; units s m h d), and C<ms:> for milliseconds.
                                   DECISION shown: decision, 200, whole page,
                                   a banner; any other: the same, no banner;
                                   * checks only the variables given
-  GET|HEAD|POST|PUT URI [as V] [cookie=C] [header="N: v"] [repeat=N]
+  GET|HEAD|POST|PUT URI [as V] [cookie=C] [consent=C] [header="N: v"] [repeat=N]
       (indented under a page or request: checks on its response)
       status N | redirect N PATH (status, exact Location, only
       Cache-Control: no-store, no Set-Cookie) | no header N |

@@ -15,8 +15,9 @@ use Test::Retarget qw(redis_cmd start_nginx stop_nginx check_error_log_clean
 
 use Exporter qw(import);
 
-our @EXPORT = qw(signed_cookie vid today hash eventually nginx_clients
-                 wait_up settle quit section nginx_started);
+our @EXPORT = qw(signed_cookie signed_consent consent_cookie vid today hash
+                 eventually nginx_clients wait_up settle quit section
+                 nginx_started);
 
 # "<vid>.<sig>" as the module signs it: the first 16 bytes of
 # HMAC-SHA256 over the id, base64url
@@ -24,6 +25,20 @@ sub signed_cookie {
     my ($vid, $secret) = @_;
     return "$vid." . encode_base64url(substr(hmac_sha256($vid, $secret), 0, 16));
 }
+
+# "<choice>.<sig>", the consent cookie's value as the module signs it:
+# HMAC-SHA256 over "consent:<choice>", first 16 bytes, base64url.  The
+# secret defaults to the one most tests configure.
+sub signed_consent {
+    my ($choice, $secret) = @_;
+    $secret //= '0123456789abcdef0123456789abcdef';
+    return "$choice."
+         . encode_base64url(substr(hmac_sha256("consent:$choice", $secret),
+                                   0, 16));
+}
+
+# "rt_vid_consent=<signed choice>"
+sub consent_cookie { 'rt_vid_consent=' . signed_consent(@_) }
 
 # a valid visitor id (22 of [A-Za-z0-9_-]) per name
 sub vid { my ($n) = @_; return substr("V${n}_" . ('x' x 22), 0, 22) }
