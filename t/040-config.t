@@ -182,3 +182,47 @@ location /retarget/ { retarget_control; }
 GET /
 --- response_body
 ok
+
+=== TEST 20a: a __Host- cookie name requires secure, path=/ and no domain: without secure
+--- http_config
+retarget_secret 0123456789abcdef0123456789abcdef;
+retarget_cookie name=__Host-rt;
+--- must_die
+--- error_log eval
+qr/\[emerg\] "retarget_cookie" name=__Host-\.\.\. requires "secure", path=\/ and no domain in \S+nginx\.conf:\d+/
+
+=== TEST 20b: a __Host- cookie name requires secure, path=/ and no domain: with another path
+--- http_config
+retarget_secret 0123456789abcdef0123456789abcdef;
+retarget_cookie name=__Host-rt secure path=/shop;
+--- must_die
+--- error_log eval
+qr/\[emerg\] "retarget_cookie" name=__Host-\.\.\. requires "secure", path=\/ and no domain in \S+nginx\.conf:\d+/
+
+=== TEST 20c: a __Host- cookie name requires secure, path=/ and no domain: with a domain
+--- http_config
+retarget_secret 0123456789abcdef0123456789abcdef;
+retarget_cookie name=__Host-rt secure domain=example.com;
+--- must_die
+--- error_log eval
+qr/\[emerg\] "retarget_cookie" name=__Host-\.\.\. requires "secure", path=\/ and no domain in \S+nginx\.conf:\d+/
+
+=== TEST 21: a __Secure- cookie name requires secure
+--- http_config
+retarget_secret 0123456789abcdef0123456789abcdef;
+retarget_cookie name=__Secure-rt;
+--- must_die
+--- error_log eval
+qr/\[emerg\] "retarget_cookie" name=__Secure-\.\.\. requires "secure" in \S+nginx\.conf:\d+/
+
+=== TEST 22: a __Host- name with secure: the prefix and its attributes
+--- http_config
+retarget_secret 0123456789abcdef0123456789abcdef;
+retarget_cookie name=__Host-rt secure;
+--- config
+retarget on;
+location / { return 200 "ok\n"; }
+--- request
+GET /
+--- response_headers_like
+Set-Cookie: ^__Host-rt=[\w-]{22}\.[\w-]{22}; Max-Age=31536000; Expires=[^;]+; Path=/; SameSite=Lax; HttpOnly; Secure$
