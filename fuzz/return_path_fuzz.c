@@ -21,6 +21,13 @@
  *     and pass the check above; and a Referer of "https://shop.example"
  *     followed by such a path must give that path;
  *
+ *   - as an Origin and as a Referer, by
+ *     ngx_http_retarget_origin_is_ours() with "shop.example" as the Host
+ *     of a plain http request: an Origin is ours exactly when it is
+ *     "http(s)://shop.example" with no port or the default port of its
+ *     scheme, in any letter case; a Referer exactly when it starts so and
+ *     goes on with nothing or a "/", "?" or "#" (fuzz_origin_check());
+ *
  *   - as the raw value of a "to" argument, by
  *     ngx_http_retarget_unescape_to(): it must refuse exactly the values
  *     with a "%" not followed by two hex digits, and otherwise give each
@@ -36,6 +43,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 
 
 #define FUZZ_SERVER  "shop.example"
@@ -197,6 +205,76 @@ fuzz_referer(u_char *copy, size_t size)
 }
 
 
+/* the property of ngx_http_retarget_origin_is_ours(), independently */
+
+static int
+fuzz_ours(const u_char *p, size_t len, int prefix)
+{
+    size_t       i, n;
+    const char  *o;
+
+    static const char  *origins[] = {
+        "http://shop.example", "http://shop.example:80",
+        "https://shop.example", "https://shop.example:443", NULL
+    };
+
+    for (i = 0; origins[i]; i++) {
+        o = origins[i];
+        n = strlen(o);
+
+        if (len < n || strncasecmp((const char *) p, o, n) != 0) {
+            continue;
+        }
+
+        if (len == n) {
+            return 1;
+        }
+
+        if (prefix && (p[n] == '/' || p[n] == '?' || p[n] == '#')) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+fuzz_origin_check(u_char *copy, size_t size)
+{
+    int                  got, want;
+    ngx_str_t            url;
+    ngx_uint_t           prefix;
+    ngx_table_elt_t      host;
+    ngx_connection_t     c;
+    ngx_http_request_t   r;
+
+    ngx_memzero(&r, sizeof(ngx_http_request_t));
+    ngx_memzero(&c, sizeof(ngx_connection_t));
+    ngx_memzero(&host, sizeof(ngx_table_elt_t));
+
+    ngx_str_set(&host.key, "Host");
+    ngx_str_set(&host.value, FUZZ_SERVER);
+
+    r.connection = &c;
+    r.headers_in.host = &host;
+
+    url.data = copy;
+    url.len = size;
+
+    for (prefix = 0; prefix < 2; prefix++) {
+        got = ngx_http_retarget_origin_is_ours(&r, &url, prefix) ? 1 : 0;
+        want = fuzz_ours(copy, size, (int) prefix);
+
+        if (got != want) {
+            fuzz_fail("origin_is_ours(%s) %s \"%.*s\"",
+                      prefix ? "Referer" : "Origin",
+                      got ? "accepted" : "refused", (int) size, copy);
+        }
+    }
+}
+
+
 static int
 fuzz_hex(u_char c)
 {
@@ -288,6 +366,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_path(copy, size);
     fuzz_referer(copy, size);
+    fuzz_origin_check(copy, size);
     fuzz_to(copy, size);
 
     free(copy);

@@ -42,6 +42,28 @@ ngx_http_arg(ngx_http_request_t *r, u_char *name, size_t len, ngx_str_t *value)
 }
 
 
+uintptr_t
+ngx_escape_uri(u_char *dst, u_char *src, size_t size, ngx_uint_t type)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+uintptr_t
+ngx_escape_html(u_char *dst, u_char *src, size_t size)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+ngx_int_t
+ngx_http_retarget_consent_value(ngx_http_request_t *r, ngx_str_t *choice,
+    ngx_str_t *value)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
 ngx_int_t
 ngx_http_discard_request_body(ngx_http_request_t *r)
 {
