@@ -13,7 +13,9 @@
  * like the visitor cookie: a page of another host of the domain, an http
  * page or a script cannot make one up.  The value is the same for every
  * visitor who made that choice, so it identifies no one.  An unsigned,
- * forged or duplicated consent cookie is no choice.
+ * forged or duplicated consent cookie is no choice, but for the plain
+ * "out" that versions before the signature set (see
+ * ngx_http_retarget_consent_cookie_read()).
  */
 
 
@@ -35,6 +37,9 @@ static ngx_int_t ngx_http_retarget_consent_cookie_read(ngx_http_request_t *r,
 #define NGX_HTTP_RETARGET_DNT  2
 
 #define NGX_HTTP_RETARGET_CONSENT_MAX  sizeof("consent:ack")
+
+/* the "key" of the legacy unsigned "out": to be signed, like an old key */
+#define NGX_HTTP_RETARGET_CONSENT_UNSIGNED  ((ngx_uint_t) -1)
 
 
 static ngx_str_t  ngx_http_retarget_consent_names[] = {
@@ -210,6 +215,22 @@ ngx_http_retarget_consent_cookie_read(ngx_http_request_t *r,
            != NGX_OK)
     {
         return NGX_DECLINED;
+    }
+
+    if (value.len == 3 && ngx_strncmp(value.data, "out", 3) == 0) {
+        /*
+         * The unsigned "out" of the versions before the signature: an
+         * opt-out made before the upgrade holds, and a planted one can
+         * only stop tracking.  It is signed on the next response.
+         */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: unsigned consent cookie \"out\" kept");
+
+        choice->data = value.data;
+        choice->len = 3;
+        *key = NGX_HTTP_RETARGET_CONSENT_UNSIGNED;
+
+        return NGX_OK;
     }
 
     dot = ngx_strlchr(value.data, value.data + value.len, '.');

@@ -102,7 +102,7 @@ static ngx_http_retarget_action_t  ngx_http_retarget_actions[] = {
     { ngx_string("ack"), ngx_http_retarget_ack, 0,
       "Hide the privacy notice?",
       "The notice about this shop's cookie will not be shown again in "
-      "this browser. You can still opt out on the privacy page.",
+      "this browser. You can still opt out at any time.",
       "Hide the notice" },
     { ngx_string("optin"), ngx_http_retarget_optin, 0,
       "May this shop remember your visit?",

@@ -277,7 +277,17 @@ section('the consent cookie is signed: a planted one is no choice', $CONF,
     };
     is($v->('Sec-GPC: 1', 'Cookie: rt_vid_consent=in'), 'gpc',
        'an unsigned "in" does not win over Sec-GPC');
-    is($v->('Cookie: rt_vid_consent=out'), 'notice', 'an unsigned "out" is no choice');
+    is($v->('Cookie: rt_vid_consent=ack'), 'notice', 'an unsigned "ack" is no choice');
+    is($v->('Cookie: rt_vid_consent=in'), 'notice', 'an unsigned "in" is no choice');
+    # the plain "out" of earlier versions holds (it can only stop
+    # tracking), and is signed on the next response
+    is($v->('Cookie: rt_vid_consent=out'), 'out', 'the unsigned "out" of before holds');
+    my $r0 = http_req(uri => '/p.html', headers => ['Cookie: rt_vid_consent=out']);
+    my $signed_out = $sign->('out', $SECRET);
+    like(set_cookies($r0), qr/^\Q$signed_out\E; Max-Age=/m,
+         'the unsigned "out": signed on the next page');
+    is($v->('Cookie: rt_vid_consent=out.' . ('A' x 22)), 'notice',
+       'a forged signature of "out" is no choice');
     is($v->('Sec-GPC: 1', 'Cookie: rt_vid_consent=in.' . ('A' x 22)), 'gpc',
        'a forged signature is no choice');
     is($v->('Sec-GPC: 1', 'Cookie: ' . $sign->('in', 'another-secret-0123456')), 'gpc',
