@@ -12,6 +12,7 @@
 
 #include "ngx_http_retarget_identity.h"
 #include "ngx_http_retarget_consent.h"
+#include "ngx_http_retarget_escape.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -244,6 +245,7 @@ ngx_http_retarget_verify(ngx_http_request_t *r,
     ngx_http_retarget_hmac_t *hmac, ngx_str_t *value, ngx_uint_t *key)
 {
     u_char      sig[NGX_HTTP_RETARGET_SIG_LEN];
+    ngx_str_t   safe;
     ngx_uint_t  i;
 
     if (value->len != NGX_HTTP_RETARGET_COOKIE_LEN
@@ -251,9 +253,9 @@ ngx_http_retarget_verify(ngx_http_request_t *r,
         || !ngx_http_retarget_is_base64url(value->data,
                                            NGX_HTTP_RETARGET_VID_LEN))
     {
+        ngx_http_retarget_log_value(r->pool, value->data, value->len, &safe);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "retarget: malformed visitor cookie \"%*s\"",
-                      ngx_min(value->len, 64), value->data);
+                      "retarget: malformed visitor cookie \"%V\"", &safe);
         return NGX_DECLINED;
     }
 
@@ -274,9 +276,10 @@ ngx_http_retarget_verify(ngx_http_request_t *r,
         }
     }
 
+    ngx_http_retarget_log_value(r->pool, value->data, value->len, &safe);
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "retarget: visitor cookie with a bad signature \"%V\"",
-                  value);
+                  &safe);
 
     return NGX_DECLINED;
 }
