@@ -520,6 +520,7 @@ ngx_int_t
 ngx_http_retarget_printable(ngx_str_t *v, size_t max, ngx_uint_t spaces)
 {
     u_char    *p, *last;
+    size_t     i, n;
     uint32_t   cp;
 
     if (v->len == 0 || v->len > max) {
@@ -532,10 +533,30 @@ ngx_http_retarget_printable(ngx_str_t *v, size_t max, ngx_uint_t spaces)
     while (p < last) {
 
         if (*p >= 0x80) {
-            /* invalid UTF-8, or a C1 control character */
+            /*
+             * ngx_utf8_decode() takes any byte from 0x80 as a
+             * continuation: "\xea\xea\xac" would pass, and a browser
+             * would read a U+FFFD and what follows.  Each continuation
+             * byte must be 10xxxxxx.
+             */
+
+            n = (*p >= 0xf0) ? 3 : (*p >= 0xe0) ? 2 : (*p >= 0xc2) ? 1 : 0;
+
+            if (n == 0 || (size_t) (last - p) <= n) {
+                return NGX_ERROR;
+            }
+
+            for (i = 1; i <= n; i++) {
+                if ((p[i] & 0xc0) != 0x80) {
+                    return NGX_ERROR;
+                }
+            }
+
+            /* invalid UTF-8, a surrogate, a C1 control character */
             cp = ngx_utf8_decode(&p, last - p);
 
             if (cp > 0x10ffff || (cp >= 0x80 && cp <= 0x9f)
+                || (cp >= 0xd800 && cp <= 0xdfff)
                 || ngx_http_retarget_bidi(cp))
             {
                 return NGX_ERROR;

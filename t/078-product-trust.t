@@ -179,6 +179,21 @@ section_t('bidi controls are refused', sub {
     is_deeply(\@users, ['ok'], 'only the clean event reached the stream');
 });
 
+# without the stream (whose JSON refuses bad UTF-8 on its own), the value
+# checks alone: a lead byte taken as a continuation must not let a bidi
+# control through ("\xea" then U+061C)
+section('bad UTF-8 around a bidi control, without the stream', {
+    http_config => $HTTP . "retarget_stream_maxlen 0;\n", config => $SERVER,
+}, {}, sub {
+    get('/e/product?sku=S1&name=a%EA%EA%AC%D8%9Cb', vid => $V);
+    get('/e/product?sku=S2&name=a%ED%A0%80b', vid => $V);
+    get('/e/product?sku=S3&name=ok', vid => $V);
+    settle();
+    is(stats()->{rejected}, 2, 'both rejected');
+    my $m = hash("rt:{$V}:meta");
+    is_deeply([ sort grep { /^v:/ } keys %$m ], ['v:S3'], 'only S3 stored');
+});
+
 section_t('control bytes of cookies are escaped in error.log', sub {
     mark_error_log();
     my $sig = "AAAAAAAAAAAAAAAAAAAA\x1b[";
