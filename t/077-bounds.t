@@ -12,6 +12,7 @@ use lib 't/lib';
 use Test::Retarget;
 use Test::Retarget::Redis;
 use IO::Socket::INET;
+use JSON::PP ();
 
 use_redis();
 
@@ -32,6 +33,7 @@ my $SERVER = qq{
     location = /e/cart_add { retarget_event cart_add $ALL; return 200 "ok\\n"; }
     location = /e/product { retarget_event product $ALL; return 200 "ok\\n"; }
     location = /e/cart_clear { retarget_event cart_clear; return 200 "ok\\n"; }
+    location = /status { retarget_status; }
 };
 
 my $PAGE = "<html><body><h1>Shop</h1></body></html>\n";
@@ -109,6 +111,10 @@ section_b('1,100 distinct cart_adds: 50 lines, the rest refused', sub {
     my $s = stats();
     is($s->{cart_adds}, 50, 'cart_adds counts the 50 written');
     is($s->{cart_full}, 1050, 'cart_full counts the 1,050 refused');
+    my $st = http_req(uri => '/status');
+    my $j = eval { JSON::PP->new->decode($st->{body}) } || {};
+    is($j->{today}{cart_full}, 1050, 'the status endpoint shows cart_full')
+        or diag($st->{body});
     my $bytes = hgetall_bytes("rt:{$V}:meta");
     cmp_ok($bytes, '<=', 240 * 1024, "HGETALL of the meta: $bytes bytes");
     my $c = hash("rt:{$V}:cart");
