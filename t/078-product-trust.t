@@ -11,6 +11,8 @@ use lib 't/lib';
 use Test::Retarget;
 use Test::Retarget::Redis;
 use JSON::PP ();
+use IO::Socket::INET;
+use Socket qw(SOL_SOCKET SO_LINGER);
 
 use_redis();
 
@@ -192,6 +194,66 @@ section('bad UTF-8 around a bidi control, without the stream', {
     is(stats()->{rejected}, 2, 'both rejected');
     my $m = hash("rt:{$V}:meta");
     is_deeply([ sort grep { /^v:/ } keys %$m ], ['v:S3'], 'only S3 stored');
+});
+
+# impressions count what the client got: a reminder whose page could not
+# be written (the client reset the connection before the injection) is
+# neither counted nor held against the frequency cap
+sub slow_page {
+    my ($reset) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => server_port()) or die $!;
+    print $s "GET /slow HTTP/1.1\r\nHost: localhost\r\nAccept: text/html\r\n"
+        . 'Cookie: rt_vid=' . signed_cookie($V, $SECRET)
+        . "\r\nConnection: close\r\n\r\n";
+    my $got = '';
+    while ($got !~ m{<p>head</p>}) {
+        my $n = sysread($s, $got, 65536, length $got);
+        last unless $n;
+    }
+    if ($reset) {
+        setsockopt($s, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+        close $s;
+        return '';
+    }
+    local $/;
+    $got .= <$s> // '';
+    close $s;
+    return $got;
+}
+
+section('an impression is what reached the client', {
+    http_config => $HTTP,
+    config => $SERVER . q{
+        location = /slow {
+            proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+            proxy_buffering off;
+        }
+    },
+}, {}, sub {
+    Test::Retarget::start_backend(
+        [ "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+          . "Connection: close\r\n\r\n<html><body><p>head</p>\n",
+          "<p>tail</p></body></html>\n" ], 0.8);
+    my $now = time;
+    my $seed = sub {
+        redis_cmd('DEL', "rt:{$V}:meta");
+        redis_cmd('HSET', "rt:{$V}:meta", 'cart_updated', $now - 7200,
+                  'c:MUG', ($now - 7200) * 1000 . "\t2\t4.00\tMug\t\t/p/mug");
+    };
+    $seed->();
+    slow_page(1);
+    sleep 1.5;
+    settle();
+    is(stats()->{'impressions:banner'} // 0, 0,
+       'a reset before the injection: no impression counted');
+    ok(!exists hash("rt:{$V}:meta")->{seen}, '... nor "seen" written');
+    my $page = slow_page(0);
+    like($page, qr/rt-banner/, 'read to the end: the banner');
+    settle();
+    is(stats()->{'impressions:banner'}, 1, 'and one impression');
+    like(hash("rt:{$V}:meta")->{seen} // '', qr/^\d+ banner$/, '"seen" written');
+    Test::Retarget::stop_backend();
 });
 
 section_t('control bytes of cookies are escaped in error.log', sub {
