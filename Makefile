@@ -130,6 +130,7 @@ fuzz-build: $(BUILD)/nginx/objs/Makefile
 	    fuzz/return_path_fuzz.c ngx_retarget_module/ngx_http_retarget_store.c \
 	    ngx_retarget_module/ngx_http_retarget_cmd.c \
 	    ngx_retarget_module/ngx_http_retarget_url.c \
+	    ngx_retarget_module/ngx_http_retarget_escape.c \
 	    $(FUZZ_DIR)/stubs.o $(FUZZ_DIR)/stubs_http.o \
 	    -o $(FUZZ_DIR)/return_path_fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \

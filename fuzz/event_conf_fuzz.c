@@ -18,8 +18,12 @@
  *   - a quantity is accepted exactly when it is 1 to 18 digits worth 1
  *     to 9999, and is kept as that number;
  *   - a price or value is accepted exactly when it is digits with at most
- *     two decimals after a dot, 12 digits in all at most, and is kept in
- *     cents;
+ *     two decimals after a dot, 12 digits in all at most, at most
+ *     99,999,999.99, and is kept in cents;
+ *   - no accepted value holds a bidi control (U+061C, U+200E-200F,
+ *     U+202A-202E, U+2066-2069);
+ *   - ngx_http_retarget_catalog_value() refuses any value naming a
+ *     variable $arg_*, $cookie_*, $http_* (also as ${...}, in any case);
  *   - an image or url that is accepted is a path on this site ("/" but
  *     not "//" or "/\") or starts with http:// or https://;
  *   - ngx_http_retarget_parse_number() gives the value of 1 to 18 digits,
@@ -93,7 +97,10 @@ fuzz_amount(const u_char *p, size_t len)
         return -1;
     }
 
-    return whole * 100 + (ndec == 1 ? dec * 10 : dec);
+    whole = whole * 100 + (ndec == 1 ? dec * 10 : dec);
+
+    /* 99,999,999.99 at most */
+    return (whole > 9999999999LL) ? -1 : whole;
 }
 
 
@@ -113,6 +120,58 @@ fuzz_printable(ngx_str_t *v, size_t max, int spaces)
         {
             fuzz_fail("accepted byte 0x%02x at %u", v->data[i],
                       (unsigned) i);
+        }
+
+        /* bidi controls: U+061C, U+200E-200F, U+202A-202E, U+2066-2069 */
+
+        if (i + 1 < v->len && v->data[i] == 0xd8 && v->data[i + 1] == 0x9c) {
+            fuzz_fail("accepted U+061C at %u", (unsigned) i);
+        }
+
+        if (i + 2 < v->len && v->data[i] == 0xe2
+            && ((v->data[i + 1] == 0x80
+                 && (v->data[i + 2] == 0x8e || v->data[i + 2] == 0x8f
+                     || (v->data[i + 2] >= 0xaa && v->data[i + 2] <= 0xae)))
+                || (v->data[i + 1] == 0x81
+                    && v->data[i + 2] >= 0xa6 && v->data[i + 2] <= 0xa9)))
+        {
+            fuzz_fail("accepted a bidi control at %u", (unsigned) i);
+        }
+    }
+}
+
+
+/*
+ * A "catalog" value that names $arg_..., ${cookie_...}, $http_... (in
+ * any case) is refused, whatever else it holds
+ */
+
+static void
+fuzz_catalog(ngx_str_t *v)
+{
+    size_t             i, k, n;
+    ngx_str_t          var;
+    static const char *bad[] = { "arg_", "cookie_", "http_" };
+
+    if (ngx_http_retarget_catalog_value(v, &var) != NGX_OK) {
+        return;
+    }
+
+    for (i = 0; i < v->len; i++) {
+
+        if (v->data[i] != '$') {
+            continue;
+        }
+
+        n = (i + 1 < v->len && v->data[i + 1] == '{') ? i + 2 : i + 1;
+
+        for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+            if (v->len - n >= strlen(bad[k])
+                && strncasecmp((char *) v->data + n, bad[k], strlen(bad[k]))
+                   == 0)
+            {
+                fuzz_fail("catalog value naming $%s accepted", bad[k]);
+            }
         }
     }
 }
@@ -172,6 +231,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_fail("parse_number: %lld, expected %lld", (long long) n,
                   (long long) want);
     }
+
+    fuzz_catalog(&v);
 
     ngx_memzero(&ev, sizeof(ngx_http_retarget_event_t));
     ev.qty = 1;

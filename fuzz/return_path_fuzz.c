@@ -37,6 +37,7 @@
 
 #include "fuzz_stubs.h"
 #include "ngx_http_retarget_url.h"
+#include "ngx_http_retarget_escape.h"
 
 #include "ngx_http_retarget_control.c"
 
@@ -348,6 +349,40 @@ fuzz_to(u_char *copy, size_t size)
 }
 
 
+/*
+ * What error.log gets of a value (ngx_http_retarget_escape.c): printable
+ * ASCII only, no '"' or '\' unescaped, at most 4 bytes per input byte of
+ * the first NGX_HTTP_RETARGET_LOG_VALUE_MAX, and "..." when cut
+ */
+
+static void
+fuzz_log_value(u_char *data, size_t size)
+{
+    size_t     i, n;
+    ngx_str_t  out;
+
+    ngx_http_retarget_log_value(fuzz_pool(), data, size, &out);
+
+    n = ngx_min(size, NGX_HTTP_RETARGET_LOG_VALUE_MAX);
+
+    if (out.len > 4 * n + 3) {
+        fuzz_fail("log value: %u bytes for %u", (unsigned) out.len,
+                  (unsigned) size);
+    }
+
+    for (i = 0; i < out.len; i++) {
+        if (out.data[i] < 0x20 || out.data[i] >= 0x7f
+            || (out.data[i] == '"')
+            || (out.data[i] == '\\'
+                && (i + 1 >= out.len || out.data[i + 1] != 'x')))
+        {
+            fuzz_fail("log value: byte 0x%02x at %u", out.data[i],
+                      (unsigned) i);
+        }
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -368,6 +403,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_referer(copy, size);
     fuzz_origin_check(copy, size);
     fuzz_to(copy, size);
+    fuzz_log_value(copy, size);
 
     free(copy);
 

@@ -16,7 +16,9 @@
  *   - every item's sku is the rest of a "c:" or "v:" field name;
  *   - every field listed for deletion is a "c:" or "v:" field of the
  *     input, and none of the kept items is listed;
- *   - a cart line's amount in cents agrees with its price text.
+ *   - a cart line's amount in cents agrees with its price text;
+ *   - every item is within the bounds of ngx_http_retarget_store.h
+ *     (qty 1..QTY_MAX, cents 0..AMOUNT_MAX), so no sum overflows.
  */
 
 
@@ -63,7 +65,10 @@ fuzz_check_items(ngx_http_retarget_state_t *st, ngx_array_t *items,
                       (unsigned) i, kind);
         }
 
-        if (it[i].qty < 1 || it[i].ms <= 0) {
+        if (it[i].qty < 1 || it[i].qty > NGX_HTTP_RETARGET_QTY_MAX
+            || it[i].cents < 0 || it[i].cents > NGX_HTTP_RETARGET_AMOUNT_MAX
+            || it[i].ms <= 0)
+        {
             fuzz_fail("item %u: qty %lld, ms %lld", (unsigned) i,
                       (long long) it[i].qty, (long long) it[i].ms);
         }

@@ -511,11 +511,15 @@ ngx_http_retarget_click_url(ngx_http_request_t *r,
 }
 
 
-/* cents as "12.34" */
+/* cents as "12.34"; never negative (the sums are bounded, see store.h) */
 
 static ngx_int_t
 ngx_http_retarget_money(ngx_pool_t *pool, int64_t cents, ngx_str_t *out)
 {
+    if (cents < 0) {
+        cents = 0;
+    }
+
     out->data = ngx_pnalloc(pool, NGX_INT64_LEN + 2);
     if (out->data == NULL) {
         return NGX_ERROR;

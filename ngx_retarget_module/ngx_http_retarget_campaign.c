@@ -194,8 +194,7 @@ ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_http_retarget_count(&v->name->counters[
-                                ngx_http_retarget_vc_impressions], 1);
+    /* counted in the log phase, when the page did reach the client */
 
     return NGX_OK;
 }
@@ -358,7 +357,25 @@ ngx_http_retarget_cart_sums(ngx_http_retarget_ctx_t *ctx, ngx_array_t *cart)
 
     it = cart->elts;
 
+    /*
+     * The lines are the state parser's: at most CART_MAX, each with a qty
+     * of 1..QTY_MAX and a price of 0..AMOUNT_MAX (ngx_http_retarget_store.h),
+     * so no product or sum here can overflow; a line outside them would
+     * be a bug, and is left out rather than summed.
+     */
+
     for (i = 0; i < cart->nelts; i++) {
+
+        if (it[i].qty < 1 || it[i].qty > NGX_HTTP_RETARGET_QTY_MAX
+            || it[i].cents < 0 || it[i].cents > NGX_HTTP_RETARGET_AMOUNT_MAX
+            || i >= NGX_HTTP_RETARGET_CART_MAX)
+        {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                           "retarget campaign: line \"%V\" out of bounds, "
+                           "not summed", &it[i].sku);
+            continue;
+        }
+
         ctx->cart_count += it[i].qty;
         ctx->cart_cents += it[i].cents * it[i].qty;
     }
@@ -530,6 +547,27 @@ ngx_http_retarget_campaign_log(ngx_http_request_t *r,
     cmds = ngx_array_create(r->pool, 4, sizeof(ngx_http_retarget_cmd_t));
     if (cmds == NULL) {
         return NGX_ERROR;
+    }
+
+    /*
+     * A reminder the client did not get (the connection failed while or
+     * after the snippet was written: the client left, a send timed out)
+     * is not an impression: neither counted nor held against the
+     * frequency cap.  What was handed to the kernel counts as shown.
+     */
+
+    if (ctx->impression && r->connection->error) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget campaign: the page did not reach the "
+                       "client, no impression");
+        ctx->impression = 0;
+    }
+
+    if (ctx->impression
+        && ctx->decision == ngx_http_retarget_decision_shown)
+    {
+        ngx_http_retarget_count(&ctx->variant->counters[
+                                    ngx_http_retarget_vc_impressions], 1);
     }
 
     if ((ctx->impression

@@ -14,6 +14,7 @@
 #include "ngx_http_retarget_campaign.h"
 #include "ngx_http_retarget_consent.h"
 #include "ngx_http_retarget_counters.h"
+#include "ngx_http_retarget_escape.h"
 #include "ngx_http_retarget_identity.h"
 #include "ngx_http_retarget_request.h"
 #include "ngx_http_retarget_rights.h"
@@ -324,6 +325,8 @@ static ngx_int_t
 ngx_http_retarget_to_path(ngx_http_request_t *r, ngx_str_t *to,
     ngx_str_t *path)
 {
+    ngx_str_t  safe;
+
     path->len = 0;
 
     if (to->len == 0 || to->len > NGX_HTTP_RETARGET_TO_MAX) {
@@ -343,8 +346,9 @@ ngx_http_retarget_to_path(ngx_http_request_t *r, ngx_str_t *to,
     {
         path->len = 0;
 
+        ngx_http_retarget_log_value(r->pool, to->data, to->len, &safe);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "retarget: refused return path \"%V\"", to);
+                      "retarget: refused return path \"%V\"", &safe);
         return NGX_HTTP_BAD_REQUEST;
     }
 
@@ -722,12 +726,15 @@ ngx_http_retarget_dismiss_reply(ngx_http_request_t *r, void *data,
 {
     ngx_http_retarget_dismiss_t *d = data;
 
+    ngx_str_t  safe;
+
     /* a meta hash of another type (WRONGTYPE); the link counts it too */
 
     if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_retarget_log_value(r->pool, (u_char *) reply->str,
+                                    reply->len, &safe);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "retarget: dismiss: redis: \"%*s\"",
-                      (size_t) reply->len, reply->str);
+                      "retarget: dismiss: redis: \"%V\"", &safe);
         d->failed = 1;
     }
 }

@@ -258,6 +258,7 @@ ngx_http_retarget_log_event(ngx_http_request_t *r,
     b.r = r;
     b.rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
     b.vid = &ctx->visitor;
+    b.line = NGX_CONF_UNSET_UINT;
 
     b.asks = ngx_array_create(r->pool, 2, sizeof(ngx_http_retarget_cmd_t));
     b.cmds = ngx_array_create(r->pool, 16, sizeof(ngx_http_retarget_cmd_t));
@@ -308,9 +309,17 @@ ngx_http_retarget_log_event(ngx_http_request_t *r,
                    b.asks->nelts, b.vid);
 
     if (b.asks->nelts) {
-        return (ec->type == ngx_http_retarget_ev_cart_add)
-               ? ngx_http_retarget_cart_op(&b, &ev)
-               : ngx_http_retarget_purchase_op(&b, &ev);
+        switch (ec->type) {
+
+        case ngx_http_retarget_ev_cart_add:
+            return ngx_http_retarget_cart_op(&b, &ev);
+
+        case ngx_http_retarget_ev_product:
+            return ngx_http_retarget_viewed_op(&b, &ev);
+
+        default:
+            return ngx_http_retarget_purchase_op(&b, &ev);
+        }
     }
 
     ngx_http_retarget_send_cmds(b.cmds->elts, b.cmds->nelts);
@@ -348,8 +357,15 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
     type = ev->conf->type;
     sku = &ev->v[ngx_http_retarget_p_sku];
 
-    if (ngx_http_retarget_product_hash(b, ev) != NGX_OK) {
-        return NGX_ERROR;
+    if (ev->conf->catalog) {
+        if (ngx_http_retarget_product_hash(b, ev) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, b->r->connection->log, 0,
+                       "retarget event \"%V\": not \"catalog\", the "
+                       "product data is left alone", &ev->conf->name);
     }
 
     if (ctx->new_visitor || ctx->visitor.len == 0) {
@@ -389,13 +405,31 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
             return NGX_ERROR;
         }
 
-        /* what a browse reminder shows: only products with something */
+        /*
+         * What a browse reminder shows: only products with something.
+         * The line waits for "HLEN meta" and "HEXISTS meta v:SKU": a
+         * meta hash at NGX_HTTP_RETARGET_META_MAX gets no new field.
+         */
 
-        if ((ev->v[ngx_http_retarget_p_name].len
-             || ev->v[ngx_http_retarget_p_price].len)
-            && ngx_http_retarget_item(b, ev, 0) != NGX_OK)
+        if (ev->v[ngx_http_retarget_p_name].len
+            || ev->v[ngx_http_retarget_p_price].len)
         {
-            return NGX_ERROR;
+            if (ngx_http_retarget_item_name(b->r->pool, 0, sku, &line)
+                != NGX_OK
+                || ngx_http_retarget_vcmd(b, "HLEN",
+                                          ngx_http_retarget_key_meta,
+                                          NULL, NULL)
+                   == NULL
+                || ngx_http_retarget_ask_last(b) != NGX_OK
+                || ngx_http_retarget_vcmd(b, "HEXISTS",
+                                          ngx_http_retarget_key_meta,
+                                          &line, NULL)
+                   == NULL
+                || ngx_http_retarget_ask_last(b) != NGX_OK
+                || ngx_http_retarget_item(b, ev, 0) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
         }
 
         goto meta;
@@ -409,11 +443,23 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
         qty.data = p;
         qty.len = ngx_sprintf(p, "%L", ev->qty) - p;
 
-        /* the line in the meta holds the total the cart answers */
+        /*
+         * The line in the meta holds the total the cart answers; the
+         * sizes of the cart and of the meta, asked after it, decide
+         * whether a new line may stay (ngx_http_retarget_cart_done()).
+         */
 
         if (ngx_http_retarget_vcmd(b, "HINCRBY", ngx_http_retarget_key_cart,
                                    sku, &qty)
             == NULL
+            || ngx_http_retarget_ask_last(b) != NGX_OK
+            || ngx_http_retarget_vcmd(b, "HLEN", ngx_http_retarget_key_cart,
+                                      NULL, NULL)
+               == NULL
+            || ngx_http_retarget_ask_last(b) != NGX_OK
+            || ngx_http_retarget_vcmd(b, "HLEN", ngx_http_retarget_key_meta,
+                                      NULL, NULL)
+               == NULL
             || ngx_http_retarget_ask_last(b) != NGX_OK
             || ngx_http_retarget_item(b, ev, 1) != NGX_OK)
         {
@@ -604,9 +650,7 @@ ngx_http_retarget_item(ngx_http_retarget_batch_t *b,
         return NGX_ERROR;
     }
 
-    if (cart) {
-        b->line = b->cmds->nelts - 1;
-    }
+    b->line = b->cmds->nelts - 1;
 
     return NGX_OK;
 }

@@ -50,6 +50,7 @@ typedef struct {
     ngx_http_retarget_ev_type_e    type;
     ngx_str_t                      counter;
     ngx_http_complex_value_t      *params[ngx_http_retarget_p_count];
+    ngx_uint_t                     catalog;  /* may write <prefix>p:SKU */
 } ngx_http_retarget_event_conf_t;
 
 
@@ -71,7 +72,8 @@ typedef struct {
     ngx_str_t                     *vid;
     ngx_str_t                      now;
     ngx_str_t                      ms;        /* of items, cart_cleared */
-    ngx_uint_t                     line;      /* the cart line, in cmds */
+    ngx_uint_t                     line;      /* the item's line, in cmds;
+                                                 NGX_CONF_UNSET_UINT: none */
     size_t                         gap;       /* where its QTY goes */
 } ngx_http_retarget_batch_t;
 
@@ -84,6 +86,7 @@ ngx_int_t ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
     ngx_http_retarget_event_t *ev);
 ngx_int_t ngx_http_retarget_printable(ngx_str_t *v, size_t max,
     ngx_uint_t spaces);
+ngx_int_t ngx_http_retarget_catalog_value(ngx_str_t *v, ngx_str_t *var);
 
 /* ngx_http_retarget_event_reply.c */
 extern ngx_str_t  ngx_http_retarget_c_revenue;
@@ -91,6 +94,8 @@ extern ngx_str_t  ngx_http_retarget_c_revenue;
 ngx_int_t ngx_http_retarget_cart_op(ngx_http_retarget_batch_t *b,
     ngx_http_retarget_event_t *ev);
 ngx_int_t ngx_http_retarget_purchase_op(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev);
+ngx_int_t ngx_http_retarget_viewed_op(ngx_http_retarget_batch_t *b,
     ngx_http_retarget_event_t *ev);
 
 ngx_int_t ngx_http_retarget_event_init_process(ngx_cycle_t *cycle,

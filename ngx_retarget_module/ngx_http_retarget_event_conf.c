@@ -15,6 +15,26 @@
 
 
 static ngx_int_t ngx_http_retarget_event_url(ngx_str_t *v);
+static ngx_uint_t ngx_http_retarget_bidi(uint32_t cp);
+
+
+/*
+ * Variables a visitor sets in the request: a "catalog" event must not
+ * take a product's name, price, image or url from them (names ending in
+ * "_" are prefixes)
+ */
+static ngx_str_t  ngx_http_retarget_request_vars[] = {
+    ngx_string("arg_"),
+    ngx_string("args"),
+    ngx_string("query_string"),
+    ngx_string("cookie_"),
+    ngx_string("http_"),
+    ngx_string("request"),
+    ngx_string("request_uri"),
+    ngx_string("request_body"),
+    ngx_string("request_body_file"),
+    ngx_null_string
+};
 
 
 static ngx_str_t  ngx_http_retarget_param_names[] = {
@@ -60,7 +80,15 @@ static struct {
 };
 
 
-/* retarget_event type [sku=V] [qty=V] ... [if=V] */
+/*
+ * retarget_event type [sku=V] [qty=V] ... [if=V] [catalog]
+ *
+ * "catalog" says that the event's name, price, image and url are the
+ * shop's own (upstream response headers, a map of the shop's catalogue,
+ * literals): only such an event writes the product data every visitor's
+ * reminders show, <prefix>p:SKU.  Its values must not name a variable
+ * of the request (checked here, at nginx -t).
+ */
 
 char *
 ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -69,7 +97,8 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_retarget_loc_conf_t *rlcf = conf;
 
     u_char                            *p;
-    ngx_str_t                         *value, v;
+    ngx_str_t                         *value, v, var;
+    ngx_str_t                          raw[ngx_http_retarget_p_count];
     ngx_uint_t                         i, k;
     ngx_http_retarget_event_conf_t    *ec;
     ngx_http_compile_complex_value_t   ccv;
@@ -129,7 +158,20 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                     &ec->name);
     }
 
+    ngx_memzero(raw, sizeof(raw));
+
     for (i = 2; i < cf->args->nelts; i++) {
+
+        if (value[i].len == sizeof("catalog") - 1
+            && ngx_strncmp(value[i].data, "catalog", value[i].len) == 0)
+        {
+            if (ec->catalog) {
+                goto invalid_param;
+            }
+
+            ec->catalog = 1;
+            continue;
+        }
 
         for (k = 0; k < ngx_http_retarget_p_count; k++) {
             if (ngx_strncmp(value[i].data,
@@ -142,14 +184,13 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         if (k == ngx_http_retarget_p_count || ec->params[k] != NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid or duplicate parameter \"%V\" "
-                               "in \"%V\"", &value[i], &cmd->name);
-            return NGX_CONF_ERROR;
+            goto invalid_param;
         }
 
         v.data = value[i].data + ngx_http_retarget_param_names[k].len;
         v.len = value[i].len - ngx_http_retarget_param_names[k].len;
+
+        raw[k] = v;
 
         ec->params[k] = ngx_palloc(cf->pool,
                                    sizeof(ngx_http_complex_value_t));
@@ -191,7 +232,45 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    if (ec->catalog
+        && ec->type != ngx_http_retarget_ev_product
+        && ec->type != ngx_http_retarget_ev_cart_add)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"catalog\" is only for \"product\" and "
+                           "\"cart_add\" in \"%V\"", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (k = ngx_http_retarget_p_price;
+         ec->catalog && k <= ngx_http_retarget_p_url;
+         k++)
+    {
+        if (ngx_http_retarget_catalog_value(&raw[k], &var) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V%V\" of a \"catalog\" event takes "
+                               "\"$%V\" from the request: the product data "
+                               "of every visitor must come from the shop "
+                               "(an upstream response header, a map of the "
+                               "catalogue)", &ngx_http_retarget_param_names[k],
+                               &raw[k], &var);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "retarget event \"%V\": catalog %ui", &ec->name,
+                   ec->catalog);
+
     return NGX_CONF_OK;
+
+invalid_param:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid or duplicate parameter \"%V\" in \"%V\"",
+                       &value[i], &cmd->name);
+
+    return NGX_CONF_ERROR;
 
 invalid_type:
 
@@ -327,7 +406,7 @@ ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
 
     case ngx_http_retarget_p_sku:
     case ngx_http_retarget_p_order:
-        return ngx_http_retarget_printable(v, 64, 0);
+        return ngx_http_retarget_printable(v, NGX_HTTP_RETARGET_SKU_MAX, 0);
 
     case ngx_http_retarget_p_user:
         return ngx_http_retarget_printable(v, 128, 0);
@@ -346,7 +425,7 @@ ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
         return ngx_http_retarget_parse_amount(v, &ev->cents);
 
     case ngx_http_retarget_p_name:
-        return ngx_http_retarget_printable(v, 200, 1);
+        return ngx_http_retarget_printable(v, NGX_HTTP_RETARGET_NAME_MAX, 1);
 
     default: /* image, url */
         return ngx_http_retarget_event_url(v);
@@ -359,7 +438,9 @@ ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
 static ngx_int_t
 ngx_http_retarget_event_url(ngx_str_t *v)
 {
-    if (ngx_http_retarget_printable(v, 1024, 0) != NGX_OK) {
+    if (ngx_http_retarget_printable(v, NGX_HTTP_RETARGET_URL_MAX, 0)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -376,12 +457,70 @@ ngx_http_retarget_event_url(ngx_str_t *v)
 }
 
 
-/* no control characters, UTF-8 only: what every stored value must be */
+/*
+ * A value of a "catalog" event's configuration, "...$name..." or
+ * "...${name}...": NGX_ERROR when it names a variable of the request,
+ * in var.
+ */
+
+ngx_int_t
+ngx_http_retarget_catalog_value(ngx_str_t *v, ngx_str_t *var)
+{
+    u_char      *p, *last, *start;
+    ngx_str_t   *rv;
+    ngx_uint_t   brace;
+
+    p = v->data;
+    last = v->data + v->len;
+
+    while (p < last) {
+
+        if (*p++ != '$') {
+            continue;
+        }
+
+        brace = (p < last && *p == '{');
+        p += brace;
+        start = p;
+
+        while (p < last
+               && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                   || (*p >= '0' && *p <= '9') || *p == '_'))
+        {
+            p++;
+        }
+
+        var->data = start;
+        var->len = p - start;
+
+        for (rv = ngx_http_retarget_request_vars; rv->len; rv++) {
+
+            if (rv->data[rv->len - 1] == '_'
+                ? (var->len >= rv->len
+                   && ngx_strncasecmp(var->data, rv->data, rv->len) == 0)
+                : (var->len == rv->len
+                   && ngx_strncasecmp(var->data, rv->data, rv->len) == 0))
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * No control characters, no bidi controls (they would reorder the text
+ * around a name in every page and e-mail that shows it), UTF-8 only:
+ * what every stored value must be
+ */
 
 ngx_int_t
 ngx_http_retarget_printable(ngx_str_t *v, size_t max, ngx_uint_t spaces)
 {
     u_char    *p, *last;
+    size_t     i, n;
     uint32_t   cp;
 
     if (v->len == 0 || v->len > max) {
@@ -394,10 +533,32 @@ ngx_http_retarget_printable(ngx_str_t *v, size_t max, ngx_uint_t spaces)
     while (p < last) {
 
         if (*p >= 0x80) {
-            /* invalid UTF-8, or a C1 control character */
+            /*
+             * ngx_utf8_decode() takes any byte from 0x80 as a
+             * continuation: "\xea\xea\xac" would pass, and a browser
+             * would read a U+FFFD and what follows.  Each continuation
+             * byte must be 10xxxxxx.
+             */
+
+            n = (*p >= 0xf0) ? 3 : (*p >= 0xe0) ? 2 : (*p >= 0xc2) ? 1 : 0;
+
+            if (n == 0 || (size_t) (last - p) <= n) {
+                return NGX_ERROR;
+            }
+
+            for (i = 1; i <= n; i++) {
+                if ((p[i] & 0xc0) != 0x80) {
+                    return NGX_ERROR;
+                }
+            }
+
+            /* invalid UTF-8, a surrogate, a C1 control character */
             cp = ngx_utf8_decode(&p, last - p);
 
-            if (cp > 0x10ffff || (cp >= 0x80 && cp <= 0x9f)) {
+            if (cp > 0x10ffff || (cp >= 0x80 && cp <= 0x9f)
+                || (cp >= 0xd800 && cp <= 0xdfff)
+                || ngx_http_retarget_bidi(cp))
+            {
                 return NGX_ERROR;
             }
 
@@ -412,4 +573,16 @@ ngx_http_retarget_printable(ngx_str_t *v, size_t max, ngx_uint_t spaces)
     }
 
     return NGX_OK;
+}
+
+
+/* U+061C, U+200E-200F, U+202A-202E, U+2066-2069: bidi formatting */
+
+static ngx_uint_t
+ngx_http_retarget_bidi(uint32_t cp)
+{
+    return cp == 0x061c
+           || cp == 0x200e || cp == 0x200f
+           || (cp >= 0x202a && cp <= 0x202e)
+           || (cp >= 0x2066 && cp <= 0x2069);
 }

@@ -12,6 +12,7 @@
 
 #include "ngx_http_retarget_event.h"
 #include "ngx_http_retarget_campaign.h"
+#include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_counters.h"
 #include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_store.h"
@@ -42,13 +43,32 @@ struct ngx_http_retarget_op_s {
 };
 
 
-/* a cart_add: the line in the meta holds the cart's new quantity */
+/*
+ * A cart_add: the line in the meta holds the cart's new quantity, at
+ * most NGX_HTTP_RETARGET_QTY_MAX; a new line stays only while the cart
+ * has at most NGX_HTTP_RETARGET_CART_MAX lines (its own counted) and
+ * the meta has room for it (NGX_HTTP_RETARGET_META_MAX).
+ */
 typedef struct {
     ngx_http_retarget_op_t           op;
     ngx_uint_t                       line;      /* its write */
     size_t                           gap;       /* where its QTY goes */
+    int64_t                          added;     /* the event's qty */
     int64_t                          qty;       /* 0: no answer */
+    int64_t                          lines;     /* HLEN cart, -1: none */
+    int64_t                          fields;    /* HLEN meta, -1: none */
+    ngx_str_t                       *counter;
 } ngx_http_retarget_cart_op_t;
+
+
+/* a product view: its v:SKU line needs room in the meta */
+typedef struct {
+    ngx_http_retarget_op_t           op;
+    ngx_uint_t                       line;      /* its write */
+    int64_t                          fields;    /* HLEN meta, -1: none */
+    ngx_uint_t                       exists;    /* HEXISTS meta v:SKU */
+    ngx_str_t                       *counter;
+} ngx_http_retarget_viewed_op_t;
 
 
 /* a purchase: counted once per order id, and attributed */
@@ -70,6 +90,9 @@ typedef struct {
 static void ngx_http_retarget_cart_answer(ngx_http_retarget_op_t *op,
     ngx_uint_t i, redisReply *reply);
 static void ngx_http_retarget_cart_done(ngx_http_retarget_op_t *op);
+static void ngx_http_retarget_viewed_answer(ngx_http_retarget_op_t *op,
+    ngx_uint_t i, redisReply *reply);
+static void ngx_http_retarget_viewed_done(ngx_http_retarget_op_t *op);
 static void ngx_http_retarget_purchase_answer(ngx_http_retarget_op_t *op,
     ngx_uint_t i, redisReply *reply);
 static ngx_str_t *ngx_http_retarget_attribute(
@@ -85,6 +108,12 @@ static void ngx_http_retarget_op_finish(ngx_http_retarget_op_t *op);
 static ngx_str_t  ngx_http_retarget_c_duplicate =
     ngx_string("purchases_duplicate");
 static ngx_str_t  ngx_http_retarget_no_counter = ngx_string("none");
+
+/* the bounds of a visitor's data (ngx_http_retarget_store.h) */
+static ngx_str_t  ngx_http_retarget_c_cart_full = ngx_string("cart_full");
+static ngx_str_t  ngx_http_retarget_c_meta_full = ngx_string("meta_full");
+static ngx_str_t  ngx_http_retarget_c_qty_clamped =
+    ngx_string("qty_clamped");
 
 /* the daily revenue, added by purchases with and without an order id */
 ngx_str_t  ngx_http_retarget_c_revenue = ngx_string("revenue");
@@ -107,13 +136,15 @@ ngx_http_retarget_cart_op(ngx_http_retarget_batch_t *b,
     co = (ngx_http_retarget_cart_op_t *) op;
     co->line = b->line;
     co->gap = b->gap;
+    co->added = ev->qty;
+    co->lines = -1;
+    co->fields = -1;
+    co->counter = &ev->conf->counter;
 
     /* unasked (the link is down), the cart's write still goes in line */
     op->keep = 1;
     op->answer = ngx_http_retarget_cart_answer;
     op->done = ngx_http_retarget_cart_done;
-
-    ngx_http_retarget_count(&ev->conf->counter, 1);
 
     ngx_http_retarget_op_run(op);
 
@@ -127,15 +158,34 @@ ngx_http_retarget_cart_answer(ngx_http_retarget_op_t *op, ngx_uint_t i,
 {
     ngx_http_retarget_cart_op_t *co = (ngx_http_retarget_cart_op_t *) op;
 
-    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER
-        && reply->integer > 0)
-    {
-        co->qty = reply->integer;
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "retarget event: cart answer %ui unusable, type %d",
+                       i, reply ? reply->type : -1);
+        return;
+    }
+
+    switch (i) {
+
+    case 0:
+        if (reply->integer > 0) {
+            co->qty = reply->integer;
+        }
+
+        break;
+
+    case 1:
+        co->lines = reply->integer;
+        break;
+
+    default:
+        co->fields = reply->integer;
+        break;
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "retarget event: cart quantity answer %d, qty %L",
-                   reply ? reply->type : -1, co->qty);
+                   "retarget event: cart answer %ui: %L", i,
+                   (int64_t) reply->integer);
 }
 
 
@@ -144,12 +194,66 @@ ngx_http_retarget_cart_done(ngx_http_retarget_op_t *op)
 {
     ngx_http_retarget_cart_op_t *co = (ngx_http_retarget_cart_op_t *) op;
 
-    ngx_http_retarget_cmd_t  *writes, *line;
+    u_char                    num[NGX_INT64_LEN];
+    ngx_http_retarget_cmd_t  *writes, *line, fix;
 
     writes = op->cmds + op->nasks;
     line = &writes[co->line];
 
+    /*
+     * A line the HINCRBY just made (its total is what was added) in a
+     * cart of more than CART_MAX lines, or in a meta with no room: the
+     * event is refused, the line taken back out of the cart, and
+     * nothing else of it written.  Each add counts its own line
+     * (HLEN after HINCRBY), so simultaneous adds never leave more than
+     * CART_MAX lines.
+     */
+
+    if (co->qty != 0 && co->qty == co->added
+        && (co->lines > NGX_HTTP_RETARGET_CART_MAX
+            || co->fields >= NGX_HTTP_RETARGET_META_MAX))
+    {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "retarget event: cart full, %L lines, %L meta "
+                       "fields: refused", co->lines, co->fields);
+
+        /* "HDEL cart SKU", of the HINCRBY's key and field */
+        ngx_http_retarget_cmd_init(&fix, "HDEL");
+        ngx_http_retarget_arg(&fix, (u_char *) op->cmds[0].argv[1],
+                              op->cmds[0].len[1]);
+        ngx_http_retarget_arg(&fix, (u_char *) op->cmds[0].argv[2],
+                              op->cmds[0].len[2]);
+
+        ngx_http_retarget_send_cmds(&fix, 1);
+        ngx_http_retarget_count(&ngx_http_retarget_c_cart_full, 1);
+
+        return;
+    }
+
+    ngx_http_retarget_count(co->counter, 1);
+
     ngx_http_retarget_send_cmds(writes, co->line);
+
+    if (co->qty > NGX_HTTP_RETARGET_QTY_MAX) {
+        /* "HSET cart SKU QTY_MAX": the cart agrees with its line */
+
+        co->qty = NGX_HTTP_RETARGET_QTY_MAX;
+
+        ngx_http_retarget_cmd_init(&fix, "HSET");
+        ngx_http_retarget_arg(&fix, (u_char *) op->cmds[0].argv[1],
+                              op->cmds[0].len[1]);
+        ngx_http_retarget_arg(&fix, (u_char *) op->cmds[0].argv[2],
+                              op->cmds[0].len[2]);
+        ngx_http_retarget_arg(&fix, num,
+                              ngx_sprintf(num, "%L", co->qty) - num);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "retarget event: cart quantity clamped to %L",
+                       co->qty);
+
+        ngx_http_retarget_send_cmds(&fix, 1);
+        ngx_http_retarget_count(&ngx_http_retarget_c_qty_clamped, 1);
+    }
 
     /*
      * Without the total (no link, an error reply) the line cannot be
@@ -170,6 +274,93 @@ ngx_http_retarget_cart_done(ngx_http_retarget_op_t *op)
 
     ngx_http_retarget_send_cmds(line + 1,
                                 op->ncmds - op->nasks - co->line - 1);
+}
+
+
+/*
+ * A product view with a name or a price: "HLEN meta" and "HEXISTS meta
+ * v:SKU" ask whether its line has room.  A meta of META_MAX fields gets
+ * no new line (counted "meta_full"); the view is still counted and its
+ * other writes made.  The page's read deletes all but the newest
+ * VIEWED_KEEP lines, so this happens only to visitors who send events
+ * without loading pages.
+ */
+
+ngx_int_t
+ngx_http_retarget_viewed_op(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev)
+{
+    ngx_http_retarget_op_t         *op;
+    ngx_http_retarget_viewed_op_t  *vo;
+
+    op = ngx_http_retarget_op_create(sizeof(ngx_http_retarget_viewed_op_t),
+                                     b);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    vo = (ngx_http_retarget_viewed_op_t *) op;
+    vo->line = b->line;
+    vo->fields = -1;
+    vo->counter = &ev->conf->counter;
+
+    op->answer = ngx_http_retarget_viewed_answer;
+    op->done = ngx_http_retarget_viewed_done;
+
+    ngx_http_retarget_op_run(op);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_retarget_viewed_answer(ngx_http_retarget_op_t *op, ngx_uint_t i,
+    redisReply *reply)
+{
+    ngx_http_retarget_viewed_op_t *vo = (ngx_http_retarget_viewed_op_t *) op;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        return;
+    }
+
+    if (i == 0) {
+        vo->fields = reply->integer;
+
+    } else {
+        vo->exists = (reply->integer != 0);
+    }
+}
+
+
+static void
+ngx_http_retarget_viewed_done(ngx_http_retarget_op_t *op)
+{
+    ngx_http_retarget_viewed_op_t *vo = (ngx_http_retarget_viewed_op_t *) op;
+
+    ngx_uint_t                n;
+    ngx_http_retarget_cmd_t  *writes;
+
+    writes = op->cmds + op->nasks;
+    n = op->ncmds - op->nasks;
+
+    ngx_http_retarget_count(vo->counter, 1);
+
+    if (vo->line == NGX_CONF_UNSET_UINT
+        || vo->exists
+        || vo->fields < NGX_HTTP_RETARGET_META_MAX)
+    {
+        ngx_http_retarget_send_cmds(writes, n);
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "retarget event: meta full, %L fields: no viewed line",
+                   vo->fields);
+
+    ngx_http_retarget_count(&ngx_http_retarget_c_meta_full, 1);
+
+    ngx_http_retarget_send_cmds(writes, vo->line);
+    ngx_http_retarget_send_cmds(writes + vo->line + 1, n - vo->line - 1);
 }
 
 

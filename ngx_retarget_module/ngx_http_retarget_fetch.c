@@ -84,7 +84,7 @@ ngx_http_retarget_fetch_reply(ngx_http_request_t *r, void *data,
 {
     ngx_http_retarget_ctx_t *ctx = data;
 
-    size_t                      i;
+    size_t                      i, n, len;
     ngx_str_t                  *kv;
     redisReply                 *e;
     ngx_http_retarget_state_t  *st;
@@ -97,7 +97,22 @@ ngx_http_retarget_fetch_reply(ngx_http_request_t *r, void *data,
         return;
     }
 
-    kv = ngx_palloc(r->pool, (reply->elements + 1) * sizeof(ngx_str_t));
+    /*
+     * The module's writes keep the hash within NGX_HTTP_RETARGET_META_MAX
+     * fields of bounded size, but anyone may write Redis: the first
+     * READ_MAX fields are looked at, and a value is copied up to one
+     * byte beyond VALUE_MAX (the parser then finds it too long).
+     */
+
+    n = ngx_min(reply->elements, 2 * NGX_HTTP_RETARGET_READ_MAX);
+
+    if (n < reply->elements) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget fetch: %uz fields, the first %uz read",
+                       reply->elements / 2, n / 2);
+    }
+
+    kv = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_str_t));
     st = ngx_palloc(r->pool, sizeof(ngx_http_retarget_state_t));
     if (kv == NULL || st == NULL) {
         return;
@@ -105,25 +120,29 @@ ngx_http_retarget_fetch_reply(ngx_http_request_t *r, void *data,
 
     /* the reply is freed when this returns: what is kept is copied */
 
-    for (i = 0; i < reply->elements; i++) {
+    for (i = 0; i < n; i++) {
         e = reply->element[i];
 
         if (e->type != REDIS_REPLY_STRING) {
             return;
         }
 
-        kv[i].len = e->len;
-        kv[i].data = ngx_pnalloc(r->pool, e->len + 1);
+        len = e->len;
+
+        if (i % 2 && len > NGX_HTTP_RETARGET_VALUE_MAX) {
+            len = NGX_HTTP_RETARGET_VALUE_MAX + 1;
+        }
+
+        kv[i].len = len;
+        kv[i].data = ngx_pnalloc(r->pool, len + 1);
         if (kv[i].data == NULL) {
             return;
         }
 
-        ngx_memcpy(kv[i].data, e->str, e->len);
+        ngx_memcpy(kv[i].data, e->str, len);
     }
 
-    if (ngx_http_retarget_state_parse(r->pool, kv, reply->elements, st)
-        != NGX_OK)
-    {
+    if (ngx_http_retarget_state_parse(r->pool, kv, n, st) != NGX_OK) {
         return;
     }
 

@@ -13,6 +13,7 @@
 #include "ngx_http_retarget_identity.h"
 #include "ngx_http_retarget_consent.h"
 #include "ngx_http_retarget_cookies.h"
+#include "ngx_http_retarget_escape.h"
 #include "ngx_http_retarget_hmac.h"
 
 #include <openssl/rand.h>
@@ -37,14 +38,16 @@ static ngx_int_t
 ngx_http_retarget_verify(ngx_http_request_t *r, void *hmac, ngx_str_t *value,
     ngx_uint_t *key)
 {
+    ngx_str_t  safe;
+
     if (value->len != NGX_HTTP_RETARGET_COOKIE_LEN
         || value->data[NGX_HTTP_RETARGET_VID_LEN] != '.'
         || !ngx_http_retarget_is_base64url(value->data,
                                            NGX_HTTP_RETARGET_VID_LEN))
     {
+        ngx_http_retarget_log_value(r->pool, value->data, value->len, &safe);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "retarget: malformed visitor cookie \"%*s\"",
-                      ngx_min(value->len, 64), value->data);
+                      "retarget: malformed visitor cookie \"%V\"", &safe);
         return NGX_DECLINED;
     }
 
@@ -57,9 +60,10 @@ ngx_http_retarget_verify(ngx_http_request_t *r, void *hmac, ngx_str_t *value,
         return NGX_OK;
     }
 
+    ngx_http_retarget_log_value(r->pool, value->data, value->len, &safe);
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "retarget: visitor cookie with a bad signature \"%V\"",
-                  value);
+                  &safe);
 
     return NGX_DECLINED;
 }

@@ -16,11 +16,12 @@
 #include "ngx_http_retarget_store.h"
 
 
-/* viewed products a reminder may show; older ones are deleted */
-#define NGX_HTTP_RETARGET_VIEWED_KEEP  8
-
-/* cart lines a page shows at most: beyond, the oldest are left alone */
-#define NGX_HTTP_RETARGET_CART_MAX     50
+/*
+ * NGX_HTTP_RETARGET_VIEWED_KEEP viewed products a reminder may show
+ * (older ones are deleted), NGX_HTTP_RETARGET_CART_MAX cart lines a page
+ * shows at most (beyond, the oldest are left alone): see
+ * ngx_http_retarget_store.h
+ */
 
 
 static ngx_int_t ngx_http_retarget_state_field(ngx_pool_t *pool,
@@ -63,6 +64,14 @@ ngx_http_retarget_state_parse(ngx_pool_t *pool, ngx_str_t *kv, ngx_uint_t n,
         || ngx_array_init(&st->stale, pool, 2, sizeof(ngx_str_t)) != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (n > 2 * NGX_HTTP_RETARGET_READ_MAX) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                       "retarget state: %ui fields, the rest ignored",
+                       (ngx_uint_t) NGX_HTTP_RETARGET_READ_MAX);
+
+        n = 2 * NGX_HTTP_RETARGET_READ_MAX;
     }
 
     for (i = 0; i + 1 < n; i += 2) {
@@ -209,8 +218,9 @@ ngx_http_retarget_state_field(ngx_pool_t *pool, ngx_http_retarget_state_t *st,
 
 
 /*
- * A cart line or a viewed product that a reminder may show: a time, a
- * quantity of at least 1, and a price that is an amount (or none).
+ * A cart line or a viewed product that a reminder may show: a sku and a
+ * value within the bounds, a time, a quantity of at least 1 (clamped to
+ * QTY_MAX), and a price that is an amount (or none).
  */
 
 static ngx_int_t
@@ -219,13 +229,25 @@ ngx_http_retarget_parse_item(ngx_str_t *sku, ngx_str_t *value,
 {
     ngx_memzero(it, sizeof(ngx_http_retarget_item_t));
 
-    if (ngx_http_retarget_line_decode(value, cart, it) != NGX_OK
+    if (sku->len > NGX_HTTP_RETARGET_SKU_MAX
+        || value->len > NGX_HTTP_RETARGET_VALUE_MAX
+        || ngx_http_retarget_line_decode(value, cart, it) != NGX_OK
         || it->ms <= 0 || it->qty <= 0)
     {
         return NGX_ERROR;
     }
 
     it->sku = *sku;
+
+    /*
+     * Whatever wrote the line: a quantity of at most QTY_MAX and a price
+     * of at most AMOUNT_MAX (parse_amount()), so that no product or sum
+     * of CART_MAX lines can overflow
+     */
+
+    if (it->qty > NGX_HTTP_RETARGET_QTY_MAX) {
+        it->qty = NGX_HTTP_RETARGET_QTY_MAX;
+    }
 
     if (it->cents < 0) {
         it->price.len = 0;

@@ -25,6 +25,7 @@
 
 #include "ngx_http_retarget_status.h"
 #include "ngx_http_retarget_cmd.h"
+#include "ngx_http_retarget_escape.h"
 #include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_request.h"
 #include "ngx_http_retarget_store.h"
@@ -739,14 +740,16 @@ ngx_http_retarget_status_today(ngx_http_request_t *r, redisReply *reply,
 {
     size_t       i;
     json_t      *today, *v;
+    ngx_str_t    safe;
     json_int_t   n;
     redisReply  *f, *e;
 
     if (reply->type == REDIS_REPLY_ERROR) {
         /* a key of another type: WRONGTYPE */
+        ngx_http_retarget_log_value(r->pool, (u_char *) reply->str,
+                                    reply->len, &safe);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "retarget status: HGETALL: \"%*s\"",
-                      (size_t) reply->len, reply->str);
+                      "retarget status: HGETALL: \"%V\"", &safe);
         *error = "redis error";
         return NULL;
     }

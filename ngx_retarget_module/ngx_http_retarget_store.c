@@ -292,7 +292,10 @@ ngx_http_retarget_parse_number(ngx_str_t *s)
 }
 
 
-/* "12", "12.5", "12.50": at most two decimals, kept in cents */
+/*
+ * "12", "12.5", "12.50": at most two decimals, kept in cents, at most
+ * NGX_HTTP_RETARGET_AMOUNT_MAX
+ */
 
 ngx_int_t
 ngx_http_retarget_parse_amount(ngx_str_t *v, int64_t *cents)
@@ -330,6 +333,11 @@ ngx_http_retarget_parse_amount(ngx_str_t *v, int64_t *cents)
 
     while (decimals++ < 2) {
         n *= 10;
+    }
+
+    if (n > NGX_HTTP_RETARGET_AMOUNT_MAX) {
+        /* 12 digits would allow 10^14 cents: sums of them could overflow */
+        return NGX_ERROR;
     }
 
     *cents = n;
@@ -458,7 +466,7 @@ ngx_http_retarget_send_cmds(ngx_http_retarget_cmd_t *cmds, ngx_uint_t n)
 }
 
 
-/* "EXPIRE <key> <retention>" of a visitor's key */
+/* "EXPIRE <key> <retention>" of a visitor's key, or of a product's */
 
 ngx_int_t
 ngx_http_retarget_expire(ngx_pool_t *pool,
@@ -567,7 +575,12 @@ ngx_http_retarget_item_set(ngx_pool_t *pool,
 }
 
 
-/* "HSET <prefix>p:SKU name N price P ...", the values it has */
+/*
+ * "HSET <prefix>p:SKU name N price P ...", the values it has, and
+ * "EXPIRE <prefix>p:SKU <retention>": a product no page vouches for
+ * any more leaves.  Only values the shop vouches for get here (the
+ * "catalog" parameter of retarget_event, ngx_http_retarget_event_conf.c).
+ */
 
 ngx_int_t
 ngx_http_retarget_product_set(ngx_pool_t *pool,
@@ -601,7 +614,8 @@ ngx_http_retarget_product_set(ngx_pool_t *pool,
                    "retarget store: product \"%V\", %d fields",
                    &it->sku, (cmd->argc - 2) / 2);
 
-    return NGX_OK;
+    return ngx_http_retarget_expire(pool, rmcf, cmds,
+                                    ngx_http_retarget_key_product, &it->sku);
 }
 
 

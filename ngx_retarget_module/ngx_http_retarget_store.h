@@ -23,7 +23,9 @@
  *   <prefix>{vid}:cart  hash    sku -> qty, for email workers
  *   <prefix>{vid}:viewed list   recently viewed skus, newest first, 20 at
  *                               most
- *   <prefix>p:SKU       hash    name, price, image, url
+ *   <prefix>p:SKU       hash    name, price, image, url: written only by
+ *                               "retarget_event ... catalog", with the
+ *                               retention TTL, refreshed by each write
  *   <prefix>carts       zset    vid -> time of the last cart change: the
  *                               abandoned-cart queue
  *   <prefix>stats:YYYYMMDD
@@ -50,6 +52,44 @@
 
 /* the length of "c:", "v:" before the sku of an item's field */
 #define NGX_HTTP_RETARGET_ITEM_TAG_LEN  2
+
+
+/*
+ * The bounds of a visitor's data.  The write path keeps them (a cart_add
+ * beyond them is refused and counted "cart_full", a viewed product
+ * "meta_full", a quantity beyond QTY_MAX clamped and counted
+ * "qty_clamped"); the read path ignores what lies beyond them, for
+ * whatever wrote the hash.
+ *
+ *   CART_MAX      lines of a cart (c:SKU, and the fields of {vid}:cart)
+ *   VIEWED_KEEP   viewed products (v:SKU) a page's read keeps
+ *   META_MAX      fields of {vid}:meta: 14 fixed ones, the pinned codes,
+ *                 the cart's lines and the viewed products
+ *   QTY_MAX       the quantity of a cart line
+ *   AMOUNT_MAX    a price or order value, in cents (99,999,999.99)
+ *   SKU_MAX ...   the longest value of each parameter, in bytes
+ *   VALUE_MAX     the longest meta value a read accepts: a cart line of
+ *                 the longest values, "MS\tQTY\tPRICE\tNAME\tIMAGE\tURL"
+ *   READ_MAX      fields a page's read looks at: META_MAX with room for
+ *                 simultaneous writes of one visitor (see META_MAX)
+ *
+ * So the hash a page reads holds at most META_MAX fields of at most
+ * 2 + SKU_MAX and VALUE_MAX bytes: 100 x (66 + 2306) = 237,200 bytes
+ * (with the RESP framing, under 240 KB), and its sums cannot overflow:
+ * CART_MAX x QTY_MAX x AMOUNT_MAX < 2^63.
+ */
+#define NGX_HTTP_RETARGET_CART_MAX      50
+#define NGX_HTTP_RETARGET_VIEWED_KEEP   8
+#define NGX_HTTP_RETARGET_META_MAX      100
+#define NGX_HTTP_RETARGET_QTY_MAX       999
+#define NGX_HTTP_RETARGET_AMOUNT_MAX    9999999999LL
+#define NGX_HTTP_RETARGET_SKU_MAX       64
+#define NGX_HTTP_RETARGET_NAME_MAX      200
+#define NGX_HTTP_RETARGET_URL_MAX       1024
+#define NGX_HTTP_RETARGET_VALUE_MAX                                          \
+    (NGX_INT64_LEN + 1 + NGX_INT64_LEN + 1 + 13 + 1                           \
+     + NGX_HTTP_RETARGET_NAME_MAX + 1 + 2 * NGX_HTTP_RETARGET_URL_MAX + 1)
+#define NGX_HTTP_RETARGET_READ_MAX      (2 * NGX_HTTP_RETARGET_META_MAX)
 
 
 typedef enum {
@@ -81,6 +121,9 @@ extern ngx_str_t  ngx_http_retarget_f_seen;
 extern ngx_str_t  ngx_http_retarget_f_clicked;
 extern ngx_str_t  ngx_http_retarget_f_variant;
 extern ngx_str_t  ngx_http_retarget_f_cart_cleared;
+
+/* the count of the fixed fields above */
+#define NGX_HTTP_RETARGET_META_FIXED    14
 
 /* the fields of <prefix>stats:DAY that name a custom event: events:NAME */
 extern ngx_str_t  ngx_http_retarget_c_events;

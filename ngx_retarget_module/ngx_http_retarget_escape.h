@@ -1,0 +1,24 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * Outside input made safe for error.log.
+ */
+
+
+#ifndef _NGX_HTTP_RETARGET_ESCAPE_H_INCLUDED_
+#define _NGX_HTTP_RETARGET_ESCAPE_H_INCLUDED_
+
+
+#include "ngx_http_retarget_module.h"
+
+
+/* the most bytes of a value a log line shows, before escaping */
+#define NGX_HTTP_RETARGET_LOG_VALUE_MAX  64
+
+
+void ngx_http_retarget_log_value(ngx_pool_t *pool, u_char *data, size_t len,
+    ngx_str_t *out);
+
+
+#endif /* _NGX_HTTP_RETARGET_ESCAPE_H_INCLUDED_ */
