@@ -106,7 +106,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_TARGETS := template_fuzz return_path_fuzz state_fuzz event_conf_fuzz \
-                cookie_fuzz
+                cookie_fuzz reply_fuzz
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -W -Wall -Wno-unused-parameter -Werror
@@ -149,6 +149,10 @@ fuzz-build: $(BUILD)/nginx/objs/Makefile
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
 	    fuzz/cookie_fuzz.c ngx_retarget_module/ngx_http_retarget_cookies.c \
 	    $(FUZZ_DIR)/stubs.o -o $(FUZZ_DIR)/cookie_fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
+	    fuzz/reply_fuzz.c ngx_retarget_module/ngx_http_retarget_reply.c \
+	    $(FUZZ_DIR)/stubs.o $(FUZZ_DIR)/stubs_http.o -lhiredis \
+	    -o $(FUZZ_DIR)/reply_fuzz
 
 fuzz: fuzz-build
 	@failed=; \

@@ -19,11 +19,25 @@
  * the link keeps what comes after it in the queue until its handler has
  * run: the writes its answer decides go out first (a purchase's, after
  * "SET order NX").
+ *
+ * Nothing Redis sends may crash or stall the worker: hiredis' reader
+ * builds the replies through ngx_http_retarget_reply.c, which refuses,
+ * before allocating, a reply past its limits or one that no command is
+ * owed (hiredis would assert on it), and after each read the unparsed
+ * rest is checked (a bulk is buffered whole before it is parsed).  A
+ * refused reply drops the link like a broken one.
+ *
+ * The backoff grows with every failed or short-lived connection and goes
+ * back to its minimum only once a connection has proved healthy: up for
+ * a watchdog period with replies to the module's own commands (a server
+ * that answers the handshake's PING and then garbage keeps it growing).
+ * Such flapping logs its first "down" as an error, the rest at info.
  */
 
 
 #include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_cmd.h"
+#include "ngx_http_retarget_reply.h"
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -77,6 +91,9 @@ struct ngx_http_retarget_redis_s {
     ngx_uint_t                      seen;
     ngx_uint_t                      owed;       /* inflight at last tick */
     ngx_uint_t                      hold;       /* a read holds the link */
+    ngx_uint_t                      up_replies; /* replies when it came up */
+
+    ngx_http_retarget_reply_guard_t guard;      /* of the reader of "ac" */
 
     ngx_http_retarget_redis_stats_t stats;
 
@@ -90,6 +107,8 @@ struct ngx_http_retarget_redis_s {
     unsigned                        was_up:1;
     unsigned                        exiting:1;
     unsigned                        writing:1;  /* in redisAsyncHandleWrite */
+    unsigned                        healthy:1;  /* this connection */
+    unsigned                        flapping:1; /* lost before healthy */
 };
 
 
@@ -137,6 +156,8 @@ static void ngx_http_retarget_redis_replied(ngx_http_retarget_redis_t *rds);
 static ngx_int_t ngx_http_retarget_redis_reply_failed(
     ngx_http_retarget_redis_t *rds, redisReply *reply);
 static void ngx_http_retarget_redis_shutdown(ngx_http_retarget_redis_t *rds);
+static ngx_uint_t ngx_http_retarget_redis_owed(void *data);
+static void ngx_http_retarget_redis_healthy(ngx_http_retarget_redis_t *rds);
 
 
 /* the link of this worker process */
@@ -293,6 +314,9 @@ ngx_http_retarget_redis_connect(ngx_http_retarget_redis_t *rds)
         ngx_http_retarget_redis_lost(rds, "no free connection");
         return;
     }
+
+    ngx_http_retarget_reply_guard(ac->c.reader, &rds->guard,
+                                  ngx_http_retarget_redis_owed, ac, rds->log);
 
     rds->ac = ac;
     rds->handshake = 0;
@@ -503,6 +527,7 @@ ngx_http_retarget_redis_cleanup(void *data)
 static void
 ngx_http_retarget_redis_read_handler(ngx_event_t *ev)
 {
+    redisAsyncContext          *ac;
     ngx_connection_t           *c;
     ngx_http_retarget_redis_t  *rds;
 
@@ -516,9 +541,32 @@ ngx_http_retarget_redis_read_handler(ngx_event_t *ev)
         return;
     }
 
-    if (rds->ac != NULL) {
-        redisAsyncHandleRead(rds->ac);
+    ac = rds->ac;
+
+    if (ac == NULL) {
+        return;
     }
+
+    redisAsyncHandleRead(ac);
+
+    /* the context may be gone; a new one is only made from the timer */
+
+    if (rds->ac == ac
+        && ngx_http_retarget_reply_check_pending(ac->c.reader) != NGX_OK)
+    {
+        ngx_http_retarget_redis_lost(rds, (char *) rds->guard.refused);
+    }
+}
+
+
+/* a reply is owed while a callback waits in hiredis' list */
+
+static ngx_uint_t
+ngx_http_retarget_redis_owed(void *data)
+{
+    redisAsyncContext *ac = data;
+
+    return ac->replies.head != NULL;
 }
 
 
@@ -574,16 +622,21 @@ static void
 ngx_http_retarget_redis_on_disconnect(const redisAsyncContext *ac,
     int status)
 {
+    char                       *why;
     ngx_http_retarget_redis_t  *rds;
 
     rds = ac->data;
 
     /* hiredis frees the context when this returns */
 
+    /* a reply we refused reaches hiredis as "Out of memory" */
+
+    why = rds->guard.refused ? (char *) rds->guard.refused
+          : status == REDIS_OK ? "disconnected" : ac->errstr;
+
     ngx_log_debug3(NGX_LOG_DEBUG_EVENT, rds->log, 0,
                    "retarget redis: disconnected (%s), %ui unanswered%s",
-                   status == REDIS_OK ? "closed" : ac->errstr, rds->inflight,
-                   rds->exiting ? ", exiting" : "");
+                   why, rds->inflight, rds->exiting ? ", exiting" : "");
 
     rds->ac = NULL;
     rds->inflight = 0;
@@ -597,9 +650,7 @@ ngx_http_retarget_redis_on_disconnect(const redisAsyncContext *ac,
         return;
     }
 
-    ngx_http_retarget_redis_set_state(rds, ngx_http_retarget_link_down,
-                                      status == REDIS_OK ? "disconnected"
-                                                         : ac->errstr);
+    ngx_http_retarget_redis_set_state(rds, ngx_http_retarget_link_down, why);
     ngx_http_retarget_redis_retry(rds);
 }
 
@@ -638,12 +689,14 @@ ngx_http_retarget_redis_handshake_done(redisAsyncContext *ac, void *r,
         ngx_del_timer(&rds->timer);
     }
 
-    rds->backoff = NGX_HTTP_RETARGET_BACKOFF_MIN;
-    rds->error_logged = 0;
+    /* the backoff stays until the connection has proved healthy */
 
-    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
-                   "retarget redis: up, %ui queued commands to send",
-                   rds->npending);
+    rds->healthy = 0;
+    rds->up_replies = rds->replies;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: up, %ui queued commands to send, "
+                   "backoff %M until healthy", rds->npending, rds->backoff);
 
     ngx_http_retarget_redis_set_state(rds, ngx_http_retarget_link_up, NULL);
 
@@ -652,9 +705,8 @@ ngx_http_retarget_redis_handshake_done(redisAsyncContext *ac, void *r,
     rds->seen = rds->replies;
     rds->owed = 0;
 
-    if (!rds->watchdog.timer_set) {
-        ngx_add_timer(&rds->watchdog, NGX_HTTP_RETARGET_WATCHDOG);
-    }
+    /* a whole period from now: healthy is judged at its end */
+    ngx_add_timer(&rds->watchdog, NGX_HTTP_RETARGET_WATCHDOG);
 }
 
 
@@ -719,7 +771,9 @@ ngx_http_retarget_redis_set_state(ngx_http_retarget_redis_t *rds,
 
     /*
      * Once per change, never per request; and while Redis stays away,
-     * the retries are not news: only the first "down" is an error.
+     * the retries are not news: only the first "down" is an error, until
+     * a connection has proved healthy.  A connection lost before that
+     * makes the link flap: its next "up" is not news either.
      */
 
     level = NGX_LOG_INFO;
@@ -727,20 +781,30 @@ ngx_http_retarget_redis_set_state(ngx_http_retarget_redis_t *rds,
     if (state == ngx_http_retarget_link_up) {
         rds->stats.reconnects += rds->was_up;
         rds->was_up = 1;
-        rds->down_logged = 0;
-        level = NGX_LOG_NOTICE;
 
-    } else if (state == ngx_http_retarget_link_down
-               && (!rds->down_logged
-                   || ngx_strncmp(rds->down_reason, why ? why : "",
-                                  sizeof(rds->down_reason) - 1)
-                      != 0))
-    {
-        /* the first failure, or a new reason for it */
-        rds->down_logged = 1;
-        (void) ngx_cpystrn(rds->down_reason, (u_char *) (why ? why : ""),
-                           sizeof(rds->down_reason));
-        level = NGX_LOG_ERR;
+        if (!rds->flapping) {
+            level = NGX_LOG_NOTICE;
+        }
+
+    } else if (state == ngx_http_retarget_link_down) {
+
+        if (rds->state == ngx_http_retarget_link_up && !rds->healthy) {
+            rds->flapping = 1;
+        }
+
+        if (!rds->down_logged
+            || (!rds->flapping
+                && ngx_strncmp(rds->down_reason, why ? why : "",
+                               sizeof(rds->down_reason) - 1)
+                   != 0))
+        {
+            /* the first failure, or a new reason for it (a flapping
+             * link's reasons are all one failure) */
+            rds->down_logged = 1;
+            (void) ngx_cpystrn(rds->down_reason, (u_char *) (why ? why : ""),
+                               sizeof(rds->down_reason));
+            level = NGX_LOG_ERR;
+        }
     }
 
     ngx_log_error(level, rds->log, 0, "retarget: redis %V %s%s%s",
@@ -824,10 +888,41 @@ ngx_http_retarget_redis_watchdog_handler(ngx_event_t *ev)
         return;
     }
 
+    if (!rds->healthy && rds->replies != rds->up_replies) {
+        ngx_http_retarget_redis_healthy(rds);
+    }
+
     rds->seen = rds->replies;
     rds->owed = rds->inflight;
 
     ngx_add_timer(&rds->watchdog, NGX_HTTP_RETARGET_WATCHDOG);
+}
+
+
+/*
+ * Up for a whole watchdog period, and the module's own commands were
+ * answered: the backoff and the once-per-change logging start afresh.
+ */
+
+static void
+ngx_http_retarget_redis_healthy(ngx_http_retarget_redis_t *rds)
+{
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                   "retarget redis: healthy after %ui replies, backoff %M "
+                   "reset%s", rds->replies - rds->up_replies, rds->backoff,
+                   rds->flapping ? ", was flapping" : "");
+
+    if (rds->flapping) {
+        ngx_log_error(NGX_LOG_NOTICE, rds->log, 0,
+                      "retarget: redis %V up and answering",
+                      &rds->rmcf->redis.name);
+    }
+
+    rds->healthy = 1;
+    rds->flapping = 0;
+    rds->down_logged = 0;
+    rds->error_logged = 0;
+    rds->backoff = NGX_HTTP_RETARGET_BACKOFF_MIN;
 }
 
 
