@@ -48,6 +48,13 @@
 #include "ngx_http_retarget_module.h"
 
 
+/*
+ * The most entries of one visitor on the event stream: beyond, the
+ * visitor's oldest entry is deleted (its id leaves the index).
+ */
+#define NGX_HTTP_RETARGET_STREAM_PER_VISITOR  1000
+
+
 /* the length of "c:", "v:" before the sku of an item's field */
 #define NGX_HTTP_RETARGET_ITEM_TAG_LEN  2
 
@@ -62,7 +69,8 @@ typedef enum {
     ngx_http_retarget_key_order,           /* <prefix>order:ID */
     ngx_http_retarget_key_codes,           /* <prefix>codes:NAME */
     ngx_http_retarget_key_product,         /* <prefix>p:SKU */
-    ngx_http_retarget_key_out_of_stock     /* <prefix>out_of_stock */
+    ngx_http_retarget_key_out_of_stock,    /* <prefix>out_of_stock */
+    ngx_http_retarget_key_stream_ids       /* <prefix>{vid}:events */
 } ngx_http_retarget_key_e;
 
 
@@ -141,8 +149,20 @@ ngx_int_t ngx_http_retarget_item_set(ngx_pool_t *pool,
 ngx_int_t ngx_http_retarget_product_set(ngx_pool_t *pool,
     ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds,
     ngx_http_retarget_item_t *it);
-ngx_int_t ngx_http_retarget_forget(ngx_http_request_t *r,
+ngx_int_t ngx_http_retarget_stream_add(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
+    ngx_str_t *entry);
+
+/* reads and the erasure */
+ngx_int_t ngx_http_retarget_stream_read(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
+    ngx_str_t *vid);
+ngx_int_t ngx_http_retarget_forget(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
     ngx_str_t *visitor);
+
+/* retention of the shared keys that hold visitors' data */
+void ngx_http_retarget_expire_old(ngx_http_retarget_main_conf_t *rmcf);
 
 
 #endif /* _NGX_HTTP_RETARGET_STORE_H_INCLUDED_ */
