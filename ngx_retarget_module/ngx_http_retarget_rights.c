@@ -632,7 +632,8 @@ ngx_http_retarget_forget_visitor(ngx_http_request_t *r,
                                 ngx_http_retarget_forget_done, f);
 
     if (rc == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        /* the link's own state changes are logged by the link */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "retarget: forget not done: redis is down");
         return NGX_DECLINED;
     }

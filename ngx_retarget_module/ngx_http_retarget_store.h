@@ -23,14 +23,20 @@
  *   <prefix>{vid}:cart  hash    sku -> qty, for email workers
  *   <prefix>{vid}:viewed list   recently viewed skus, newest first, 20 at
  *                               most
+ *   <prefix>{vid}:events list   the ids of the visitor's entries on the
+ *                               event stream, oldest first, 1000 at most:
+ *                               what "forget" deletes and "me" shows
  *   <prefix>p:SKU       hash    name, price, image, url
  *   <prefix>carts       zset    vid -> time of the last cart change: the
- *                               abandoned-cart queue
+ *                               abandoned-cart queue; members older than
+ *                               the retention are removed each second
  *   <prefix>stats:YYYYMMDD
  *                       hash    the daily counters (UTC), kept 400 days
  *   <prefix>events      stream  field "e": JSON with a unique "id", "type",
- *                               "ts", "vid", "new", "uri" and the event's
- *                               values
+ *                               "ts", "vid" (returning visitors only),
+ *                               "new", "uri" and the event's values but
+ *                               "user"; trimmed by count (maxlen) and by
+ *                               age (the retention), each second
  *   <prefix>order:ID    string  set once per order id, TTL = retention
  *   <prefix>out_of_stock set    skus left out of reminders (the shop's)
  *   <prefix>codes:NAME  list    unique incentive codes of pool:NAME (the
