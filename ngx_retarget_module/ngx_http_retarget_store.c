@@ -822,29 +822,42 @@ ngx_http_retarget_forget(ngx_pool_t *pool,
 void
 ngx_http_retarget_expire_old(ngx_http_retarget_main_conf_t *rmcf)
 {
-    u_char                   min[NGX_INT64_LEN + 2], key[256];
-    u_char                  *p;
+    u_char                   min[NGX_INT64_LEN + 2], *p;
     time_t                   cut;
     ngx_http_retarget_cmd_t  cmd;
 
+    /* the worker's buffer of the two key names, made once */
+    static u_char           *key;
+    static size_t            events_len, carts_len;
+
     cut = ngx_time() - rmcf->retention;
 
-    if (cut <= 0
-        || ngx_http_retarget_key_len(&rmcf->redis.prefix,
-                                     ngx_http_retarget_key_events, NULL)
-           > sizeof(key)
-        || ngx_http_retarget_key_len(&rmcf->redis.prefix,
-                                     ngx_http_retarget_key_carts, NULL)
-           > sizeof(key))
-    {
+    if (cut <= 0) {
         return;
+    }
+
+    if (key == NULL) {
+        events_len = ngx_http_retarget_key_len(&rmcf->redis.prefix,
+                                               ngx_http_retarget_key_events,
+                                               NULL);
+        carts_len = ngx_http_retarget_key_len(&rmcf->redis.prefix,
+                                              ngx_http_retarget_key_carts,
+                                              NULL);
+
+        key = ngx_pnalloc(ngx_cycle->pool, events_len + carts_len);
+        if (key == NULL) {
+            return;
+        }
+
+        p = ngx_http_retarget_key_put(key, &rmcf->redis.prefix,
+                                      ngx_http_retarget_key_events, NULL);
+        (void) ngx_http_retarget_key_put(p, &rmcf->redis.prefix,
+                                         ngx_http_retarget_key_carts, NULL);
     }
 
     if (rmcf->stream_maxlen) {
         ngx_http_retarget_cmd_init(&cmd, "XTRIM");
-        p = ngx_http_retarget_key_put(key, &rmcf->redis.prefix,
-                                      ngx_http_retarget_key_events, NULL);
-        ngx_http_retarget_arg(&cmd, key, p - key);
+        ngx_http_retarget_arg(&cmd, key, events_len);
         ngx_http_retarget_arg(&cmd, (u_char *) "MINID", 5);
         p = ngx_sprintf(min, "%T000", cut);
         ngx_http_retarget_arg(&cmd, min, p - min);
@@ -855,9 +868,7 @@ ngx_http_retarget_expire_old(ngx_http_retarget_main_conf_t *rmcf)
     /* the command is copied into the link's buffer when it is queued */
 
     ngx_http_retarget_cmd_init(&cmd, "ZREMRANGEBYSCORE");
-    p = ngx_http_retarget_key_put(key, &rmcf->redis.prefix,
-                                  ngx_http_retarget_key_carts, NULL);
-    ngx_http_retarget_arg(&cmd, key, p - key);
+    ngx_http_retarget_arg(&cmd, key + events_len, carts_len);
     ngx_http_retarget_arg(&cmd, (u_char *) "-inf", 4);
     p = ngx_sprintf(min, "(%T", cut);
     ngx_http_retarget_arg(&cmd, min, p - min);

@@ -243,7 +243,7 @@ section_('forget when Redis answers an error: 503, not "saved"', {}, sub {
     shop($V);
     settle(0.5);
     # the visitor's index is of another type: the erase fails as a whole
-    redis_cmd('DEL', "rt:{$V}:events");
+    redis_cmd('RENAME', "rt:{$V}:events", 'saved-index');
     redis_cmd('SET', "rt:{$V}:events", 'not a list');
     my $r = post('/retarget/forget?to=/', $V);
     is($r->{status}, 503, 'forget: 503');
@@ -253,6 +253,20 @@ section_('forget when Redis answers an error: 503, not "saved"', {}, sub {
     ok(!$r->{headers}{location}, 'not sent back as if done');
     is(redis_cmd('EXISTS', "rt:{$V}:meta"), 1,
        'and indeed nothing was erased (the reply is honest)');
+
+    $r = post('/retarget/optout?to=/', $V);
+    is($r->{status}, 503, 'optout: 503 too');
+    my @c = @{ $r->{headers}{'set-cookie'} || [] };
+    ok(grep({ /^rt_vid_consent=out;/ } @c), 'optout: consent cookie "out"');
+    ok(!grep({ /^rt_vid=/ } @c), 'optout: the visitor cookie is kept');
+
+    # Redis is mended: the opted-out visitor's retry erases everything
+    redis_cmd('RENAME', 'saved-index', "rt:{$V}:events");
+    $r = post('/retarget/optout?to=/', $V, 'Cookie: rt_vid_consent=out');
+    is($r->{status}, 303, 'optout again: done, 303 back');
+    ok(grep({ /^rt_vid=; Max-Age=0/ } @{ $r->{headers}{'set-cookie'} || [] }),
+       'optout again: now the visitor cookie is deleted');
+    is_deeply([ naming($V) ], [], 'nothing names the visitor');
 });
 
 subtest 'Redis away: forget and optout are not reported as done' => sub {
