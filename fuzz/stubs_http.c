@@ -124,7 +124,8 @@ ngx_http_retarget_me(ngx_http_request_t *r,
 
 ngx_int_t
 ngx_http_retarget_forget_visitor(ngx_http_request_t *r,
-    ngx_http_retarget_loc_conf_t *rlcf)
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_erased_pt done,
+    void *data)
 {
     FUZZ_UNEXPECTED();
 }

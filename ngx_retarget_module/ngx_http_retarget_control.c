@@ -75,6 +75,14 @@ static ngx_int_t ngx_http_retarget_optin(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf);
 static ngx_int_t ngx_http_retarget_optout(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf);
+static ngx_int_t ngx_http_retarget_forget_action(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf);
+static ngx_int_t ngx_http_retarget_erase(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_uint_t optout);
+static void ngx_http_retarget_erased(ngx_http_request_t *r, void *data,
+    ngx_int_t rc);
+static ngx_int_t ngx_http_retarget_erase_answer(ngx_http_request_t *r,
+    void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_retarget_dismiss(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf);
 static void ngx_http_retarget_dismiss_reply(ngx_http_request_t *r,
@@ -86,6 +94,14 @@ static ngx_int_t ngx_http_retarget_click(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_retarget_prefetch(ngx_http_request_t *r);
 static ngx_int_t ngx_http_retarget_click_log(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf);
+
+
+/* a forget or an optout waiting for Redis' answer */
+typedef struct {
+    ngx_str_t                      path;          /* where to go back to */
+    ngx_http_retarget_loc_conf_t  *rlcf;
+    ngx_uint_t                     optout;
+} ngx_http_retarget_erase_t;
 
 
 /* a dismissal waiting for Redis */
@@ -111,12 +127,12 @@ static ngx_http_retarget_action_t  ngx_http_retarget_actions[] = {
       "products you view and your cart, to remind you of them on later "
       "visits.",
       "Allow" },
-    { ngx_string("optout"), ngx_http_retarget_optout, 0,
+    { ngx_string("optout"), ngx_http_retarget_optout, 1,
       "Stop tracking?",
       "This shop will delete what it has recorded about your visits and "
       "record nothing more.",
       "Stop tracking" },
-    { ngx_string("forget"), ngx_http_retarget_forget_visitor, 0,
+    { ngx_string("forget"), ngx_http_retarget_forget_action, 1,
       "Delete your data?",
       "This shop will delete what it has recorded about your visits. "
       "Your cookie choice stays as it is.",
@@ -141,6 +157,33 @@ static u_char  ngx_http_retarget_saved_page[] =
 "<body style=\"font:16px/1.5 system-ui,sans-serif;max-width:36rem;"
 "margin:3rem auto;padding:0 1rem\">" CRLF
 "<main><h1>Your choice is saved</h1>" CRLF
+"<p><a href=\"/\">Back to the shop</a></p></main>" CRLF
+"</body></html>" CRLF;
+
+
+/* a forget or optout that Redis did not confirm: never "saved" */
+static u_char  ngx_http_retarget_not_erased_page[] =
+"<!DOCTYPE html>" CRLF
+"<html lang=\"en\"><head><meta charset=\"utf-8\">"
+"<meta name=\"viewport\" content=\"width=device-width\">"
+"<title>We could not erase your data</title></head>" CRLF
+"<body style=\"font:16px/1.5 system-ui,sans-serif;max-width:36rem;"
+"margin:3rem auto;padding:0 1rem\">" CRLF
+"<main><h1>We could not erase your data right now</h1>" CRLF
+"<p>Please try again in a moment.</p>" CRLF
+"<p><a href=\"/\">Back to the shop</a></p></main>" CRLF
+"</body></html>" CRLF;
+
+static u_char  ngx_http_retarget_optout_not_erased_page[] =
+"<!DOCTYPE html>" CRLF
+"<html lang=\"en\"><head><meta charset=\"utf-8\">"
+"<meta name=\"viewport\" content=\"width=device-width\">"
+"<title>You are opted out</title></head>" CRLF
+"<body style=\"font:16px/1.5 system-ui,sans-serif;max-width:36rem;"
+"margin:3rem auto;padding:0 1rem\">" CRLF
+"<main><h1>You are opted out</h1>" CRLF
+"<p>Nothing more is recorded about your visits. But we could not erase "
+"your data right now: please opt out again in a moment.</p>" CRLF
 "<p><a href=\"/\">Back to the shop</a></p></main>" CRLF
 "</body></html>" CRLF;
 
@@ -233,30 +276,37 @@ ngx_http_retarget_control_handler(ngx_http_request_t *r)
 
     rlcf = ngx_http_get_module_loc_conf(r, ngx_http_retarget_module);
 
+    ngx_str_null(&path);
+
+    if (action->title != NULL) {
+        /* a choice: only a POST from a page of this site makes it */
+
+        rc = ngx_http_retarget_return_path(r, &path);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (r->method != NGX_HTTP_POST) {
+            /* a link, an image, a prefetch or a typed URL: ask */
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "retarget control: \"%V\" not a POST, asking",
+                           &action->name);
+            return ngx_http_retarget_confirm(r, action, &path, NGX_HTTP_OK);
+        }
+
+        if (!ngx_http_retarget_same_origin(r)) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "retarget: \"%V\" refused: not posted from a "
+                          "page of this site", &action->name);
+            return ngx_http_retarget_confirm(r, action, &path,
+                                             NGX_HTTP_FORBIDDEN);
+        }
+    }
+
     if (action->answers) {
+        /* forget and optout answer once Redis has, the others at once */
         return action->handler(r, rlcf);
-    }
-
-    rc = ngx_http_retarget_return_path(r, &path);
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (r->method != NGX_HTTP_POST) {
-        /* a link, an image, a prefetch or a typed URL: ask, change nothing */
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "retarget control: \"%V\" not a POST, asking",
-                       &action->name);
-        return ngx_http_retarget_confirm(r, action, &path, NGX_HTTP_OK);
-    }
-
-    if (!ngx_http_retarget_same_origin(r)) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "retarget: \"%V\" refused: not posted from a page "
-                      "of this site", &action->name);
-        return ngx_http_retarget_confirm(r, action, &path,
-                                         NGX_HTTP_FORBIDDEN);
     }
 
     if (action->handler(r, rlcf) != NGX_OK) {
@@ -608,28 +658,136 @@ ngx_http_retarget_optin(ngx_http_request_t *r,
 }
 
 
+/*
+ * "optout": the consent cookie "out" at once (it stops all tracking,
+ * whatever Redis does), then the visitor's data goes; the visitor cookie
+ * is deleted only once Redis has confirmed the erase, so that an optout
+ * sent again can still name the data to erase.
+ */
+
 static ngx_int_t
 ngx_http_retarget_optout(ngx_http_request_t *r,
     ngx_http_retarget_loc_conf_t *rlcf)
 {
-    ngx_str_t  empty;
+    return ngx_http_retarget_erase(r, rlcf, 1);
+}
 
-    ngx_str_null(&empty);
 
-    /* the visitor's data goes, then the visitor cookie */
+/* "forget": the visitor's data goes, the cookies and the consent stay */
 
-    if (ngx_http_retarget_forget_visitor(r, rlcf) != NGX_OK) {
-        return NGX_ERROR;
+static ngx_int_t
+ngx_http_retarget_forget_action(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf)
+{
+    return ngx_http_retarget_erase(r, rlcf, 0);
+}
+
+
+/*
+ * The answer of "forget" and "optout" waits for Redis' reply: "saved" (or
+ * the way back) only when the erase was confirmed, else 503.
+ */
+
+static ngx_int_t
+ngx_http_retarget_erase(ngx_http_request_t *r,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_uint_t optout)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   path;
+    ngx_http_retarget_erase_t  *e;
+
+    rc = ngx_http_retarget_return_path(r, &path);
+
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    if (ngx_http_retarget_set_cookie(r, rlcf->cookie, &rlcf->cookie->name,
-                                     &empty, 0)
-        != NGX_OK)
+    if (optout && ngx_http_retarget_consent_cookie(r, rlcf, "out") != NGX_OK)
     {
-        return NGX_ERROR;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_retarget_consent_cookie(r, rlcf, "out");
+    e = ngx_pcalloc(r->pool, sizeof(ngx_http_retarget_erase_t));
+    if (e == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    e->path = path;
+    e->rlcf = rlcf;
+    e->optout = optout;
+
+    rc = ngx_http_retarget_forget_visitor(r, rlcf, ngx_http_retarget_erased,
+                                          e);
+
+    switch (rc) {
+
+    case NGX_OK:
+        return ngx_http_retarget_erase_answer(r, e, NGX_OK);
+
+    case NGX_DONE:
+        r->main->count++;
+        return NGX_DONE;
+
+    case NGX_DECLINED:
+        return ngx_http_retarget_erase_answer(r, e, NGX_ERROR);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+static void
+ngx_http_retarget_erased(ngx_http_request_t *r, void *data, ngx_int_t rc)
+{
+    ngx_http_finalize_request(r, ngx_http_retarget_erase_answer(r, data,
+                                                                rc));
+}
+
+
+static ngx_int_t
+ngx_http_retarget_erase_answer(ngx_http_request_t *r, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_retarget_erase_t *e = data;
+
+    u_char     *page;
+    size_t      len;
+    ngx_str_t   empty;
+
+    if (rc != NGX_OK) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget control: %s: erase not done, 503",
+                       e->optout ? "optout" : "forget");
+
+        page = ngx_http_retarget_not_erased_page;
+        len = sizeof(ngx_http_retarget_not_erased_page) - 1;
+
+        if (e->optout) {
+            page = ngx_http_retarget_optout_not_erased_page;
+            len = sizeof(ngx_http_retarget_optout_not_erased_page) - 1;
+        }
+
+        return ngx_http_retarget_send(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      &ngx_http_retarget_html, page, len, 0);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget control: %s: erased",
+                   e->optout ? "optout" : "forget");
+
+    if (e->optout) {
+        ngx_str_null(&empty);
+
+        if (ngx_http_retarget_set_cookie(r, e->rlcf->cookie,
+                                         &e->rlcf->cookie->name, &empty, 0)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_retarget_send_back(r, &e->path);
 }
 
 

@@ -6,7 +6,8 @@
  * flushed to Redis once a second and when the worker exits, never
  * incremented per request.  A counter whose command cannot be queued,
  * or that moved while Redis was away, keeps its count for the next
- * flush.
+ * flush.  Each flush also trims what has outlived retarget_retention in
+ * the shared keys (ngx_http_retarget_expire_old()).
  */
 
 
@@ -219,6 +220,10 @@ ngx_http_retarget_flush_counters(void)
         /* kept here, not in the queue, until Redis is back */
         return;
     }
+
+    /* stream entries and carts older than the retention go */
+
+    ngx_http_retarget_expire_old(rc->rmcf);
 
     /* commands the link had to drop show up in the day's counters too */
 

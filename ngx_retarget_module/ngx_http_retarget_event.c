@@ -848,7 +848,11 @@ ngx_http_retarget_vexpire(ngx_http_retarget_batch_t *b,
 /*
  * XADD <prefix>events MAXLEN ~ N * e <json>; the JSON carries an id of
  * its own, so consumers can drop duplicates however the entry reached
- * them.
+ * them.  A returning visitor's entry has the "vid" and is indexed under
+ * the visitor's keys (ngx_http_retarget_stream_add()), so that "forget"
+ * deletes it; a brand-new id has no keys, and its entries carry no vid
+ * (nothing could find them to erase them).  The identify value (an
+ * e-mail, often) is never streamed: it is kept in the meta hash only.
  */
 
 static ngx_int_t
@@ -859,9 +863,9 @@ ngx_http_retarget_stream(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     u_char                          id[64], *p;
     size_t                          len;
     json_t                         *e, *s;
+    ngx_str_t                       entry, *vid;
     ngx_uint_t                      k;
     static ngx_uint_t               seq;
-    ngx_http_retarget_cmd_t        *cmd;
     ngx_http_retarget_main_conf_t  *rmcf;
 
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
@@ -886,7 +890,10 @@ ngx_http_retarget_stream(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
                                                 type->len));
     json_object_set_new(e, "ts", json_integer(ngx_time()));
 
-    if (ctx->visitor.len) {
+    vid = NULL;
+
+    if (ctx->visitor.len && !ctx->new_visitor) {
+        vid = &ctx->visitor;
         json_object_set_new(e, "vid",
                             json_stringn((char *) ctx->visitor.data,
                                          ctx->visitor.len));
@@ -913,7 +920,9 @@ ngx_http_retarget_stream(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
 
     for (k = 0; ev != NULL && k < ngx_http_retarget_p_if; k++) {
 
-        if (ev->v[k].len == 0 || k == ngx_http_retarget_p_qty) {
+        if (ev->v[k].len == 0 || k == ngx_http_retarget_p_qty
+            || k == ngx_http_retarget_p_user)
+        {
             continue;
         }
 
@@ -950,24 +959,14 @@ ngx_http_retarget_stream(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "retarget event: stream entry \"%V\" %*s", type, len, p);
 
-    cmd = ngx_http_retarget_key_cmd(r->pool, rmcf, cmds, "XADD",
-                                    ngx_http_retarget_key_events, NULL);
-    if (cmd == NULL) {
-        return NGX_ERROR;
-    }
+    entry.data = p;
+    entry.len = len;
 
-    ngx_http_retarget_arg(cmd, (u_char *) "MAXLEN", 6);
-    ngx_http_retarget_arg(cmd, (u_char *) "~", 1);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget event: stream entry %s, \"user\" %s",
+                   vid ? "indexed for the visitor" : "without a visitor id",
+                   ev && ev->v[ngx_http_retarget_p_user].len
+                   ? "left out" : "absent");
 
-    if (ngx_http_retarget_arg_num(r->pool, cmd, rmcf->stream_maxlen)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_http_retarget_arg(cmd, (u_char *) "*", 1);
-    ngx_http_retarget_arg(cmd, (u_char *) "e", 1);
-    ngx_http_retarget_arg(cmd, p, len);
-
-    return NGX_OK;
+    return ngx_http_retarget_stream_add(r->pool, rmcf, cmds, vid, &entry);
 }

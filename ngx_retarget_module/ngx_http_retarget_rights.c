@@ -3,7 +3,9 @@
  * Copyright (C) The ngx_retarget_module authors
  *
  * The visitor's rights over the stored data: "me" shows all of it (right
- * of access), "forget" and "optout" delete all of it.
+ * of access: the visitor's keys, the abandoned-cart queue entry and the
+ * visitor's event stream entries), "forget" and "optout" delete all of
+ * it and say so only once Redis has confirmed it.
  */
 
 
@@ -29,8 +31,19 @@ static char  *ngx_http_retarget_me_names[] = {
     "meta", "cart", "viewed"
 };
 
-#define NGX_HTTP_RETARGET_ME_READS                                            \
+#define NGX_HTTP_RETARGET_ME_KEYS                                             \
     (sizeof(ngx_http_retarget_me_keys) / sizeof(ngx_http_retarget_key_e))
+
+/* then the visitor's entry in the abandoned-cart queue, and the stream */
+#define NGX_HTTP_RETARGET_ME_CARTS  NGX_HTTP_RETARGET_ME_KEYS
+#define NGX_HTTP_RETARGET_ME_STREAM (NGX_HTTP_RETARGET_ME_KEYS + 1)
+#define NGX_HTTP_RETARGET_ME_READS  (NGX_HTTP_RETARGET_ME_KEYS + 2)
+
+/* what "me" says of the stream beside the visitor's entries */
+#define NGX_HTTP_RETARGET_ME_STREAM_NOTE                                      \
+    "every event stream entry that names you is in stored.stream_entries; "   \
+    "the entries of a first visit, before your browser sent the cookie "      \
+    "back, carry no visitor id and cannot be tied to you"
 
 /* the one read that answers a list */
 #define NGX_HTTP_RETARGET_ME_LIST   2
@@ -42,6 +55,14 @@ typedef struct {
 } ngx_http_retarget_me_t;
 
 
+/* a forget waiting for Redis' answer */
+typedef struct {
+    ngx_http_retarget_erased_pt    done;
+    void                          *data;
+    ngx_uint_t                     failed;
+} ngx_http_retarget_forget_t;
+
+
 static ngx_int_t ngx_http_retarget_me_send(ngx_http_request_t *r,
     json_t *doc, ngx_uint_t status);
 static void ngx_http_retarget_me_reply(ngx_http_request_t *r, void *data,
@@ -51,7 +72,13 @@ static void ngx_http_retarget_me_done(ngx_http_request_t *r, void *data,
 static void ngx_http_retarget_me_meta(json_t *stored, redisReply *reply);
 static json_t *ngx_http_retarget_me_item(redisReply *value, ngx_uint_t cart);
 static json_t *ngx_http_retarget_me_value(redisReply *reply, ngx_uint_t list);
+static void ngx_http_retarget_me_carts(json_t *stored, redisReply *reply);
+static void ngx_http_retarget_me_stream(json_t *stored, redisReply *reply);
 static void ngx_http_retarget_me_cleanup(void *data);
+static void ngx_http_retarget_forget_reply(ngx_http_request_t *r,
+    void *data, redisReply *reply);
+static void ngx_http_retarget_forget_done(ngx_http_request_t *r,
+    void *data, ngx_int_t rc);
 
 
 ngx_int_t
@@ -112,7 +139,7 @@ ngx_http_retarget_me(ngx_http_request_t *r,
     visitor.len = sizeof(vid);
     ngx_memcpy(visitor.data, vid, sizeof(vid));
 
-    for (i = 0; i < NGX_HTTP_RETARGET_ME_READS; i++) {
+    for (i = 0; i < NGX_HTTP_RETARGET_ME_KEYS; i++) {
         ngx_http_retarget_cmd_init(&cmds[i],
                                    i == NGX_HTTP_RETARGET_ME_LIST
                                    ? "LRANGE" : "HGETALL");
@@ -129,6 +156,25 @@ ngx_http_retarget_me(ngx_http_request_t *r,
             ngx_http_retarget_arg(&cmds[i], (u_char *) "-1", 2);
         }
     }
+
+    ngx_http_retarget_cmd_init(&cmds[NGX_HTTP_RETARGET_ME_CARTS], "ZSCORE");
+
+    if (ngx_http_retarget_arg_key(r->pool, rmcf,
+                                  &cmds[NGX_HTTP_RETARGET_ME_CARTS],
+                                  ngx_http_retarget_key_carts, NULL)
+        != NGX_OK
+        || ngx_http_retarget_stream_read(r->pool, rmcf,
+                                         &cmds[NGX_HTTP_RETARGET_ME_STREAM],
+                                         &visitor)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_retarget_arg_str(&cmds[NGX_HTTP_RETARGET_ME_CARTS], &visitor);
+
+    json_object_set_new(doc, "stream",
+                        json_string(NGX_HTTP_RETARGET_ME_STREAM_NOTE));
 
     me = ngx_pcalloc(r->pool, sizeof(ngx_http_retarget_me_t));
     if (me == NULL) {
@@ -177,6 +223,16 @@ ngx_http_retarget_me_reply(ngx_http_request_t *r, void *data,
 
     if (i == 0) {
         ngx_http_retarget_me_meta(stored, reply);
+        return;
+    }
+
+    if (i == NGX_HTTP_RETARGET_ME_CARTS) {
+        ngx_http_retarget_me_carts(stored, reply);
+        return;
+    }
+
+    if (i == NGX_HTTP_RETARGET_ME_STREAM) {
+        ngx_http_retarget_me_stream(stored, reply);
         return;
     }
 
@@ -257,6 +313,101 @@ failed:
     json_decref(meta);
     json_decref(lines);
     json_decref(viewed);
+}
+
+
+/* "carts": the time (unix seconds) the visitor's cart last changed */
+
+static void
+ngx_http_retarget_me_carts(json_t *stored, redisReply *reply)
+{
+    int64_t    n;
+    ngx_str_t  score;
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        /* not in the queue */
+        return;
+    }
+
+    score.data = (u_char *) reply->str;
+    score.len = reply->len;
+
+    n = ngx_http_retarget_parse_number(&score);
+
+    json_object_set_new(stored, "cart_queued",
+                        n == NGX_ERROR ? json_stringn(reply->str, reply->len)
+                                       : json_integer(n));
+}
+
+
+/*
+ * "events": the visitor's entries on the event stream, oldest first, as
+ * {"id": STREAM ID, "e": the entry's JSON}.  An entry whose JSON does not
+ * parse is shown as the string it is.
+ */
+
+static void
+ngx_http_retarget_me_stream(json_t *stored, redisReply *reply)
+{
+    json_t      *list, *item, *e;
+    size_t       i, k;
+    redisReply  *entry, *fields;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return;
+    }
+
+    list = json_array();
+    if (list == NULL) {
+        return;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        entry = reply->element[i];
+
+        if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2
+            || entry->element[0]->type != REDIS_REPLY_STRING
+            || entry->element[1]->type != REDIS_REPLY_ARRAY)
+        {
+            continue;
+        }
+
+        item = json_object();
+        if (item == NULL) {
+            break;
+        }
+
+        json_object_set_new(item, "id",
+                            json_stringn(entry->element[0]->str,
+                                         entry->element[0]->len));
+
+        fields = entry->element[1];
+
+        for (k = 0; k + 1 < fields->elements; k += 2) {
+            if (fields->element[k]->type != REDIS_REPLY_STRING
+                || fields->element[k + 1]->type != REDIS_REPLY_STRING)
+            {
+                continue;
+            }
+
+            e = json_loadb(fields->element[k + 1]->str,
+                           fields->element[k + 1]->len, 0, NULL);
+
+            if (e == NULL) {
+                e = json_stringn(fields->element[k + 1]->str,
+                                 fields->element[k + 1]->len);
+            }
+
+            if (e != NULL) {
+                json_object_setn_new(item, fields->element[k]->str,
+                                     fields->element[k]->len, e);
+            }
+        }
+
+        json_array_append_new(list, item);
+    }
+
+    json_object_set_new(stored, "stream_entries", list);
 }
 
 
@@ -421,15 +572,28 @@ ngx_http_retarget_me_cleanup(void *data)
 }
 
 
-/* "forget" and "optout": every key of the visitor of a valid cookie */
+/*
+ * "forget" and "optout": everything stored about the visitor of a valid
+ * cookie, in one command whose reply says it was done.  NGX_OK: nothing
+ * to erase (no valid cookie, or no Redis configured), "done" is not
+ * called; NGX_DONE: sent, "done" comes with NGX_OK once Redis confirmed
+ * it and NGX_ERROR when it did not (an error reply, no answer within
+ * retarget_redis_timeout, the link lost); NGX_DECLINED: the link is not
+ * up, nothing was sent.
+ */
 
 ngx_int_t
 ngx_http_retarget_forget_visitor(ngx_http_request_t *r,
-    ngx_http_retarget_loc_conf_t *rlcf)
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_erased_pt done,
+    void *data)
 {
-    u_char      vid[NGX_HTTP_RETARGET_VID_LEN], *p;
-    ngx_str_t   visitor;
-    ngx_uint_t  resign;
+    u_char                          vid[NGX_HTTP_RETARGET_VID_LEN], *p;
+    ngx_int_t                       rc;
+    ngx_str_t                       visitor;
+    ngx_uint_t                      resign;
+    ngx_http_retarget_cmd_t         cmd;
+    ngx_http_retarget_forget_t     *f;
+    ngx_http_retarget_main_conf_t  *rmcf;
 
     if (ngx_http_retarget_cookie_visitor(r, rlcf, vid, &resign) != NGX_OK) {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -437,8 +601,18 @@ ngx_http_retarget_forget_visitor(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    if (rmcf->redis.name.len == 0) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget rights: no redis, nothing stored to forget");
+        return NGX_OK;
+    }
+
     p = ngx_pnalloc(r->pool, sizeof(vid));
-    if (p == NULL) {
+    f = ngx_pcalloc(r->pool, sizeof(ngx_http_retarget_forget_t));
+
+    if (p == NULL || f == NULL) {
         return NGX_ERROR;
     }
 
@@ -447,5 +621,71 @@ ngx_http_retarget_forget_visitor(ngx_http_request_t *r,
     visitor.data = p;
     visitor.len = sizeof(vid);
 
-    return ngx_http_retarget_forget(r, &visitor);
+    f->done = done;
+    f->data = data;
+
+    if (ngx_http_retarget_forget(r->pool, rmcf, &cmd, &visitor) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_retarget_wait(r, 1, &cmd, ngx_http_retarget_forget_reply,
+                                ngx_http_retarget_forget_done, f);
+
+    if (rc == NGX_DECLINED) {
+        /* the link's own state changes are logged by the link */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "retarget: forget not done: redis is down");
+        return NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_retarget_forget_reply(ngx_http_request_t *r, void *data,
+    redisReply *reply)
+{
+    ngx_http_retarget_forget_t *f = data;
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        f->failed = 1;
+
+        if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "retarget: forget not done: redis: \"%*s\"",
+                          (size_t) ngx_min(reply->len, 200), reply->str);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "retarget: forget not done: a reply of type %d",
+                      reply->type);
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget rights: forgotten, %L stream entries deleted",
+                   (int64_t) reply->integer);
+}
+
+
+static void
+ngx_http_retarget_forget_done(ngx_http_request_t *r, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_retarget_forget_t *f = data;
+
+    if (rc != NGX_OK && !f->failed) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "retarget: forget not confirmed: %s",
+                      rc == NGX_AGAIN ? "redis did not answer in time"
+                                      : "the link was lost");
+    }
+
+    f->done(r, f->data, (rc == NGX_OK && !f->failed) ? NGX_OK : NGX_ERROR);
 }

@@ -30,8 +30,60 @@ static ngx_http_retarget_key_name_t  ngx_http_retarget_keys[] = {
     { ngx_string("order:"), 0 },
     { ngx_string("codes:"), 0 },
     { ngx_string("p:"), 0 },
-    { ngx_string("out_of_stock"), 0 }
+    { ngx_string("out_of_stock"), 0 },
+    { ngx_string(":events"), 1 }
 };
+
+
+/*
+ * A returning visitor's stream entry and the index of the visitor's
+ * entries, in one step: the entry can never be on the stream without its
+ * id in the index, so "forget" finds every one of them.  A visitor with
+ * more than ARGV[4] entries on the stream loses the oldest one.
+ *
+ * KEYS: <prefix>events, <prefix>{vid}:events
+ * ARGV: maxlen, the entry's JSON, retention, the cap of the index
+ */
+static ngx_str_t  ngx_http_retarget_lua_stream_add = ngx_string(
+    "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', "
+    "'e', ARGV[2]) "
+    "if redis.call('RPUSH', KEYS[2], id) > tonumber(ARGV[4]) then "
+    "redis.call('XDEL', KEYS[1], redis.call('LPOP', KEYS[2])) end "
+    "redis.call('EXPIRE', KEYS[2], ARGV[3]) "
+    "return id");
+
+/*
+ * "forget": the visitor's stream entries (by the index), then every key
+ * of the visitor and its entry in the abandoned-cart queue, atomically.
+ * Answers the number of stream entries deleted.
+ *
+ * KEYS: <prefix>events, <prefix>{vid}:events, :meta, :cart, :viewed,
+ *       <prefix>carts
+ * ARGV: vid
+ */
+static ngx_str_t  ngx_http_retarget_lua_forget = ngx_string(
+    "local ids = redis.call('LRANGE', KEYS[2], 0, -1) "
+    "local n = 0 "
+    "for i = 1, #ids, 100 do "
+    "n = n + redis.call('XDEL', KEYS[1], "
+    "unpack(ids, i, math.min(i + 99, #ids))) end "
+    "redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5]) "
+    "redis.call('ZREM', KEYS[6], ARGV[1]) "
+    "return n");
+
+/*
+ * "me": the visitor's entries still on the stream, oldest first, as
+ * XRANGE answers them: [id, [field, value]].
+ *
+ * KEYS: <prefix>events, <prefix>{vid}:events
+ */
+static ngx_str_t  ngx_http_retarget_lua_stream_read = ngx_string(
+    "local ids = redis.call('LRANGE', KEYS[2], 0, -1) "
+    "local out = {} "
+    "for _, id in ipairs(ids) do "
+    "local e = redis.call('XRANGE', KEYS[1], id, id) "
+    "if e[1] then out[#out + 1] = e[1] end end "
+    "return out");
 
 
 ngx_str_t  ngx_http_retarget_f_first_seen = ngx_string("first_seen");
@@ -620,54 +672,224 @@ ngx_http_retarget_product_set(ngx_pool_t *pool,
 
 
 /*
- * Deletes every key of the visitor, and its entry in the abandoned-cart
- * queue: the "forget" and "optout" endpoints.  One DEL for all the keys,
- * which share a hash tag and so a Redis Cluster slot.
+ * The stream entry of an event: "XADD <prefix>events MAXLEN ~ N * e
+ * JSON"; for a returning visitor (vid not NULL) the script that also
+ * puts the entry's id into the visitor's index <prefix>{vid}:events, so
+ * that "forget" deletes it and "me" shows it.
  */
 
 ngx_int_t
-ngx_http_retarget_forget(ngx_http_request_t *r, ngx_str_t *visitor)
+ngx_http_retarget_stream_add(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
+    ngx_str_t *entry)
 {
-    ngx_array_t                    *cmds;
-    ngx_http_retarget_cmd_t        *cmd;
-    ngx_http_retarget_main_conf_t  *rmcf;
+    ngx_http_retarget_cmd_t  *cmd;
 
-    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+    if (vid == NULL) {
+        cmd = ngx_http_retarget_key_cmd(pool, rmcf, cmds, "XADD",
+                                        ngx_http_retarget_key_events, NULL);
+        if (cmd == NULL) {
+            return NGX_ERROR;
+        }
 
-    if (rmcf->redis.name.len == 0) {
+        ngx_http_retarget_arg(cmd, (u_char *) "MAXLEN", 6);
+        ngx_http_retarget_arg(cmd, (u_char *) "~", 1);
+
+        if (ngx_http_retarget_arg_num(pool, cmd, rmcf->stream_maxlen)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ngx_http_retarget_arg(cmd, (u_char *) "*", 1);
+        ngx_http_retarget_arg(cmd, (u_char *) "e", 1);
+        ngx_http_retarget_arg_str(cmd, entry);
+
         return NGX_OK;
     }
 
-    cmds = ngx_array_create(r->pool, 2, sizeof(ngx_http_retarget_cmd_t));
-    if (cmds == NULL) {
+    cmd = ngx_http_retarget_cmd(cmds, "EVAL");
+    if (cmd == NULL) {
         return NGX_ERROR;
     }
 
-    cmd = ngx_http_retarget_key_cmd(r->pool, rmcf, cmds, "DEL",
-                                    ngx_http_retarget_key_cart, visitor);
-    if (cmd == NULL
-        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd,
-                                     ngx_http_retarget_key_meta, visitor)
+    ngx_http_retarget_arg_str(cmd, &ngx_http_retarget_lua_stream_add);
+    ngx_http_retarget_arg(cmd, (u_char *) "2", 1);
+
+    if (ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                  ngx_http_retarget_key_events, NULL)
+        != NGX_OK
+        || ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                     ngx_http_retarget_key_stream_ids, vid)
            != NGX_OK
-        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd,
-                                     ngx_http_retarget_key_viewed, visitor)
+        || ngx_http_retarget_arg_num(pool, cmd, rmcf->stream_maxlen)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    cmd = ngx_http_retarget_key_cmd(r->pool, rmcf, cmds, "ZREM",
-                                    ngx_http_retarget_key_carts, NULL);
-    if (cmd == NULL) {
+    ngx_http_retarget_arg_str(cmd, entry);
+
+    if (ngx_http_retarget_arg_num(pool, cmd, rmcf->retention) != NGX_OK
+        || ngx_http_retarget_arg_num(pool, cmd,
+                                     NGX_HTTP_RETARGET_STREAM_PER_VISITOR)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "retarget store: stream entry indexed for \"%V\"", vid);
+
+    return NGX_OK;
+}
+
+
+/* "me": the visitor's entries still on the stream (one read) */
+
+ngx_int_t
+ngx_http_retarget_stream_read(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
+    ngx_str_t *vid)
+{
+    ngx_http_retarget_cmd_init(cmd, "EVAL");
+    ngx_http_retarget_arg_str(cmd, &ngx_http_retarget_lua_stream_read);
+    ngx_http_retarget_arg(cmd, (u_char *) "2", 1);
+
+    if (ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                  ngx_http_retarget_key_events, NULL)
+        != NGX_OK
+        || ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                     ngx_http_retarget_key_stream_ids, vid)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * "forget" and "optout": the one command that deletes every key of the
+ * visitor, its entries on the event stream and its entry in the
+ * abandoned-cart queue, atomically.  Its reply says it was done: the
+ * caller waits for it.
+ */
+
+ngx_int_t
+ngx_http_retarget_forget(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
+    ngx_str_t *visitor)
+{
+    ngx_uint_t  i;
+
+    static ngx_http_retarget_key_e  keys[] = {
+        ngx_http_retarget_key_stream_ids,
+        ngx_http_retarget_key_meta,
+        ngx_http_retarget_key_cart,
+        ngx_http_retarget_key_viewed
+    };
+
+    ngx_http_retarget_cmd_init(cmd, "EVAL");
+    ngx_http_retarget_arg_str(cmd, &ngx_http_retarget_lua_forget);
+    ngx_http_retarget_arg(cmd, (u_char *) "6", 1);
+
+    if (ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                  ngx_http_retarget_key_events, NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (ngx_http_retarget_arg_key(pool, rmcf, cmd, keys[i], visitor)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                  ngx_http_retarget_key_carts, NULL)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
     ngx_http_retarget_arg_str(cmd, visitor);
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
                    "retarget store: forget \"%V\"", visitor);
 
-    ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
-
     return NGX_OK;
+}
+
+
+/*
+ * Nothing outlives retarget_retention: stream entries and abandoned-cart
+ * queue members older than it go, once a second (each worker's counter
+ * flush).  An exact "XTRIM MINID" costs a seek when there is nothing to
+ * trim; "~" would keep the newest radix node of a quiet stream forever.
+ */
+
+void
+ngx_http_retarget_expire_old(ngx_http_retarget_main_conf_t *rmcf)
+{
+    u_char                   min[NGX_INT64_LEN + 2], *p;
+    time_t                   cut;
+    ngx_http_retarget_cmd_t  cmd;
+
+    /* the worker's buffer of the two key names, made once */
+    static u_char           *key;
+    static size_t            events_len, carts_len;
+
+    cut = ngx_time() - rmcf->retention;
+
+    if (cut <= 0) {
+        return;
+    }
+
+    if (key == NULL) {
+        events_len = ngx_http_retarget_key_len(&rmcf->redis.prefix,
+                                               ngx_http_retarget_key_events,
+                                               NULL);
+        carts_len = ngx_http_retarget_key_len(&rmcf->redis.prefix,
+                                              ngx_http_retarget_key_carts,
+                                              NULL);
+
+        key = ngx_pnalloc(ngx_cycle->pool, events_len + carts_len);
+        if (key == NULL) {
+            return;
+        }
+
+        p = ngx_http_retarget_key_put(key, &rmcf->redis.prefix,
+                                      ngx_http_retarget_key_events, NULL);
+        (void) ngx_http_retarget_key_put(p, &rmcf->redis.prefix,
+                                         ngx_http_retarget_key_carts, NULL);
+    }
+
+    if (rmcf->stream_maxlen) {
+        ngx_http_retarget_cmd_init(&cmd, "XTRIM");
+        ngx_http_retarget_arg(&cmd, key, events_len);
+        ngx_http_retarget_arg(&cmd, (u_char *) "MINID", 5);
+        p = ngx_sprintf(min, "%T000", cut);
+        ngx_http_retarget_arg(&cmd, min, p - min);
+
+        (void) ngx_http_retarget_send_cmd(&cmd);
+    }
+
+    /* the command is copied into the link's buffer when it is queued */
+
+    ngx_http_retarget_cmd_init(&cmd, "ZREMRANGEBYSCORE");
+    ngx_http_retarget_arg(&cmd, key + events_len, carts_len);
+    ngx_http_retarget_arg(&cmd, (u_char *) "-inf", 4);
+    p = ngx_sprintf(min, "(%T", cut);
+    ngx_http_retarget_arg(&cmd, min, p - min);
+
+    (void) ngx_http_retarget_send_cmd(&cmd);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "retarget store: stream and carts trimmed before %T",
+                   cut);
 }

@@ -23,16 +23,22 @@
  *   <prefix>{vid}:cart  hash    sku -> qty, for email workers
  *   <prefix>{vid}:viewed list   recently viewed skus, newest first, 20 at
  *                               most
+ *   <prefix>{vid}:events list   the ids of the visitor's entries on the
+ *                               event stream, oldest first, 1000 at most:
+ *                               what "forget" deletes and "me" shows
  *   <prefix>p:SKU       hash    name, price, image, url: written only by
  *                               "retarget_event ... catalog", with the
  *                               retention TTL, refreshed by each write
  *   <prefix>carts       zset    vid -> time of the last cart change: the
- *                               abandoned-cart queue
+ *                               abandoned-cart queue; members older than
+ *                               the retention are removed each second
  *   <prefix>stats:YYYYMMDD
  *                       hash    the daily counters (UTC), kept 400 days
  *   <prefix>events      stream  field "e": JSON with a unique "id", "type",
- *                               "ts", "vid", "new", "uri" and the event's
- *                               values
+ *                               "ts", "vid" (returning visitors only),
+ *                               "new", "uri" and the event's values but
+ *                               "user"; trimmed by count (maxlen) and by
+ *                               age (the retention), each second
  *   <prefix>order:ID    string  set once per order id, TTL = retention
  *   <prefix>out_of_stock set    skus left out of reminders (the shop's)
  *   <prefix>codes:NAME  list    unique incentive codes of pool:NAME (the
@@ -48,6 +54,13 @@
 
 
 #include "ngx_http_retarget_module.h"
+
+
+/*
+ * The most entries of one visitor on the event stream: beyond, the
+ * visitor's oldest entry is deleted (its id leaves the index).
+ */
+#define NGX_HTTP_RETARGET_STREAM_PER_VISITOR  1000
 
 
 /* the length of "c:", "v:" before the sku of an item's field */
@@ -102,7 +115,8 @@ typedef enum {
     ngx_http_retarget_key_order,           /* <prefix>order:ID */
     ngx_http_retarget_key_codes,           /* <prefix>codes:NAME */
     ngx_http_retarget_key_product,         /* <prefix>p:SKU */
-    ngx_http_retarget_key_out_of_stock     /* <prefix>out_of_stock */
+    ngx_http_retarget_key_out_of_stock,    /* <prefix>out_of_stock */
+    ngx_http_retarget_key_stream_ids       /* <prefix>{vid}:events */
 } ngx_http_retarget_key_e;
 
 
@@ -184,8 +198,20 @@ ngx_int_t ngx_http_retarget_item_set(ngx_pool_t *pool,
 ngx_int_t ngx_http_retarget_product_set(ngx_pool_t *pool,
     ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds,
     ngx_http_retarget_item_t *it);
-ngx_int_t ngx_http_retarget_forget(ngx_http_request_t *r,
+ngx_int_t ngx_http_retarget_stream_add(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
+    ngx_str_t *entry);
+
+/* reads and the erasure */
+ngx_int_t ngx_http_retarget_stream_read(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
+    ngx_str_t *vid);
+ngx_int_t ngx_http_retarget_forget(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
     ngx_str_t *visitor);
+
+/* retention of the shared keys that hold visitors' data */
+void ngx_http_retarget_expire_old(ngx_http_retarget_main_conf_t *rmcf);
 
 
 #endif /* _NGX_HTTP_RETARGET_STORE_H_INCLUDED_ */
