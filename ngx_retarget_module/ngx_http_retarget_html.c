@@ -85,6 +85,7 @@ typedef enum {
 #define NGX_HTTP_RETARGET_HTML_END      6       /* 6-9: their end tags */
 #define NGX_HTTP_RETARGET_HTML_NTAGS    10
 #define NGX_HTTP_RETARGET_HTML_IN_DATA  0x3f    /* bits 0-5 */
+#define NGX_HTTP_RETARGET_HTML_LONGEST  10      /* "</textarea" */
 
 #define ngx_http_retarget_html_delim(c)                                      \
     ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\f'               \
@@ -94,8 +95,12 @@ typedef enum {
     ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\f' || (c) == '\r')
 
 
+static ngx_http_retarget_html_step_e ngx_http_retarget_html_tag_whole(
+    ngx_http_retarget_html_t *h, u_char **pos);
 static ngx_http_retarget_html_step_e ngx_http_retarget_html_tag_byte(
     ngx_http_retarget_html_t *h, u_char c);
+static void ngx_http_retarget_html_enter(ngx_http_retarget_html_t *h,
+    ngx_uint_t i, u_char c);
 static u_char *ngx_http_retarget_html_data_next(u_char *p, u_char *last);
 static ngx_uint_t ngx_http_retarget_html_may_start(u_char *p, u_char *last);
 static u_char *ngx_http_retarget_html_raw_next(u_char *p, u_char *last,
@@ -166,6 +171,26 @@ ngx_http_retarget_html_scan(ngx_http_retarget_html_t *h, u_char *p,
             break;
 
         case ngx_http_retarget_html_tag:
+
+            if (h->matched == 0
+                && last - q > NGX_HTTP_RETARGET_HTML_LONGEST)
+            {
+                /* the fast path: the whole tag is in this buffer */
+
+                switch (ngx_http_retarget_html_tag_whole(h, &q)) {
+
+                case ngx_http_retarget_html_body:
+                    *at = q;
+                    h->state = ngx_http_retarget_html_data;
+                    h->tail = 0;
+                    return NGX_OK;
+
+                default:
+                    break;
+                }
+
+                break;
+            }
 
             switch (ngx_http_retarget_html_tag_byte(h, *q)) {
 
@@ -391,17 +416,7 @@ ngx_http_retarget_html_tag_byte(ngx_http_retarget_html_t *h, u_char c)
             continue;
         }
 
-        if (i < NGX_HTTP_RETARGET_HTML_END) {
-            /* a start tag: its attributes, then its text */
-            h->raw = i;
-            h->state = (c == '>') ? ngx_http_retarget_html_raw
-                                  : ngx_http_retarget_html_attrs;
-
-        } else {
-            /* its end tag: what follows is page markup again */
-            h->raw = 0;
-            h->state = ngx_http_retarget_html_data;
-        }
+        ngx_http_retarget_html_enter(h, i, c);
 
         return ngx_http_retarget_html_next;
     }
@@ -423,6 +438,93 @@ ngx_http_retarget_html_tag_byte(ngx_http_retarget_html_t *h, u_char c)
     }
 
     return ngx_http_retarget_html_more;
+}
+
+
+/*
+ * The same as ngx_http_retarget_html_tag_byte() over the bytes of a tag,
+ * when all of them, and the delimiter after, are at *pos: moves *pos past
+ * what was read; for "</body>", leaves it at the "<".
+ */
+
+static ngx_http_retarget_html_step_e
+ngx_http_retarget_html_tag_whole(ngx_http_retarget_html_t *h, u_char **pos)
+{
+    u_char      *q;
+    ngx_uint_t   i, j;
+    ngx_str_t   *tag;
+
+    q = *pos;
+
+    for (i = 0; i < NGX_HTTP_RETARGET_HTML_NTAGS; i++) {
+
+        if (!(h->alive & ((ngx_uint_t) 1 << i))) {
+            continue;
+        }
+
+        tag = &ngx_http_retarget_html_tags[i];
+
+        for (j = 1; j < tag->len; j++) {
+            if (ngx_tolower(q[j]) != tag->data[j]) {
+                break;
+            }
+        }
+
+        if (j < tag->len) {
+            continue;
+        }
+
+        if (i == NGX_HTTP_RETARGET_HTML_BODY) {
+            if (q[j] == '>') {
+                return ngx_http_retarget_html_body;
+            }
+
+            continue;
+        }
+
+        if (i == NGX_HTTP_RETARGET_HTML_COMMENT) {
+            h->state = ngx_http_retarget_html_comment_start;
+            *pos = q + j;
+            return ngx_http_retarget_html_next;
+        }
+
+        if (!ngx_http_retarget_html_delim(q[j])) {
+            continue;
+        }
+
+        ngx_http_retarget_html_enter(h, i, q[j]);
+        *pos = q + j + 1;
+
+        return ngx_http_retarget_html_next;
+    }
+
+    /* not a tag looked for: on after its "<" */
+
+    h->state = h->raw ? ngx_http_retarget_html_raw
+                      : ngx_http_retarget_html_data;
+    *pos = q + 1;
+
+    return ngx_http_retarget_html_again;
+}
+
+
+/* tags[i] and the delimiter c after it were read */
+
+static void
+ngx_http_retarget_html_enter(ngx_http_retarget_html_t *h, ngx_uint_t i,
+    u_char c)
+{
+    if (i < NGX_HTTP_RETARGET_HTML_END) {
+        /* a start tag: its attributes, then its text */
+        h->raw = i;
+        h->state = (c == '>') ? ngx_http_retarget_html_raw
+                              : ngx_http_retarget_html_attrs;
+
+    } else {
+        /* its end tag: what follows is page markup again */
+        h->raw = 0;
+        h->state = ngx_http_retarget_html_data;
+    }
 }
 
 

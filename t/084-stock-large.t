@@ -11,6 +11,7 @@ use Test::Retarget;
 use Test::Retarget::Redis;
 use Test::Retarget::Campaign;
 use Time::HiRes qw(time sleep);
+use Test::Retarget qw(server_port);
 
 use_redis();
 
@@ -81,10 +82,12 @@ sleep 1.2;
 my @w = main::workers();
 ok(@w >= 1, 'the worker is found') or diag('no worker');
 
-# idle: what the worker spends on the set by itself
+# idle: what the worker spends on the set by itself (TEST_RETARGET_IDLE=10
+# for a longer look)
+my $secs = $ENV{TEST_RETARGET_IDLE} || 3;
 my $c0 = main::cpu(@w);
-sleep 3;
-my $idle = (main::cpu(@w) - $c0) / 3;
+sleep $secs;
+my $idle = (main::cpu(@w) - $c0) / $secs;
 diag(sprintf "idle worker CPU with the set: %.1f%% of a core", $idle * 100);
 SKIP: {
     skip 'CPU share under valgrind or ASan', 1
@@ -106,6 +109,21 @@ diag(sprintf "100 pages: median %.1f ms, max %.1f ms",
 is_deeply(\%dec, { shown => 100 }, 'every page shows its reminder');
 my $bound = $ENV{TEST_RETARGET_VALGRIND} ? 1 : 0.1;
 ok($took[-1] < $bound, "each page under ${bound}s");
+
+# TEST_RETARGET_WRK=1: wrk's latencies for returning visitors' pages, and
+# the worker's CPU meanwhile (for the numbers; not a check)
+if ($ENV{TEST_RETARGET_WRK}) {
+    seed(rvid('big-W'), cart_updated => $now - 7200,
+         'c:GONE-000009' => cart_line(ms => ($now - 7200) * 1000),
+         'c:WRK' => cart_line(ms => ($now - 7201) * 1000, name => 'Wrk'));
+    my $cookie = 'rt_vid=' . signed_cookie(rvid('big-W'), $SECRET)
+               . '; rt_vid_consent=ack';
+    my $c1 = main::cpu(@w);
+    my $out = `wrk -t1 -c4 -d10s --latency -H 'Cookie: $cookie' -H 'Accept: text/html' http://127.0.0.1:@{[ server_port() ]}/page.html 2>&1`;
+    diag($out);
+    diag(sprintf "worker CPU under wrk: %.1f%% of a core",
+                 (main::cpu(@w) - $c1) / 10 * 100);
+}
 
 # what is in the set is left out, what is not is shown
 my $r = page(rvid('big-B'));
