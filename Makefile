@@ -106,7 +106,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_TARGETS := template_fuzz return_path_fuzz state_fuzz event_conf_fuzz \
-                cookie_fuzz reply_fuzz
+                cookie_fuzz reply_fuzz html_fuzz
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -W -Wall -Wno-unused-parameter -Werror
@@ -153,6 +153,9 @@ fuzz-build: $(BUILD)/nginx/objs/Makefile
 	    fuzz/reply_fuzz.c ngx_retarget_module/ngx_http_retarget_reply.c \
 	    $(FUZZ_DIR)/stubs.o $(FUZZ_DIR)/stubs_http.o -lhiredis \
 	    -o $(FUZZ_DIR)/reply_fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
+	    fuzz/html_fuzz.c ngx_retarget_module/ngx_http_retarget_html.c \
+	    $(FUZZ_DIR)/stubs.o -o $(FUZZ_DIR)/html_fuzz
 
 fuzz: fuzz-build
 	@failed=; \

@@ -11,7 +11,10 @@
  * injection point if the answer has not come yet, and never longer than
  * retarget_redis_timeout after the read was sent.  The waiter leaves its
  * resume handler in ctx->resume, called once the read has ended: this
- * file does not know who waits.
+ * file does not know who waits.  When the hash names skus this worker has
+ * not asked the out-of-stock set about, the read ends only once those
+ * are answered (ngx_http_retarget_stock.c: one more pipelined round, the
+ * first time a worker meets a sku).
  */
 
 
@@ -19,6 +22,7 @@
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_state.h"
 #include "ngx_http_retarget_status.h"
+#include "ngx_http_retarget_stock.h"
 #include "ngx_http_retarget_store.h"
 #include "ngx_http_retarget_wait.h"
 
@@ -27,6 +31,10 @@ static void ngx_http_retarget_fetch_reply(ngx_http_request_t *r, void *data,
     redisReply *reply);
 static void ngx_http_retarget_fetch_ended(ngx_http_request_t *r, void *data,
     ngx_int_t rc);
+static void ngx_http_retarget_fetch_stock_done(ngx_http_request_t *r,
+    void *data);
+static void ngx_http_retarget_fetch_finish(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_int_t rc);
 
 
 ngx_int_t
@@ -156,6 +164,34 @@ ngx_http_retarget_fetch_ended(ngx_http_request_t *r, void *data,
 {
     ngx_http_retarget_ctx_t *ctx = data;
 
+    if (rc == NGX_OK && ctx->state != NULL
+        && ngx_http_retarget_stock_check(r, ctx->state,
+                                         ngx_http_retarget_fetch_stock_done,
+                                         ctx)
+           == NGX_OK)
+    {
+        /* ctx->fetch stays pending: the waiter waits for the skus too */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget fetch: answered, asking about its skus");
+        return;
+    }
+
+    ngx_http_retarget_fetch_finish(r, ctx, rc);
+}
+
+
+static void
+ngx_http_retarget_fetch_stock_done(ngx_http_request_t *r, void *data)
+{
+    /* the state was read; skus without an answer count as in stock */
+    ngx_http_retarget_fetch_finish(r, data, NGX_OK);
+}
+
+
+static void
+ngx_http_retarget_fetch_finish(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_int_t rc)
+{
     ngx_http_retarget_resume_pt  resume;
 
     if (rc == NGX_AGAIN) {

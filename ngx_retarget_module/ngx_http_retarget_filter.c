@@ -4,8 +4,10 @@
  *
  * The header and body filters: Set-Cookie for every response of an
  * identified visitor, and the snippet injected into HTML responses right
- * before the first "</body>" (case-insensitive, found across buffer
- * boundaries), or at the end when there is none.
+ * before the first "</body>" that is page markup (case-insensitive, found
+ * across buffer boundaries, never inside a script, style, textarea,
+ * title or comment: ngx_http_retarget_html.c), or at the end when there
+ * is none.
  *
  * The body is streamed.  Buffers without a match pass through as they
  * are; the buffer with the match is split into two pieces that point
@@ -27,14 +29,6 @@
 #include "ngx_http_retarget_identity.h"
 #include "ngx_http_retarget_notice.h"
 #include "ngx_http_retarget_request.h"
-
-#if (defined __SSE2__)
-#include <emmintrin.h>
-#endif
-
-
-#define NGX_HTTP_RETARGET_TAG      "</body>"
-#define NGX_HTTP_RETARGET_TAG_LEN  (sizeof(NGX_HTTP_RETARGET_TAG) - 1)
 
 
 static ngx_int_t ngx_http_retarget_header_filter(ngx_http_request_t *r);
@@ -64,9 +58,6 @@ static ngx_int_t ngx_http_retarget_inject(ngx_http_request_t *r,
 static ngx_int_t ngx_http_retarget_append(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll, ngx_buf_t *b,
     u_char *start, u_char *last);
-static u_char *ngx_http_retarget_next_tag(u_char *p, u_char *last);
-static size_t ngx_http_retarget_match(u_char *p, u_char *last,
-    size_t matched);
 static ngx_buf_t *ngx_http_retarget_new_buf(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_chain_t ***ll);
 static ngx_int_t ngx_http_retarget_emit(ngx_http_request_t *r,
@@ -604,7 +595,7 @@ ngx_http_retarget_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
 
 /*
- * Scans one buffer for "</body>", continuing a match that the previous
+ * Scans one buffer for the injection point, continuing what the previous
  * buffers began, and appends to *ll what can be sent now.
  */
 
@@ -612,76 +603,69 @@ static ngx_int_t
 ngx_http_retarget_scan(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ngx_buf_t *b, ngx_chain_t ***ll)
 {
-    size_t      n;
-    u_char     *p, *start, *last;
-    ngx_uint_t  held;
+    size_t      n, tail;
+    u_char     *start, *last, *at;
+    ngx_int_t   rc;
 
     start = b->pos;
     last = ngx_buf_in_memory(b) ? b->last : b->pos;
-    p = start;
-    held = 0;
+    n = last - start;
 
-    if (ctx->held_len) {
-        n = ngx_http_retarget_match(p, last, ctx->held_len);
+    rc = ngx_http_retarget_html_scan(&ctx->html, start, last, &at);
 
-        if (n == NGX_HTTP_RETARGET_TAG_LEN) {
-            /* the tag began in an earlier buffer */
+    if (rc == NGX_OK) {
+        if (at == NULL) {
+            /* the tag began in an earlier buffer: the held bytes */
             return ngx_http_retarget_inject(r, ctx, ll, b, start, start);
         }
 
-        if (n != 0 && p + (n - ctx->held_len) == last) {
-            /* the whole buffer (maybe an empty one) extends the prefix */
-            if (ngx_http_retarget_hold(r, ctx, p, last) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            b->pos = last;
-
-            if (b->last_buf) {
-                return ngx_http_retarget_append(r, ctx, ll, b, last, last);
-            }
-
-            return ngx_http_retarget_emit_flags(r, ctx, ll, b);
+        if (ctx->held_len
+            && ngx_http_retarget_emit_held(r, ctx, ll) != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
+        return ngx_http_retarget_inject(r, ctx, ll, b, start, at);
+    }
+
+    tail = ctx->html.tail;
+
+    if (ctx->held_len && tail == ctx->held_len + n) {
+        /* the whole buffer (maybe an empty one) extends the held bytes */
+        if (ngx_http_retarget_hold(r, ctx, start, last) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        b->pos = last;
+
+        if (b->last_buf) {
+            return ngx_http_retarget_append(r, ctx, ll, b, last, last);
+        }
+
+        return ngx_http_retarget_emit_flags(r, ctx, ll, b);
+    }
+
+    if (ctx->held_len) {
         /* no tag after all: the held bytes are page content */
         if (ngx_http_retarget_emit_held(r, ctx, ll) != NGX_OK) {
             return NGX_ERROR;
         }
     }
 
-    while (p < last) {
-        p = ngx_http_retarget_next_tag(p, last);
-
-        if (p == NULL) {
-            break;
+    if (tail) {
+        /* a prefix of the tag ends the buffer: keep it aside */
+        if (ngx_http_retarget_hold(r, ctx, last - tail, last) != NGX_OK) {
+            return NGX_ERROR;
         }
 
-        n = ngx_http_retarget_match(p, last, 0);
-
-        if (n == NGX_HTTP_RETARGET_TAG_LEN) {
-            return ngx_http_retarget_inject(r, ctx, ll, b, start, p);
-        }
-
-        if (p + n == last) {
-            /* a prefix of the tag ends the buffer: keep it aside */
-            if (ngx_http_retarget_hold(r, ctx, p, last) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            held = 1;
-            last = p;
-            break;
-        }
-
-        p++;
+        last -= tail;
     }
 
     if (b->last_buf) {
         return ngx_http_retarget_append(r, ctx, ll, b, start, last);
     }
 
-    if (!held) {
+    if (tail == 0) {
         return ngx_http_retarget_emit_buf(r, b, ll);
     }
 
@@ -707,7 +691,7 @@ ngx_http_retarget_inject(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ngx_chain_t ***ll, ngx_buf_t *b, u_char *start, u_char *at)
 {
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "retarget filter: \"</body>\" found%s",
+                   "retarget filter: \"</body\" end tag found%s",
                    (at == start && ctx->held_len) ? " across buffers" : "");
 
     ctx->injected = 1;
@@ -895,93 +879,6 @@ ngx_http_retarget_uncork(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx)
 }
 
 
-/*
- * The next "<" from p on that may begin "</body>": one followed by "/b"
- * or "/B", or one too close to the end to tell.  This is the scan every
- * byte of every page goes through: SSE2 looks for "</" at 16 positions
- * at once, the few bytes left go through memchr().
- */
-
-static u_char *
-ngx_http_retarget_next_tag(u_char *p, u_char *last)
-{
-#if (defined __SSE2__)
-    u_char    *q;
-    unsigned   m;
-    __m128i    lt, slash, a, b;
-
-    lt = _mm_set1_epi8('<');
-    slash = _mm_set1_epi8('/');
-
-    while (last - p >= 17) {
-        a = _mm_loadu_si128((__m128i *) p);
-        b = _mm_loadu_si128((__m128i *) (p + 1));
-
-        m = _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, lt),
-                                            _mm_cmpeq_epi8(b, slash)));
-
-        while (m) {
-            /* q + 2 < last: q is at most p + 15 */
-            q = p + __builtin_ctz(m);
-
-            if ((q[2] | 0x20) == 'b') {
-                return q;
-            }
-
-            m &= m - 1;
-        }
-
-        p += 16;
-    }
-#endif
-
-    for ( ;; ) {
-        p = memchr(p, '<', last - p);
-
-        if (p == NULL) {
-            return NULL;
-        }
-
-        if (last - p < 3 || (p[1] == '/' && (p[2] | 0x20) == 'b')) {
-            return p;
-        }
-
-        p++;
-    }
-}
-
-
-/*
- * Returns how many bytes of the tag are matched after continuing a match
- * of "matched" bytes with the bytes at p: the tag's length for a full
- * match, a smaller count when the buffer ends inside the tag, and 0 on a
- * mismatch.  The tag has a single '<', so a mismatch never hides the
- * start of another match in the bytes already matched.
- */
-
-static size_t
-ngx_http_retarget_match(u_char *p, u_char *last, size_t matched)
-{
-    static u_char  tag[] = NGX_HTTP_RETARGET_TAG;
-
-    while (matched < NGX_HTTP_RETARGET_TAG_LEN) {
-
-        if (p == last) {
-            return matched;
-        }
-
-        if (ngx_tolower(*p) != tag[matched]) {
-            return 0;
-        }
-
-        p++;
-        matched++;
-    }
-
-    return matched;
-}
-
-
 static ngx_buf_t *
 ngx_http_retarget_new_buf(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ngx_chain_t ***ll)
@@ -1143,8 +1040,8 @@ ngx_http_retarget_emit_buf(ngx_http_request_t *r, ngx_buf_t *b,
 /*
  * Appends [pos, last) to the held bytes.  They are copied into the
  * request pool: the producer may reuse its buffer as soon as it is
- * marked sent.  At most six bytes, and only when a buffer ends inside
- * what may be "</body>".
+ * marked sent.  At most NGX_HTTP_RETARGET_HTML_MAX_TAIL (six) bytes, and
+ * only when a buffer ends inside what may be the "</body" end tag.
  */
 
 static ngx_int_t

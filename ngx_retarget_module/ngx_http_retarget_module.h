@@ -14,6 +14,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "ngx_http_retarget_html.h"
+
 
 /* 16 random bytes, base64url without padding */
 #define NGX_HTTP_RETARGET_VID_LEN        22
@@ -400,6 +402,7 @@ struct ngx_http_retarget_ctx_s {
     ngx_chain_t                  **stash_last;
 
     ngx_str_t                      snippet;
+    ngx_http_retarget_html_t       html;          /* the tokenizer */
     u_char                        *held;          /* partial "</body" */
     size_t                         held_len;
     ngx_chain_t                   *free;

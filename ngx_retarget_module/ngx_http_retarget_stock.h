@@ -2,7 +2,7 @@
 /*
  * Copyright (C) The ngx_retarget_module authors
  *
- * The out-of-stock set, read once a second.
+ * The out-of-stock set: asked about per sku, never read whole.
  */
 
 
@@ -13,8 +13,15 @@
 #include "ngx_http_retarget_module.h"
 
 
+typedef void (*ngx_http_retarget_stock_done_pt)(ngx_http_request_t *r,
+    void *data);
+
+
 ngx_int_t ngx_http_retarget_stock_init_process(ngx_cycle_t *cycle,
     ngx_http_retarget_main_conf_t *rmcf);
+ngx_int_t ngx_http_retarget_stock_check(ngx_http_request_t *r,
+    ngx_http_retarget_state_t *state, ngx_http_retarget_stock_done_pt done,
+    void *data);
 ngx_int_t ngx_http_retarget_out_of_stock(ngx_str_t *sku);
 
 

@@ -923,8 +923,9 @@ sub monitor_read {
         next if $1 eq 'lua';
         my @args = map { s/^"//; s/"$//; $_ } $2 =~ /("(?:[^"\\]|\\.)*")/g;
         next if !@args || $args[0] =~ /^(?:INFO|CONFIG|MONITOR|HGETALL|KEYS)$/i;
-        # the worker's poll of the out-of-stock set, once a second
-        next if $args[0] =~ /^SMEMBERS$/i;
+        # the worker's questions about the out-of-stock set: once a second
+        # about the skus it knows, and once about a sku it meets first
+        next if $args[0] =~ /^SMISMEMBER$/i && $args[1] eq 'rt:out_of_stock';
         # and the retention trims of the stream and the carts, once a second
         next if $args[0] =~ /^(?:XTRIM|ZREMRANGEBYSCORE)$/i;
         push @cmds, \@args;
@@ -936,7 +937,7 @@ sub commandstats {
     my $info = redis_cmd('INFO', 'commandstats');
     my %n;
     $n{$1} = $2 while $info =~ /^cmdstat_(\S+?):calls=(\d+)/mg;
-    delete @n{qw(info config monitor smembers xtrim zremrangebyscore)};
+    delete @n{qw(info config monitor smismember xtrim zremrangebyscore)};
     return \%n;
 }
 
