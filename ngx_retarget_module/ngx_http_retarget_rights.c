@@ -12,6 +12,7 @@
 #include "ngx_http_retarget_rights.h"
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_consent.h"
+#include "ngx_http_retarget_cookies.h"
 #include "ngx_http_retarget_identity.h"
 #include "ngx_http_retarget_request.h"
 #include "ngx_http_retarget_store.h"
@@ -589,11 +590,26 @@ ngx_http_retarget_forget_visitor(ngx_http_request_t *r,
 {
     u_char                          vid[NGX_HTTP_RETARGET_VID_LEN], *p;
     ngx_int_t                       rc;
-    ngx_str_t                       visitor;
+    ngx_str_t                       visitor, value;
     ngx_uint_t                      resign;
     ngx_http_retarget_cmd_t         cmd;
     ngx_http_retarget_forget_t     *f;
     ngx_http_retarget_main_conf_t  *rmcf;
+
+    /*
+     * A visitor cookie sent twice names no visitor, but one of the two is
+     * the browser's real id, whose data stays: that erase is not done, and
+     * must not be answered as if it were.
+     */
+
+    if (ngx_http_retarget_cookie_find(r, &rlcf->cookie->name, &value)
+        == NGX_BUSY)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget rights: visitor cookie sent twice, "
+                       "nothing can be erased");
+        return NGX_DECLINED;
+    }
 
     if (ngx_http_retarget_cookie_visitor(r, rlcf, vid, &resign) != NGX_OK) {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

@@ -269,6 +269,24 @@ section_('forget when Redis answers an error: 503, not "saved"', {}, sub {
     is_deeply([ naming($V) ], [], 'nothing names the visitor');
 });
 
+# a visitor cookie sent twice names nobody: one of the two is the
+# browser's real id, so a forget cannot be done and must not say it was
+section_('forget with the visitor cookie twice: 503, nothing erased', {},
+sub {
+    shop($V, $EMAIL);
+    settle();
+    my $before = scalar(naming($V));
+    ok($before > 0, 'before: the visitor\'s data is stored');
+
+    my $r = post('/retarget/forget?to=/', $V,
+                 'Cookie: ' . cookie(vid('planted')));
+    is($r->{status}, 503, 'forget: 503');
+    like($r->{body}, qr/could not erase your data right now/,
+         'forget: says the erase was not done');
+    unlike($r->{body}, qr/saved/, 'never "saved"');
+    is(scalar(naming($V)), $before, 'the data is still there');
+});
+
 subtest 'Redis away: forget and optout are not reported as done' => sub {
     ok(nginx_started({ http_config => "retarget_secret $SECRET;\n"
                                       . "retarget_redis 127.0.0.1:1;",
