@@ -45,9 +45,9 @@ struct ngx_http_retarget_op_s {
 
 /*
  * A cart_add: the line in the meta holds the cart's new quantity, at
- * most NGX_HTTP_RETARGET_QTY_MAX; a new line stays only while the cart
+ * most NGX_HTTP_RETARGET_QTY_MAX; it is written only while the cart
  * has at most NGX_HTTP_RETARGET_CART_MAX lines (its own counted) and
- * the meta has room for it (NGX_HTTP_RETARGET_META_MAX).
+ * the meta has room (NGX_HTTP_RETARGET_META_MAX).
  */
 typedef struct {
     ngx_http_retarget_op_t           op;
@@ -201,30 +201,38 @@ ngx_http_retarget_cart_done(ngx_http_retarget_op_t *op)
     line = &writes[co->line];
 
     /*
-     * A line the HINCRBY just made (its total is what was added) in a
-     * cart of more than CART_MAX lines, or in a meta with no room: the
-     * event is refused, the line taken back out of the cart, and
-     * nothing else of it written.  Each add counts its own line
-     * (HLEN after HINCRBY), so simultaneous adds never leave more than
-     * CART_MAX lines.
+     * A cart of more than CART_MAX lines, or a meta with no room: the
+     * line is not written, whatever the quantity, and nothing else of
+     * the event.  Each add counts its own line (HLEN after HINCRBY), so
+     * simultaneous adds never leave more than CART_MAX lines.  A total
+     * beyond what was added does not make the line an old one: a
+     * simultaneous add of the same new sku may have made it, and be
+     * refusing it now.  Only the add that made the line (its total is
+     * what was added) takes it back out of the cart: the others leave
+     * an older line's quantity to the cart, and the HDEL of its maker
+     * to a new one.
      */
 
-    if (co->qty != 0 && co->qty == co->added
+    if (co->qty != 0
         && (co->lines > NGX_HTTP_RETARGET_CART_MAX
             || co->fields >= NGX_HTTP_RETARGET_META_MAX))
     {
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                        "retarget event: cart full, %L lines, %L meta "
-                       "fields: refused", co->lines, co->fields);
+                       "fields, qty %L of %L added: refused",
+                       co->lines, co->fields, co->qty, co->added);
 
-        /* "HDEL cart SKU", of the HINCRBY's key and field */
-        ngx_http_retarget_cmd_init(&fix, "HDEL");
-        ngx_http_retarget_arg(&fix, (u_char *) op->cmds[0].argv[1],
-                              op->cmds[0].len[1]);
-        ngx_http_retarget_arg(&fix, (u_char *) op->cmds[0].argv[2],
-                              op->cmds[0].len[2]);
+        if (co->qty == co->added) {
+            /* "HDEL cart SKU", of the HINCRBY's key and field */
+            ngx_http_retarget_cmd_init(&fix, "HDEL");
+            ngx_http_retarget_arg(&fix, (u_char *) op->cmds[0].argv[1],
+                                  op->cmds[0].len[1]);
+            ngx_http_retarget_arg(&fix, (u_char *) op->cmds[0].argv[2],
+                                  op->cmds[0].len[2]);
 
-        ngx_http_retarget_send_cmds(&fix, 1);
+            ngx_http_retarget_send_cmds(&fix, 1);
+        }
+
         ngx_http_retarget_count(&ngx_http_retarget_c_cart_full, 1);
 
         return;

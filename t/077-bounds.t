@@ -200,4 +200,41 @@ section_b('a hash written by someone else: the read stays bounded', sub {
          'the read looks at the first 200 fields');
 });
 
+# Two adds of one new sku on two workers (or servers) at a full cart:
+# the first gets 1 from HINCRBY and refuses, the second gets 2 and saw
+# the same 51 lines.  Seeded here as the second one sees it: the sku at
+# qty 1 in a cart of 51 lines (or in a meta of 100 fields), no c: line.
+section_b('a second add of a new sku at a full cart writes no line', sub {
+    burst(map { "/e/cart_add?sku=S$_&price=1.00" } 1 .. 50);
+    settle(1);
+    is(hlen("rt:{$V}:cart"), 50, 'a full cart: 50 lines');
+    redis_cmd('HSET', "rt:{$V}:cart", 'RACE', 1);
+    burst('/e/cart_add?sku=RACE&price=1.00');
+    settle();
+    is(redis_cmd('HEXISTS', "rt:{$V}:meta", 'c:RACE'), 0,
+       'qty 2 in a cart of 51 lines: no c:RACE line');
+    is(scalar(lines('c')), 50, 'the meta holds 50 cart lines');
+    is(stats()->{cart_full}, 1, 'cart_full counts the refusal');
+    is(stats()->{cart_adds}, 50, 'cart_adds counts only the 50');
+    # the first add's HDEL; an existing line of the full cart still grows
+    redis_cmd('HDEL', "rt:{$V}:cart", 'RACE');
+    burst('/e/cart_add?sku=S9&qty=4&price=1.00');
+    settle();
+    is(hash("rt:{$V}:cart")->{S9}, 5, 'S9 of the full cart: 5');
+    is((split /\t/, hash("rt:{$V}:meta")->{'c:S9'} // '')[1], 5,
+       'c:S9: qty 5');
+    # a meta of 100 fields, and the sku at qty 1 with no line
+    redis_cmd('DEL', "rt:{$V}:cart");
+    redis_cmd('HSET', "rt:{$V}:cart", 'RACE', 1);
+    my $n = hlen("rt:{$V}:meta");
+    redis_cmd('HSET', "rt:{$V}:meta", map { ("x$_", 'y') } 1 .. 100 - $n);
+    is(hlen("rt:{$V}:meta"), 100, 'a meta of 100 fields');
+    burst('/e/cart_add?sku=RACE&price=1.00');
+    settle();
+    is(redis_cmd('HEXISTS', "rt:{$V}:meta", 'c:RACE'), 0,
+       'qty 2 in a meta of 100 fields: no c:RACE line');
+    is(hlen("rt:{$V}:meta"), 100, 'the meta stays at 100 fields');
+    is(stats()->{cart_full}, 2, 'cart_full counts the refusal');
+});
+
 done_testing();
