@@ -23,6 +23,28 @@ void
 ngx_http_retarget_log_value(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_str_t *out)
 {
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, NGX_HTTP_RETARGET_LOG_VALUE_SIZE);
+    if (p == NULL) {
+        ngx_str_set(out, "(no memory)");
+        return;
+    }
+
+    out->data = p;
+    out->len = ngx_http_retarget_log_value_buf(p, data, len) - p;
+}
+
+
+/*
+ * The same into buf, NGX_HTTP_RETARGET_LOG_VALUE_SIZE bytes of the
+ * caller's (no pool where a Redis link logs), and null-terminated: the
+ * end of the escaped value, at its '\0'.
+ */
+
+u_char *
+ngx_http_retarget_log_value_buf(u_char *buf, u_char *data, size_t len)
+{
     u_char         *p, *last;
     ngx_uint_t      cut;
     static u_char   hex[] = "0123456789abcdef";
@@ -33,13 +55,7 @@ ngx_http_retarget_log_value(ngx_pool_t *pool, u_char *data, size_t len,
         len = NGX_HTTP_RETARGET_LOG_VALUE_MAX;
     }
 
-    out->data = ngx_pnalloc(pool, 4 * len + 3);
-    if (out->data == NULL) {
-        ngx_str_set(out, "(no memory)");
-        return;
-    }
-
-    p = out->data;
+    p = buf;
     last = data + len;
 
     for ( /* void */ ; data < last; data++) {
@@ -59,5 +75,7 @@ ngx_http_retarget_log_value(ngx_pool_t *pool, u_char *data, size_t len,
         p = ngx_cpymem(p, "...", 3);
     }
 
-    out->len = p - out->data;
+    *p = '\0';
+
+    return p;
 }

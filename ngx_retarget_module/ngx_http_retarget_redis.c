@@ -37,6 +37,7 @@
 
 #include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_cmd.h"
+#include "ngx_http_retarget_escape.h"
 #include "ngx_http_retarget_reply.h"
 
 #include <hiredis/hiredis.h>
@@ -662,6 +663,7 @@ ngx_http_retarget_redis_handshake_done(redisAsyncContext *ac, void *r,
     ngx_http_retarget_redis_t *rds = privdata;
 
     redisReply  *reply = r;
+    u_char       safe[NGX_HTTP_RETARGET_LOG_VALUE_SIZE];
 
     if (reply == NULL) {
         /* the context is going away; on_disconnect or a timer follows */
@@ -669,11 +671,15 @@ ngx_http_retarget_redis_handshake_done(redisAsyncContext *ac, void *r,
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rds->log, 0,
-                       "retarget redis: handshake refused: \"%s\"",
-                       reply->str);
+        /* Redis' words: escaped and cut before the log or down_reason */
+        (void) ngx_http_retarget_log_value_buf(safe, (u_char *) reply->str,
+                                               reply->len);
 
-        ngx_http_retarget_redis_lost(rds, reply->str);
+        ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rds->log, 0,
+                       "retarget redis: handshake refused: \"%s\" "
+                       "(%uz bytes)", safe, (size_t) reply->len);
+
+        ngx_http_retarget_redis_lost(rds, (char *) safe);
         return;
     }
 
@@ -753,6 +759,11 @@ ngx_http_retarget_redis_lost(ngx_http_retarget_redis_t *rds, const char *why)
     ngx_http_retarget_redis_retry(rds);
 }
 
+
+/*
+ * why goes to error.log as it is: hiredis' own words, ours, or Redis'
+ * words escaped by ngx_http_retarget_log_value_buf(), never a raw reply
+ */
 
 static void
 ngx_http_retarget_redis_set_state(ngx_http_retarget_redis_t *rds,
@@ -1156,6 +1167,8 @@ static ngx_int_t
 ngx_http_retarget_redis_reply_failed(ngx_http_retarget_redis_t *rds,
     redisReply *reply)
 {
+    u_char  safe[NGX_HTTP_RETARGET_LOG_VALUE_SIZE];
+
     if (reply->type != REDIS_REPLY_ERROR) {
         return 0;
     }
@@ -1164,11 +1177,12 @@ ngx_http_retarget_redis_reply_failed(ngx_http_retarget_redis_t *rds,
 
     if (!rds->error_logged) {
         rds->error_logged = 1;
+        (void) ngx_http_retarget_log_value_buf(safe, (u_char *) reply->str,
+                                               reply->len);
         ngx_log_error(NGX_LOG_ERR, rds->log, 0,
-                      "retarget: redis %V error: \"%*s\" "
+                      "retarget: redis %V error: \"%s\" "
                       "(further errors are counted, not logged)",
-                      &rds->rmcf->redis.name, (size_t) reply->len,
-                      reply->str);
+                      &rds->rmcf->redis.name, safe);
     }
 
     return 1;

@@ -13,6 +13,7 @@
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_consent.h"
 #include "ngx_http_retarget_cookies.h"
+#include "ngx_http_retarget_escape.h"
 #include "ngx_http_retarget_identity.h"
 #include "ngx_http_retarget_request.h"
 #include "ngx_http_retarget_store.h"
@@ -668,13 +669,17 @@ ngx_http_retarget_forget_reply(ngx_http_request_t *r, void *data,
 {
     ngx_http_retarget_forget_t *f = data;
 
+    ngx_str_t  safe;
+
     if (reply->type != REDIS_REPLY_INTEGER) {
         f->failed = 1;
 
         if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_http_retarget_log_value(r->pool, (u_char *) reply->str,
+                                        reply->len, &safe);
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "retarget: forget not done: redis: \"%*s\"",
-                          (size_t) ngx_min(reply->len, 200), reply->str);
+                          "retarget: forget not done: redis: \"%V\"",
+                          &safe);
             return;
         }
 

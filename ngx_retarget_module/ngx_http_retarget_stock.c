@@ -33,6 +33,7 @@
 
 #include "ngx_http_retarget_stock.h"
 #include "ngx_http_retarget_cmd.h"
+#include "ngx_http_retarget_escape.h"
 #include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_store.h"
 #include "ngx_http_retarget_wait.h"
@@ -319,6 +320,7 @@ static ngx_uint_t
 ngx_http_retarget_stock_answers(ngx_http_retarget_stock_t *st,
     redisReply *reply, ngx_uint_t n)
 {
+    u_char      safe[NGX_HTTP_RETARGET_LOG_VALUE_SIZE];
     ngx_uint_t  i;
 
     if (reply == NULL) {
@@ -328,12 +330,13 @@ ngx_http_retarget_stock_answers(ngx_http_retarget_stock_t *st,
     if (reply->type == REDIS_REPLY_ERROR) {
         if (!st->warned) {
             st->warned = 1;
+            (void) ngx_http_retarget_log_value_buf(safe,
+                                                   (u_char *) reply->str,
+                                                   reply->len);
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                           "retarget: SMISMEMBER of the out-of-stock set "
-                          "failed (\"%*s\"): Redis 6.2 or later is needed, "
-                          "every product counts as in stock",
-                          (size_t) ngx_min(reply->len, 200),
-                          (u_char *) reply->str);
+                          "failed (\"%s\"): Redis 6.2 or later is needed, "
+                          "every product counts as in stock", safe);
         }
 
         return 0;

@@ -116,6 +116,44 @@ sub hostile {
     $fake->stop;
 }
 
+# Redis' own words in error.log (issue 9, hardening of the logs): an
+# error reply full of control bytes, to a command ($mode error_reply) or
+# to the handshake's PING (ping_error), is logged escaped ("\xHH") and
+# cut at 64 bytes ("..."), never raw; $line: what precedes it on its line.
+my $ESCAPED = 'ERR \x1b[31mred\x07 and\x0dmore \xff\xfe \x22q\x22 \x5c '
+              . ('A' x 32) . '...';
+
+sub escaped_in_log {
+    my ($mode, $line) = @_;
+    my ($port) = Test::Retarget::free_ports(1);
+    my $fake = Test::Retarget::FakeRedis->start(port => $port, mode => $mode);
+    ok(start_fault_nginx(port => $port), "$mode: nginx starts") or return;
+    my $cookie = cookie_for('HostileRedisVisitor000');
+    my $re = qr/retarget: redis 127\.0\.0\.1:$port \Q$line\E/;
+    wait_until(sub {
+        timed_req(uri => '/index.html', headers => { Cookie => $cookie });
+        timed_req(uri => '/add?sku=mug&qty=1',
+                  headers => { Cookie => $cookie });
+        error_log_since_mark() =~ $re }, 5 * $SLOW);
+    my $log = error_log_since_mark();
+    like($log, qr/$re\Q$ESCAPED\E/, "$mode: Redis' words logged escaped, cut")
+        or diag(log_lines($log, qr/retarget: redis/));
+    # (nginx's own debug lines show response headers with their "\r")
+    my @raw = grep { /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xff]|and\rmore/ }
+              split /\n/, $log;
+    is(scalar @raw, 0, "$mode: no raw control byte or byte >= 0x80 in "
+                       . "error.log")
+        or diag(join "\n", map { (my $l = $_) =~ s/([^\x20-\x7e])/
+                  sprintf '<%02x>', ord $1/gex; $l } @raw[0 .. ($#raw < 4 ? $#raw : 4)]);
+    unlike($log, qr/A{33}/, "$mode: no more than 64 bytes of the reply");
+    is(stop_nginx(), 1, "$mode: nginx exits on QUIT");
+    check_error_log_clean($mode);
+    $fake->stop;
+}
+
+escaped_in_log('error_reply', 'error: "');
+escaped_in_log('ping_error',  'down: ');
+
 #--------------------------------------------------------------------------
 # The fake itself, sane: the link comes up and stays up
 #--------------------------------------------------------------------------

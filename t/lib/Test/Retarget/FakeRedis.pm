@@ -30,6 +30,9 @@ package Test::Retarget::FakeRedis;
 #   garbage       a reply of an unknown type ("?garbage")
 #   pong_garbage  +PONG to the handshake's PING and garbage right after
 #                 it, before any other command
+#   error_reply   every command answered with $HOSTILE_ERROR, an error
+#                 reply of control bytes, bytes >= 0x80 and 100 more bytes
+#   ping_error    the handshake's PING answered with $HOSTILE_ERROR
 #
 # Every accepted connection is appended to <dir>/fake-redis-<port>.log
 # (one line each), which connections() counts.  stop() ends the listener,
@@ -44,7 +47,14 @@ use Socket qw(SOL_SOCKET SO_LINGER);
 use Time::HiRes qw(sleep time);
 
 my %MODES = map { $_ => 1 } qw(sane extra huge_array wide huge_bulk big_bulk
-                                deep drip reset garbage pong_garbage);
+                                deep drip reset garbage pong_garbage
+                                error_reply ping_error);
+
+# An error line a hostile Redis may send (RESP ends it at "\r\n" only):
+# a terminal escape, a bell, a lone carriage return, bytes >= 0x80, a
+# quote, a backslash, and far more than a log line shows
+our $HOSTILE_ERROR = "ERR \e[31mred\a and\rmore \xff\xfe \"q\" \\ "
+                     . ('A' x 100);
 
 sub start {
     my ($class, %o) = @_;
@@ -175,7 +185,9 @@ sub serve {
         while (defined(my $cmd = take_command(\$buf))) {
             my $name = uc($cmd->[0] // '');
             if (!$up) {
-                if ($name eq 'PING') {
+                if ($name eq 'PING' && $mode eq 'ping_error') {
+                    $out .= "-$HOSTILE_ERROR\r\n";
+                } elsif ($name eq 'PING') {
                     $up = 1;
                     $out .= "+PONG\r\n";
                     $out .= "?garbage\r\n" if $mode eq 'pong_garbage';
@@ -193,6 +205,8 @@ sub serve {
                 $out .= "*1000000000\r\n";
             } elsif ($mode eq 'deep') {
                 $out .= ("*1\r\n" x 20) . ":1\r\n";
+            } elsif ($mode eq 'error_reply') {
+                $out .= "-$HOSTILE_ERROR\r\n";
             } elsif ($mode eq 'garbage') {
                 $out .= "?garbage\r\n";
             } elsif ($mode eq 'wide') {
