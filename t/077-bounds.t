@@ -23,6 +23,8 @@ my $ALL    = join ' ', map { "$_=\$arg_$_" } qw(sku qty price name image url);
 my $HTTP = qq{
     retarget_secret $SECRET;
     retarget_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;
+    # a page's read of a 1,000-field hash must answer, also under valgrind
+    retarget_redis_timeout 2s;
     log_format rt '\$retarget_decision \$retarget_cart_count '
                   '\$retarget_cart_total';
 };

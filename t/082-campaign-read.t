@@ -220,8 +220,10 @@ rsection('MONITOR: the read, then the page\'s writes', sub {
     my @ask = grep { uc $_->[0] eq 'SMISMEMBER' } @cmds;
     ok(!grep({ $_->[1] ne 'rt:out_of_stock' } @ask),
        'SMISMEMBER only of the out-of-stock set') or diag(explain \@ask);
+    # (XTRIM and ZREMRANGEBYSCORE are the worker's once-a-second retention
+    # trims, which a slow run such as valgrind's sees within the window)
     my @other = grep { !/^(?:HGETALL|HSET|EXPIRE|HDEL|HINCRBY|HINCRBYFLOAT
-                            |SMISMEMBER)$/x }
+                            |SMISMEMBER|XTRIM|ZREMRANGEBYSCORE)$/x }
                 @names;
     is_deeply(\@other, [], 'nothing else for a page view');
 });

@@ -40,7 +40,8 @@ sub workers {
         my @f = split ' ', substr($line, rindex($line, ')') + 2);
         push @w, $stat =~ m{/proc/(\d+)/} if $f[1] == $master;
     }
-    return @w;
+    # "master_process off" (the valgrind runs): the master serves itself
+    return @w ? @w : ($master =~ /^\d+$/ ? ($master) : ());
 }
 
 # CPU seconds (user + system) of the processes
