@@ -30,7 +30,7 @@ our @EXPORT = qw($SECRET recipe_http start_shop stop_shop shop_get
 our $SECRET = '0123456789abcdef0123456789abcdef';
 our $HOST   = 'shop.example.com';
 
-my $REPO = abs_path(dirname(abs_path(__FILE__)) . '/../../..');
+my $REPO = abs_path(dirname(abs_path(__FILE__)) . '/../../../..');
 my $Shop;                       # { pid, port }
 
 # The http{} text for start_nginx(): the recipe's part below its "8<"
@@ -42,7 +42,7 @@ sub recipe_http {
     my $file = "$REPO/conf-examples/$platform.conf";
     open my $fh, '<', $file or die "$file: $!\n";
     my $text = do { local $/; <$fh> };
-    my ($part) = $text =~ /^[ \t]*#[^\n]*8<[^\n]*\n(.*)\}\s*\z/s
+    my ($part) = $text =~ /^[ \t]*# -+ 8< recipe[^\n]*\n(.*)\}\s*\z/ms
         or die "$file: no \"8<\" line or no closing brace\n";
     my $n = 0;
     $n += $part =~ s/^(\s*server\s+)127\.0\.0\.1:\d+/${1}127.0.0.1:$shop_port/mg;
