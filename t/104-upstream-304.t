@@ -414,7 +414,7 @@ png
 --- request eval
 ["GET /shop/p.html", "GET /shop/i.png"]
 --- more_headers eval
-["Accept: text/html\r\nIf-None-Match: *\r\nIf-Modified-Since: Thu, 31 Dec 2037 23:55:55 GMT",
+["Accept: text/html\r\nIf-None-Match: *",
  "Accept: image/png\r\nIf-None-Match: *"]
 --- error_code eval
 [200, 304]
