@@ -25,7 +25,8 @@ use Exporter qw(import);
 our @EXPORT = qw($SECRET recipe_http start_shop stop_shop shop_get
                  new_visitor visit banner_lines banner_total banner_cta
                  cart_lines view_line_of meta_of move_cart_back
-                 wait_cart stats_today html_unescape same_amount);
+                 wait_cart stats_today html_unescape same_amount amount
+                 banner_matches);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
 our $HOST   = 'shop.example.com';
@@ -224,6 +225,30 @@ sub banner_cta {
     my ($body) = @_;
     return ($body // '') =~ m{<a class="rt-banner-cta" href="([^"]*)"}
         ? html_unescape($1) : undef;
+}
+
+# An amount as "12.50" (what the shop sent may be "12.5" or 15); undef
+# or anything else stays as it is, so that a comparison shows it.
+sub amount {
+    my ($v) = @_;
+    return $v unless defined $v && $v =~ /^\d+(?:\.\d+)?\z/;
+    return sprintf '%.2f', $v;
+}
+
+# The banner lists exactly the shop's cart: $shop { sku => { name, qty,
+# price } } and its total; each line's total too.
+sub banner_matches {
+    my ($body, $shop, $total) = @_;
+    my $lines = banner_lines($body);
+    my $ok = is_deeply(
+        [ sort map { "$_->{name}|$_->{qty}|" . amount($_->{price}) } @$lines ],
+        [ sort map { "$_->{name}|$_->{qty}|$_->{price}" } values %$shop ],
+        "the reminder lists the shop's cart");
+    is_deeply([ sort map { $_->{line_total} } @$lines ],
+              [ sort map { sprintf '%.2f', $_->{qty} * $_->{price} }
+                    values %$shop ], "the reminder's line totals");
+    is(banner_total($body), $total, "the reminder's total: $total");
+    diag($body) unless $ok;
 }
 
 # Two amounts are the same to the cent ("43.7", "43.70", 43.7).
