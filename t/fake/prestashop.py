@@ -158,6 +158,9 @@ class Shop(BaseHTTPRequestHandler):
 
     def product(self, pid, front):
         attr, ref, name, price, rewrite = PRODUCTS[pid]
+        # as product-jsonld.tpl prints it: no url but the offer's; a
+        # product with combinations gets one offer per combination (the
+        # demo's combinations have no reference of their own)
         url = 'https://shop.example.com/' + rewrite + '.html'
         ld = {'@context': 'https://schema.org/', '@type': 'Product',
               'name': name, 'description': name, 'category': 'Home',
@@ -173,6 +176,11 @@ class Shop(BaseHTTPRequestHandler):
                          'availability': 'https://schema.org/InStock',
                          'seller': {'@type': 'Organization',
                                     'name': 'My Shop'}}}
+        if attr:
+            offer = ld['offers']
+            offer.update(name=name + ' - S White', sku='', mpn='',
+                         image=offer['image'][0])
+            ld['offers'] = [offer, dict(offer, name=name + ' - M White')]
         form = ('<form action="/cart" method="post"><input type="hidden" '
                 'name="id_product" value="%d"><input name="qty" value="1">'
                 '<button data-button-action="add-to-cart">Add to cart'
