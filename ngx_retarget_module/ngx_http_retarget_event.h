@@ -57,6 +57,11 @@ typedef struct {
 } ngx_http_retarget_event_conf_t;
 
 
+/* ev->minor: no minor= (decimal amounts), or one that was unusable */
+#define NGX_HTTP_RETARGET_MINOR_NONE  -1
+#define NGX_HTTP_RETARGET_MINOR_BAD   -2
+
+
 /* an event's values, checked */
 typedef struct {
     ngx_http_retarget_event_conf_t  *conf;
@@ -64,7 +69,7 @@ typedef struct {
     int64_t                          qty;
     int64_t                          cents;     /* price or value */
     ngx_int_t                        minor;     /* decimals of minor units
-                                                   in amounts; -1: none */
+                                                   in amounts, or MINOR_ */
 } ngx_http_retarget_event_t;
 
 

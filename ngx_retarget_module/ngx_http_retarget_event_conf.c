@@ -398,7 +398,7 @@ ngx_http_retarget_event_values(ngx_http_request_t *r,
 
     ec = ev->conf;
     ev->qty = 1;
-    ev->minor = -1;
+    ev->minor = NGX_HTTP_RETARGET_MINOR_NONE;
 
     /* the condition first: values of an event that did not happen are
      * not checked, nor counted as rejected */
@@ -460,7 +460,7 @@ ngx_http_retarget_event_values(ngx_http_request_t *r,
                        &ev->v[k]);
 
         if ((k == ngx_http_retarget_p_price || k == ngx_http_retarget_p_value)
-            && ev->minor == NGX_ERROR)
+            && ev->minor == NGX_HTTP_RETARGET_MINOR_BAD)
         {
             /* minor= was unusable (counted as bad_minor): no amount */
             ev->v[k].len = 0;
@@ -504,7 +504,7 @@ ngx_http_retarget_event_values(ngx_http_request_t *r,
 /*
  * minor=N: price= and value= are integers in minor units with N
  * decimals.  An empty minor= is no minor=; one that is not 0..4 leaves
- * the event without its amounts (ev->minor NGX_ERROR).
+ * the event without its amounts.
  */
 
 static ngx_int_t
@@ -535,7 +535,7 @@ ngx_http_retarget_event_minor(ngx_http_request_t *r,
 
     ngx_http_retarget_value_failed(r, ev, ngx_http_retarget_p_minor, 0, 0,
                                    &raw);
-    ev->minor = NGX_ERROR;
+    ev->minor = NGX_HTTP_RETARGET_MINOR_BAD;
 
     return NGX_OK;
 }
@@ -606,7 +606,7 @@ ngx_http_retarget_event_value(ngx_http_request_t *r,
          * "15.0000" or minor units are written as cents ("15.00").
          */
 
-        if (ev->minor == -1
+        if (ev->minor == NGX_HTTP_RETARGET_MINOR_NONE
             && ngx_http_retarget_parse_amount(v, &cents) == NGX_OK)
         {
             break;
@@ -915,7 +915,7 @@ ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
 
 
 /*
- * An amount in cents, at most NGX_HTTP_RETARGET_AMOUNT_MAX.  minor -1:
+ * An amount in cents, at most NGX_HTTP_RETARGET_AMOUNT_MAX.  minor NONE:
  * "12", "12.5", "15.0000": digits with up to four decimals, rounded to
  * cents half up ("0.005" is 1 cent).  minor N (0..4): digits in minor
  * units with N decimals ("1500" with 2 is 15.00, with 0 is 1500.00).
@@ -937,7 +937,9 @@ ngx_http_retarget_event_amount(ngx_str_t *v, ngx_int_t minor, int64_t *cents)
 
     for (p = v->data; p < last; p++) {
 
-        if (*p == '.' && minor == -1 && !dot && digits) {
+        if (*p == '.' && !dot && digits
+            && minor == NGX_HTTP_RETARGET_MINOR_NONE)
+        {
             dot = 1;
             continue;
         }
@@ -951,11 +953,13 @@ ngx_http_retarget_event_amount(ngx_str_t *v, ngx_int_t minor, int64_t *cents)
         decimals += dot;
     }
 
-    if (digits == 0 || (dot && decimals == 0) || minor < -1 || minor > 4) {
+    if (digits == 0 || (dot && decimals == 0)
+        || minor < NGX_HTTP_RETARGET_MINOR_NONE || minor > 4)
+    {
         return NGX_ERROR;
     }
 
-    if (minor == -1) {
+    if (minor == NGX_HTTP_RETARGET_MINOR_NONE) {
         minor = decimals;
     }
 
