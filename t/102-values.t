@@ -252,6 +252,11 @@ section('identify: the SHA-256 of the normalised value, or raw', sub {
     settle(0.5);
     is($meta->(), sha256_hex("o'brien+tag\@example.org"),
        '$arg_user: %2B decoded to "+", hashed');
+    # every character RFC 5322 allows in a local part, but the space
+    my $odd = q{A!#$%&'*+/=?^_`{|}~-b.c@Example.NET};
+    get('/id', "X-User: $odd");
+    settle(0.5);
+    is($meta->(), sha256_hex(lc $odd), 'e-mail characters: accepted, hashed');
     get('/idarg?user=a+b@example.org');
     get('/idraw', 'X-User: Cust-42/ABC');
     settle(0.5);
@@ -260,17 +265,18 @@ section('identify: the SHA-256 of the normalised value, or raw', sub {
     settle();
     is($meta->(), 'Cust-42/ABC', 'raw with a space: rejected');
     my $s = stats();
-    is($s->{identifies}, 3, 'identifies 3');
+    is($s->{identifies}, 4, 'identifies 4');
     is($s->{'rejected:bad_user'}, 2,
        'rejected:bad_user 2 (a space from a "+" in a query string, and raw)');
     is($s->{rejected}, 2, 'rejected 2');
     my @e = grep { $_->{type} eq 'identify' } events();
-    is(scalar @e, 3, 'three identify entries in the stream');
+    is(scalar @e, 4, 'four identify entries in the stream');
     ok(!grep({ exists $_->{user} } @e), 'none with the user');
     my $all = join "\n", map { join "\t", @{ redis_cmd('HGETALL', $_) || [] } }
               grep { redis_cmd('TYPE', $_) eq 'hash' }
               @{ redis_cmd('KEYS', '*') || [] };
-    unlike($all, qr/example\.(?:com|org)/i, 'no e-mail address in any hash');
+    unlike($all, qr/example\.(?:com|org|net)/i,
+           'no e-mail address in any hash');
 });
 
 section('rejections counted per reason, on the status endpoint, logged once', sub {
