@@ -40,8 +40,8 @@ typedef enum {
     ngx_http_retarget_p_order,
     ngx_http_retarget_p_value,
     ngx_http_retarget_p_user,
+    ngx_http_retarget_p_minor,    /* how to read amounts, not a value */
     ngx_http_retarget_p_if,
-    ngx_http_retarget_p_minor,         /* not a value: how to read amounts */
     ngx_http_retarget_p_count
 } ngx_http_retarget_param_e;
 

@@ -76,8 +76,8 @@ static ngx_str_t  ngx_http_retarget_param_names[] = {
     ngx_string("order="),
     ngx_string("value="),
     ngx_string("user="),
-    ngx_string("if="),
-    ngx_string("minor=")
+    ngx_string("minor="),
+    ngx_string("if=")
 };
 
 
@@ -108,7 +108,8 @@ static ngx_str_t  ngx_http_retarget_no[ngx_http_retarget_p_count] = {
 
 /* the same, as keys of the stream's JSON */
 const char  *ngx_http_retarget_json_keys[] = {
-    "sku", "qty", "price", "name", "image", "url", "order", "value", "user"
+    "sku", "qty", "price", "name", "image", "url", "order", "value", "user",
+    "minor"
 };
 
 
@@ -425,7 +426,8 @@ ngx_http_retarget_event_values(ngx_http_request_t *r,
 
     for (k = 0; k < ngx_http_retarget_p_if; k++) {
 
-        if (ec->params[k] == NULL) {
+        if (ec->params[k] == NULL || k == ngx_http_retarget_p_minor) {
+            /* minor= is read first, ngx_http_retarget_event_minor() */
             continue;
         }
 
