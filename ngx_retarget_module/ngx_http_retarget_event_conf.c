@@ -14,6 +14,9 @@
 #include "ngx_http_retarget_url.h"
 
 
+static ngx_int_t ngx_http_retarget_cart_params(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_http_retarget_event_conf_t *ec);
+static ngx_int_t ngx_http_retarget_delta(ngx_str_t *v, int64_t *delta);
 static ngx_int_t ngx_http_retarget_event_url(ngx_str_t *v);
 static ngx_uint_t ngx_http_retarget_bidi(uint32_t cp);
 
@@ -47,13 +50,18 @@ static ngx_str_t  ngx_http_retarget_param_names[] = {
     ngx_string("order="),
     ngx_string("value="),
     ngx_string("user="),
+    ngx_string("line="),
+    ngx_string("delta="),
+    ngx_string("items="),
+    ngx_string("minor="),
     ngx_string("if=")
 };
 
 
 /* the same, as keys of the stream's JSON */
 const char  *ngx_http_retarget_json_keys[] = {
-    "sku", "qty", "price", "name", "image", "url", "order", "value", "user"
+    "sku", "qty", "price", "name", "image", "url", "order", "value", "user",
+    "line", "delta", "items", "minor"
 };
 
 
@@ -76,6 +84,10 @@ static struct {
       ngx_string("purchases") },
     { ngx_string("identify"), ngx_http_retarget_ev_identify,
       ngx_string("identifies") },
+    { ngx_string("cart_update"), ngx_http_retarget_ev_cart_update,
+      ngx_string("cart_updates") },
+    { ngx_string("cart_sync"), ngx_http_retarget_ev_cart_sync,
+      ngx_string("cart_syncs") },
     { ngx_null_string, ngx_http_retarget_ev_custom, ngx_null_string }
 };
 
@@ -214,13 +226,16 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                    &ec->name, (int) ec->type, &ec->counter);
 
     if ((ec->type == ngx_http_retarget_ev_product
-         || ec->type == ngx_http_retarget_ev_cart_add
-         || ec->type == ngx_http_retarget_ev_cart_remove)
+         || ec->type == ngx_http_retarget_ev_cart_add)
         && ec->params[ngx_http_retarget_p_sku] == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V %V\" requires \"sku=\"",
                            &cmd->name, &ec->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_retarget_cart_params(cf, cmd, ec) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -283,6 +298,74 @@ invalid_type:
 
 
 /*
+ * The parameters of the cart events that name a line: cart_remove and
+ * cart_update by the sku or the shop's line id, cart_update with qty= or
+ * delta=, cart_sync with items= (its other parameters are paths inside
+ * each item, ngx_http_retarget_cart_sync.c).
+ */
+
+static ngx_int_t
+ngx_http_retarget_cart_params(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_retarget_event_conf_t *ec)
+{
+    ngx_http_complex_value_t  **pv;
+
+    pv = ec->params;
+
+    if ((ec->type == ngx_http_retarget_ev_cart_remove
+         || ec->type == ngx_http_retarget_ev_cart_update)
+        && pv[ngx_http_retarget_p_sku] == NULL
+        && pv[ngx_http_retarget_p_line] == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V %V\" requires \"sku=\" or \"line=\"",
+                           &cmd->name, &ec->name);
+        return NGX_ERROR;
+    }
+
+    if (ec->type == ngx_http_retarget_ev_cart_update
+        && (pv[ngx_http_retarget_p_qty] == NULL)
+           == (pv[ngx_http_retarget_p_delta] == NULL))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V cart_update\" requires \"qty=\" or "
+                           "\"delta=\"", &cmd->name);
+        return NGX_ERROR;
+    }
+
+    if (ec->type != ngx_http_retarget_ev_cart_update
+        && pv[ngx_http_retarget_p_delta] != NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"delta=\" is only for \"cart_update\" in \"%V\"",
+                           &cmd->name);
+        return NGX_ERROR;
+    }
+
+    if ((ec->type == ngx_http_retarget_ev_cart_sync)
+        != (pv[ngx_http_retarget_p_items] != NULL)
+        || (pv[ngx_http_retarget_p_minor] != NULL
+            && ec->type != ngx_http_retarget_ev_cart_sync))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cart_sync\" requires \"items=\", and "
+                           "\"items=\" and \"minor=\" are only for it, in "
+                           "\"%V\"", &cmd->name);
+        return NGX_ERROR;
+    }
+
+    if (ec->type == ngx_http_retarget_ev_cart_sync && ec->catalog) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"catalog\" is not for \"cart_sync\" in \"%V\"",
+                           &cmd->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * Evaluates and checks the values: NGX_DECLINED when "if=" is empty or
  * "0", NGX_ERROR when a value is invalid (the event is not written).
  */
@@ -326,6 +409,12 @@ ngx_http_retarget_event_values(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
+        if (ev->conf->type == ngx_http_retarget_ev_cart_sync) {
+            /* a JSON array and paths: ngx_http_retarget_cart_sync.c */
+            ev->v[k] = raw;
+            continue;
+        }
+
         /* values usually come from query arguments: decode them */
 
         dst = ngx_pnalloc(r->pool, raw.len);
@@ -367,13 +456,26 @@ ngx_http_retarget_event_values(ngx_http_request_t *r,
         }
     }
 
-    if ((ev->conf->type == ngx_http_retarget_ev_product
-         || ev->conf->type == ngx_http_retarget_ev_cart_add
-         || ev->conf->type == ngx_http_retarget_ev_cart_remove)
-        && ev->v[ngx_http_retarget_p_sku].len == 0)
+    if (((ev->conf->type == ngx_http_retarget_ev_product
+          || ev->conf->type == ngx_http_retarget_ev_cart_add)
+         && ev->v[ngx_http_retarget_p_sku].len == 0)
+        || ((ev->conf->type == ngx_http_retarget_ev_cart_remove
+             || ev->conf->type == ngx_http_retarget_ev_cart_update)
+            && ev->v[ngx_http_retarget_p_sku].len == 0
+            && ev->v[ngx_http_retarget_p_line].len == 0))
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "retarget: event \"%V\" rejected: no sku",
+                      &ev->conf->name);
+        return NGX_ERROR;
+    }
+
+    if (ev->conf->type == ngx_http_retarget_ev_cart_update
+        && ev->v[ngx_http_retarget_p_qty].len == 0
+        && ev->v[ngx_http_retarget_p_delta].len == 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "retarget: event \"%V\" rejected: no qty or delta",
                       &ev->conf->name);
         return NGX_ERROR;
     }
@@ -411,14 +513,26 @@ ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
     case ngx_http_retarget_p_user:
         return ngx_http_retarget_printable(v, 128, 0);
 
+    case ngx_http_retarget_p_line:
+        return ngx_http_retarget_printable(v, NGX_HTTP_RETARGET_LINE_MAX, 0);
+
     case ngx_http_retarget_p_qty:
         n = ngx_http_retarget_parse_number(v);
-        if (n < 1 || n > 9999) {
+
+        /* a cart_update's qty=0 removes the line */
+        if (n < (ev->conf != NULL
+                 && ev->conf->type == ngx_http_retarget_ev_cart_update
+                 ? 0 : 1)
+            || n > 9999)
+        {
             return NGX_ERROR;
         }
 
         ev->qty = n;
         return NGX_OK;
+
+    case ngx_http_retarget_p_delta:
+        return ngx_http_retarget_delta(v, &ev->delta);
 
     case ngx_http_retarget_p_price:
     case ngx_http_retarget_p_value:
@@ -427,9 +541,40 @@ ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
     case ngx_http_retarget_p_name:
         return ngx_http_retarget_printable(v, NGX_HTTP_RETARGET_NAME_MAX, 1);
 
-    default: /* image, url */
+    case ngx_http_retarget_p_image:
+    case ngx_http_retarget_p_url:
         return ngx_http_retarget_event_url(v);
+
+    default: /* items, minor: cart_sync's, never checked here */
+        return NGX_ERROR;
     }
+}
+
+
+/* "+2", "-1", "3": a signed change of at most 9999 */
+
+static ngx_int_t
+ngx_http_retarget_delta(ngx_str_t *v, int64_t *delta)
+{
+    int64_t    n;
+    ngx_str_t  digits;
+
+    digits = *v;
+
+    if (v->data[0] == '+' || v->data[0] == '-') {
+        digits.data++;
+        digits.len--;
+    }
+
+    n = ngx_http_retarget_parse_number(&digits);
+
+    if (n == NGX_ERROR || n > 9999) {
+        return NGX_ERROR;
+    }
+
+    *delta = (v->data[0] == '-') ? -n : n;
+
+    return NGX_OK;
 }
 
 
