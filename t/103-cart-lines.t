@@ -503,4 +503,50 @@ section_c('purchase value from a map: once per order, per variant', sub {
     is($s->{rejected}, 1, 'a value that is not a price: rejected');
 });
 
-done_testing();
+#--------------------------------------------------------------------------
+# configuration errors (the blocks below)
+#--------------------------------------------------------------------------
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: cart_update needs qty= or delta=, not both
+--- http_config
+retarget_secret 0123456789abcdef0123456789abcdef;
+--- config
+retarget on;
+location / { retarget_event cart_update line=$arg_line qty=1 delta=1; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] "retarget_event cart_update" requires "qty=" or "delta=" in \S+nginx\.conf:\d+/
+
+=== TEST 2: cart_remove needs sku= or line=
+--- http_config
+retarget_secret 0123456789abcdef0123456789abcdef;
+--- config
+retarget on;
+location / { retarget_event cart_remove qty=1; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] "retarget_event cart_remove" requires "sku=" or "line=" in \S+nginx\.conf:\d+/
+
+=== TEST 3: cart_sync needs items=, and items= is only for it
+--- http_config
+retarget_secret 0123456789abcdef0123456789abcdef;
+--- config
+retarget on;
+location / { retarget_event cart_add sku=a items=$http_x_cart; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] "cart_sync" requires "items=", and "items=" and "minor=" are only for it, in "retarget_event"/
+
+=== TEST 4: delta= is only for cart_update
+--- http_config
+retarget_secret 0123456789abcdef0123456789abcdef;
+--- config
+retarget on;
+location / { retarget_event cart_remove line=$arg_l delta=1; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] "delta=" is only for "cart_update" in "retarget_event"/
