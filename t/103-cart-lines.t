@@ -82,6 +82,14 @@ my $SERVER = q{
                        minor=2;
         return 200 "ok\n";
     }
+    # Magento 2 customer-data cart.items: numbers as values, item_id
+    location = /e/sync-magento {
+        retarget_event cart_sync items=$http_x_cart sku=product_sku qty=qty
+                       name=product_name price=product_price_value
+                       url=product_url image=product_image.src
+                       line=item_id;
+        return 200 "ok\n";
+    }
     location = /buy {
         retarget_event purchase order=$http_x_order value=$order_value;
         return 200 "ok\n";
@@ -449,6 +457,30 @@ section_c('cart_sync: WooCommerce Store API and Shopify cart.js items', sub {
               [ 1, '25.00', 'Tee', 'https://cdn.shopify.com/tee.png',
                 '/products/tee', '4242:9f8e' ],
               'SH-1 as stored: cents, default paths (url image key)');
+});
+
+section_c('cart_sync: Magento 2 customer-data items, then by item_id', sub {
+    first_seen();
+    sync('/e/sync-magento', [
+        { item_id => 41, product_sku => 'MJ01-XS-Black', qty => 2,
+          product_name => 'Beaumont Summit Kit', product_price_value => 42,
+          product_url => 'https://magento.example/mj01.html',
+          product_image => { src => 'https://magento.example/mj01.jpg' } },
+        { item_id => 42, product_sku => 'WS12-M-Orange', qty => '1',
+          product_name => 'Radiant Tee', product_price_value => 22.5,
+          product_url => 'https://magento.example/ws12.html' } ]);
+    cart_is({ 'MJ01-XS-Black' => 2, 'WS12-M-Orange' => 1 }, 'Magento items');
+    is_deeply([ @{ lines()->{'MJ01-XS-Black'} }[1 .. 6] ],
+              [ 2, '42', 'Beaumont Summit Kit',
+                'https://magento.example/mj01.jpg',
+                'https://magento.example/mj01.html', '41' ],
+              'an integer price and an integer item_id, as written');
+    is(lines()->{'WS12-M-Orange'}[2], '22.5', 'a real price: 22.5');
+    req('/e/remove-line?line=41');
+    req('/e/qty?line=42&qty=2');
+    cart_is({ 'WS12-M-Orange' => 2 }, 'removed and updated by item_id');
+    my $r = reminder();
+    is($r->{total}, '45.00', 'the reminder: 2 x 22.50');
 });
 
 #--------------------------------------------------------------------------
