@@ -39,21 +39,21 @@ static void ngx_http_retarget_sync_merge(ngx_array_t *items,
 static void ngx_http_retarget_json_cleanup(void *data);
 
 
-/* the paths inside each item when the configuration names none */
-static ngx_str_t  ngx_http_retarget_sync_defaults[] = {
-    ngx_string("sku"),
-    ngx_string("quantity"),
-    ngx_string("price"),
-    ngx_string("name"),
-    ngx_string("image"),
-    ngx_string("url"),
-    ngx_null_string,            /* order */
-    ngx_null_string,            /* value */
-    ngx_null_string,            /* user */
-    ngx_string("key"),          /* line */
-    ngx_null_string,            /* delta */
-    ngx_null_string,            /* items */
-    ngx_null_string             /* minor */
+/*
+ * The paths inside each item when the configuration names none, by
+ * parameter (the parameters that are no item's value have none)
+ */
+static struct {
+    ngx_uint_t                     param;
+    ngx_str_t                      path;
+} ngx_http_retarget_sync_defaults[] = {
+    { ngx_http_retarget_p_sku, ngx_string("sku") },
+    { ngx_http_retarget_p_qty, ngx_string("quantity") },
+    { ngx_http_retarget_p_price, ngx_string("price") },
+    { ngx_http_retarget_p_name, ngx_string("name") },
+    { ngx_http_retarget_p_image, ngx_string("image") },
+    { ngx_http_retarget_p_url, ngx_string("url") },
+    { ngx_http_retarget_p_line, ngx_string("key") }
 };
 
 
@@ -151,9 +151,19 @@ ngx_http_retarget_sync_paths(ngx_http_retarget_event_t *ev,
     ngx_str_t   *m;
     ngx_uint_t   k;
 
+    ngx_memzero(sp->path, sizeof(sp->path));
+
+    for (k = 0; k < sizeof(ngx_http_retarget_sync_defaults)
+                    / sizeof(ngx_http_retarget_sync_defaults[0]); k++)
+    {
+        sp->path[ngx_http_retarget_sync_defaults[k].param] =
+            ngx_http_retarget_sync_defaults[k].path;
+    }
+
     for (k = 0; k < ngx_http_retarget_p_if; k++) {
-        sp->path[k] = ev->conf->params[k] ? ev->v[k]
-                                          : ngx_http_retarget_sync_defaults[k];
+        if (ev->conf->params[k] != NULL) {
+            sp->path[k] = ev->v[k];
+        }
     }
 
     /* minor=N: digits; minor=PATH: N from each item */
