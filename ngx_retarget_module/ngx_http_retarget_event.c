@@ -718,7 +718,7 @@ ngx_http_retarget_cart_line(ngx_http_retarget_batch_t *b,
     ch.now = &b->now;
 
     if (ev->conf->type == ngx_http_retarget_ev_cart_update) {
-        ch.delta = (ev->v[ngx_http_retarget_p_qty].len == 0);
+        ch.delta = (ev->conf->params[ngx_http_retarget_p_delta] != NULL);
         ch.qty = ch.delta ? ev->delta : ev->qty;
     }
 
