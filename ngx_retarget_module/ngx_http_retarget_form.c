@@ -44,16 +44,20 @@ ngx_http_retarget_form_field(u_char *p, size_t len, ngx_str_t *name,
             end = last;
         }
 
-        eq = ngx_strlchr(p, end, '=');
+        /* "a&&b", a trailing "&": no field between */
 
-        if (eq == NULL) {
-            eq = end;
-        }
+        if (end > p) {
+            eq = ngx_strlchr(p, end, '=');
 
-        if (ngx_http_retarget_form_name_is(p, eq, name)) {
-            value->data = (eq < end) ? eq + 1 : end;
-            value->len = end - value->data;
-            return NGX_OK;
+            if (eq == NULL) {
+                eq = end;
+            }
+
+            if (ngx_http_retarget_form_name_is(p, eq, name)) {
+                value->data = (eq < end) ? eq + 1 : end;
+                value->len = end - value->data;
+                return NGX_OK;
+            }
         }
 
         if (end == last) {
