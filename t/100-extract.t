@@ -137,7 +137,8 @@ sub serve {
             . sha1_hex($body) . "\r\n";
     if ($chunks) {
         syswrite($c, "HTTP/1.1 200 OK\r\nContent-Type: $type\r\n$extra$got"
-                     . "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+                     . "Transfer-Encoding: chunked\r\n"
+                     . "Connection: close\r\n\r\n");
         my $size = int(length($out) / $chunks) + 1;
         for (my $i = 0; $i < length $out; $i += $size) {
             my $piece = substr($out, $i, $size);
