@@ -232,6 +232,16 @@ my $SERVER = qq{
     location /noevents/ {
         proxy_pass $UP/api/;
     }
+
+    location /redir/ {
+        $EVENT
+        try_files /nonexistent \@up;
+    }
+
+    location \@up {
+        $EVENT
+        proxy_pass $UP;
+    }
 };
 
 sub sect {
@@ -297,6 +307,34 @@ sub post {
     is(($r->{headers}{'x-got-sha1'} || [])->[0], sha1_hex($body),
        "POST $uri: the upstream got the body unchanged");
     return $r;
+}
+
+# POST whose body comes a moment after the head, in pieces: nginx waits
+# for it (the request suspended, then resumed)
+sub slow_post {
+    my ($uri, $type, @pieces) = @_;
+    my $body = join '', @pieces;
+    $Lines = log_lines();
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+        PeerPort => server_port(), Proto => 'tcp', Timeout => 5)
+        or return fail("connect: $!");
+    print $s "POST $uri HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+             . "Content-Type: $type\r\nContent-Length: " . length($body)
+             . "\r\n\r\n";
+    for my $p (@pieces) {
+        sleep 0.2;
+        print $s $p;
+    }
+    my $raw = '';
+    my $sel = IO::Select->new($s);
+    while ($sel->can_read(5)) {
+        my $n = sysread($s, $raw, 65536, length $raw);
+        last unless $n;
+    }
+    close $s;
+    like($raw, qr{^HTTP/1\.1 200 }, "slow POST $uri: 200");
+    like($raw, qr/^X-Got-Sha1: \Q${\ sha1_hex($body)}\E\r$/m,
+         "slow POST $uri: the upstream got the body unchanged");
 }
 
 sub get {
@@ -463,6 +501,28 @@ sect('request bodies: spilled, chunked, too large', {}, sub {
 
     post('/spill/echo', 'application/json', $body, chunks => 7);
     is(last_log()->{rq_sku}, 'T-1', 'chunked and spilled');
+
+    mark_error_log();
+    slow_post('/api/echo', 'application/json', '{"items":[],', '"sku":"W-1"}');
+    is(last_log()->{rq_sku}, 'W-1', 'a body that comes later: waited for');
+    like(error_log_since_mark(), qr/request body read, phases resume/,
+         'the request waited for its body and went on');
+    slow_post('/spill/echo', 'application/json', '{"pad":"' . $pad,
+              $pad . '","x":"', '","sku":"W-2"}');
+    is(last_log()->{rq_sku}, 'W-2', 'later, and spilled');
+
+    # the client goes away while the module waits for its body
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+        PeerPort => server_port(), Proto => 'tcp', Timeout => 5);
+    print $s "POST /api/echo HTTP/1.1\r\nHost: localhost\r\n"
+             . "Content-Type: application/json\r\nContent-Length: 100\r\n"
+             . "\r\n{\"sku\":";
+    sleep 0.3;
+    close $s;
+    sleep 0.3;
+
+    post('/redir/echo', 'application/json', '{"sku":"I-1"}');
+    is(last_log()->{rq_sku}, 'I-1', 'after an internal redirect (try_files)');
 
     my $big = '{"sku":"L-1","pad":"' . ('p' x 1100) . '"}';
     post('/small/echo', 'application/json', $big);
