@@ -539,6 +539,27 @@ sect('request bodies: spilled, chunked, too large', {}, sub {
     ok(!grep({ $_ eq 'L-1' } @skus), 'no L-1: over the max size');
 });
 
+section_h2: {
+    last section_h2 unless `curl --version 2>/dev/null` =~ /HTTP2/;
+    sect('HTTP/2: request and response bodies', { listen_opts => 'http2' },
+    sub {
+        for my $chunked (0, 1) {
+            $Lines = log_lines();
+            my $r = http_req(method => 'POST', uri => '/spill/json',
+                curl => '--http2-prior-knowledge'
+                        . ($chunked ? ' -H Transfer-Encoding:chunked' : ''),
+                headers => ['Content-Type: application/json'],
+                body => '{"sku":"H2-1","pad":"' . ('h' x 5000) . '"}');
+            is($r->{status}, 200, "HTTP/2 POST ($chunked): 200")
+                or diag($r->{error});
+            like($r->{protocol} // '', qr{^HTTP/2}, 'over HTTP/2');
+            my $v = last_log();
+            is($v->{rq_sku}, 'H2-1', "HTTP/2 ($chunked): the request value");
+            is($v->{rs_sku}, 'R-1', "HTTP/2 ($chunked): the response value");
+        }
+    });
+}
+
 #--------------------------------------------------------------------------
 # response bodies
 #--------------------------------------------------------------------------
