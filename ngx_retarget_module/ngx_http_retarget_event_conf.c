@@ -314,15 +314,13 @@ ngx_http_retarget_event_page(ngx_conf_t *cf,
     ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_event_conf_t *ec,
     ngx_str_t *raw)
 {
-    ngx_uint_t                         k;
+    ngx_uint_t                         k, page;
     ngx_http_compile_complex_value_t   ccv;
 
-    for (k = 0;
-         ec->type == ngx_http_retarget_ev_product
-         && ec->params[ngx_http_retarget_p_sku] == NULL
-         && k <= ngx_http_retarget_p_url;
-         k++)
-    {
+    page = (ec->type == ngx_http_retarget_ev_product
+            && ec->params[ngx_http_retarget_p_sku] == NULL);
+
+    for (k = 0; page && k <= ngx_http_retarget_p_url; k++) {
         if (ec->params[k] != NULL || k == ngx_http_retarget_p_qty) {
             continue;
         }

@@ -387,9 +387,11 @@ ngx_http_retarget_page_log(ngx_http_request_t *r,
                    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
                    ctx->scan.ld_scripts);
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "retarget page: embedded object of %uz bytes",
-                   ctx->scan.embedded.len);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget page: embedded object of %uz bytes: \"%*s\"",
+                   ctx->scan.embedded.len,
+                   ngx_min(ctx->scan.embedded.len, 64),
+                   ctx->scan.embedded.data);
 #endif
 }
 
