@@ -85,6 +85,16 @@ typedef enum {
 #define ngx_http_retarget_page_space(c)                                      \
     ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\f' || (c) == '\r')
 
+#define ngx_http_retarget_page_find(p, last, c)                             \
+    ((u_char *) memchr(p, c, (last) - (p)))
+
+/* a name (already lowercase) is the literal */
+#define ngx_http_retarget_page_is_lit(name, len, lit)                        \
+    ((len) == sizeof(lit) - 1 && ngx_memcmp(name, lit, sizeof(lit) - 1) == 0)
+
+#define ngx_http_retarget_page_tag_end(c)                                    \
+    (ngx_http_retarget_page_space(c) || (c) == '/' || (c) == '>')
+
 #define ngx_http_retarget_page_alpha(c)                                      \
     (((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'z')
 
@@ -279,7 +289,7 @@ ngx_http_retarget_page_scan(ngx_http_retarget_page_scan_t *s, u_char *p,
         switch (s->state) {
 
         case ngx_http_retarget_pt_data:
-            q = ngx_strlchr(p, last, '<');
+            q = ngx_http_retarget_page_find(p, last, '<');
 
             if (s->text_field) {
                 ngx_http_retarget_page_buf_add(&s->text, p,
@@ -354,14 +364,14 @@ ngx_http_retarget_page_scan(ngx_http_retarget_page_scan_t *s, u_char *p,
 
             } else {
                 s->dashes = 0;
-                q = ngx_strlchr(p, last, '-');
+                q = ngx_http_retarget_page_find(p, last, '-');
                 p = q ? q : last;
             }
 
             break;
 
         case ngx_http_retarget_pt_bogus:
-            q = ngx_strlchr(p, last, '>');
+            q = ngx_http_retarget_page_find(p, last, '>');
 
             if (q == NULL) {
                 return NGX_OK;
@@ -387,6 +397,16 @@ ngx_http_retarget_page_scan(ngx_http_retarget_page_scan_t *s, u_char *p,
             break;
 
         case ngx_http_retarget_pt_tag_name:
+            while (!ngx_http_retarget_page_tag_end(c)) {
+                ngx_http_retarget_page_name_add(s->tag, &s->tag_len, c);
+
+                if (++p == last) {
+                    return NGX_OK;
+                }
+
+                c = *p;
+            }
+
             p++;
 
             if (ngx_http_retarget_page_space(c) || c == '/') {
@@ -422,6 +442,16 @@ ngx_http_retarget_page_scan(ngx_http_retarget_page_scan_t *s, u_char *p,
             break;
 
         case ngx_http_retarget_pt_attr_name:
+            while (!ngx_http_retarget_page_tag_end(c) && c != '=') {
+                ngx_http_retarget_page_name_add(s->attr, &s->attr_len, c);
+
+                if (++p == last) {
+                    return NGX_OK;
+                }
+
+                c = *p;
+            }
+
             if (ngx_http_retarget_page_space(c)) {
                 p++;
                 s->state = ngx_http_retarget_pt_after_attr_name;
@@ -483,7 +513,7 @@ ngx_http_retarget_page_scan(ngx_http_retarget_page_scan_t *s, u_char *p,
 
         case ngx_http_retarget_pt_value_dq:
         case ngx_http_retarget_pt_value_sq:
-            q = ngx_strlchr(p, last,
+            q = ngx_http_retarget_page_find(p, last,
                             s->state == ngx_http_retarget_pt_value_dq
                             ? '"' : '\'');
 
@@ -501,6 +531,26 @@ ngx_http_retarget_page_scan(ngx_http_retarget_page_scan_t *s, u_char *p,
             break;
 
         case ngx_http_retarget_pt_value_unq:
+            q = p;
+
+            while (!ngx_http_retarget_page_space(c) && c != '>') {
+                if (++q == last) {
+                    break;
+                }
+
+                c = *q;
+            }
+
+            if (s->cur && q > p) {
+                ngx_http_retarget_page_buf_add(s->cur, p, q - p);
+            }
+
+            p = q;
+
+            if (p == last) {
+                return NGX_OK;
+            }
+
             if (ngx_http_retarget_page_space(c)) {
                 p++;
                 s->cur = NULL;
@@ -570,12 +620,13 @@ ngx_http_retarget_page_attr(ngx_http_retarget_page_scan_t *s)
 {
     ngx_uint_t  i;
 
-    if (s->end_tag) {
+    if (s->end_tag || s->attr_len < 2) {
         return NULL;
     }
 
     for (i = 0; i < ngx_http_retarget_pa_count; i++) {
         if (s->attr_len == ngx_http_retarget_page_attrs[i].name.len
+            && s->attr[0] == ngx_http_retarget_page_attrs[i].name.data[0]
             && ngx_memcmp(s->attr, ngx_http_retarget_page_attrs[i].name.data,
                           s->attr_len)
                == 0)
@@ -724,7 +775,7 @@ ngx_http_retarget_page_start_tag(ngx_http_retarget_page_scan_t *s)
     }
 
     if (i == 4) {
-        if (ngx_http_retarget_page_is(s->tag, s->tag_len, "meta")) {
+        if (ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "meta")) {
             ngx_http_retarget_page_meta(s);
         }
 
@@ -815,7 +866,7 @@ ngx_http_retarget_page_raw(ngx_http_retarget_page_scan_t *s, u_char *p,
         m = s->raw_matched;
 
         if (m == 0) {
-            q = ngx_strlchr(p, last, '<');
+            q = ngx_http_retarget_page_find(p, last, '<');
 
             ngx_http_retarget_page_content(s, p, (q ? q : last) - p);
 
@@ -1346,16 +1397,16 @@ ngx_http_retarget_page_prop_value(ngx_http_retarget_page_scan_t *s,
     b = &s->attrs[ngx_http_retarget_pa_content];
 
     if (!b->present) {
-        if (ngx_http_retarget_page_is(s->tag, s->tag_len, "a")
-            || ngx_http_retarget_page_is(s->tag, s->tag_len, "link")
-            || ngx_http_retarget_page_is(s->tag, s->tag_len, "area"))
+        if (ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "a")
+            || ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "link")
+            || ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "area"))
         {
             b = &s->attrs[ngx_http_retarget_pa_href];
 
-        } else if (ngx_http_retarget_page_is(s->tag, s->tag_len, "img")
-                   || ngx_http_retarget_page_is(s->tag, s->tag_len, "source")
-                   || ngx_http_retarget_page_is(s->tag, s->tag_len, "video")
-                   || ngx_http_retarget_page_is(s->tag, s->tag_len, "embed"))
+        } else if (ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "img")
+                   || ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "source")
+                   || ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "video")
+                   || ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "embed"))
         {
             b = &s->attrs[ngx_http_retarget_pa_src];
 
@@ -1484,16 +1535,16 @@ ngx_http_retarget_page_type_kind(u_char *p, size_t len)
 
     len = p - start;
 
-    if (ngx_http_retarget_page_is(start, len, "Product")
-        || ngx_http_retarget_page_is(start, len, "IndividualProduct")
-        || ngx_http_retarget_page_is(start, len, "ProductModel")
-        || ngx_http_retarget_page_is(start, len, "ProductGroup"))
+    if (ngx_http_retarget_page_is_lit(start, len, "Product")
+        || ngx_http_retarget_page_is_lit(start, len, "IndividualProduct")
+        || ngx_http_retarget_page_is_lit(start, len, "ProductModel")
+        || ngx_http_retarget_page_is_lit(start, len, "ProductGroup"))
     {
         return NGX_HTTP_RETARGET_PAGE_PRODUCT;
     }
 
-    if (ngx_http_retarget_page_is(start, len, "Offer")
-        || ngx_http_retarget_page_is(start, len, "AggregateOffer"))
+    if (ngx_http_retarget_page_is_lit(start, len, "Offer")
+        || ngx_http_retarget_page_is_lit(start, len, "AggregateOffer"))
     {
         return NGX_HTTP_RETARGET_PAGE_OFFER;
     }
