@@ -11,6 +11,7 @@ use lib 't/lib';
 use Test::Retarget;
 use Test::Retarget::Redis;
 use Digest::MD5 qw(md5_hex);
+use IO::Compress::Gzip qw(gzip $GzipError);
 use JSON::PP ();
 
 use_redis();
@@ -51,6 +52,17 @@ my $SERVER = qq{
         proxy_pass http://127.0.0.1:\$TEST_NGINX_BACKEND_PORT;
         proxy_buffering off;
         proxy_buffer_size 256;
+        retarget_event product;
+    }
+
+    location /gz/ {
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_BACKEND_PORT;
+        gunzip on;
+        retarget_event product;
+    }
+
+    location /gzraw/ {
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_BACKEND_PORT;
         retarget_event product;
     }
 
@@ -334,6 +346,24 @@ section_p('an upstream that writes its page 7 bytes at a time', sub {
     is($e->{sku} // '', 'woo-hoodie-with-logo', 'sku');
     is($e->{price} // '', '42.00', 'price');
     is_deeply(logged('/up/woo.html')->[3], 'USD', 'currency');
+    Test::Retarget::stop_backend();
+});
+
+section_p('a gzip\'d upstream: read after gunzip, not when left encoded',
+sub {
+    gzip(\$WOO => \my $gz) or die $GzipError;
+    my $head = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+             . "Content-Encoding: gzip\r\nContent-Length: " . length($gz)
+             . "\r\nConnection: close\r\n\r\n";
+    Test::Retarget::start_backend([ $head . $gz ], 0);
+    my $r = get('/gz/woo.html');
+    is(md5_hex($r->{body}), md5_hex($WOO), 'gunzip on: the page, decoded');
+    is(logged('/gz/woo.html')->[0], 'woo-hoodie-with-logo',
+       'gunzip on: the product read from the decoded page');
+    $r = get('/gzraw/woo.html');
+    is(md5_hex($r->{body}), md5_hex($gz), 'without gunzip: the gzip bytes');
+    is(logged('/gzraw/woo.html')->[0], '',
+       'without gunzip: an encoded page is not read');
     Test::Retarget::stop_backend();
 });
 
