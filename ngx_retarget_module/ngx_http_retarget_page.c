@@ -25,6 +25,7 @@
 
 typedef struct {
     ngx_http_retarget_page_scan_t  scan;
+    off_t                          bytes;        /* read so far */
     unsigned                       done:1;
 } ngx_http_retarget_page_ctx_t;
 
@@ -302,6 +303,7 @@ ngx_http_retarget_page_body(ngx_http_request_t *r, ngx_chain_t *in)
 
         if (ngx_buf_in_memory(b) && b->last > b->pos) {
             (void) ngx_http_retarget_page_scan(&ctx->scan, b->pos, b->last);
+            ctx->bytes += b->last - b->pos;
         }
 
         if (b->last_buf) {
@@ -387,9 +389,9 @@ ngx_http_retarget_page_log(ngx_http_request_t *r,
                    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
                    ctx->scan.ld_scripts);
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "retarget page: embedded object of %uz bytes: \"%*s\"",
-                   ctx->scan.embedded.len,
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget page: %O bytes read, embedded object of %uz "
+                   "bytes: \"%*s\"", ctx->bytes, ctx->scan.embedded.len,
                    ngx_min(ctx->scan.embedded.len, 64),
                    ctx->scan.embedded.data);
 #endif

@@ -92,8 +92,14 @@ typedef enum {
 #define ngx_http_retarget_page_is_lit(name, len, lit)                        \
     ((len) == sizeof(lit) - 1 && ngx_memcmp(name, lit, sizeof(lit) - 1) == 0)
 
+/* white space, "/" or ">": a name ends; "=" too for an attribute name */
+#define NGX_HTTP_RETARGET_PAGE_C_TAG   1
+#define NGX_HTTP_RETARGET_PAGE_C_ATTR  2
+
 #define ngx_http_retarget_page_tag_end(c)                                    \
-    (ngx_http_retarget_page_space(c) || (c) == '/' || (c) == '>')
+    (ngx_http_retarget_page_class[c] & NGX_HTTP_RETARGET_PAGE_C_TAG)
+#define ngx_http_retarget_page_attr_end(c)                                   \
+    (ngx_http_retarget_page_class[c] & NGX_HTTP_RETARGET_PAGE_C_ATTR)
 
 #define ngx_http_retarget_page_alpha(c)                                      \
     (((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'z')
@@ -167,6 +173,17 @@ static u_char *ngx_http_retarget_page_entity(u_char *dst, u_char **pp,
     u_char *last);
 static size_t ngx_http_retarget_page_price(u_char *p, size_t len);
 static ngx_int_t ngx_http_retarget_page_stock(u_char *p, size_t len);
+
+
+static const u_char  ngx_http_retarget_page_class[256] = {
+    /* \t \n \f \r */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 0, 3, 3, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* space, "/" */
+    3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3,
+    /* "=", ">" */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 0
+};
 
 
 static ngx_str_t  ngx_http_retarget_page_raw_names[] = {
@@ -442,7 +459,7 @@ ngx_http_retarget_page_scan(ngx_http_retarget_page_scan_t *s, u_char *p,
             break;
 
         case ngx_http_retarget_pt_attr_name:
-            while (!ngx_http_retarget_page_tag_end(c) && c != '=') {
+            while (!ngx_http_retarget_page_attr_end(c)) {
                 ngx_http_retarget_page_name_add(s->attr, &s->attr_len, c);
 
                 if (++p == last) {
@@ -592,10 +609,14 @@ ngx_http_retarget_page_tag_begin(ngx_http_retarget_page_scan_t *s,
     s->tag_len = 0;
     s->cur = NULL;
 
-    for (i = 0; i < ngx_http_retarget_pa_count; i++) {
-        s->attrs[i].len = 0;
-        s->attrs[i].present = 0;
-        s->attrs[i].overflow = 0;
+    /* only the attributes the last tag had */
+
+    for (i = 0; s->touched; i++, s->touched >>= 1) {
+        if (s->touched & 1) {
+            s->attrs[i].len = 0;
+            s->attrs[i].present = 0;
+            s->attrs[i].overflow = 0;
+        }
     }
 }
 
@@ -620,7 +641,17 @@ ngx_http_retarget_page_attr(ngx_http_retarget_page_scan_t *s)
 {
     ngx_uint_t  i;
 
-    if (s->end_tag || s->attr_len < 2) {
+    if (s->end_tag || s->attr_len < 2 || s->attr_len > 17) {
+        return NULL;
+    }
+
+    /* a quick no for most attributes (class, style, alt...) */
+
+    switch (s->attr[0]) {
+    case 't': case 'i': case 'p': case 'n': case 'd': case 'c': case 'h':
+    case 's':
+        break;
+    default:
         return NULL;
     }
 
@@ -632,7 +663,12 @@ ngx_http_retarget_page_attr(ngx_http_retarget_page_scan_t *s)
                == 0)
         {
             /* HTML keeps the first of an attribute given twice */
-            return s->attrs[i].present ? NULL : &s->attrs[i];
+            if (s->attrs[i].present) {
+                return NULL;
+            }
+
+            s->touched |= (ngx_uint_t) 1 << i;
+            return &s->attrs[i];
         }
     }
 
@@ -711,15 +747,24 @@ ngx_http_retarget_page_is(u_char *name, size_t len, const char *s)
 static ngx_uint_t
 ngx_http_retarget_page_is_void(u_char *name, size_t len)
 {
-    static const char  *voids[] = {
-        "area", "base", "br", "col", "embed", "hr", "img", "input", "link",
-        "meta", "param", "source", "track", "wbr", NULL
+    static ngx_str_t  voids[] = {
+        ngx_string("area"), ngx_string("base"), ngx_string("br"),
+        ngx_string("col"), ngx_string("embed"), ngx_string("hr"),
+        ngx_string("img"), ngx_string("input"), ngx_string("link"),
+        ngx_string("meta"), ngx_string("param"), ngx_string("source"),
+        ngx_string("track"), ngx_string("wbr"), ngx_null_string
     };
 
-    const char  **v;
+    ngx_str_t  *v;
 
-    for (v = voids; *v; v++) {
-        if (ngx_http_retarget_page_is(name, len, *v)) {
+    if (len < 2 || len > 6) {
+        return 0;
+    }
+
+    for (v = voids; v->len; v++) {
+        if (v->len == len && v->data[0] == name[0]
+            && ngx_memcmp(v->data, name, len) == 0)
+        {
             return 1;
         }
     }
@@ -764,7 +809,9 @@ ngx_http_retarget_page_start_tag(ngx_http_retarget_page_scan_t *s)
 {
     ngx_uint_t  i;
 
-    for (i = 0; i < 4; i++) {
+    i = (s->tag[0] == 's' || s->tag[0] == 't') ? 0 : 4;
+
+    for ( /* void */ ; i < 4; i++) {
         if (s->tag_len == ngx_http_retarget_page_raw_names[i].len
             && ngx_memcmp(s->tag, ngx_http_retarget_page_raw_names[i].data,
                           s->tag_len)
@@ -1605,7 +1652,8 @@ ngx_http_retarget_page_ld(ngx_http_retarget_page_scan_t *s, u_char *p,
     json_t        *root, *product;
     json_error_t   err;
 
-    if (len == 0) {
+    /* a site's graph without a product (Yoast's WebPage) is not parsed */
+    if (len == 0 || memmem(p, len, "Product", 7) == NULL) {
         return;
     }
 

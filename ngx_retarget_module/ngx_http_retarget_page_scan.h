@@ -125,6 +125,7 @@ typedef struct {
     u_char                          attr[NGX_HTTP_RETARGET_PAGE_NAME_LEN];
     size_t                          attr_len;
     ngx_http_retarget_page_buf_t   *cur;         /* the value being read */
+    ngx_uint_t                      touched;     /* attrs of this tag, bits */
     ngx_http_retarget_page_buf_t    attrs[ngx_http_retarget_pa_count];
 
     /* raw text (script, style, textarea, title) up to its end tag */
