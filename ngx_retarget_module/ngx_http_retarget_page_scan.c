@@ -639,23 +639,52 @@ ngx_http_retarget_page_name_add(u_char *name, size_t *len, u_char c)
 static ngx_http_retarget_page_buf_t *
 ngx_http_retarget_page_attr(ngx_http_retarget_page_scan_t *s)
 {
-    ngx_uint_t  i;
+    ngx_uint_t  i, last;
 
-    if (s->end_tag || s->attr_len < 2 || s->attr_len > 17) {
+    if (s->end_tag) {
         return NULL;
     }
 
-    /* a quick no for most attributes (class, style, alt...) */
+    /* the candidates by length: most attributes (class, style...) none */
 
-    switch (s->attr[0]) {
-    case 't': case 'i': case 'p': case 'n': case 'd': case 'c': case 'h':
-    case 's':
+    switch (s->attr_len) {
+    case 2:
+        i = ngx_http_retarget_pa_id;
+        last = i;
+        break;
+    case 3:
+        i = ngx_http_retarget_pa_src;
+        last = i;
+        break;
+    case 4:
+        i = ngx_http_retarget_pa_type;
+        last = ngx_http_retarget_pa_href;
+        break;
+    case 7:
+        i = ngx_http_retarget_pa_content;
+        last = i;
+        break;
+    case 8:
+        i = ngx_http_retarget_pa_itemtype;
+        last = ngx_http_retarget_pa_property;
+        break;
+    case 9:
+        i = ngx_http_retarget_pa_itemscope;
+        last = i;
+        break;
+    case 15:
+        i = ngx_http_retarget_pa_price_type;
+        last = i;
+        break;
+    case 17:
+        i = ngx_http_retarget_pa_price_amount;
+        last = i;
         break;
     default:
         return NULL;
     }
 
-    for (i = 0; i < ngx_http_retarget_pa_count; i++) {
+    for ( /* void */ ; i <= last; i++) {
         if (s->attr_len == ngx_http_retarget_page_attrs[i].name.len
             && s->attr[0] == ngx_http_retarget_page_attrs[i].name.data[0]
             && ngx_memcmp(s->attr, ngx_http_retarget_page_attrs[i].name.data,
