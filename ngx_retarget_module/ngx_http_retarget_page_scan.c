@@ -1480,9 +1480,12 @@ ngx_http_retarget_page_prop_value(ngx_http_retarget_page_scan_t *s,
             b = &s->attrs[ngx_http_retarget_pa_href];
 
         } else if (ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "img")
-                   || ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "source")
-                   || ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "video")
-                   || ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "embed"))
+                   || ngx_http_retarget_page_is_lit(s->tag, s->tag_len,
+                                                    "source")
+                   || ngx_http_retarget_page_is_lit(s->tag, s->tag_len,
+                                                    "video")
+                   || ngx_http_retarget_page_is_lit(s->tag, s->tag_len,
+                                                    "embed"))
         {
             b = &s->attrs[ngx_http_retarget_pa_src];
 
