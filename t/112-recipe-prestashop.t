@@ -19,6 +19,7 @@ use Test::Retarget::Redis;
 use Test::Retarget::Campaign qw(rvid);
 use Test::Retarget::ShopRecipe;
 
+our $TODO;
 use_redis();
 
 my $SHOP = start_shop('prestashop');
@@ -106,6 +107,16 @@ section('a visitor through PrestaShop: views, cart, reminder, purchase', $CONF, 
             for qw(qty name);
     }
 
+    # the theme's protocol-relative cover image, to be kept as https (as
+    # cart_add keeps it); cart_sync checks its items' values without the
+    # value rules that make "//host/x" https, and leaves the image out
+    TODO: {
+        local $TODO = 'cart_sync: protocol-relative images left out';
+        is($mine->{demo_11}{image},
+           'https://shop.example.com/6-small_default/p.jpg',
+           'the cart line keeps its (protocol-relative) image');
+    }
+
     # the visitor leaves; two hours later a page shows the reminder
     move_cart_back($vid);
     my $r = visit($v, 'GET', '/', page => 1);
@@ -139,6 +150,8 @@ section('a visitor through PrestaShop: views, cart, reminder, purchase', $CONF, 
 
     settle();
     my $s = stats_today();
+    is_deeply([ map { "$_=$s->{$_}" } sort grep { /^rejected/ } keys %$s ], [],
+              "no value or event rejected");
     is($s->{product_views}, 3, 'product_views 3');
     is($s->{checkouts}, 1, 'checkouts 1');
     is($s->{purchases}, 1, 'purchases 1');

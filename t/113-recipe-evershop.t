@@ -136,6 +136,8 @@ section('a visitor through EverShop: views, cart, reminder, purchase', $CONF, {}
 
     settle();
     my $s = stats_today();
+    is_deeply([ map { "$_=$s->{$_}" } sort grep { /^rejected/ } keys %$s ], [],
+              "no value or event rejected");
     is($s->{product_views}, 3, 'product_views 3');
     is($s->{cart_adds}, 3, 'cart_adds 3');
     is($s->{checkouts}, 1, 'checkouts 1');

@@ -123,6 +123,8 @@ section('a visitor through Medusa: views, cart, reminder, purchase', $CONF, {}, 
 
     settle();
     my $s = stats_today();
+    is_deeply([ map { "$_=$s->{$_}" } sort grep { /^rejected/ } keys %$s ], [],
+              "no value or event rejected");
     is($s->{product_views}, 3, 'product_views 3');
     is($s->{checkouts}, 1, 'checkouts 1');
     is($s->{purchases}, 1, 'purchases 1');
