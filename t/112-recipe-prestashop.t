@@ -169,5 +169,7 @@ section('a visitor through PrestaShop: views, cart, reminder, purchase', $CONF, 
     unlike($r->{body}, qr/rt-banner/, 'no reminder after the purchase');
 });
 
+whole_conf_ok('prestashop');
+
 stop_shop();
 done_testing();

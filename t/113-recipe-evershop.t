@@ -154,5 +154,7 @@ section('a visitor through EverShop: views, cart, reminder, purchase', $CONF, {}
     unlike($r->{body}, qr/rt-banner/, 'no reminder after the purchase');
 });
 
+whole_conf_ok('evershop');
+
 stop_shop();
 done_testing();

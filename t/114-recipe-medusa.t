@@ -151,5 +151,7 @@ section('Medusa: a failed completion is no purchase', $CONF, {}, sub {
     is(stats_today()->{purchases} // 0, 0, 'no purchase');
 });
 
+whole_conf_ok('medusa');
+
 stop_shop();
 done_testing();

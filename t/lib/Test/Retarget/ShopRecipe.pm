@@ -22,7 +22,7 @@ use Test::Retarget::Redis qw(signed_cookie signed_consent hash today
 
 use Exporter qw(import);
 
-our @EXPORT = qw($SECRET recipe_http start_shop stop_shop shop_get
+our @EXPORT = qw($SECRET recipe_http whole_conf_ok start_shop stop_shop shop_get
                  new_visitor visit banner_lines banner_total banner_cta
                  cart_lines view_line_of meta_of move_cart_back
                  wait_cart stats_today html_unescape same_amount amount
@@ -58,6 +58,35 @@ sub recipe_http {
                           '$retarget_visitor|$status|$request_uri';
     access_log logs/campaign.log rt_campaign;
 };
+}
+
+# The whole file, as an operator installs it, passes `nginx -t`: only the
+# module's path, the pid and log files (into the servroot) and, without
+# root, the user line are changed.
+sub whole_conf_ok {
+    my ($platform) = @_;
+    my $file = "$REPO/conf-examples/$platform.conf";
+    open my $fh, '<', $file or die "$file: $!\n";
+    my $text = do { local $/; <$fh> };
+    my $root = servroot();
+    my ($so) = Test::Retarget::module_paths();
+    $text =~ s{^load_module \S+;}{load_module $so;}m;
+    $text =~ s{^pid \S+;}{pid $root/logs/whole-$platform.pid;}m;
+    $text =~ s{/var/log/nginx/}{$root/logs/}g;
+    $text =~ s{^user \S+;}{# user}m if $> != 0;
+    $text =~ s{include\s+/etc/nginx/mime.types;}{types { text/html html; }}
+        unless -r '/etc/nginx/mime.types';
+    my $conf = "$root/conf/whole-$platform.conf";
+    open my $out, '>', $conf or die "$conf: $!\n";
+    print {$out} $text;
+    close $out;
+    my $log = "$root/logs/whole-$platform.out";
+    my $status = system(sprintf '%s -t -p %s/ -c %s -e %s/logs/whole-error.log'
+                        . ' >%s 2>&1', Test::Retarget::nginx_binary(),
+                        $root, $conf, $root, $log);
+    my $got = do { open my $l, '<', $log; local $/; <$l> // '' };
+    ok($status == 0, "the whole conf-examples/$platform.conf passes nginx -t")
+        or diag($got);
 }
 
 #--------------------------------------------------------------------------
