@@ -19,7 +19,6 @@ use Test::Retarget::Redis;
 use Test::Retarget::Campaign qw(rvid);
 use Test::Retarget::ShopRecipe;
 
-our $TODO;
 use_redis();
 
 my $SHOP = start_shop('prestashop');
@@ -107,15 +106,10 @@ section('a visitor through PrestaShop: views, cart, reminder, purchase', $CONF, 
             for qw(qty name);
     }
 
-    # the theme's protocol-relative cover image, to be kept as https (as
-    # cart_add keeps it); cart_sync checks its items' values without the
-    # value rules that make "//host/x" https, and leaves the image out
-    TODO: {
-        local $TODO = 'cart_sync: protocol-relative images left out';
-        is($mine->{demo_11}{image},
-           'https://shop.example.com/6-small_default/p.jpg',
-           'the cart line keeps its (protocol-relative) image');
-    }
+    # the theme's protocol-relative cover image, kept as https
+    is($mine->{demo_11}{image},
+       'https://shop.example.com/6-small_default/p.jpg',
+       'the cart line keeps its (protocol-relative) image');
 
     # the visitor leaves; two hours later a page shows the reminder
     move_cart_back($vid);
