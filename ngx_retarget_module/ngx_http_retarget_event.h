@@ -40,6 +40,7 @@ typedef enum {
     ngx_http_retarget_p_order,
     ngx_http_retarget_p_value,
     ngx_http_retarget_p_user,
+    ngx_http_retarget_p_minor,    /* how to read amounts, not a value */
     ngx_http_retarget_p_if,
     ngx_http_retarget_p_count
 } ngx_http_retarget_param_e;
@@ -51,7 +52,14 @@ typedef struct {
     ngx_str_t                      counter;
     ngx_http_complex_value_t      *params[ngx_http_retarget_p_count];
     ngx_uint_t                     catalog;  /* may write <prefix>p:SKU */
+    ngx_uint_t                     decode;   /* bit per param: a $arg_ */
+    ngx_uint_t                     raw;      /* identify: user as it is */
 } ngx_http_retarget_event_conf_t;
+
+
+/* ev->minor: no minor= (decimal amounts), or one that was unusable */
+#define NGX_HTTP_RETARGET_MINOR_NONE  -1
+#define NGX_HTTP_RETARGET_MINOR_BAD   -2
 
 
 /* an event's values, checked */
@@ -60,6 +68,8 @@ typedef struct {
     ngx_str_t                        v[ngx_http_retarget_p_count];
     int64_t                          qty;
     int64_t                          cents;     /* price or value */
+    ngx_int_t                        minor;     /* decimals of minor units
+                                                   in amounts, or MINOR_ */
 } ngx_http_retarget_event_t;
 
 
@@ -86,6 +96,8 @@ ngx_int_t ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
     ngx_http_retarget_event_t *ev);
 ngx_int_t ngx_http_retarget_printable(ngx_str_t *v, size_t max,
     ngx_uint_t spaces);
+ngx_int_t ngx_http_retarget_event_amount(ngx_str_t *v, ngx_int_t minor,
+    int64_t *cents);
 ngx_int_t ngx_http_retarget_catalog_value(ngx_str_t *v, ngx_str_t *var);
 
 /* ngx_http_retarget_event_reply.c */

@@ -3,17 +3,46 @@
  * Copyright (C) The ngx_retarget_module authors
  *
  * The "retarget_event" directive, and the values of an event: evaluated
- * after the response, decoded, and checked.  The checks are pure
- * functions of a value (fuzz/event_conf_fuzz.c): a value that fails one
- * rejects the event, which is then only counted as "rejected".
+ * after the response and checked, taken as the shop sent them (only a
+ * value that is one query argument, $arg_NAME, is URL-decoded).  The
+ * checks are pure functions of a value (fuzz/event_conf_fuzz.c).  A value
+ * the event cannot exist without (the sku of a cart line, a quantity, a
+ * purchase's order id, the user of an identify) that fails its check
+ * rejects the event; any other value that fails is dropped and the event
+ * goes on without it.  Each rejection and each dropped value is counted
+ * as "rejected:REASON" and logged at "notice", once a minute per reason
+ * and worker.
  */
 
 
 #include "ngx_http_retarget_event.h"
+#include "ngx_http_retarget_counters.h"
+#include "ngx_http_retarget_escape.h"
 #include "ngx_http_retarget_store.h"
 #include "ngx_http_retarget_url.h"
 
+#include <openssl/evp.h>
 
+
+/* a reason is logged at most once in this many seconds, per worker */
+#define NGX_HTTP_RETARGET_REASON_LOG_PERIOD  60
+
+
+static ngx_uint_t ngx_http_retarget_arg_only(ngx_str_t *v);
+static ngx_int_t ngx_http_retarget_arg_decode(ngx_pool_t *pool,
+    ngx_str_t *raw, ngx_str_t *out);
+static ngx_int_t ngx_http_retarget_event_minor(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev);
+static ngx_int_t ngx_http_retarget_event_value(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev, ngx_uint_t k);
+static ngx_uint_t ngx_http_retarget_needed(ngx_http_retarget_ev_type_e type,
+    ngx_uint_t k);
+static void ngx_http_retarget_value_failed(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev, ngx_uint_t k, ngx_uint_t missing,
+    ngx_uint_t reject, ngx_str_t *value);
+static ngx_int_t ngx_http_retarget_user_normalise(ngx_pool_t *pool,
+    ngx_str_t *v);
+static ngx_int_t ngx_http_retarget_user_hash(ngx_pool_t *pool, ngx_str_t *v);
 static ngx_int_t ngx_http_retarget_event_url(ngx_str_t *v);
 static ngx_uint_t ngx_http_retarget_bidi(uint32_t cp);
 
@@ -47,13 +76,40 @@ static ngx_str_t  ngx_http_retarget_param_names[] = {
     ngx_string("order="),
     ngx_string("value="),
     ngx_string("user="),
+    ngx_string("minor="),
     ngx_string("if=")
+};
+
+
+/*
+ * The reasons a value fails, as fields of the daily counters: "bad_P"
+ * when the value of P= fails its check, "no_P" when a value the event
+ * needs is empty.  Whether the event is rejected or only loses the value
+ * depends on the event (ngx_http_retarget_needed()); both are counted.
+ */
+static ngx_str_t  ngx_http_retarget_bad[ngx_http_retarget_p_count] = {
+    [ngx_http_retarget_p_sku] = ngx_string("rejected:bad_sku"),
+    [ngx_http_retarget_p_qty] = ngx_string("rejected:bad_qty"),
+    [ngx_http_retarget_p_price] = ngx_string("rejected:bad_price"),
+    [ngx_http_retarget_p_name] = ngx_string("rejected:bad_name"),
+    [ngx_http_retarget_p_image] = ngx_string("rejected:bad_image"),
+    [ngx_http_retarget_p_url] = ngx_string("rejected:bad_url"),
+    [ngx_http_retarget_p_order] = ngx_string("rejected:bad_order"),
+    [ngx_http_retarget_p_value] = ngx_string("rejected:bad_value"),
+    [ngx_http_retarget_p_user] = ngx_string("rejected:bad_user"),
+    [ngx_http_retarget_p_minor] = ngx_string("rejected:bad_minor")
+};
+
+static ngx_str_t  ngx_http_retarget_no[ngx_http_retarget_p_count] = {
+    [ngx_http_retarget_p_sku] = ngx_string("rejected:no_sku"),
+    [ngx_http_retarget_p_user] = ngx_string("rejected:no_user")
 };
 
 
 /* the same, as keys of the stream's JSON */
 const char  *ngx_http_retarget_json_keys[] = {
-    "sku", "qty", "price", "name", "image", "url", "order", "value", "user"
+    "sku", "qty", "price", "name", "image", "url", "order", "value", "user",
+    "minor"
 };
 
 
@@ -173,6 +229,17 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (value[i].len == sizeof("raw") - 1
+            && ngx_strncmp(value[i].data, "raw", value[i].len) == 0)
+        {
+            if (ec->raw) {
+                goto invalid_param;
+            }
+
+            ec->raw = 1;
+            continue;
+        }
+
         for (k = 0; k < ngx_http_retarget_p_count; k++) {
             if (ngx_strncmp(value[i].data,
                             ngx_http_retarget_param_names[k].data,
@@ -207,6 +274,12 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
+
+        /* only what the visitor's query string says is URL-encoded */
+
+        if (k < ngx_http_retarget_p_if && ngx_http_retarget_arg_only(&v)) {
+            ec->decode |= (ngx_uint_t) 1 << k;
+        }
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cf->log, 0,
@@ -231,6 +304,33 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                            "\"%V identify\" requires \"user=\"", &cmd->name);
         return NGX_CONF_ERROR;
     }
+
+    if (ec->raw && ec->type != ngx_http_retarget_ev_identify) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"raw\" is only for \"identify\" in \"%V\"",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    /* minor=N written as a literal: checked now, not at each event */
+
+    if (ec->params[ngx_http_retarget_p_minor] != NULL
+        && ec->params[ngx_http_retarget_p_minor]->lengths == NULL
+        && (raw[ngx_http_retarget_p_minor].len != 1
+            || raw[ngx_http_retarget_p_minor].data[0] < '0'
+            || raw[ngx_http_retarget_p_minor].data[0] > '4'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"minor=\" must be a digit 0..4 (the decimals "
+                           "of price= and value= in minor units), not "
+                           "\"%V\", in \"%V\"",
+                           &raw[ngx_http_retarget_p_minor], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "retarget event \"%V\": decode %xi, raw %ui",
+                   &ec->name, ec->decode, ec->raw);
 
     if (ec->catalog
         && ec->type != ngx_http_retarget_ev_product
@@ -284,24 +384,28 @@ invalid_type:
 
 /*
  * Evaluates and checks the values: NGX_DECLINED when "if=" is empty or
- * "0", NGX_ERROR when a value is invalid (the event is not written).
+ * "0", NGX_ERROR when the event is rejected (or on a failure), NGX_OK
+ * with the values that passed their checks.
  */
 
 ngx_int_t
 ngx_http_retarget_event_values(ngx_http_request_t *r,
     ngx_http_retarget_event_t *ev)
 {
-    u_char     *dst, *src;
-    ngx_str_t   raw;
-    ngx_uint_t  k;
+    ngx_int_t                        rc;
+    ngx_str_t                        raw, sent;
+    ngx_uint_t                       k;
+    ngx_http_retarget_event_conf_t  *ec;
 
+    ec = ev->conf;
     ev->qty = 1;
+    ev->minor = NGX_HTTP_RETARGET_MINOR_NONE;
 
     /* the condition first: values of an event that did not happen are
      * not checked, nor counted as rejected */
 
-    if (ev->conf->params[ngx_http_retarget_p_if] != NULL) {
-        if (ngx_http_complex_value(r, ev->conf->params[ngx_http_retarget_p_if],
+    if (ec->params[ngx_http_retarget_p_if] != NULL) {
+        if (ngx_http_complex_value(r, ec->params[ngx_http_retarget_p_if],
                                    &raw)
             != NGX_OK)
         {
@@ -311,81 +415,460 @@ ngx_http_retarget_event_values(ngx_http_request_t *r,
         if (raw.len == 0 || (raw.len == 1 && raw.data[0] == '0')) {
             ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                            "retarget event \"%V\": \"if=\" is \"%V\", "
-                           "not logged", &ev->conf->name, &raw);
+                           "not logged", &ec->name, &raw);
             return NGX_DECLINED;
         }
     }
 
+    if (ngx_http_retarget_event_minor(r, ev) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     for (k = 0; k < ngx_http_retarget_p_if; k++) {
 
-        if (ev->conf->params[k] == NULL) {
+        if (ec->params[k] == NULL || k == ngx_http_retarget_p_minor) {
+            /* minor= is read first, ngx_http_retarget_event_minor() */
             continue;
         }
 
-        if (ngx_http_complex_value(r, ev->conf->params[k], &raw) != NGX_OK) {
+        if (ngx_http_complex_value(r, ec->params[k], &raw) != NGX_OK) {
             return NGX_ERROR;
         }
 
-        /* values usually come from query arguments: decode them */
+        /* a query argument is URL-encoded; anything else is as sent */
 
-        dst = ngx_pnalloc(r->pool, raw.len);
-        if (dst == NULL) {
-            return NGX_ERROR;
+        if (ec->decode & ((ngx_uint_t) 1 << k)) {
+            if (ngx_http_retarget_arg_decode(r->pool, &raw, &ev->v[k])
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+        } else {
+            ev->v[k] = raw;
         }
-
-        ev->v[k].data = dst;
-
-        for (src = raw.data; src < raw.data + raw.len; src++) {
-            *dst++ = (*src == '+') ? ' ' : *src;
-        }
-
-        src = ev->v[k].data;
-        dst = ev->v[k].data;
-        ngx_unescape_uri(&dst, &src, raw.len, 0);
-        ev->v[k].len = dst - ev->v[k].data;
 
         if (ev->v[k].len == 0) {
             /* an empty value is an absent one */
             ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                            "retarget event \"%V\": %V empty, absent",
-                           &ev->conf->name,
-                           &ngx_http_retarget_param_names[k]);
+                           &ec->name, &ngx_http_retarget_param_names[k]);
             continue;
         }
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "retarget event \"%V\": %V\"%V\"",
-                       &ev->conf->name, &ngx_http_retarget_param_names[k],
+                       &ec->name, &ngx_http_retarget_param_names[k],
                        &ev->v[k]);
 
-        if (ngx_http_retarget_event_check(k, &ev->v[k], ev) != NGX_OK) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "retarget: event \"%V\" rejected: invalid "
-                          "\"%V\" value", &ev->conf->name,
-                          &ngx_http_retarget_param_names[k]);
+        if ((k == ngx_http_retarget_p_price || k == ngx_http_retarget_p_value)
+            && ev->minor == NGX_HTTP_RETARGET_MINOR_BAD)
+        {
+            /* minor= was unusable (counted as bad_minor): no amount */
+            ev->v[k].len = 0;
+            continue;
+        }
+
+        sent = ev->v[k];
+
+        rc = ngx_http_retarget_event_value(r, ev, k);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
+        if (ngx_http_retarget_needed(ec->type, k)) {
+            ngx_http_retarget_value_failed(r, ev, k, 0, 1, &sent);
+            return NGX_ERROR;
+        }
+
+        ngx_http_retarget_value_failed(r, ev, k, 0, 0, &sent);
+        ev->v[k].len = 0;
+    }
+
+    for (k = 0; k < ngx_http_retarget_p_if; k++) {
+        if (ev->v[k].len == 0 && ngx_http_retarget_no[k].len
+            && ngx_http_retarget_needed(ec->type, k))
+        {
+            ngx_http_retarget_value_failed(r, ev, k, 1, 1, NULL);
             return NGX_ERROR;
         }
     }
 
-    if ((ev->conf->type == ngx_http_retarget_ev_product
-         || ev->conf->type == ngx_http_retarget_ev_cart_add
-         || ev->conf->type == ngx_http_retarget_ev_cart_remove)
-        && ev->v[ngx_http_retarget_p_sku].len == 0)
+    return NGX_OK;
+}
+
+
+/*
+ * minor=N: price= and value= are integers in minor units with N
+ * decimals.  An empty minor= is no minor=; one that is not 0..4 leaves
+ * the event without its amounts.
+ */
+
+static ngx_int_t
+ngx_http_retarget_event_minor(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev)
+{
+    ngx_str_t  raw;
+
+    if (ev->conf->params[ngx_http_retarget_p_minor] == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_complex_value(r, ev->conf->params[ngx_http_retarget_p_minor],
+                               &raw)
+        != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "retarget: event \"%V\" rejected: no sku",
-                      &ev->conf->name);
         return NGX_ERROR;
     }
 
-    if (ev->conf->type == ngx_http_retarget_ev_identify
-        && ev->v[ngx_http_retarget_p_user].len == 0)
+    if (raw.len == 0) {
+        return NGX_OK;
+    }
+
+    if (raw.len == 1 && raw.data[0] >= '0' && raw.data[0] <= '4') {
+        ev->minor = raw.data[0] - '0';
+        return NGX_OK;
+    }
+
+    ngx_http_retarget_value_failed(r, ev, ngx_http_retarget_p_minor, 0, 0,
+                                   &raw);
+    ev->minor = NGX_HTTP_RETARGET_MINOR_BAD;
+
+    return NGX_OK;
+}
+
+
+/*
+ * One value, not empty, made what is stored and checked: NGX_OK, or
+ * NGX_DECLINED when it fails its check (ev->v[k] may have changed).
+ */
+
+static ngx_int_t
+ngx_http_retarget_event_value(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev, ngx_uint_t k)
+{
+    u_char     *p;
+    int64_t     cents;
+    ngx_str_t  *v;
+
+    v = &ev->v[k];
+
+    switch (k) {
+
+    case ngx_http_retarget_p_image:
+    case ngx_http_retarget_p_url:
+
+        /* "//cdn.example.com/x.png", common in shop themes: https */
+
+        if (v->len > 2 && v->data[0] == '/' && v->data[1] == '/'
+            && ((v->data[2] >= 'a' && v->data[2] <= 'z')
+                || (v->data[2] >= 'A' && v->data[2] <= 'Z')
+                || (v->data[2] >= '0' && v->data[2] <= '9')))
+        {
+            p = ngx_pnalloc(r->pool, sizeof("https:") - 1 + v->len);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            v->len = ngx_sprintf(p, "https:%V", v) - p;
+            v->data = p;
+        }
+
+        break;
+
+    case ngx_http_retarget_p_user:
+        if (!ev->conf->raw
+            && ngx_http_retarget_user_normalise(r->pool, v) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    if (ngx_http_retarget_event_check(k, v, ev) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    switch (k) {
+
+    case ngx_http_retarget_p_price:
+    case ngx_http_retarget_p_value:
+
+        /*
+         * Kept as sent when the store reads it back as it is ("12.5");
+         * "15.0000" or minor units are written as cents ("15.00").
+         */
+
+        if (ev->minor == NGX_HTTP_RETARGET_MINOR_NONE
+            && ngx_http_retarget_parse_amount(v, &cents) == NGX_OK)
+        {
+            break;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN + sizeof(".00"));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->len = ngx_sprintf(p, "%L.%02L", ev->cents / 100, ev->cents % 100)
+                 - p;
+        v->data = p;
+        break;
+
+    case ngx_http_retarget_p_user:
+        if (!ev->conf->raw
+            && ngx_http_retarget_user_hash(r->pool, v) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the values without which the event is not one */
+
+static ngx_uint_t
+ngx_http_retarget_needed(ngx_http_retarget_ev_type_e type, ngx_uint_t k)
+{
+    switch (k) {
+
+    case ngx_http_retarget_p_sku:
+        return type == ngx_http_retarget_ev_product
+               || type == ngx_http_retarget_ev_cart_add
+               || type == ngx_http_retarget_ev_cart_remove;
+
+    case ngx_http_retarget_p_qty:
+        /* a quantity nobody can read is not a quantity of 1 */
+        return 1;
+
+    case ngx_http_retarget_p_order:
+        /* without it, the same purchase would be counted again */
+        return type == ngx_http_retarget_ev_purchase;
+
+    case ngx_http_retarget_p_user:
+        return type == ngx_http_retarget_ev_identify;
+
+    default:
+        return 0;
+    }
+}
+
+
+/*
+ * A value that failed (or is missing): counted under its reason, and
+ * logged at "notice" at most once a minute per reason in this worker,
+ * with the request's URI and the value, escaped.  A user value is
+ * personal data: its value is not logged.
+ */
+
+static void
+ngx_http_retarget_value_failed(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev, ngx_uint_t k, ngx_uint_t missing,
+    ngx_uint_t reject, ngx_str_t *value)
+{
+    time_t         now, *last;
+    ngx_str_t     *field, reason, name, uri, shown;
+
+    static time_t  logged[2][ngx_http_retarget_p_count];
+
+    field = missing ? &ngx_http_retarget_no[k] : &ngx_http_retarget_bad[k];
+
+    if (field->len) {
+        ngx_http_retarget_count(field, 1);
+        reason.data = field->data + sizeof("rejected:") - 1;
+        reason.len = field->len - (sizeof("rejected:") - 1);
+
+    } else {
+        ngx_str_set(&reason, "invalid");
+    }
+
+    name = ngx_http_retarget_param_names[k];
+    name.len--;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget event \"%V\": %V %s (%V)", &ev->conf->name,
+                   &name, reject ? "rejects the event" : "dropped", &reason);
+
+    now = ngx_time();
+    last = &logged[missing ? 1 : 0][k];
+
+    if (*last != 0 && now - *last < NGX_HTTP_RETARGET_REASON_LOG_PERIOD) {
+        return;
+    }
+
+    *last = now;
+
+    ngx_http_retarget_log_value(r->pool, r->uri.data, r->uri.len, &uri);
+
+    if (missing) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "retarget: event \"%V\" at \"%V\" rejected (%V): "
+                      "no %V=", &ev->conf->name, &uri, &reason, &name);
+        return;
+    }
+
+    if (k == ngx_http_retarget_p_user) {
+        ngx_str_set(&shown, "(not shown)");
+
+    } else {
+        ngx_http_retarget_log_value(r->pool, value->data, value->len, &shown);
+    }
+
+    if (reject) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "retarget: event \"%V\" at \"%V\" rejected (%V): "
+                      "%V=\"%V\"", &ev->conf->name, &uri, &reason, &name,
+                      &shown);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "retarget: event \"%V\" at \"%V\" kept without %V (%V): "
+                  "%V=\"%V\"", &ev->conf->name, &uri, &name, &reason, &name,
+                  &shown);
+}
+
+
+/* "$arg_NAME" or "${arg_NAME}", and nothing else */
+
+static ngx_uint_t
+ngx_http_retarget_arg_only(ngx_str_t *v)
+{
+    u_char  *p, *last;
+
+    p = v->data;
+    last = v->data + v->len;
+
+    if (v->len < sizeof("$arg_x") - 1 || *p++ != '$') {
+        return 0;
+    }
+
+    if (*p == '{') {
+        if (last[-1] != '}') {
+            return 0;
+        }
+
+        p++;
+        last--;
+    }
+
+    if (last - p < (ssize_t) sizeof("arg_x") - 1
+        || ngx_strncmp(p, "arg_", sizeof("arg_") - 1) != 0)
     {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "retarget event \"%V\" rejected: no user",
-                       &ev->conf->name);
+        return 0;
+    }
+
+    for (p += sizeof("arg_") - 1; p < last; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* a query argument's value: "+" is a space, then %XX */
+
+static ngx_int_t
+ngx_http_retarget_arg_decode(ngx_pool_t *pool, ngx_str_t *raw,
+    ngx_str_t *out)
+{
+    u_char  *dst, *src;
+
+    dst = ngx_pnalloc(pool, raw->len + 1);
+    if (dst == NULL) {
         return NGX_ERROR;
     }
+
+    out->data = dst;
+
+    for (src = raw->data; src < raw->data + raw->len; src++) {
+        *dst++ = (*src == '+') ? ' ' : *src;
+    }
+
+    src = out->data;
+    dst = out->data;
+    ngx_unescape_uri(&dst, &src, raw->len, 0);
+    out->len = dst - out->data;
+
+    return NGX_OK;
+}
+
+
+/* trimmed of ASCII white space, ASCII lower-cased: "A@B.COM " = "a@b.com" */
+
+static ngx_int_t
+ngx_http_retarget_user_normalise(ngx_pool_t *pool, ngx_str_t *v)
+{
+    u_char  *p, *last, *dst;
+
+    p = v->data;
+    last = v->data + v->len;
+
+    while (p < last && (*p == ' ' || (*p >= '\t' && *p <= '\r'))) {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || (last[-1] >= '\t'
+                                            && last[-1] <= '\r')))
+    {
+        last--;
+    }
+
+    dst = ngx_pnalloc(pool, (last - p) + 1);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_strlow(dst, p, last - p);
+
+    v->data = dst;
+    v->len = last - p;
+
+    return NGX_OK;
+}
+
+
+/* the lowercase hex SHA-256, as audience uploads take an e-mail */
+
+static ngx_int_t
+ngx_http_retarget_user_hash(ngx_pool_t *pool, ngx_str_t *v)
+{
+    u_char        md[EVP_MAX_MD_SIZE], *p;
+    unsigned int  n;
+
+    if (EVP_Digest(v->data, v->len, md, &n, EVP_sha256(), NULL) != 1) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "retarget: EVP_Digest() failed");
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, 2 * n);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_hex_dump(p, md, n) - p;
+    v->data = p;
 
     return NGX_OK;
 }
@@ -422,7 +905,7 @@ ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
 
     case ngx_http_retarget_p_price:
     case ngx_http_retarget_p_value:
-        return ngx_http_retarget_parse_amount(v, &ev->cents);
+        return ngx_http_retarget_event_amount(v, ev->minor, &ev->cents);
 
     case ngx_http_retarget_p_name:
         return ngx_http_retarget_printable(v, NGX_HTTP_RETARGET_NAME_MAX, 1);
@@ -430,6 +913,80 @@ ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
     default: /* image, url */
         return ngx_http_retarget_event_url(v);
     }
+}
+
+
+/*
+ * An amount in cents, at most NGX_HTTP_RETARGET_AMOUNT_MAX.  minor NONE:
+ * "12", "12.5", "15.0000": digits with up to four decimals, rounded to
+ * cents half up ("0.005" is 1 cent).  minor N (0..4): digits in minor
+ * units with N decimals ("1500" with 2 is 15.00, with 0 is 1500.00).
+ */
+
+ngx_int_t
+ngx_http_retarget_event_amount(ngx_str_t *v, ngx_int_t minor, int64_t *cents)
+{
+    u_char      *p, *last;
+    int64_t      n, unit;
+    ngx_uint_t   digits, decimals, dot, i;
+
+    n = 0;
+    digits = 0;
+    decimals = 0;
+    dot = 0;
+
+    last = v->data + v->len;
+
+    for (p = v->data; p < last; p++) {
+
+        if (*p == '.' && !dot && digits
+            && minor == NGX_HTTP_RETARGET_MINOR_NONE)
+        {
+            dot = 1;
+            continue;
+        }
+
+        if (*p < '0' || *p > '9' || digits == 16 || decimals == 4) {
+            return NGX_ERROR;
+        }
+
+        n = n * 10 + (*p - '0');
+        digits++;
+        decimals += dot;
+    }
+
+    if (digits == 0 || (dot && decimals == 0)
+        || minor < NGX_HTTP_RETARGET_MINOR_NONE || minor > 4)
+    {
+        return NGX_ERROR;
+    }
+
+    if (minor == NGX_HTTP_RETARGET_MINOR_NONE) {
+        minor = decimals;
+    }
+
+    /* n < 10^16: n * 100 fits, the rounding too */
+
+    if (minor <= 2) {
+        for (i = minor; i < 2; i++) {
+            n *= 10;
+        }
+
+    } else {
+        for (unit = 1, i = 2; i < (ngx_uint_t) minor; i++) {
+            unit *= 10;
+        }
+
+        n = (n + unit / 2) / unit;
+    }
+
+    if (n > NGX_HTTP_RETARGET_AMOUNT_MAX) {
+        return NGX_ERROR;
+    }
+
+    *cents = n;
+
+    return NGX_OK;
 }
 
 
