@@ -308,11 +308,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         break;
 
-    default: /* image, url */
+    case ngx_http_retarget_p_image:
+    case ngx_http_retarget_p_url:
         if (rc == NGX_OK) {
             fuzz_url(&v);
         }
 
+        break;
+
+    default: /* line, delta: bounded printable, a signed number */
         break;
     }
 

@@ -35,8 +35,13 @@ static ngx_int_t ngx_http_retarget_event_minor(ngx_http_request_t *r,
     ngx_http_retarget_event_t *ev);
 static ngx_int_t ngx_http_retarget_event_value(ngx_http_request_t *r,
     ngx_http_retarget_event_t *ev, ngx_uint_t k);
-static ngx_uint_t ngx_http_retarget_needed(ngx_http_retarget_ev_type_e type,
+static ngx_uint_t ngx_http_retarget_needed(ngx_http_retarget_event_t *ev,
     ngx_uint_t k);
+static ngx_int_t ngx_http_retarget_cart_params(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_http_retarget_event_conf_t *ec);
+static ngx_int_t ngx_http_retarget_delta(ngx_str_t *v, int64_t *delta);
+static ngx_int_t ngx_http_retarget_cart_sync_raw(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev);
 static void ngx_http_retarget_value_failed(ngx_http_request_t *r,
     ngx_http_retarget_event_t *ev, ngx_uint_t k, ngx_uint_t missing,
     ngx_uint_t reject, ngx_str_t *value);
@@ -76,6 +81,9 @@ static ngx_str_t  ngx_http_retarget_param_names[] = {
     ngx_string("order="),
     ngx_string("value="),
     ngx_string("user="),
+    ngx_string("line="),
+    ngx_string("delta="),
+    ngx_string("items="),
     ngx_string("minor="),
     ngx_string("if=")
 };
@@ -97,19 +105,23 @@ static ngx_str_t  ngx_http_retarget_bad[ngx_http_retarget_p_count] = {
     [ngx_http_retarget_p_order] = ngx_string("rejected:bad_order"),
     [ngx_http_retarget_p_value] = ngx_string("rejected:bad_value"),
     [ngx_http_retarget_p_user] = ngx_string("rejected:bad_user"),
+    [ngx_http_retarget_p_line] = ngx_string("rejected:bad_line"),
+    [ngx_http_retarget_p_delta] = ngx_string("rejected:bad_delta"),
     [ngx_http_retarget_p_minor] = ngx_string("rejected:bad_minor")
 };
 
 static ngx_str_t  ngx_http_retarget_no[ngx_http_retarget_p_count] = {
     [ngx_http_retarget_p_sku] = ngx_string("rejected:no_sku"),
-    [ngx_http_retarget_p_user] = ngx_string("rejected:no_user")
+    [ngx_http_retarget_p_user] = ngx_string("rejected:no_user"),
+    [ngx_http_retarget_p_line] = ngx_string("rejected:no_line"),
+    [ngx_http_retarget_p_qty] = ngx_string("rejected:no_qty")
 };
 
 
 /* the same, as keys of the stream's JSON */
 const char  *ngx_http_retarget_json_keys[] = {
     "sku", "qty", "price", "name", "image", "url", "order", "value", "user",
-    "minor"
+    "line", "delta", "items", "minor"
 };
 
 
@@ -132,6 +144,10 @@ static struct {
       ngx_string("purchases") },
     { ngx_string("identify"), ngx_http_retarget_ev_identify,
       ngx_string("identifies") },
+    { ngx_string("cart_update"), ngx_http_retarget_ev_cart_update,
+      ngx_string("cart_updates") },
+    { ngx_string("cart_sync"), ngx_http_retarget_ev_cart_sync,
+      ngx_string("cart_syncs") },
     { ngx_null_string, ngx_http_retarget_ev_custom, ngx_null_string }
 };
 
@@ -287,13 +303,16 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                    &ec->name, (int) ec->type, &ec->counter);
 
     if ((ec->type == ngx_http_retarget_ev_product
-         || ec->type == ngx_http_retarget_ev_cart_add
-         || ec->type == ngx_http_retarget_ev_cart_remove)
+         || ec->type == ngx_http_retarget_ev_cart_add)
         && ec->params[ngx_http_retarget_p_sku] == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V %V\" requires \"sku=\"",
                            &cmd->name, &ec->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_retarget_cart_params(cf, cmd, ec) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -312,9 +331,13 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    /* minor=N written as a literal: checked now, not at each event */
+    /*
+     * minor=N written as a literal: checked now, not at each event
+     * (cart_sync's minor= may be a path inside each item)
+     */
 
     if (ec->params[ngx_http_retarget_p_minor] != NULL
+        && ec->type != ngx_http_retarget_ev_cart_sync
         && ec->params[ngx_http_retarget_p_minor]->lengths == NULL
         && (raw[ngx_http_retarget_p_minor].len != 1
             || raw[ngx_http_retarget_p_minor].data[0] < '0'
@@ -383,6 +406,72 @@ invalid_type:
 
 
 /*
+ * The parameters of the cart events that name a line: cart_remove and
+ * cart_update by the sku or the shop's line id, cart_update with qty= or
+ * delta=, cart_sync with items= (its other parameters are paths inside
+ * each item, ngx_http_retarget_cart_sync.c).
+ */
+
+static ngx_int_t
+ngx_http_retarget_cart_params(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_retarget_event_conf_t *ec)
+{
+    ngx_http_complex_value_t  **pv;
+
+    pv = ec->params;
+
+    if ((ec->type == ngx_http_retarget_ev_cart_remove
+         || ec->type == ngx_http_retarget_ev_cart_update)
+        && pv[ngx_http_retarget_p_sku] == NULL
+        && pv[ngx_http_retarget_p_line] == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V %V\" requires \"sku=\" or \"line=\"",
+                           &cmd->name, &ec->name);
+        return NGX_ERROR;
+    }
+
+    if (ec->type == ngx_http_retarget_ev_cart_update
+        && (pv[ngx_http_retarget_p_qty] == NULL)
+           == (pv[ngx_http_retarget_p_delta] == NULL))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V cart_update\" requires \"qty=\" or "
+                           "\"delta=\"", &cmd->name);
+        return NGX_ERROR;
+    }
+
+    if (ec->type != ngx_http_retarget_ev_cart_update
+        && pv[ngx_http_retarget_p_delta] != NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"delta=\" is only for \"cart_update\" in \"%V\"",
+                           &cmd->name);
+        return NGX_ERROR;
+    }
+
+    if ((ec->type == ngx_http_retarget_ev_cart_sync)
+        != (pv[ngx_http_retarget_p_items] != NULL))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cart_sync\" requires \"items=\", and "
+                           "\"items=\" is only for it, in \"%V\"",
+                           &cmd->name);
+        return NGX_ERROR;
+    }
+
+    if (ec->type == ngx_http_retarget_ev_cart_sync && ec->catalog) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"catalog\" is not for \"cart_sync\" in \"%V\"",
+                           &cmd->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * Evaluates and checks the values: NGX_DECLINED when "if=" is empty or
  * "0", NGX_ERROR when the event is rejected (or on a failure), NGX_OK
  * with the values that passed their checks.
@@ -418,6 +507,11 @@ ngx_http_retarget_event_values(ngx_http_request_t *r,
                            "not logged", &ec->name, &raw);
             return NGX_DECLINED;
         }
+    }
+
+    if (ec->type == ngx_http_retarget_ev_cart_sync) {
+        /* a JSON array and paths: ngx_http_retarget_cart_sync.c */
+        return ngx_http_retarget_cart_sync_raw(r, ev);
     }
 
     if (ngx_http_retarget_event_minor(r, ev) != NGX_OK) {
@@ -481,7 +575,7 @@ ngx_http_retarget_event_values(ngx_http_request_t *r,
             continue;
         }
 
-        if (ngx_http_retarget_needed(ec->type, k)) {
+        if (ngx_http_retarget_needed(ev, k)) {
             ngx_http_retarget_value_failed(r, ev, k, 0, 1, &sent);
             return NGX_ERROR;
         }
@@ -490,11 +584,63 @@ ngx_http_retarget_event_values(ngx_http_request_t *r,
         ev->v[k].len = 0;
     }
 
+    /* a missing qty= is 1, but for cart_update (below) */
+
     for (k = 0; k < ngx_http_retarget_p_if; k++) {
         if (ev->v[k].len == 0 && ngx_http_retarget_no[k].len
-            && ngx_http_retarget_needed(ec->type, k))
+            && k != ngx_http_retarget_p_qty
+            && ngx_http_retarget_needed(ev, k))
         {
             ngx_http_retarget_value_failed(r, ev, k, 1, 1, NULL);
+            return NGX_ERROR;
+        }
+    }
+
+    /* a line named by either its sku or the shop's line id */
+
+    if ((ec->type == ngx_http_retarget_ev_cart_remove
+         || ec->type == ngx_http_retarget_ev_cart_update)
+        && ev->v[ngx_http_retarget_p_sku].len == 0
+        && ev->v[ngx_http_retarget_p_line].len == 0)
+    {
+        ngx_http_retarget_value_failed(r, ev, ngx_http_retarget_p_line, 1, 1,
+                                       NULL);
+        return NGX_ERROR;
+    }
+
+    if (ec->type == ngx_http_retarget_ev_cart_update
+        && ev->v[ngx_http_retarget_p_qty].len == 0
+        && ev->v[ngx_http_retarget_p_delta].len == 0)
+    {
+        ngx_http_retarget_value_failed(r, ev, ngx_http_retarget_p_qty, 1, 1,
+                                       NULL);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * cart_sync: items= and the paths inside each item, as configured; the
+ * items are checked one by one (ngx_http_retarget_cart_sync.c)
+ */
+
+static ngx_int_t
+ngx_http_retarget_cart_sync_raw(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev)
+{
+    ngx_uint_t  k;
+
+    for (k = 0; k < ngx_http_retarget_p_if; k++) {
+
+        if (ev->conf->params[k] == NULL) {
+            continue;
+        }
+
+        if (ngx_http_complex_value(r, ev->conf->params[k], &ev->v[k])
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }
@@ -644,14 +790,32 @@ ngx_http_retarget_event_value(ngx_http_request_t *r,
 /* the values without which the event is not one */
 
 static ngx_uint_t
-ngx_http_retarget_needed(ngx_http_retarget_ev_type_e type, ngx_uint_t k)
+ngx_http_retarget_needed(ngx_http_retarget_event_t *ev, ngx_uint_t k)
 {
+    ngx_http_retarget_ev_type_e  type;
+
+    type = ev->conf->type;
+
     switch (k) {
 
     case ngx_http_retarget_p_sku:
+        if (type == ngx_http_retarget_ev_cart_remove
+            || type == ngx_http_retarget_ev_cart_update)
+        {
+            /* either names the line: checked after all values */
+            return ev->conf->params[ngx_http_retarget_p_line] == NULL;
+        }
+
         return type == ngx_http_retarget_ev_product
-               || type == ngx_http_retarget_ev_cart_add
-               || type == ngx_http_retarget_ev_cart_remove;
+               || type == ngx_http_retarget_ev_cart_add;
+
+    case ngx_http_retarget_p_line:
+        return (type == ngx_http_retarget_ev_cart_remove
+                || type == ngx_http_retarget_ev_cart_update)
+               && ev->conf->params[ngx_http_retarget_p_sku] == NULL;
+
+    case ngx_http_retarget_p_delta:
+        return 1;
 
     case ngx_http_retarget_p_qty:
         /* a quantity nobody can read is not a quantity of 1 */
@@ -894,14 +1058,26 @@ ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
     case ngx_http_retarget_p_user:
         return ngx_http_retarget_printable(v, 128, 0);
 
+    case ngx_http_retarget_p_line:
+        return ngx_http_retarget_printable(v, NGX_HTTP_RETARGET_LINE_MAX, 0);
+
     case ngx_http_retarget_p_qty:
         n = ngx_http_retarget_parse_number(v);
-        if (n < 1 || n > 9999) {
+
+        /* a cart_update's qty=0 removes the line */
+        if (n < (ev->conf != NULL
+                 && ev->conf->type == ngx_http_retarget_ev_cart_update
+                 ? 0 : 1)
+            || n > 9999)
+        {
             return NGX_ERROR;
         }
 
         ev->qty = n;
         return NGX_OK;
+
+    case ngx_http_retarget_p_delta:
+        return ngx_http_retarget_delta(v, &ev->delta);
 
     case ngx_http_retarget_p_price:
     case ngx_http_retarget_p_value:
@@ -910,9 +1086,40 @@ ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
     case ngx_http_retarget_p_name:
         return ngx_http_retarget_printable(v, NGX_HTTP_RETARGET_NAME_MAX, 1);
 
-    default: /* image, url */
+    case ngx_http_retarget_p_image:
+    case ngx_http_retarget_p_url:
         return ngx_http_retarget_event_url(v);
+
+    default: /* items, minor: cart_sync's, never checked here */
+        return NGX_ERROR;
     }
+}
+
+
+/* "+2", "-1", "3": a signed change of at most 9999 */
+
+static ngx_int_t
+ngx_http_retarget_delta(ngx_str_t *v, int64_t *delta)
+{
+    int64_t    n;
+    ngx_str_t  digits;
+
+    digits = *v;
+
+    if (v->data[0] == '+' || v->data[0] == '-') {
+        digits.data++;
+        digits.len--;
+    }
+
+    n = ngx_http_retarget_parse_number(&digits);
+
+    if (n == NGX_ERROR || n > 9999) {
+        return NGX_ERROR;
+    }
+
+    *delta = (v->data[0] == '-') ? -n : n;
+
+    return NGX_OK;
 }
 
 
