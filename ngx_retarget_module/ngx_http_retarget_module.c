@@ -32,11 +32,13 @@
 
 
 #include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_body.h"
 #include "ngx_http_retarget_campaign.h"
 #include "ngx_http_retarget_consent.h"
 #include "ngx_http_retarget_control.h"
 #include "ngx_http_retarget_counters.h"
 #include "ngx_http_retarget_event.h"
+#include "ngx_http_retarget_extract.h"
 #include "ngx_http_retarget_fetch.h"
 #include "ngx_http_retarget_filter.h"
 #include "ngx_http_retarget_hmac.h"
@@ -233,6 +235,20 @@ static ngx_command_t  ngx_http_retarget_commands[] = {
       0,
       NULL },
 
+    { ngx_string("retarget_extract"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE3,
+      ngx_http_retarget_extract_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("retarget_extract_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_retarget_loc_conf_t, extract_max_size),
+      &ngx_http_retarget_extract_size_bounds },
+
     { ngx_string("retarget_campaign"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_retarget_campaign_directive,
@@ -369,6 +385,7 @@ static ngx_http_variable_t  ngx_http_retarget_vars[] = {
 static ngx_int_t
 ngx_http_retarget_preaccess_handler(ngx_http_request_t *r)
 {
+    ngx_int_t                       rc;
     ngx_http_retarget_ctx_t        *ctx;
     ngx_http_retarget_loc_conf_t   *rlcf;
     ngx_http_retarget_main_conf_t  *rmcf;
@@ -381,6 +398,14 @@ ngx_http_retarget_preaccess_handler(ngx_http_request_t *r)
 
     if (ctx == NULL) {
         return NGX_DECLINED;
+    }
+
+    /* the body retarget_extract reads: the phases run again once read */
+
+    rc = ngx_http_retarget_body_read(r, ctx);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     /*
@@ -808,6 +833,7 @@ ngx_http_retarget_create_loc_conf(ngx_conf_t *cf)
     rlcf->bypass = NGX_CONF_UNSET_PTR;
     rlcf->cookie = NGX_CONF_UNSET_PTR;
     rlcf->stream_pageviews = NGX_CONF_UNSET;
+    rlcf->extract_max_size = NGX_CONF_UNSET_SIZE;
 
     ngx_http_retarget_campaign_create(&rlcf->campaign);
 
@@ -829,6 +855,8 @@ ngx_http_retarget_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->privacy_url, prev->privacy_url, "");
     ngx_conf_merge_ptr_value(conf->bypass, prev->bypass, NULL);
     ngx_conf_merge_value(conf->stream_pageviews, prev->stream_pageviews, 0);
+    ngx_conf_merge_size_value(conf->extract_max_size, prev->extract_max_size,
+                              128 * 1024);
 
     if (ngx_http_merge_types(cf, &conf->types_keys, &conf->types,
                              &prev->types_keys, &prev->types,
