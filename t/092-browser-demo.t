@@ -234,9 +234,14 @@ sub hgetall {
     return { @l % 2 ? () : @l };
 }
 
-my $p = hgetall('rt:p:mug');
-is_deeply([ @$p{qw(name price)} ], ['Harbor Mug', '12.00'],
-          "rt:p:mug: name and price from the product page's JSON-LD")
+# the T-shirt was only looked at: what Redis knows of it is the page's
+my $p = hgetall('rt:p:tshirt');
+is_deeply([ @$p{qw(name price image url)} ],
+          ['Lighthouse T-shirt', '24.00', "$base/img/tshirt.svg", "$base/product/tshirt"],
+          "rt:p:tshirt (viewed, never added): name, price, image, url from the page's JSON-LD")
+    or diag(explain $p);
+$p = hgetall('rt:p:mug');
+is_deeply([ @$p{qw(name price)} ], ['Harbor Mug', '12.00'], 'rt:p:mug: name and price')
     or diag(explain $p);
 my $meta = hgetall("rt:{$vid}:meta");
 is_deeply([ grep { /^c:/ } sort keys %$meta ], [], 'the visitor\'s cart in Redis is empty after the order');
