@@ -4,7 +4,7 @@
  *
  * The bodies of retarget_extract.
  *
- * The request body is read by the module itself, in the preaccess phase
+ * The request body is read by the module itself, in the precontent phase
  * of locations with events when some "request" extract is configured:
  * ngx_http_read_client_request_body(), the request suspended (NGX_DONE)
  * while the body arrives and resumed by running the phases again, as the

@@ -52,6 +52,7 @@
 
 
 static ngx_int_t ngx_http_retarget_preaccess_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_retarget_precontent_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_retarget_wants_html(ngx_http_request_t *r);
 static ngx_int_t ngx_http_retarget_log_handler(ngx_http_request_t *r);
 
@@ -382,10 +383,31 @@ static ngx_http_variable_t  ngx_http_retarget_vars[] = {
 };
 
 
+/*
+ * The request body retarget_extract reads, once the access checks
+ * (allow/deny, auth_basic, auth_request) have let the request in: a
+ * refused client cannot make nginx buffer it.  The phases run again once
+ * it is read (ngx_http_retarget_body.c).
+ */
+
+static ngx_int_t
+ngx_http_retarget_precontent_handler(ngx_http_request_t *r)
+{
+    ngx_http_retarget_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_retarget_module);
+
+    if (r != r->main || ctx == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_retarget_body_read(r, ctx);
+}
+
+
 static ngx_int_t
 ngx_http_retarget_preaccess_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                       rc;
     ngx_http_retarget_ctx_t        *ctx;
     ngx_http_retarget_loc_conf_t   *rlcf;
     ngx_http_retarget_main_conf_t  *rmcf;
@@ -398,14 +420,6 @@ ngx_http_retarget_preaccess_handler(ngx_http_request_t *r)
 
     if (ctx == NULL) {
         return NGX_DECLINED;
-    }
-
-    /* the body retarget_extract reads: the phases run again once read */
-
-    rc = ngx_http_retarget_body_read(r, ctx);
-
-    if (rc != NGX_DECLINED) {
-        return rc;
     }
 
     /*
@@ -672,6 +686,13 @@ ngx_http_retarget_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_retarget_preaccess_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_retarget_precontent_handler;
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
     if (h == NULL) {
