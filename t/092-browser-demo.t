@@ -18,6 +18,7 @@ use warnings;
 use lib 't/lib';
 use Test::Retarget;
 use Test::Retarget::Browser;
+use Digest::SHA qw(sha256_hex);
 use File::Path qw(make_path remove_tree);
 use POSIX qw(WNOHANG strftime);
 use Time::HiRes qw(time sleep);
@@ -246,6 +247,11 @@ is_deeply([ @$p{qw(name price)} ], ['Harbor Mug', '12.00'], 'rt:p:mug: name and 
 my $meta = hgetall("rt:{$vid}:meta");
 is_deeply([ grep { /^c:/ } sort keys %$meta ], [], 'the visitor\'s cart in Redis is empty after the order');
 ok($meta->{purchased}, 'meta "purchased" is set');
+my $email_hash = sha256_hex('visitor+harbor@example.com');
+ok((grep { index($_, $email_hash) >= 0 } values %$meta),
+   "identify: the meta holds the checkout e-mail's SHA-256")
+    or diag(explain $meta);
+is_deeply([ grep { /harbor\@example/ } values %$meta ], [], 'identify: never the e-mail itself');
 
 my $stats = {};
 my $day = strftime('%Y%m%d', gmtime);
