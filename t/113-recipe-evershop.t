@@ -1,6 +1,7 @@
 # conf-examples/evershop.conf in front of a fake EverShop
 # (t/fake/evershop.py): a visitor views three products, adds them (one
-# twice as many), removes one line by its id (DELETE, no body), raises
+# twice as many, one again: EverShop raises its line), removes one line by
+# its id (DELETE, no body), raises
 # another (PATCH), leaves; the reminder on a later page lists exactly the
 # shop's cart; the visitor follows the banner, checks out and places the
 # order, whose grand total is the revenue of the banner shown.
@@ -82,6 +83,10 @@ section('a visitor through EverShop: views, cart, reminder, purchase', $CONF, {}
                 { sku => $P{hoodie}{sku}, qty => '2' });
     my $hoodie_line = $b->{data}{item}{uuid};
     api($v, 'POST', "/api/cart/$cart/items", { sku => $P{runner}{sku}, qty => 1 });
+    # the same sku again: EverShop raises its line (the same uuid)
+    my $again = api($v, 'POST', "/api/cart/$cart/items",
+                    { sku => $P{runner}{sku}, qty => 1 });
+    is($again->{data}{item}{qty}, 2, 'the shop: 2 runners, one line');
     my $mine = wait_cart($vid, map { $_->{sku} } values %P);
     is($mine->{ $P{shoes}{sku} }{line}, $shoes_line,
        "the module keeps EverShop's line id");
@@ -139,7 +144,7 @@ section('a visitor through EverShop: views, cart, reminder, purchase', $CONF, {}
     is_deeply([ map { "$_=$s->{$_}" } sort grep { /^rejected/ } keys %$s ], [],
               "no value or event rejected");
     is($s->{product_views}, 3, 'product_views 3');
-    is($s->{cart_adds}, 3, 'cart_adds 3');
+    is($s->{cart_adds}, 4, 'cart_adds 4');
     is($s->{checkouts}, 1, 'checkouts 1');
     is($s->{purchases}, 1, 'purchases 1');
     same_amount($s->{revenue}, $order->{grand_total}, 'revenue: the grand total');
