@@ -1,9 +1,8 @@
 # conf-examples/evershop.conf in front of a fake EverShop
 # (t/fake/evershop.py): a visitor views three products, adds them (one
 # twice as many, one again: EverShop raises its line), removes one line by
-# its id (DELETE, no body), raises
-# another (PATCH), leaves; the reminder on a later page lists exactly the
-# shop's cart; the visitor follows the banner, checks out and places the
+# its id (DELETE, no body), raises another (PATCH), leaves; the reminder
+# on a later page lists exactly the shop's cart; the visitor follows the banner, checks out and places the
 # order, whose grand total is the revenue of the banner shown.
 #
 # Everything is read from what EverShop sends and answers: the product
