@@ -2,8 +2,9 @@
 # (t/fake/evershop.py): a visitor views three products, adds them (one
 # twice as many, one again: EverShop raises its line), removes one line by
 # its id (DELETE, no body), raises another (PATCH), leaves; the reminder
-# on a later page lists exactly the shop's cart; the visitor follows the banner, checks out and places the
-# order, whose grand total is the revenue of the banner shown.
+# on a later page lists exactly the shop's cart; the visitor follows the
+# banner, checks out and places the order, whose grand total is the
+# revenue of the banner shown.
 #
 # Everything is read from what EverShop sends and answers: the product
 # pages' eContext, the added line in the add call's answer (kept under
