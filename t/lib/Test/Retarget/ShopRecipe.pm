@@ -81,6 +81,8 @@ sub whole_conf_ok {
     print {$out} $text;
     close $out;
     my $log = "$root/logs/whole-$platform.out";
+    my $env = Test::Retarget::nginx_env();      # ASan's runtime
+    local @ENV{ keys %$env } = values %$env;
     my $status = system(sprintf '%s -t -p %s/ -c %s -e %s/logs/whole-error.log'
                         . ' >%s 2>&1', Test::Retarget::nginx_binary(),
                         $root, $conf, $root, $log);
