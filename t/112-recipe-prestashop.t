@@ -141,6 +141,10 @@ section('a visitor through PrestaShop: views, cart, reminder, purchase', $CONF, 
     my ($paid) = $r->{body} =~ /"total_paid": ([\d.]+)/;
     same_amount($paid, $total + 7, 'the order: the cart and shipping');
     visit($v, 'GET', $conf, page => 1);        # reloaded
+    # and without friendly URLs (location = /index.php): the same order
+    (my $plain = $conf) =~ s{^/order-confirmation\?}{/index.php?controller=order-confirmation&};
+    is(visit($v, 'GET', $plain, page => 1)->{status}, 200,
+       'the confirmation page as index.php?controller=order-confirmation');
 
     settle();
     my $s = stats_today();
@@ -149,7 +153,8 @@ section('a visitor through PrestaShop: views, cart, reminder, purchase', $CONF, 
     is($s->{product_views}, 3, 'product_views 3');
     is($s->{checkouts}, 1, 'checkouts 1');
     is($s->{purchases}, 1, 'purchases 1');
-    is($s->{purchases_duplicate}, 1, 'the reload: purchases_duplicate 1');
+    is($s->{purchases_duplicate}, 2,
+       'the reload and the index.php page: purchases_duplicate 2');
     same_amount($s->{revenue}, $paid, 'revenue: the order total');
     is($s->{'impressions:banner'}, 1, 'impressions:banner 1');
     is($s->{'clicks:banner'}, 1, 'clicks:banner 1');
