@@ -2,7 +2,7 @@
 #
 # make bench: what ngx_retarget_module costs, measured on loopback.
 #
-# Four nginx, each with ONE worker on its own loopback port, all serving
+# One nginx per variant, each with ONE worker on its own loopback port, all serving
 # the same static ~20 KB product page (bench/page.html):
 #
 #   (a) plain       plain nginx, no module loaded: the reference
