@@ -2,8 +2,8 @@
 #
 # make bench: what ngx_retarget_module costs, measured on loopback.
 #
-# One nginx per variant, each with ONE worker on its own loopback port, all serving
-# the same static ~20 KB product page (bench/page.html):
+# One nginx per variant, each with ONE worker on its own loopback port,
+# all serving the same static ~20 KB product page (bench/page.html):
 #
 #   (a) plain       plain nginx, no module loaded: the reference
 #   (b) sub_filter  nginx's sub_filter putting a fixed ~1 KB banner before
@@ -25,8 +25,8 @@
 #                   a catalogue exported into maps); (e) against (f) is
 #                   what reading the product from the page costs
 #
-# (c), (d), (e) and (f) run the very same configuration (a shop with the campaign
-# on); only the request differs.  They share one private redis-server
+# (c), (d), (e) and (f) run the very same configuration (a shop with the
+# campaign on); only the request differs.  They share one private redis-server
 # (TCP on loopback, no persistence), seeded before the run with the
 # returning visitor's cart.
 #
