@@ -105,6 +105,10 @@ typedef enum {
     (((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'z')
 
 
+typedef struct ngx_http_retarget_page_ld_entry_s
+    ngx_http_retarget_page_ld_entry_t;
+
+
 static void ngx_http_retarget_page_tag_begin(ngx_http_retarget_page_scan_t *s,
     ngx_uint_t end);
 static u_char *ngx_http_retarget_page_tag_fast(
@@ -155,6 +159,14 @@ static ngx_uint_t ngx_http_retarget_page_type_kind(u_char *p, size_t len);
 
 static void ngx_http_retarget_page_ld(ngx_http_retarget_page_scan_t *s,
     u_char *p, size_t len);
+static void ngx_http_retarget_page_ld_cache_hit(
+    ngx_http_retarget_page_scan_t *s, ngx_http_retarget_page_ld_entry_t *e);
+static void ngx_http_retarget_page_ld_cache_add(
+    ngx_http_retarget_page_scan_t *s, u_char *p, size_t len, uint32_t hash,
+    ngx_uint_t parsed);
+static void ngx_http_retarget_page_ld_cache_evict(void);
+static ngx_int_t ngx_http_retarget_page_ld_parse(
+    ngx_http_retarget_page_scan_t *s, u_char *p, size_t len);
 static void *ngx_http_retarget_page_arena_alloc(size_t size);
 static void ngx_http_retarget_page_arena_free(void *p);
 static void ngx_http_retarget_page_arena_drop(void);
@@ -180,6 +192,50 @@ static u_char *ngx_http_retarget_page_entity(u_char *dst, u_char **pp,
     u_char *last);
 static size_t ngx_http_retarget_page_price(u_char *p, size_t len);
 static ngx_int_t ngx_http_retarget_page_stock(u_char *p, size_t len);
+
+
+/*
+ * The JSON-LD results of a worker, by the exact text of the script: a
+ * shop serves the same product page again and again, and jansson's parse
+ * of its JSON-LD was half of the scan.  An entry holds a copy of the
+ * text (a hit is a full memcmp against it, so a hash collision can never
+ * give another page's data) and what the parse gave: whether it parsed,
+ * whether it held a Product, and the cleaned JSON-LD values.  A price
+ * that changes changes the text, hence the key.  Bounded in entries and
+ * bytes, least recently used evicted; one malloc() per distinct script.
+ */
+#ifndef NGX_HTTP_RETARGET_PAGE_LD_CACHE_ENTRIES
+#define NGX_HTTP_RETARGET_PAGE_LD_CACHE_ENTRIES  256
+#endif
+#ifndef NGX_HTTP_RETARGET_PAGE_LD_CACHE_SIZE
+#define NGX_HTTP_RETARGET_PAGE_LD_CACHE_SIZE     (1024 * 1024)
+#endif
+/* a power of two */
+#define NGX_HTTP_RETARGET_PAGE_LD_CACHE_BUCKETS  512
+
+
+struct ngx_http_retarget_page_ld_entry_s {
+    ngx_queue_t                         lru;      /* most recent first */
+    ngx_http_retarget_page_ld_entry_t  *next;     /* in its bucket */
+    uint32_t                            hash;
+    size_t                              len;      /* of the text */
+    size_t                              size;     /* of the allocation */
+    unsigned                            parsed:1;
+    unsigned                            found:1;
+    size_t                              vlen[ngx_http_retarget_pf_count];
+    u_char                             *values;   /* after the text */
+    u_char                              text[1];
+};
+
+
+static struct {
+    ngx_http_retarget_page_ld_entry_t  *buckets
+                                          [NGX_HTTP_RETARGET_PAGE_LD_CACHE_BUCKETS];
+    ngx_queue_t                         lru;
+    ngx_uint_t                          entries;
+    size_t                              size;
+    ngx_uint_t                          nomem;    /* pool failures, ever */
+} ngx_http_retarget_page_ld_cache;
 
 
 typedef struct ngx_http_retarget_page_arena_block_s
@@ -1918,21 +1974,233 @@ ngx_http_retarget_page_end_tag(ngx_http_retarget_page_scan_t *s)
 }
 
 
-/* a JSON-LD script: the first Product in it */
+/*
+ * A JSON-LD script: the first Product in it.  Called only while no
+ * script has given a Product (ngx_http_retarget_page_script()), so the
+ * JSON-LD values are all empty here, and what a script gives depends on
+ * its text alone: the worker's cache answers for a text seen before.
+ */
 
 static void
 ngx_http_retarget_page_ld(ngx_http_retarget_page_scan_t *s, u_char *p,
     size_t len)
 {
-    json_t           *root, *product;
-    json_error_t      err;
-    json_malloc_t     old_malloc;
-    json_free_t       old_free;
+    uint32_t                            hash;
+    ngx_uint_t                          nomem, scripts;
+    ngx_http_retarget_page_ld_entry_t  *e;
 
     /* a site's graph without a product (Yoast's WebPage) is not parsed */
     if (len == 0 || memmem(p, len, "Product", 7) == NULL) {
         return;
     }
+
+    hash = ngx_murmur_hash2(p, len);
+
+    for (e = ngx_http_retarget_page_ld_cache.buckets
+                 [hash & (NGX_HTTP_RETARGET_PAGE_LD_CACHE_BUCKETS - 1)];
+         e;
+         e = e->next)
+    {
+        if (e->hash == hash && e->len == len
+            && ngx_memcmp(e->text, p, len) == 0)
+        {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->pool->log, 0,
+                           "retarget page: JSON-LD cache hit, %uz bytes",
+                           len);
+
+            ngx_http_retarget_page_ld_cache_hit(s, e);
+            return;
+        }
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->pool->log, 0,
+                   "retarget page: JSON-LD cache miss, %uz bytes", len);
+
+    nomem = ngx_http_retarget_page_ld_cache.nomem;
+    scripts = s->ld_scripts;
+
+    if (ngx_http_retarget_page_ld_parse(s, p, len) != NGX_OK
+        || nomem != ngx_http_retarget_page_ld_cache.nomem)
+    {
+        /* out of memory: not what the text gives, not kept */
+        return;
+    }
+
+    ngx_http_retarget_page_ld_cache_add(s, p, len, hash,
+                                        s->ld_scripts != scripts);
+}
+
+
+static void
+ngx_http_retarget_page_ld_cache_hit(ngx_http_retarget_page_scan_t *s,
+    ngx_http_retarget_page_ld_entry_t *e)
+{
+    u_char      *v, *buf;
+    size_t       n;
+    ngx_uint_t   i;
+
+    /* the most recently used first */
+    ngx_queue_remove(&e->lru);
+    ngx_queue_insert_head(&ngx_http_retarget_page_ld_cache.lru, &e->lru);
+
+    if (e->parsed) {
+        s->ld_scripts++;
+    }
+
+    if (!e->found) {
+        return;
+    }
+
+    s->ld_found = 1;
+
+    n = 0;
+    for (i = 0; i < ngx_http_retarget_pf_count; i++) {
+        n += e->vlen[i];
+    }
+
+    if (n == 0) {
+        return;
+    }
+
+    /* the values live in the request's pool, as a parse would leave them */
+    buf = ngx_pnalloc(s->pool, n);
+    if (buf == NULL) {
+        return;
+    }
+
+    ngx_memcpy(buf, e->values, n);
+    v = buf;
+
+    for (i = 0; i < ngx_http_retarget_pf_count; i++) {
+        s->v[ngx_http_retarget_ps_jsonld][i].data = v;
+        s->v[ngx_http_retarget_ps_jsonld][i].len = e->vlen[i];
+        v += e->vlen[i];
+    }
+}
+
+
+static void
+ngx_http_retarget_page_ld_cache_add(ngx_http_retarget_page_scan_t *s,
+    u_char *p, size_t len, uint32_t hash, ngx_uint_t parsed)
+{
+    u_char                             *v;
+    size_t                              size;
+    ngx_uint_t                          i, b;
+    ngx_str_t                          *f;
+    ngx_http_retarget_page_ld_entry_t  *e;
+
+    if (ngx_http_retarget_page_ld_cache.lru.next == NULL) {
+        ngx_queue_init(&ngx_http_retarget_page_ld_cache.lru);
+    }
+
+    f = s->v[ngx_http_retarget_ps_jsonld];
+
+    size = offsetof(ngx_http_retarget_page_ld_entry_t, text) + len;
+    for (i = 0; i < ngx_http_retarget_pf_count; i++) {
+        size += f[i].len;
+    }
+
+    if (size > NGX_HTTP_RETARGET_PAGE_LD_CACHE_SIZE) {
+        return;
+    }
+
+    while (ngx_http_retarget_page_ld_cache.entries
+               >= NGX_HTTP_RETARGET_PAGE_LD_CACHE_ENTRIES
+           || ngx_http_retarget_page_ld_cache.size + size
+               > NGX_HTTP_RETARGET_PAGE_LD_CACHE_SIZE)
+    {
+        ngx_http_retarget_page_ld_cache_evict();
+    }
+
+    /* malloc(), not a pool: the entry outlives the request */
+    e = malloc(size);
+    if (e == NULL) {
+        return;
+    }
+
+    e->hash = hash;
+    e->len = len;
+    e->size = size;
+    e->parsed = parsed ? 1 : 0;
+    e->found = s->ld_found;
+    e->values = e->text + len;
+    ngx_memcpy(e->text, p, len);
+
+    v = e->values;
+    for (i = 0; i < ngx_http_retarget_pf_count; i++) {
+        e->vlen[i] = f[i].len;
+
+        if (f[i].len) {
+            v = ngx_cpymem(v, f[i].data, f[i].len);
+        }
+    }
+
+    b = hash & (NGX_HTTP_RETARGET_PAGE_LD_CACHE_BUCKETS - 1);
+    e->next = ngx_http_retarget_page_ld_cache.buckets[b];
+    ngx_http_retarget_page_ld_cache.buckets[b] = e;
+
+    ngx_queue_insert_head(&ngx_http_retarget_page_ld_cache.lru, &e->lru);
+    ngx_http_retarget_page_ld_cache.entries++;
+    ngx_http_retarget_page_ld_cache.size += size;
+}
+
+
+/* every entry goes (fuzz/page_fuzz.c: a parse from a cold cache) */
+
+void
+ngx_http_retarget_page_ld_cache_flush(void)
+{
+    if (ngx_http_retarget_page_ld_cache.lru.next == NULL) {
+        return;
+    }
+
+    while (ngx_http_retarget_page_ld_cache.entries) {
+        ngx_http_retarget_page_ld_cache_evict();
+    }
+}
+
+
+/* the least recently used entry goes */
+
+static void
+ngx_http_retarget_page_ld_cache_evict(void)
+{
+    ngx_queue_t                         *q;
+    ngx_http_retarget_page_ld_entry_t   *e, **pe;
+
+    q = ngx_queue_last(&ngx_http_retarget_page_ld_cache.lru);
+    e = ngx_queue_data(q, ngx_http_retarget_page_ld_entry_t, lru);
+
+    ngx_queue_remove(q);
+
+    for (pe = &ngx_http_retarget_page_ld_cache.buckets
+                  [e->hash & (NGX_HTTP_RETARGET_PAGE_LD_CACHE_BUCKETS - 1)];
+         *pe != e;
+         pe = &(*pe)->next)
+    {
+        /* void */
+    }
+
+    *pe = e->next;
+
+    ngx_http_retarget_page_ld_cache.entries--;
+    ngx_http_retarget_page_ld_cache.size -= e->size;
+
+    free(e);
+}
+
+
+/* jansson's parse; NGX_ERROR: out of memory, the script not read */
+
+static ngx_int_t
+ngx_http_retarget_page_ld_parse(ngx_http_retarget_page_scan_t *s, u_char *p,
+    size_t len)
+{
+    ngx_int_t         rc;
+    json_t           *root, *product;
+    json_error_t      err;
+    json_malloc_t     old_malloc;
+    json_free_t       old_free;
 
     /*
      * jansson allocates every value, key and string buffer with malloc
@@ -1958,7 +2226,9 @@ ngx_http_retarget_page_ld(ngx_http_retarget_page_scan_t *s, u_char *p,
 
     json_set_alloc_funcs(old_malloc, old_free);
 
-    if (root != NULL && !ngx_http_retarget_page_arena.failed) {
+    rc = ngx_http_retarget_page_arena.failed ? NGX_ERROR : NGX_OK;
+
+    if (root != NULL && rc == NGX_OK) {
         s->ld_scripts++;
 
         product = ngx_http_retarget_page_ld_find(root, 0);
@@ -1970,6 +2240,8 @@ ngx_http_retarget_page_ld(ngx_http_retarget_page_scan_t *s, u_char *p,
     }
 
     ngx_http_retarget_page_arena_drop();
+
+    return rc;
 }
 
 
@@ -2366,6 +2638,8 @@ ngx_http_retarget_page_clean(ngx_http_retarget_page_scan_t *s,
 
     buf = ngx_pnalloc(s->pool, len);
     if (buf == NULL) {
+        /* a JSON-LD result missing a value is not cached */
+        ngx_http_retarget_page_ld_cache.nomem++;
         return NGX_ERROR;
     }
 
