@@ -211,7 +211,7 @@ static ngx_int_t ngx_http_retarget_page_stock(u_char *p, size_t len);
 #define NGX_HTTP_RETARGET_PAGE_LD_CACHE_SIZE     (1024 * 1024)
 #endif
 /* a power of two */
-#define NGX_HTTP_RETARGET_PAGE_LD_CACHE_BUCKETS  512
+#define NGX_HTTP_RETARGET_PAGE_LD_BUCKETS  512
 
 
 struct ngx_http_retarget_page_ld_entry_s {
@@ -229,8 +229,8 @@ struct ngx_http_retarget_page_ld_entry_s {
 
 
 static struct {
-    ngx_http_retarget_page_ld_entry_t  *buckets
-                                          [NGX_HTTP_RETARGET_PAGE_LD_CACHE_BUCKETS];
+    ngx_http_retarget_page_ld_entry_t
+                           *buckets[NGX_HTTP_RETARGET_PAGE_LD_BUCKETS];
     ngx_queue_t                         lru;
     ngx_uint_t                          entries;
     size_t                              size;
@@ -274,6 +274,34 @@ static const u_char  ngx_http_retarget_page_class[256] = {
     3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3,
     /* "=", ">" */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 0
+};
+
+
+/* ngx_tolower() as a table: tag and attribute names, a byte at a time */
+
+static const u_char  ngx_http_retarget_page_lower[256] = {
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+    12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+    24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
+    36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
+    48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59,
+    60, 61, 62, 63, 64, 97, 98, 99, 100, 101, 102, 103,
+    104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115,
+    116, 117, 118, 119, 120, 121, 122, 91, 92, 93, 94, 95,
+    96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107,
+    108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119,
+    120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 130, 131,
+    132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143,
+    144, 145, 146, 147, 148, 149, 150, 151, 152, 153, 154, 155,
+    156, 157, 158, 159, 160, 161, 162, 163, 164, 165, 166, 167,
+    168, 169, 170, 171, 172, 173, 174, 175, 176, 177, 178, 179,
+    180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 190, 191,
+    192, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202, 203,
+    204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215,
+    216, 217, 218, 219, 220, 221, 222, 223, 224, 225, 226, 227,
+    228, 229, 230, 231, 232, 233, 234, 235, 236, 237, 238, 239,
+    240, 241, 242, 243, 244, 245, 246, 247, 248, 249, 250, 251,
+    252, 253, 254, 255
 };
 
 
@@ -736,14 +764,36 @@ ngx_http_retarget_page_tag_fast(ngx_http_retarget_page_scan_t *s, u_char *p,
 
     len = p - name;
 
-    if (!end
-        && (ngx_http_retarget_page_lit_ci(name, len, "script", 6)
-            || ngx_http_retarget_page_lit_ci(name, len, "style", 5)
-            || ngx_http_retarget_page_lit_ci(name, len, "textarea", 8)
-            || ngx_http_retarget_page_lit_ci(name, len, "title", 5)
-            || ngx_http_retarget_page_lit_ci(name, len, "meta", 4)))
-    {
-        return NULL;
+    /* by the first letter: most tags are none of these */
+
+    if (!end) {
+        switch (name[0] | 0x20) {
+
+        case 's':
+            if (ngx_http_retarget_page_lit_ci(name, len, "script", 6)
+                || ngx_http_retarget_page_lit_ci(name, len, "style", 5))
+            {
+                return NULL;
+            }
+
+            break;
+
+        case 't':
+            if (ngx_http_retarget_page_lit_ci(name, len, "textarea", 8)
+                || ngx_http_retarget_page_lit_ci(name, len, "title", 5))
+            {
+                return NULL;
+            }
+
+            break;
+
+        case 'm':
+            if (ngx_http_retarget_page_lit_ci(name, len, "meta", 4)) {
+                return NULL;
+            }
+
+            break;
+        }
     }
 
     /* before an attribute's name (p at the delimiter after the tag name) */
@@ -817,7 +867,10 @@ ngx_http_retarget_page_tag_fast(ngx_http_retarget_page_scan_t *s, u_char *p,
             return NULL;
         }
 
+        /* by the first letter: class, id, href... are none of these */
+
         if (!end
+            && ((*a | 0x20) == 'i' || (*a | 0x20) == 'd')
             && (ngx_http_retarget_page_lit_ci(a, p - a, "itemprop", 8)
                 || ngx_http_retarget_page_lit_ci(a, p - a, "itemscope", 9)
                 || ngx_http_retarget_page_lit_ci(a, p - a,
@@ -857,7 +910,7 @@ ngx_http_retarget_page_tag_fast(ngx_http_retarget_page_scan_t *s, u_char *p,
     n = ngx_min(len, NGX_HTTP_RETARGET_PAGE_NAME_LEN - 1);
 
     for (i = 0; i < n; i++) {
-        s->tag[i] = ngx_tolower(name[i]);
+        s->tag[i] = ngx_http_retarget_page_lower[name[i]];
     }
 
     if (len > n) {
@@ -886,7 +939,7 @@ ngx_http_retarget_page_lit_ci(u_char *p, size_t len, const char *lit,
     }
 
     for (i = 0; i < n; i++) {
-        if (ngx_tolower(p[i]) != (u_char) lit[i]) {
+        if (ngx_http_retarget_page_lower[p[i]] != (u_char) lit[i]) {
             return 0;
         }
     }
@@ -924,7 +977,7 @@ static void
 ngx_http_retarget_page_name_add(u_char *name, size_t *len, u_char c)
 {
     if (*len < NGX_HTTP_RETARGET_PAGE_NAME_LEN - 1) {
-        name[(*len)++] = ngx_tolower(c);
+        name[(*len)++] = ngx_http_retarget_page_lower[c];
         return;
     }
 
@@ -1997,7 +2050,7 @@ ngx_http_retarget_page_ld(ngx_http_retarget_page_scan_t *s, u_char *p,
     hash = ngx_murmur_hash2(p, len);
 
     for (e = ngx_http_retarget_page_ld_cache.buckets
-                 [hash & (NGX_HTTP_RETARGET_PAGE_LD_CACHE_BUCKETS - 1)];
+                 [hash & (NGX_HTTP_RETARGET_PAGE_LD_BUCKETS - 1)];
          e;
          e = e->next)
     {
@@ -2135,7 +2188,7 @@ ngx_http_retarget_page_ld_cache_add(ngx_http_retarget_page_scan_t *s,
         }
     }
 
-    b = hash & (NGX_HTTP_RETARGET_PAGE_LD_CACHE_BUCKETS - 1);
+    b = hash & (NGX_HTTP_RETARGET_PAGE_LD_BUCKETS - 1);
     e->next = ngx_http_retarget_page_ld_cache.buckets[b];
     ngx_http_retarget_page_ld_cache.buckets[b] = e;
 
@@ -2174,7 +2227,7 @@ ngx_http_retarget_page_ld_cache_evict(void)
     ngx_queue_remove(q);
 
     for (pe = &ngx_http_retarget_page_ld_cache.buckets
-                  [e->hash & (NGX_HTTP_RETARGET_PAGE_LD_CACHE_BUCKETS - 1)];
+                  [e->hash & (NGX_HTTP_RETARGET_PAGE_LD_BUCKETS - 1)];
          *pe != e;
          pe = &(*pe)->next)
     {
