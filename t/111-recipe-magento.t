@@ -42,12 +42,12 @@ sub module_cart_is {
     my $got;
     eventually(sub {
         $got = cart_lines($v->vid);
-        my %g = map { $_ => "@{ $got->{$_} }[0, 1, 2]" } keys %$got;
+        my %g = map { $_ => "@{ money_at($got->{$_}) }" } keys %$got;
         my %w = map { $_ => "@{ $want->{$_} }" } keys %$want;
         return join('|', map { "$_=$g{$_}" } sort keys %g)
             eq join('|', map { "$_=$w{$_}" } sort keys %w);
     }, 5);
-    is_deeply({ map { $_ => [ @{ $got->{$_} }[0, 1, 2] ] } keys %$got },
+    is_deeply({ map { $_ => money_at($got->{$_}) } keys %$got },
               $want, $name)
         or diag(explain($got));
 }
@@ -93,10 +93,10 @@ ok_status($v->page('/affirm-water-bottle.html'), 200, 'water bottle page');
 ok(eventually(sub { redis_cmd('HEXISTS', $meta, 'v:24-UG06') }, 5),
    'the bottle view is stored');
 like(redis_cmd('HGET', $meta, 'v:24-MB01') // '',
-     qr/^\d+\t34\.00\tJoust Duffle Bag\t/,
+     qr/^\d+\t34(?:\.00)?\tJoust Duffle Bag\t/,
      'the duffle bag view: price and name from the microdata');
 like(redis_cmd('HGET', $meta, 'v:24-UG06') // '',
-     qr/^\d+\t7\.00\tAffirm Water Bottle\t/, 'the bottle view');
+     qr/^\d+\t7(?:\.00)?\tAffirm Water Bottle\t/, 'the bottle view');
 
 #--------------------------------------------------------------------------
 # the cart

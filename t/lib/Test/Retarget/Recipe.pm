@@ -27,8 +27,8 @@ use Test::Retarget::Redis qw(signed_consent eventually);
 use Exporter qw(import);
 
 our @EXPORT = qw($SECRET recipe_conf start_recipe stop_recipe start_fake
-                 stop_fake shopper banner_items banner_total banner_cta
-                 cart_lines money_of);
+                 stop_fake shopper banner_of banner_items banner_total banner_cta
+                 cart_lines money_of money_at);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
 
@@ -124,7 +124,7 @@ sub stop_fake {
     undef $Fake;
 }
 
-END { stop_fake() }
+END { local $?; stop_fake() }   # keep the exit status of the test
 
 #--------------------------------------------------------------------------
 # a visitor
@@ -226,12 +226,28 @@ sub unescape {
     return $s;
 }
 
+# the banner (built-in or a template's) at the end of the page, as
+# Test::Retarget::Campaign finds it
+sub banner_of {
+    my ($body) = @_;
+    return $1 if ($body // '') =~ m{(<div class="rt-banner".*</div>)(?=\s*</body>)}s;
+    return undef;
+}
+
+# [qty, price, name] of a cart line of cart_lines(), the price as
+# money_of() writes it (the module keeps it as the shop sent it)
+sub money_at {
+    my ($l) = @_;
+    return [ $l->[0], money_of($l->[1]), $l->[2] ];
+}
+
 # the built-in banner's cart lines, by name: [ [name, qty, price, line
-# total], ... ]
+# total], ... ]; the unit price through money_of (the banner shows it as
+# the shop sent it, "7" or "7.00"; the line total always with cents)
 sub banner_items {
     my ($banner) = @_;
     return [ sort { $a->[0] cmp $b->[0] }
-             map { [ unescape($_->[0]), @$_[1 .. 3] ] }
+             map { [ unescape($_->[0]), $_->[1], money_of($_->[2]), $_->[3] ] }
              map { [ /<a[^>]*>([^<]*)<\/a><small>(\d+) &times; ([\d.]+)<\/small><\/div><b>([\d.]+)<\/b>/ ] }
              ($banner // '') =~ m{<li>(.*?)</li>}gs ];
 }
