@@ -226,11 +226,39 @@ cmp_ok($s->{'revenue:banner'} // 0, '==', $shop_total,
        'and its value is banner\'s revenue');
 cmp_ok($s->{revenue} // 0, '==', $shop_total, 'and the day\'s revenue');
 is($s->{product_views}, 2, 'two product views');
+is($s->{checkouts}, 1, 'one checkout (the Store API POST)');
 
 # bought: no reminder any more, the cart is gone
 $r = ok_status($v->page('/shop/'), 200, 'a page after the purchase');
 ok(!banner_of($r->{body}), 'no reminder after the purchase');
 is_deeply(cart_lines($vid), {}, 'the module\'s cart is empty');
+
+#--------------------------------------------------------------------------
+# another visitor, on a classic theme: the single product form
+#--------------------------------------------------------------------------
+
+my $w = shopper();
+ok_status($w->page('/'), 200, 'second visitor: front page');
+$r = ok_status($w->post_multipart('/product/cap/', quantity => 2,
+                                  'add-to-cart' => 15),
+               200, 'the product form posted to the product page');
+like($r->{body}, qr/"sku":"woo-cap"/, 'which answers with the page again');
+my $line;
+ok(eventually(sub { $line = cart_lines($w->vid)->{'woo-cap'} }, 5),
+   'the form\'s add is in the module\'s cart');
+is_deeply([ @{ money_at($line) }, @$line[3, 4] ],
+          [ 2, '16.00', 'Cap',
+            'https://shop.example/wp-content/uploads/2024/01/cap-2.jpg',
+            'https://shop.example/product/cap/' ],
+          'its quantity from the form; name, price, image, url from the page');
+
+# a Store API read of the cart changes nothing (nor the cart's idle clock)
+my $wmeta = 'rt:{' . $w->vid . '}:meta';
+redis_cmd('HSET', $wmeta, 'cart_updated', 1000);
+ok_status($w->req(GET => "$API/cart"), 200, 'Store API GET cart');
+ok_status($w->page('/'), 200, 'a page after it');
+is(redis_cmd('HGET', $wmeta, 'cart_updated'), 1000,
+   'no sync from a read: the cart\'s time stays');
 
 stop_recipe('woocommerce');
 done_testing();

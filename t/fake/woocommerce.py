@@ -18,6 +18,8 @@ shapes of the real thing (the parts a proxy can see):
   POST /wp-json/wc/store/v1/checkout  the order: order_id, status,
                                     order_key, ... payment_result; no total
   GET  /checkout/order-received/ID/?key=KEY   the thank-you page (HTML)
+  POST /product/SLUG/               the single product form (multipart):
+                                    add-to-cart=ID, quantity -> the page
   POST /?wc-ajax=add_to_cart        form product_id, quantity, product_sku
                                     -> {"fragments", "cart_hash"}
   POST /?wc-ajax=remove_from_cart   form cart_item_key -> the same
@@ -31,6 +33,7 @@ are WooCommerce's: md5 of the product id (WC_Cart::generate_cart_id).
 import hashlib
 import html
 import json
+import re
 import secrets
 import sys
 import threading
@@ -143,11 +146,7 @@ def store_route(session, method, path, body):
         if pid not in PRODUCTS:
             return error("woocommerce_rest_cart_invalid_product",
                          "This product cannot be added to the cart.", 400)
-        key = line_key(pid)
-        if key in cart:
-            cart[key][1] += qty
-        else:
-            cart[key] = [pid, qty]
+        add_line(cart, pid, qty)
         return 201, cart_json(cart)
     if path == "/wc/store/v1/cart/remove-item":
         if cart.pop(body.get("key", ""), None) is None:
@@ -249,6 +248,29 @@ def fragments(cart):
             "cart_hash": cart_hash}
 
 
+def form_fields(ctype, raw):
+    """The fields of a url-encoded or multipart/form-data body."""
+    m = re.search(r'boundary="?([^";]+)"?', ctype)
+    if not ctype.startswith("multipart/form-data") or not m:
+        return {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+    fields = {}
+    for part in raw.split(b"--" + m.group(1).encode()):
+        head, _, value = part.partition(b"\r\n\r\n")
+        name = re.search(rb'name="([^"]*)"', head)
+        if name and b"filename=" not in head:
+            fields[name.group(1).decode()] = value[:-2].decode() \
+                if value.endswith(b"\r\n") else value.decode()
+    return fields
+
+
+def add_line(cart, pid, qty):
+    key = line_key(pid)
+    if key in cart:
+        cart[key][1] += qty
+    else:
+        cart[key] = [pid, qty]
+
+
 class Shop(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -341,19 +363,24 @@ class Shop(BaseHTTPRequestHandler):
                                           url.path[len("/wp-json"):], body)
                 return self.json_reply(status, obj, cookie)
             action = parse_qs(url.query).get("wc-ajax", [""])[0]
-            form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+            form = form_fields(self.headers.get("Content-Type", ""), raw)
             cart = CARTS.setdefault(session, {})
+            parts = [p for p in url.path.split("/") if p]
+            if len(parts) == 2 and parts[0] == "product" \
+                    and parts[1] in BY_SLUG and not action:
+                # the single product form: add-to-cart=ID, quantity=N; the
+                # answer is the product page again (no redirect to the cart)
+                pid = int(form.get("add-to-cart") or 0)
+                if pid in PRODUCTS:
+                    add_line(cart, pid, int(form.get("quantity") or 1))
+                return self.send(200, "text/html; charset=UTF-8",
+                                 product_page(BY_SLUG[parts[1]]), cookie)
             if action == "add_to_cart":
                 pid = int(form.get("product_id", 0))
                 if pid not in PRODUCTS:
                     return self.json_reply(200, {"error": True,
                                                  "product_url": SITE}, cookie)
-                key = line_key(pid)
-                qty = int(form.get("quantity", 1))
-                if key in cart:
-                    cart[key][1] += qty
-                else:
-                    cart[key] = [pid, qty]
+                add_line(cart, pid, int(form.get("quantity", 1)))
                 return self.json_reply(200, fragments(cart), cookie)
             if action == "remove_from_cart":
                 cart.pop(form.get("cart_item_key", ""), None)
