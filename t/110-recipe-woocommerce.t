@@ -53,10 +53,13 @@ sub module_cart_is {
 }
 
 # the shop's own cart, straight from the fake (not through nginx)
-sub shop_cart {
-    my $r = $v->req(GET => "$API/cart", direct => 1);
+sub shop_cart_of {
+    my ($who) = @_;
+    my $r = $who->req(GET => "$API/cart", direct => 1);
     return decode_json($r->{body});
 }
+
+sub shop_cart { shop_cart_of($v) }
 
 #--------------------------------------------------------------------------
 # first visit: a fresh visitor id (its events would only count)
@@ -259,6 +262,35 @@ ok_status($w->req(GET => "$API/cart"), 200, 'Store API GET cart');
 ok_status($w->page('/'), 200, 'a page after it');
 is(redis_cmd('HGET', $wmeta, 'cart_updated'), 1000,
    'no sync from a read: the cart\'s time stays');
+
+# the classic cart page's remove link names only the line's key: the
+# form's add told the module none, so the line stays (what the module
+# cannot see without a Store API cart) ...
+$r = ok_status($w->req(GET => '/cart/?remove_item=' . md5_hex('15')
+                              . '&_wpnonce=0a1b2c3d4e'),
+               302, 'cart page: remove the cap by its key');
+is_deeply(shop_cart_of($w)->{items}, [], 'the shop\'s cart is empty');
+sleep 0.3;
+ok(cart_lines($w->vid)->{'woo-cap'}, 'the module still has the cap: no key '
+   . 'was ever seen for it');
+
+# ... until the next Store API answer, which replaces the cart
+ok_status($w->post_json("$API/cart/add-item", { id => 13, quantity => 1 }),
+          201, 'Store API add-item');
+ok(eventually(sub { join(',', keys %{ cart_lines($w->vid) }) eq 'woo-beanie' }, 5),
+   'the module\'s cart is the shop\'s again: the beanie alone');
+
+# now the key is known: a refused remove (bad nonce) changes nothing, a
+# done one (the redirect) removes the line
+ok_status($w->req(GET => '/cart/?remove_item=' . md5_hex('13')
+                         . '&_wpnonce=forged'),
+          200, 'cart page: a remove with a bad nonce is refused');
+ok_status($w->req(GET => '/cart/?remove_item=' . md5_hex('13')
+                         . '&_wpnonce=0a1b2c3d4e'),
+          302, 'cart page: remove the beanie by its key');
+ok(eventually(sub { !%{ cart_lines($w->vid) } }, 5),
+   'the module removed it by its key');
+is_deeply(shop_cart_of($w)->{items}, [], 'as the shop did');
 
 stop_recipe('woocommerce');
 done_testing();

@@ -18,6 +18,9 @@ shapes of the real thing (the parts a proxy can see):
   POST /wp-json/wc/store/v1/checkout  the order: order_id, status,
                                     order_key, ... payment_result; no total
   GET  /checkout/order-received/ID/?key=KEY   the thank-you page (HTML)
+  GET  /cart/?remove_item=KEY&_wpnonce=N      the classic cart page's remove
+                                    link: 302 to the cart (a bad nonce: the
+                                    cart page, nothing removed)
   POST /product/SLUG/               the single product form (multipart):
                                     add-to-cart=ID, quantity -> the page
   POST /?wc-ajax=add_to_cart        form product_id, quantity, product_sku
@@ -41,6 +44,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 SITE = "https://shop.example"
+NONCE = "0a1b2c3d4e"
 COOKIE = "wp_woocommerce_session_4f1b2c"
 
 # id: (slug, sku, name, price in cents, image)
@@ -320,6 +324,15 @@ class Shop(BaseHTTPRequestHandler):
                     and parts[1] in BY_SLUG:
                 return self.send(200, "text/html; charset=UTF-8",
                                  product_page(BY_SLUG[parts[1]]), cookie)
+            if parts == ["cart"] and "remove_item" in url.query:
+                # the classic cart page's remove link; a bad nonce is
+                # refused, the page shown again
+                q = parse_qs(url.query)
+                if q.get("_wpnonce", [""])[0] == NONCE:
+                    CARTS.setdefault(session, {}).pop(
+                        q.get("remove_item", [""])[0], None)
+                    return self.send(302, "text/html; charset=UTF-8", "",
+                                     cookie, [("Location", SITE + "/cart/")])
             if parts[:2] == ["checkout", "order-received"] and len(parts) == 3:
                 order = ORDERS.get(int(parts[2])) if parts[2].isdigit() else None
                 key = parse_qs(url.query).get("key", [""])[0]
