@@ -387,7 +387,10 @@ ngx_http_retarget_preaccess_handler(ngx_http_request_t *r)
      * The not_modified filter runs before ours and would answer 304 for a
      * page whose cached copy carries another visitor state (a notice that
      * was dismissed since, a reminder).  Conditional navigations to pages
-     * the module handles therefore always get the full page.
+     * the module handles therefore always get the full page: from nginx,
+     * and from the upstream, which does not see the validators (request.c).
+     * That holds whether or not this answer gets a snippet: the copy the
+     * browser kept may have had one.
      */
 
     if (!ngx_http_retarget_wants_html(r)) {
@@ -403,6 +406,12 @@ ngx_http_retarget_preaccess_handler(ngx_http_request_t *r)
                        "retarget: conditional page load, full page sent");
 
         r->disable_not_modified = 1;
+
+        if ((r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+            && ngx_http_retarget_unconditional(r) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     /*

@@ -12,6 +12,14 @@
 
 
 static void ngx_http_retarget_ctx_cleanup(void *data);
+static ngx_int_t ngx_http_retarget_list_delete(ngx_http_request_t *r,
+    ngx_list_part_t *prev, ngx_list_part_t *part, ngx_uint_t i);
+
+
+static ngx_str_t  ngx_http_retarget_if_none_match =
+    ngx_string("If-None-Match");
+static ngx_str_t  ngx_http_retarget_if_modified_since =
+    ngx_string("If-Modified-Since");
 
 
 /* $retarget_decision, by ngx_http_retarget_decision_e */
@@ -190,6 +198,210 @@ ngx_http_retarget_bypass(ngx_http_request_t *r)
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "retarget: an endpoint of the module, not a page");
+
+    return NGX_OK;
+}
+
+
+/*
+ * A page the module may personalise must never be answered with 304,
+ * whoever answers: nginx's own not_modified filter is turned off (it
+ * would run before our header filter), and the upstream must not see the
+ * validators either, or the shop answers 304 itself and the browser shows
+ * the copy it kept, with the notice the visitor has dismissed since, or
+ * without the reminder.  Proxy, FastCGI, uwsgi, SCGI and gRPC all build
+ * their request from r->headers_in.headers, element by element, and none
+ * of them skips an element with hash 0: the elements are taken out of the
+ * list.
+ *
+ * Only If-None-Match and If-Modified-Since lead to a 304.  The others
+ * stay, on purpose:
+ *
+ *   - If-Match and If-Unmodified-Since can only turn a GET into a 412,
+ *     never into a stale page; they guard writes and ranged downloads,
+ *     and whoever sends them wants that answer.
+ *   - If-Range makes a Range conditional: without it the upstream would
+ *     answer 206 with the bytes asked for even when the client's copy is
+ *     another page; with it, a changed page comes whole with 200.
+ *     Removing it alone would make ranges more likely, not less.
+ *
+ * Called for GET and HEAD only: a 304 answers nothing else, and on a
+ * write If-None-Match ("*": create only) is a precondition of its own.
+ */
+
+ngx_int_t
+ngx_http_retarget_unconditional(ngx_http_request_t *r)
+{
+    ngx_int_t  inm, ims;
+
+    inm = ngx_http_retarget_header_in_remove(r,
+                                             &ngx_http_retarget_if_none_match);
+    if (inm == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ims = ngx_http_retarget_header_in_remove(r,
+                                        &ngx_http_retarget_if_modified_since);
+    if (ims == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    /* the not_modified filter and the upstream cache look at these */
+
+    r->headers_in.if_none_match = NULL;
+    r->headers_in.if_modified_since = NULL;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget: a page that may be personalised: "
+                   "If-None-Match (%i) and If-Modified-Since (%i) "
+                   "removed, no 304 from nginx or the upstream", inm, ims);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Removes every request header named "name" (case-insensitive) from
+ * r->headers_in.headers and returns how many there were, or NGX_ERROR.
+ * The caller clears the r->headers_in field that points at such a header,
+ * if there is one.
+ *
+ * The other elements keep their addresses, because r->headers_in points
+ * into the list (host, cookies, ...): nothing is moved, a part is split
+ * around the removed element instead.
+ */
+
+ngx_int_t
+ngx_http_retarget_header_in_remove(ngx_http_request_t *r, ngx_str_t *name)
+{
+    ngx_int_t         n;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part, *prev;
+    ngx_table_elt_t  *h;
+
+    n = 0;
+    i = 0;
+    prev = NULL;
+    part = &r->headers_in.headers.part;
+
+    for ( ;; ) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            prev = part;
+            part = part->next;
+            i = 0;
+            continue;
+        }
+
+        h = part->elts;
+
+        if (h[i].key.len != name->len
+            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
+        {
+            i++;
+            continue;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget: request header removed: \"%V: %V\"",
+                       &h[i].key, &h[i].value);
+
+        n++;
+
+        if (ngx_http_retarget_list_delete(r, prev, part, i) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /* what followed the element is in part->next now, or nothing */
+
+        if (part->nelts == 0 && prev != NULL) {
+            part = prev;
+        }
+
+        i = part->nelts;
+    }
+
+    return n;
+}
+
+
+/*
+ * Takes element i out of a part of r->headers_in.headers, keeping what
+ * ngx_list_push() and every walk of the list rely on:
+ *
+ *   - a part other than the first is never empty (a walk moves to the
+ *     next part and reads its first element without looking at nelts);
+ *   - the last part has room for l->nalloc elements from its start
+ *     (ngx_list_push() writes there until nelts reaches nalloc).
+ *
+ * The elements after i become a part of their own, in the same memory;
+ * when that part is the last one, nalloc shrinks to the room left after
+ * element i, so that pushes go on in the same array and then to a new
+ * part.
+ */
+
+static ngx_int_t
+ngx_http_retarget_list_delete(ngx_http_request_t *r, ngx_list_part_t *prev,
+    ngx_list_part_t *part, ngx_uint_t i)
+{
+    ngx_list_t       *l;
+    ngx_list_part_t  *rest;
+    ngx_table_elt_t  *h;
+
+    l = &r->headers_in.headers;
+    h = part->elts;
+
+    if (i + 1 < part->nelts) {
+        rest = ngx_palloc(r->pool, sizeof(ngx_list_part_t));
+        if (rest == NULL) {
+            return NGX_ERROR;
+        }
+
+        rest->elts = &h[i + 1];
+        rest->nelts = part->nelts - i - 1;
+        rest->next = part->next;
+        part->next = rest;
+
+        if (l->last == part) {
+            l->last = rest;
+            l->nalloc -= i + 1;
+        }
+    }
+
+    part->nelts = i;
+
+    if (part->nelts != 0 || prev == NULL) {
+        /* the first part may be empty: a walk moves on from it */
+        return NGX_OK;
+    }
+
+    prev->next = part->next;
+
+    if (l->last != part) {
+        return NGX_OK;
+    }
+
+    /* the emptied part was the last one */
+
+    if (prev->nelts != 0) {
+        /* full as far as ngx_list_push() knows: the next push adds a part */
+        l->last = prev;
+        l->nalloc = prev->nelts;
+        return NGX_OK;
+    }
+
+    /*
+     * The list is empty now (prev is the empty first part): the first
+     * part takes over the emptied part's memory, which has room for
+     * nalloc elements.
+     */
+
+    prev->elts = part->elts;
+    l->last = prev;
 
     return NGX_OK;
 }

@@ -13,7 +13,7 @@
 set -eu
 
 PACKAGES="nginx nginx-dev libhiredis-dev libjansson-dev libssl-dev
-redis-server redis-tools wrk libtest-base-perl curl gcc make perl
+redis-server redis-tools wrk libtest-base-perl curl gcc make perl python3
 chromium nodejs npm clang libclang-rt-14-dev"
 
 # nginx's own test suite (make test-nginx, util/test-nginx.sh): Debian's
