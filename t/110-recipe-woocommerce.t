@@ -46,7 +46,7 @@ sub module_cart_is {
         my %w = map { $_ => "@{ $want->{$_} }" } keys %$want;
         return join('|', map { "$_=$g{$_}" } sort keys %g)
             eq join('|', map { "$_=$w{$_}" } sort keys %w);
-    }, 5);
+    }, $WAIT);
     is_deeply({ map { $_ => money_at($got->{$_}) } keys %$got },
               $want, $name)
         or diag(explain($got));
@@ -76,7 +76,7 @@ my $meta = "rt:{$vid}:meta";
 
 ok_status($v->page('/product/hoodie-with-logo/'), 200, 'hoodie page');
 ok_status($v->page('/product/salt-pepper-bowl/'), 200, 'bowl page');
-ok(eventually(sub { redis_cmd('HEXISTS', $meta, 'v:woo-bowl-salt+pepper') }, 5),
+ok(eventually(sub { redis_cmd('HEXISTS', $meta, 'v:woo-bowl-salt+pepper') }, $WAIT),
    'the bowl view is stored');
 my @view = split /\t/, redis_cmd('HGET', $meta, 'v:woo-bowl-salt+pepper') // '', -1;
 is_deeply([ @view[1 .. 4] ],
@@ -107,7 +107,7 @@ my $r = ok_status($v->post_form('/?wc-ajax=add_to_cart', product_sku => 'woo-bea
                                 product_id => 13, quantity => 1),
                   200, 'classic wc-ajax add_to_cart');
 like($r->{body}, qr/"cart_hash"/, 'the shop answered with fragments');
-ok(eventually(sub { exists cart_lines($vid)->{'woo-beanie'} }, 5),
+ok(eventually(sub { exists cart_lines($vid)->{'woo-beanie'} }, $WAIT),
    'the classic add is in the module\'s cart');
 is(cart_lines($vid)->{'woo-beanie'}[0], 1, 'quantity 1 from the form');
 
@@ -216,7 +216,7 @@ my ($paid) = $r->{body} =~ m{__total total">Total: .*?</span>([\d.]+)</bdi>}s;
 is($paid, $shop_total, 'the shop\'s thank-you page says the same total');
 ok_status($v->page($thanks), 200, 'the thank-you page reloaded');
 
-ok(eventually(sub { redis_cmd('HGET', $meta, 'purchased') }, 5),
+ok(eventually(sub { redis_cmd('HGET', $meta, 'purchased') }, $WAIT),
    'the purchase is stored');
 settle();
 my $s = hash('rt:stats:' . today());
@@ -247,7 +247,7 @@ $r = ok_status($w->post_multipart('/product/cap/', quantity => 2,
                200, 'the product form posted to the product page');
 like($r->{body}, qr/"sku":"woo-cap"/, 'which answers with the page again');
 my $line;
-ok(eventually(sub { $line = cart_lines($w->vid)->{'woo-cap'} }, 5),
+ok(eventually(sub { $line = cart_lines($w->vid)->{'woo-cap'} }, $WAIT),
    'the form\'s add is in the module\'s cart');
 is_deeply([ @{ money_at($line) }, @$line[3, 4] ],
           [ 2, '16.00', 'Cap',
@@ -277,7 +277,7 @@ ok(cart_lines($w->vid)->{'woo-cap'}, 'the module still has the cap: no key '
 # ... until the next Store API answer, which replaces the cart
 ok_status($w->post_json("$API/cart/add-item", { id => 13, quantity => 1 }),
           201, 'Store API add-item');
-ok(eventually(sub { join(',', keys %{ cart_lines($w->vid) }) eq 'woo-beanie' }, 5),
+ok(eventually(sub { join(',', keys %{ cart_lines($w->vid) }) eq 'woo-beanie' }, $WAIT),
    'the module\'s cart is the shop\'s again: the beanie alone');
 
 # now the key is known: a refused remove (bad nonce) changes nothing, a
@@ -288,7 +288,7 @@ ok_status($w->req(GET => '/cart/?remove_item=' . md5_hex('13')
 ok_status($w->req(GET => '/cart/?remove_item=' . md5_hex('13')
                          . '&_wpnonce=0a1b2c3d4e'),
           302, 'cart page: remove the beanie by its key');
-ok(eventually(sub { !%{ cart_lines($w->vid) } }, 5),
+ok(eventually(sub { !%{ cart_lines($w->vid) } }, $WAIT),
    'the module removed it by its key');
 is_deeply(shop_cart_of($w)->{items}, [], 'as the shop did');
 

@@ -46,7 +46,7 @@ sub module_cart_is {
         my %w = map { $_ => "@{ $want->{$_} }" } keys %$want;
         return join('|', map { "$_=$g{$_}" } sort keys %g)
             eq join('|', map { "$_=$w{$_}" } sort keys %w);
-    }, 5);
+    }, $WAIT);
     is_deeply({ map { $_ => money_at($got->{$_}) } keys %$got },
               $want, $name)
         or diag(explain($got));
@@ -90,7 +90,7 @@ my $meta = "rt:{$vid}:meta";
 
 ok_status($v->page('/joust-duffle-bag.html'), 200, 'duffle bag page');
 ok_status($v->page('/affirm-water-bottle.html'), 200, 'water bottle page');
-ok(eventually(sub { redis_cmd('HEXISTS', $meta, 'v:24-UG06') }, 5),
+ok(eventually(sub { redis_cmd('HEXISTS', $meta, 'v:24-UG06') }, $WAIT),
    'the bottle view is stored');
 like(redis_cmd('HGET', $meta, 'v:24-MB01') // '',
      qr/^\d+\t34(?:\.00)?\tJoust Duffle Bag\t/,
@@ -202,7 +202,7 @@ ok(!banner_of($r->{body}), 'no reminder on the success page');
 ok_status($v->page('/checkout/onepage/success/'), 302,
           'a reload of the success page: Magento redirects to the cart');
 
-ok(eventually(sub { redis_cmd('HGET', $meta, 'purchased') }, 5),
+ok(eventually(sub { redis_cmd('HGET', $meta, 'purchased') }, $WAIT),
    'the purchase is stored');
 settle();
 my $s = hash('rt:stats:' . today());

@@ -26,11 +26,15 @@ use Test::Retarget::Redis qw(signed_consent eventually);
 
 use Exporter qw(import);
 
-our @EXPORT = qw($SECRET recipe_conf start_recipe stop_recipe start_fake
+our @EXPORT = qw($SECRET $WAIT recipe_conf start_recipe stop_recipe start_fake
                  stop_fake shopper banner_of banner_items banner_total banner_cta
                  cart_lines money_of money_at);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
+
+# seconds to wait for the worker's writes to reach Redis (longer under
+# valgrind and ASan)
+our $WAIT = ($ENV{TEST_RETARGET_VALGRIND} || $ENV{TEST_RETARGET_ASAN}) ? 20 : 5;
 
 my $REPO = abs_path(dirname(abs_path(__FILE__)) . '/../../../..');
 my $Fake;                     # pid of the fake shop
@@ -48,9 +52,11 @@ sub recipe_conf {
     my $tmp = "$root/tmp";
     my $loads = join '', map { "load_module $_;\n" }
                 Test::Retarget::module_paths();
+    # valgrind follows one process (as the harness does)
+    my $master = $ENV{TEST_RETARGET_VALGRIND} ? 'off' : 'on';
     my @subs = (
         [ qr{^load_module \S+;\n}m,
-          "${loads}daemon off;\nmaster_process on;\n" ],
+          "${loads}daemon off;\nmaster_process $master;\n" ],
         [ qr{^user \S+;\n}m, '' ],
         # one worker: a visitor's requests reach Redis in their order
         [ qr{^worker_processes auto;$}m, 'worker_processes 1;' ],
