@@ -148,7 +148,8 @@ fuzz-build: $(BUILD)/nginx/objs/Makefile
 	    ngx_retarget_module/ngx_http_retarget_store.c \
 	    ngx_retarget_module/ngx_http_retarget_cmd.c \
 	    ngx_retarget_module/ngx_http_retarget_url.c \
-	    $(FUZZ_DIR)/stubs.o $(FUZZ_DIR)/stubs_http.o \
+	    ngx_retarget_module/ngx_http_retarget_escape.c \
+	    $(FUZZ_DIR)/stubs.o $(FUZZ_DIR)/stubs_http.o -lcrypto \
 	    -o $(FUZZ_DIR)/event_conf_fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
 	    fuzz/cookie_fuzz.c ngx_retarget_module/ngx_http_retarget_cookies.c \

@@ -18,8 +18,8 @@
  *   - a quantity is accepted exactly when it is 1 to 18 digits worth 1
  *     to 9999, and is kept as that number;
  *   - a price or value is accepted exactly when it is digits with at most
- *     two decimals after a dot, 12 digits in all at most, at most
- *     99,999,999.99, and is kept in cents;
+ *     four decimals after a dot, 16 digits in all at most, at most
+ *     99,999,999.99 once rounded half up to cents, and is kept in cents;
  *   - no accepted value holds a bidi control (U+061C, U+200E-200F,
  *     U+202A-202E, U+2066-2069);
  *   - ngx_http_retarget_catalog_value() refuses any value naming a
@@ -86,7 +86,7 @@ fuzz_amount(const u_char *p, size_t len)
 
     ndec = (dot == len) ? 0 : len - dot - 1;
 
-    if ((dot < len && ndec == 0) || ndec > 2 || dot + ndec > 12) {
+    if ((dot < len && ndec == 0) || ndec > 4 || dot + ndec > 16) {
         return -1;
     }
 
@@ -97,7 +97,17 @@ fuzz_amount(const u_char *p, size_t len)
         return -1;
     }
 
-    whole = whole * 100 + (ndec == 1 ? dec * 10 : dec);
+    if (whole > 99999999LL) {
+        return -1;
+    }
+
+    /* in 1/10000, then rounded half up to cents */
+
+    for (i = ndec; i < 4; i++) {
+        dec *= 10;
+    }
+
+    whole = (whole * 10000 + dec + 50) / 100;
 
     /* 99,999,999.99 at most */
     return (whole > 9999999999LL) ? -1 : whole;
@@ -236,6 +246,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ngx_memzero(&ev, sizeof(ngx_http_retarget_event_t));
     ev.qty = 1;
+    ev.minor = NGX_HTTP_RETARGET_MINOR_NONE;
 
     rc = ngx_http_retarget_event_check(param, &v, &ev);
 
@@ -297,11 +308,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         break;
 
-    default: /* image, url */
+    case ngx_http_retarget_p_image:
+    case ngx_http_retarget_p_url:
         if (rc == NGX_OK) {
             fuzz_url(&v);
         }
 
+        break;
+
+    default: /* line, delta: bounded printable, a signed number */
         break;
     }
 

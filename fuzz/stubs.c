@@ -290,6 +290,30 @@ ngx_utf8_decode(u_char **p, size_t n)
 
 
 
+void
+ngx_strlow(u_char *dst, u_char *src, size_t n)
+{
+    while (n--) {
+        *dst++ = (*src >= 'A' && *src <= 'Z') ? (*src | 0x20) : *src;
+        src++;
+    }
+}
+
+
+u_char *
+ngx_hex_dump(u_char *dst, u_char *src, size_t len)
+{
+    static u_char  hex[] = "0123456789abcdef";
+
+    while (len--) {
+        *dst++ = hex[*src >> 4];
+        *dst++ = hex[*src++ & 0xf];
+    }
+
+    return dst;
+}
+
+
 u_char *
 ngx_pstrdup(ngx_pool_t *pool, ngx_str_t *src)
 {

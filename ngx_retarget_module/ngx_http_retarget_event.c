@@ -43,6 +43,10 @@ static ngx_int_t ngx_http_retarget_item(ngx_http_retarget_batch_t *b,
     ngx_http_retarget_event_t *ev, ngx_uint_t cart);
 static void ngx_http_retarget_event_item(ngx_http_retarget_event_t *ev,
     ngx_http_retarget_item_t *it);
+static ngx_int_t ngx_http_retarget_cart_line(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev);
+static ngx_int_t ngx_http_retarget_cart_replace(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev);
 static ngx_int_t ngx_http_retarget_ask_last(ngx_http_retarget_batch_t *b);
 static void ngx_http_retarget_send_last(ngx_http_retarget_batch_t *b);
 static int64_t ngx_http_retarget_ms(ngx_uint_t clear);
@@ -246,6 +250,10 @@ ngx_http_retarget_log_event(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    if (rc == NGX_OK && ec->type == ngx_http_retarget_ev_cart_sync) {
+        rc = ngx_http_retarget_cart_sync_values(r, &ev);
+    }
+
     if (rc != NGX_OK) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "retarget event \"%V\" rejected", &ec->name);
@@ -317,6 +325,10 @@ ngx_http_retarget_log_event(ngx_http_request_t *r,
         case ngx_http_retarget_ev_product:
             return ngx_http_retarget_viewed_op(&b, &ev);
 
+        case ngx_http_retarget_ev_cart_remove:
+        case ngx_http_retarget_ev_cart_update:
+            return ngx_http_retarget_line_op(&b, &ev);
+
         default:
             return ngx_http_retarget_purchase_op(&b, &ev);
         }
@@ -375,7 +387,8 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
     }
 
     clear = (type == ngx_http_retarget_ev_cart_clear
-             || type == ngx_http_retarget_ev_purchase);
+             || type == ngx_http_retarget_ev_purchase
+             || type == ngx_http_retarget_ev_cart_sync);
 
     p = ngx_pnalloc(b->r->pool, NGX_INT64_LEN);
     if (p == NULL) {
@@ -468,7 +481,18 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
 
         return ngx_http_retarget_cart_changed(b);
 
+    case ngx_http_retarget_ev_cart_update:
+        return ngx_http_retarget_cart_line(b, ev);
+
+    case ngx_http_retarget_ev_cart_sync:
+        return ngx_http_retarget_cart_replace(b, ev);
+
     case ngx_http_retarget_ev_cart_remove:
+        if (sku->len == 0) {
+            /* only the shop's line id: Redis knows its sku */
+            return ngx_http_retarget_cart_line(b, ev);
+        }
+
         if (ngx_http_retarget_item_name(b->r->pool, 1, sku, &line) != NGX_OK
             || ngx_http_retarget_vcmd(b, "HDEL", ngx_http_retarget_key_cart,
                                       sku, NULL)
@@ -669,8 +693,121 @@ ngx_http_retarget_event_item(ngx_http_retarget_event_t *ev,
     it->name = ev->v[ngx_http_retarget_p_name];
     it->image = ev->v[ngx_http_retarget_p_image];
     it->url = ev->v[ngx_http_retarget_p_url];
+    it->line = ev->v[ngx_http_retarget_p_line];
     it->cents = ev->cents;
     it->qty = ev->qty;
+}
+
+
+/*
+ * cart_remove by the shop's line id, cart_update by either: the line's
+ * script asks, its answer (no such line: nothing changed) decides the
+ * event's other writes, ngx_http_retarget_line_op().
+ */
+
+static ngx_int_t
+ngx_http_retarget_cart_line(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev)
+{
+    ngx_http_retarget_cart_change_t  ch;
+
+    ngx_memzero(&ch, sizeof(ngx_http_retarget_cart_change_t));
+
+    ch.sku = ev->v[ngx_http_retarget_p_sku];
+    ch.line = ev->v[ngx_http_retarget_p_line];
+    ch.now = &b->now;
+
+    if (ev->conf->type == ngx_http_retarget_ev_cart_update) {
+        ch.delta = (ev->conf->params[ngx_http_retarget_p_delta] != NULL);
+        ch.qty = ch.delta ? ev->delta : ev->qty;
+    }
+
+    if (ngx_http_retarget_cart_line_op(b->r->pool, b->rmcf, b->cmds, b->vid,
+                                       &ch)
+        != NGX_OK
+        || ngx_http_retarget_ask_last(b) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_retarget_touch(b);
+}
+
+
+/*
+ * cart_sync: the shop's cart, in its order, replaces the visitor's.  Its
+ * lines are stamped after the clear (b->ms), the first one newest: a
+ * reminder lists them as the shop does.
+ */
+
+static ngx_int_t
+ngx_http_retarget_cart_replace(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev)
+{
+    u_char                    *p;
+    size_t                     len;
+    int64_t                    base;
+    ngx_str_t                  ms, *enc, lines;
+    ngx_uint_t                 i, n;
+    ngx_http_retarget_item_t  *it;
+
+    it = ev->items->elts;
+    n = ev->items->nelts;
+
+    base = ngx_http_retarget_ms(0);
+
+    if (n > 1) {
+        ngx_http_retarget_events->last_ms =
+            ngx_max(ngx_http_retarget_events->last_ms,
+                    base + (int64_t) n - 1);
+    }
+
+    enc = ngx_palloc(b->r->pool, (n + 1) * sizeof(ngx_str_t));
+    p = ngx_pnalloc(b->r->pool, NGX_INT64_LEN);
+
+    if (enc == NULL || p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ms.data = p;
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        ms.len = ngx_sprintf(p, "%L", base + (int64_t) (n - 1 - i)) - p;
+
+        if (ngx_http_retarget_cart_sync_line(b->r->pool, &it[i], &ms, &enc[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        len += enc[i].len;
+    }
+
+    lines.len = len;
+    lines.data = ngx_pnalloc(b->r->pool, len + 1);
+    if (lines.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = lines.data;
+
+    for (i = 0; i < n; i++) {
+        p = ngx_cpymem(p, enc[i].data, enc[i].len);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, b->r->connection->log, 0,
+                   "retarget event: cart replaced by %ui lines of \"%V\"",
+                   n, b->vid);
+
+    if (ngx_http_retarget_cart_sync(b->r->pool, b->rmcf, b->cmds, b->vid,
+                                    &b->now, &b->ms, &lines)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_retarget_touch(b);
 }
 
 
@@ -914,7 +1051,14 @@ ngx_http_retarget_stream(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ngx_escape_uri(p, r->uri.data, r->uri.len, NGX_ESCAPE_URI);
     json_object_set_new(e, "uri", json_stringn((char *) p, len));
 
-    if (ev != NULL && ev->conf->params[ngx_http_retarget_p_qty] != NULL) {
+    if (ev != NULL && ev->conf->type == ngx_http_retarget_ev_cart_sync) {
+        /* the cart it became, not its JSON nor its paths */
+        json_object_set_new(e, "lines", json_integer(ev->items->nelts));
+        ev = NULL;
+
+    } else if (ev != NULL
+               && ev->conf->params[ngx_http_retarget_p_qty] != NULL)
+    {
         json_object_set_new(e, "qty", json_integer(ev->qty));
     }
 

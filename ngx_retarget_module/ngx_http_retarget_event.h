@@ -25,6 +25,8 @@ typedef enum {
     ngx_http_retarget_ev_checkout,
     ngx_http_retarget_ev_purchase,
     ngx_http_retarget_ev_identify,
+    ngx_http_retarget_ev_cart_update,
+    ngx_http_retarget_ev_cart_sync,
     ngx_http_retarget_ev_custom
 } ngx_http_retarget_ev_type_e;
 
@@ -40,6 +42,10 @@ typedef enum {
     ngx_http_retarget_p_order,
     ngx_http_retarget_p_value,
     ngx_http_retarget_p_user,
+    ngx_http_retarget_p_line,
+    ngx_http_retarget_p_delta,
+    ngx_http_retarget_p_items,    /* cart_sync */
+    ngx_http_retarget_p_minor,    /* how to read amounts, not a value */
     ngx_http_retarget_p_if,
     ngx_http_retarget_p_count
 } ngx_http_retarget_param_e;
@@ -51,7 +57,14 @@ typedef struct {
     ngx_str_t                      counter;
     ngx_http_complex_value_t      *params[ngx_http_retarget_p_count];
     ngx_uint_t                     catalog;  /* may write <prefix>p:SKU */
+    ngx_uint_t                     decode;   /* bit per param: a $arg_ */
+    ngx_uint_t                     raw;      /* identify: user as it is */
 } ngx_http_retarget_event_conf_t;
+
+
+/* ev->minor: no minor= (decimal amounts), or one that was unusable */
+#define NGX_HTTP_RETARGET_MINOR_NONE  -1
+#define NGX_HTTP_RETARGET_MINOR_BAD   -2
 
 
 /* an event's values, checked */
@@ -59,7 +72,12 @@ typedef struct {
     ngx_http_retarget_event_conf_t  *conf;
     ngx_str_t                        v[ngx_http_retarget_p_count];
     int64_t                          qty;
+    int64_t                          delta;     /* cart_update delta= */
     int64_t                          cents;     /* price or value */
+    ngx_int_t                        minor;     /* decimals of minor units
+                                                   in amounts, or MINOR_ */
+    ngx_array_t                     *items;     /* cart_sync: the cart,
+                                                   of item_t */
 } ngx_http_retarget_event_t;
 
 
@@ -86,12 +104,20 @@ ngx_int_t ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
     ngx_http_retarget_event_t *ev);
 ngx_int_t ngx_http_retarget_printable(ngx_str_t *v, size_t max,
     ngx_uint_t spaces);
+ngx_int_t ngx_http_retarget_event_amount(ngx_str_t *v, ngx_int_t minor,
+    int64_t *cents);
 ngx_int_t ngx_http_retarget_catalog_value(ngx_str_t *v, ngx_str_t *var);
+
+/* ngx_http_retarget_cart_sync.c */
+ngx_int_t ngx_http_retarget_cart_sync_values(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev);
 
 /* ngx_http_retarget_event_reply.c */
 extern ngx_str_t  ngx_http_retarget_c_revenue;
 
 ngx_int_t ngx_http_retarget_cart_op(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev);
+ngx_int_t ngx_http_retarget_line_op(ngx_http_retarget_batch_t *b,
     ngx_http_retarget_event_t *ev);
 ngx_int_t ngx_http_retarget_purchase_op(ngx_http_retarget_batch_t *b,
     ngx_http_retarget_event_t *ev);

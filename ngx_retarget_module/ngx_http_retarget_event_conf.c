@@ -3,17 +3,51 @@
  * Copyright (C) The ngx_retarget_module authors
  *
  * The "retarget_event" directive, and the values of an event: evaluated
- * after the response, decoded, and checked.  The checks are pure
- * functions of a value (fuzz/event_conf_fuzz.c): a value that fails one
- * rejects the event, which is then only counted as "rejected".
+ * after the response and checked, taken as the shop sent them (only a
+ * value that is one query argument, $arg_NAME, is URL-decoded).  The
+ * checks are pure functions of a value (fuzz/event_conf_fuzz.c).  A value
+ * the event cannot exist without (the sku of a cart line, a quantity, a
+ * purchase's order id, the user of an identify) that fails its check
+ * rejects the event; any other value that fails is dropped and the event
+ * goes on without it.  Each rejection and each dropped value is counted
+ * as "rejected:REASON" and logged at "notice", once a minute per reason
+ * and worker.
  */
 
 
 #include "ngx_http_retarget_event.h"
+#include "ngx_http_retarget_counters.h"
+#include "ngx_http_retarget_escape.h"
 #include "ngx_http_retarget_store.h"
 #include "ngx_http_retarget_url.h"
 
+#include <openssl/evp.h>
 
+
+/* a reason is logged at most once in this many seconds, per worker */
+#define NGX_HTTP_RETARGET_REASON_LOG_PERIOD  60
+
+
+static ngx_uint_t ngx_http_retarget_arg_only(ngx_str_t *v);
+static ngx_int_t ngx_http_retarget_arg_decode(ngx_pool_t *pool,
+    ngx_str_t *raw, ngx_str_t *out);
+static ngx_int_t ngx_http_retarget_event_minor(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev);
+static ngx_int_t ngx_http_retarget_event_value(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev, ngx_uint_t k);
+static ngx_uint_t ngx_http_retarget_needed(ngx_http_retarget_event_t *ev,
+    ngx_uint_t k);
+static ngx_int_t ngx_http_retarget_cart_params(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_http_retarget_event_conf_t *ec);
+static ngx_int_t ngx_http_retarget_delta(ngx_str_t *v, int64_t *delta);
+static ngx_int_t ngx_http_retarget_cart_sync_raw(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev);
+static void ngx_http_retarget_value_failed(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev, ngx_uint_t k, ngx_uint_t missing,
+    ngx_uint_t reject, ngx_str_t *value);
+static ngx_int_t ngx_http_retarget_user_normalise(ngx_pool_t *pool,
+    ngx_str_t *v);
+static ngx_int_t ngx_http_retarget_user_hash(ngx_pool_t *pool, ngx_str_t *v);
 static ngx_int_t ngx_http_retarget_event_url(ngx_str_t *v);
 static ngx_uint_t ngx_http_retarget_bidi(uint32_t cp);
 
@@ -47,13 +81,47 @@ static ngx_str_t  ngx_http_retarget_param_names[] = {
     ngx_string("order="),
     ngx_string("value="),
     ngx_string("user="),
+    ngx_string("line="),
+    ngx_string("delta="),
+    ngx_string("items="),
+    ngx_string("minor="),
     ngx_string("if=")
+};
+
+
+/*
+ * The reasons a value fails, as fields of the daily counters: "bad_P"
+ * when the value of P= fails its check, "no_P" when a value the event
+ * needs is empty.  Whether the event is rejected or only loses the value
+ * depends on the event (ngx_http_retarget_needed()); both are counted.
+ */
+static ngx_str_t  ngx_http_retarget_bad[ngx_http_retarget_p_count] = {
+    [ngx_http_retarget_p_sku] = ngx_string("rejected:bad_sku"),
+    [ngx_http_retarget_p_qty] = ngx_string("rejected:bad_qty"),
+    [ngx_http_retarget_p_price] = ngx_string("rejected:bad_price"),
+    [ngx_http_retarget_p_name] = ngx_string("rejected:bad_name"),
+    [ngx_http_retarget_p_image] = ngx_string("rejected:bad_image"),
+    [ngx_http_retarget_p_url] = ngx_string("rejected:bad_url"),
+    [ngx_http_retarget_p_order] = ngx_string("rejected:bad_order"),
+    [ngx_http_retarget_p_value] = ngx_string("rejected:bad_value"),
+    [ngx_http_retarget_p_user] = ngx_string("rejected:bad_user"),
+    [ngx_http_retarget_p_line] = ngx_string("rejected:bad_line"),
+    [ngx_http_retarget_p_delta] = ngx_string("rejected:bad_delta"),
+    [ngx_http_retarget_p_minor] = ngx_string("rejected:bad_minor")
+};
+
+static ngx_str_t  ngx_http_retarget_no[ngx_http_retarget_p_count] = {
+    [ngx_http_retarget_p_sku] = ngx_string("rejected:no_sku"),
+    [ngx_http_retarget_p_user] = ngx_string("rejected:no_user"),
+    [ngx_http_retarget_p_line] = ngx_string("rejected:no_line"),
+    [ngx_http_retarget_p_qty] = ngx_string("rejected:no_qty")
 };
 
 
 /* the same, as keys of the stream's JSON */
 const char  *ngx_http_retarget_json_keys[] = {
-    "sku", "qty", "price", "name", "image", "url", "order", "value", "user"
+    "sku", "qty", "price", "name", "image", "url", "order", "value", "user",
+    "line", "delta", "items", "minor"
 };
 
 
@@ -76,6 +144,10 @@ static struct {
       ngx_string("purchases") },
     { ngx_string("identify"), ngx_http_retarget_ev_identify,
       ngx_string("identifies") },
+    { ngx_string("cart_update"), ngx_http_retarget_ev_cart_update,
+      ngx_string("cart_updates") },
+    { ngx_string("cart_sync"), ngx_http_retarget_ev_cart_sync,
+      ngx_string("cart_syncs") },
     { ngx_null_string, ngx_http_retarget_ev_custom, ngx_null_string }
 };
 
@@ -173,6 +245,17 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (value[i].len == sizeof("raw") - 1
+            && ngx_strncmp(value[i].data, "raw", value[i].len) == 0)
+        {
+            if (ec->raw) {
+                goto invalid_param;
+            }
+
+            ec->raw = 1;
+            continue;
+        }
+
         for (k = 0; k < ngx_http_retarget_p_count; k++) {
             if (ngx_strncmp(value[i].data,
                             ngx_http_retarget_param_names[k].data,
@@ -207,6 +290,12 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
+
+        /* only what the visitor's query string says is URL-encoded */
+
+        if (k < ngx_http_retarget_p_if && ngx_http_retarget_arg_only(&v)) {
+            ec->decode |= (ngx_uint_t) 1 << k;
+        }
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cf->log, 0,
@@ -214,13 +303,16 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                    &ec->name, (int) ec->type, &ec->counter);
 
     if ((ec->type == ngx_http_retarget_ev_product
-         || ec->type == ngx_http_retarget_ev_cart_add
-         || ec->type == ngx_http_retarget_ev_cart_remove)
+         || ec->type == ngx_http_retarget_ev_cart_add)
         && ec->params[ngx_http_retarget_p_sku] == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V %V\" requires \"sku=\"",
                            &cmd->name, &ec->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_retarget_cart_params(cf, cmd, ec) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -231,6 +323,37 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                            "\"%V identify\" requires \"user=\"", &cmd->name);
         return NGX_CONF_ERROR;
     }
+
+    if (ec->raw && ec->type != ngx_http_retarget_ev_identify) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"raw\" is only for \"identify\" in \"%V\"",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * minor=N written as a literal: checked now, not at each event
+     * (cart_sync's minor= may be a path inside each item)
+     */
+
+    if (ec->params[ngx_http_retarget_p_minor] != NULL
+        && ec->type != ngx_http_retarget_ev_cart_sync
+        && ec->params[ngx_http_retarget_p_minor]->lengths == NULL
+        && (raw[ngx_http_retarget_p_minor].len != 1
+            || raw[ngx_http_retarget_p_minor].data[0] < '0'
+            || raw[ngx_http_retarget_p_minor].data[0] > '4'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"minor=\" must be a digit 0..4 (the decimals "
+                           "of price= and value= in minor units), not "
+                           "\"%V\", in \"%V\"",
+                           &raw[ngx_http_retarget_p_minor], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "retarget event \"%V\": decode %xi, raw %ui",
+                   &ec->name, ec->decode, ec->raw);
 
     if (ec->catalog
         && ec->type != ngx_http_retarget_ev_product
@@ -283,25 +406,95 @@ invalid_type:
 
 
 /*
+ * The parameters of the cart events that name a line: cart_remove and
+ * cart_update by the sku or the shop's line id, cart_update with qty= or
+ * delta=, cart_sync with items= (its other parameters are paths inside
+ * each item, ngx_http_retarget_cart_sync.c).
+ */
+
+static ngx_int_t
+ngx_http_retarget_cart_params(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_retarget_event_conf_t *ec)
+{
+    ngx_http_complex_value_t  **pv;
+
+    pv = ec->params;
+
+    if ((ec->type == ngx_http_retarget_ev_cart_remove
+         || ec->type == ngx_http_retarget_ev_cart_update)
+        && pv[ngx_http_retarget_p_sku] == NULL
+        && pv[ngx_http_retarget_p_line] == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V %V\" requires \"sku=\" or \"line=\"",
+                           &cmd->name, &ec->name);
+        return NGX_ERROR;
+    }
+
+    if (ec->type == ngx_http_retarget_ev_cart_update
+        && (pv[ngx_http_retarget_p_qty] == NULL)
+           == (pv[ngx_http_retarget_p_delta] == NULL))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V cart_update\" requires \"qty=\" or "
+                           "\"delta=\"", &cmd->name);
+        return NGX_ERROR;
+    }
+
+    if (ec->type != ngx_http_retarget_ev_cart_update
+        && pv[ngx_http_retarget_p_delta] != NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"delta=\" is only for \"cart_update\" in \"%V\"",
+                           &cmd->name);
+        return NGX_ERROR;
+    }
+
+    if ((ec->type == ngx_http_retarget_ev_cart_sync)
+        != (pv[ngx_http_retarget_p_items] != NULL))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cart_sync\" requires \"items=\", and "
+                           "\"items=\" is only for it, in \"%V\"",
+                           &cmd->name);
+        return NGX_ERROR;
+    }
+
+    if (ec->type == ngx_http_retarget_ev_cart_sync && ec->catalog) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"catalog\" is not for \"cart_sync\" in \"%V\"",
+                           &cmd->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * Evaluates and checks the values: NGX_DECLINED when "if=" is empty or
- * "0", NGX_ERROR when a value is invalid (the event is not written).
+ * "0", NGX_ERROR when the event is rejected (or on a failure), NGX_OK
+ * with the values that passed their checks.
  */
 
 ngx_int_t
 ngx_http_retarget_event_values(ngx_http_request_t *r,
     ngx_http_retarget_event_t *ev)
 {
-    u_char     *dst, *src;
-    ngx_str_t   raw;
-    ngx_uint_t  k;
+    ngx_int_t                        rc;
+    ngx_str_t                        raw, sent;
+    ngx_uint_t                       k;
+    ngx_http_retarget_event_conf_t  *ec;
 
+    ec = ev->conf;
     ev->qty = 1;
+    ev->minor = NGX_HTTP_RETARGET_MINOR_NONE;
 
     /* the condition first: values of an event that did not happen are
      * not checked, nor counted as rejected */
 
-    if (ev->conf->params[ngx_http_retarget_p_if] != NULL) {
-        if (ngx_http_complex_value(r, ev->conf->params[ngx_http_retarget_p_if],
+    if (ec->params[ngx_http_retarget_p_if] != NULL) {
+        if (ngx_http_complex_value(r, ec->params[ngx_http_retarget_p_if],
                                    &raw)
             != NGX_OK)
         {
@@ -311,10 +504,133 @@ ngx_http_retarget_event_values(ngx_http_request_t *r,
         if (raw.len == 0 || (raw.len == 1 && raw.data[0] == '0')) {
             ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                            "retarget event \"%V\": \"if=\" is \"%V\", "
-                           "not logged", &ev->conf->name, &raw);
+                           "not logged", &ec->name, &raw);
             return NGX_DECLINED;
         }
     }
+
+    if (ec->type == ngx_http_retarget_ev_cart_sync) {
+        /* a JSON array and paths: ngx_http_retarget_cart_sync.c */
+        return ngx_http_retarget_cart_sync_raw(r, ev);
+    }
+
+    if (ngx_http_retarget_event_minor(r, ev) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (k = 0; k < ngx_http_retarget_p_if; k++) {
+
+        if (ec->params[k] == NULL || k == ngx_http_retarget_p_minor) {
+            /* minor= is read first, ngx_http_retarget_event_minor() */
+            continue;
+        }
+
+        if (ngx_http_complex_value(r, ec->params[k], &raw) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /* a query argument is URL-encoded; anything else is as sent */
+
+        if (ec->decode & ((ngx_uint_t) 1 << k)) {
+            if (ngx_http_retarget_arg_decode(r->pool, &raw, &ev->v[k])
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+        } else {
+            ev->v[k] = raw;
+        }
+
+        if (ev->v[k].len == 0) {
+            /* an empty value is an absent one */
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "retarget event \"%V\": %V empty, absent",
+                           &ec->name, &ngx_http_retarget_param_names[k]);
+            continue;
+        }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget event \"%V\": %V\"%V\"",
+                       &ec->name, &ngx_http_retarget_param_names[k],
+                       &ev->v[k]);
+
+        if ((k == ngx_http_retarget_p_price || k == ngx_http_retarget_p_value)
+            && ev->minor == NGX_HTTP_RETARGET_MINOR_BAD)
+        {
+            /* minor= was unusable (counted as bad_minor): no amount */
+            ev->v[k].len = 0;
+            continue;
+        }
+
+        sent = ev->v[k];
+
+        rc = ngx_http_retarget_event_value(r, ev, k);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
+        if (ngx_http_retarget_needed(ev, k)) {
+            ngx_http_retarget_value_failed(r, ev, k, 0, 1, &sent);
+            return NGX_ERROR;
+        }
+
+        ngx_http_retarget_value_failed(r, ev, k, 0, 0, &sent);
+        ev->v[k].len = 0;
+    }
+
+    /* a missing qty= is 1, but for cart_update (below) */
+
+    for (k = 0; k < ngx_http_retarget_p_if; k++) {
+        if (ev->v[k].len == 0 && ngx_http_retarget_no[k].len
+            && k != ngx_http_retarget_p_qty
+            && ngx_http_retarget_needed(ev, k))
+        {
+            ngx_http_retarget_value_failed(r, ev, k, 1, 1, NULL);
+            return NGX_ERROR;
+        }
+    }
+
+    /* a line named by either its sku or the shop's line id */
+
+    if ((ec->type == ngx_http_retarget_ev_cart_remove
+         || ec->type == ngx_http_retarget_ev_cart_update)
+        && ev->v[ngx_http_retarget_p_sku].len == 0
+        && ev->v[ngx_http_retarget_p_line].len == 0)
+    {
+        ngx_http_retarget_value_failed(r, ev, ngx_http_retarget_p_line, 1, 1,
+                                       NULL);
+        return NGX_ERROR;
+    }
+
+    if (ec->type == ngx_http_retarget_ev_cart_update
+        && ev->v[ngx_http_retarget_p_qty].len == 0
+        && ev->v[ngx_http_retarget_p_delta].len == 0)
+    {
+        ngx_http_retarget_value_failed(r, ev, ngx_http_retarget_p_qty, 1, 1,
+                                       NULL);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * cart_sync: items= and the paths inside each item, as configured; the
+ * items are checked one by one (ngx_http_retarget_cart_sync.c)
+ */
+
+static ngx_int_t
+ngx_http_retarget_cart_sync_raw(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev)
+{
+    ngx_uint_t  k;
 
     for (k = 0; k < ngx_http_retarget_p_if; k++) {
 
@@ -322,70 +638,401 @@ ngx_http_retarget_event_values(ngx_http_request_t *r,
             continue;
         }
 
-        if (ngx_http_complex_value(r, ev->conf->params[k], &raw) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        /* values usually come from query arguments: decode them */
-
-        dst = ngx_pnalloc(r->pool, raw.len);
-        if (dst == NULL) {
-            return NGX_ERROR;
-        }
-
-        ev->v[k].data = dst;
-
-        for (src = raw.data; src < raw.data + raw.len; src++) {
-            *dst++ = (*src == '+') ? ' ' : *src;
-        }
-
-        src = ev->v[k].data;
-        dst = ev->v[k].data;
-        ngx_unescape_uri(&dst, &src, raw.len, 0);
-        ev->v[k].len = dst - ev->v[k].data;
-
-        if (ev->v[k].len == 0) {
-            /* an empty value is an absent one */
-            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "retarget event \"%V\": %V empty, absent",
-                           &ev->conf->name,
-                           &ngx_http_retarget_param_names[k]);
-            continue;
-        }
-
-        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "retarget event \"%V\": %V\"%V\"",
-                       &ev->conf->name, &ngx_http_retarget_param_names[k],
-                       &ev->v[k]);
-
-        if (ngx_http_retarget_event_check(k, &ev->v[k], ev) != NGX_OK) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "retarget: event \"%V\" rejected: invalid "
-                          "\"%V\" value", &ev->conf->name,
-                          &ngx_http_retarget_param_names[k]);
+        if (ngx_http_complex_value(r, ev->conf->params[k], &ev->v[k])
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }
 
-    if ((ev->conf->type == ngx_http_retarget_ev_product
-         || ev->conf->type == ngx_http_retarget_ev_cart_add
-         || ev->conf->type == ngx_http_retarget_ev_cart_remove)
-        && ev->v[ngx_http_retarget_p_sku].len == 0)
+    return NGX_OK;
+}
+
+
+/*
+ * minor=N: price= and value= are integers in minor units with N
+ * decimals.  An empty minor= is no minor=; one that is not 0..4 leaves
+ * the event without its amounts.
+ */
+
+static ngx_int_t
+ngx_http_retarget_event_minor(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev)
+{
+    ngx_str_t  raw;
+
+    if (ev->conf->params[ngx_http_retarget_p_minor] == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_complex_value(r, ev->conf->params[ngx_http_retarget_p_minor],
+                               &raw)
+        != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "retarget: event \"%V\" rejected: no sku",
-                      &ev->conf->name);
         return NGX_ERROR;
     }
 
-    if (ev->conf->type == ngx_http_retarget_ev_identify
-        && ev->v[ngx_http_retarget_p_user].len == 0)
+    if (raw.len == 0) {
+        return NGX_OK;
+    }
+
+    if (raw.len == 1 && raw.data[0] >= '0' && raw.data[0] <= '4') {
+        ev->minor = raw.data[0] - '0';
+        return NGX_OK;
+    }
+
+    ngx_http_retarget_value_failed(r, ev, ngx_http_retarget_p_minor, 0, 0,
+                                   &raw);
+    ev->minor = NGX_HTTP_RETARGET_MINOR_BAD;
+
+    return NGX_OK;
+}
+
+
+/*
+ * One value, not empty, made what is stored and checked: NGX_OK, or
+ * NGX_DECLINED when it fails its check (ev->v[k] may have changed).
+ */
+
+static ngx_int_t
+ngx_http_retarget_event_value(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev, ngx_uint_t k)
+{
+    u_char     *p;
+    int64_t     cents;
+    ngx_str_t  *v;
+
+    v = &ev->v[k];
+
+    switch (k) {
+
+    case ngx_http_retarget_p_image:
+    case ngx_http_retarget_p_url:
+
+        /* "//cdn.example.com/x.png", common in shop themes: https */
+
+        if (v->len > 2 && v->data[0] == '/' && v->data[1] == '/'
+            && ((v->data[2] >= 'a' && v->data[2] <= 'z')
+                || (v->data[2] >= 'A' && v->data[2] <= 'Z')
+                || (v->data[2] >= '0' && v->data[2] <= '9')))
+        {
+            p = ngx_pnalloc(r->pool, sizeof("https:") - 1 + v->len);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            v->len = ngx_sprintf(p, "https:%V", v) - p;
+            v->data = p;
+        }
+
+        break;
+
+    case ngx_http_retarget_p_user:
+        if (!ev->conf->raw
+            && ngx_http_retarget_user_normalise(r->pool, v) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    if (ngx_http_retarget_event_check(k, v, ev) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    switch (k) {
+
+    case ngx_http_retarget_p_price:
+    case ngx_http_retarget_p_value:
+
+        /*
+         * Kept as sent when the store reads it back as it is ("12.5");
+         * "15.0000" or minor units are written as cents ("15.00").
+         */
+
+        if (ev->minor == NGX_HTTP_RETARGET_MINOR_NONE
+            && ngx_http_retarget_parse_amount(v, &cents) == NGX_OK)
+        {
+            break;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN + sizeof(".00"));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->len = ngx_sprintf(p, "%L.%02L", ev->cents / 100, ev->cents % 100)
+                 - p;
+        v->data = p;
+        break;
+
+    case ngx_http_retarget_p_user:
+        if (!ev->conf->raw
+            && ngx_http_retarget_user_hash(r->pool, v) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the values without which the event is not one */
+
+static ngx_uint_t
+ngx_http_retarget_needed(ngx_http_retarget_event_t *ev, ngx_uint_t k)
+{
+    ngx_http_retarget_ev_type_e  type;
+
+    type = ev->conf->type;
+
+    switch (k) {
+
+    case ngx_http_retarget_p_sku:
+        if (type == ngx_http_retarget_ev_cart_remove
+            || type == ngx_http_retarget_ev_cart_update)
+        {
+            /* either names the line: checked after all values */
+            return ev->conf->params[ngx_http_retarget_p_line] == NULL;
+        }
+
+        return type == ngx_http_retarget_ev_product
+               || type == ngx_http_retarget_ev_cart_add;
+
+    case ngx_http_retarget_p_line:
+        return (type == ngx_http_retarget_ev_cart_remove
+                || type == ngx_http_retarget_ev_cart_update)
+               && ev->conf->params[ngx_http_retarget_p_sku] == NULL;
+
+    case ngx_http_retarget_p_delta:
+        return 1;
+
+    case ngx_http_retarget_p_qty:
+        /* a quantity nobody can read is not a quantity of 1 */
+        return 1;
+
+    case ngx_http_retarget_p_order:
+        /* without it, the same purchase would be counted again */
+        return type == ngx_http_retarget_ev_purchase;
+
+    case ngx_http_retarget_p_user:
+        return type == ngx_http_retarget_ev_identify;
+
+    default:
+        return 0;
+    }
+}
+
+
+/*
+ * A value that failed (or is missing): counted under its reason, and
+ * logged at "notice" at most once a minute per reason in this worker,
+ * with the request's URI and the value, escaped.  A user value is
+ * personal data: its value is not logged.
+ */
+
+static void
+ngx_http_retarget_value_failed(ngx_http_request_t *r,
+    ngx_http_retarget_event_t *ev, ngx_uint_t k, ngx_uint_t missing,
+    ngx_uint_t reject, ngx_str_t *value)
+{
+    time_t         now, *last;
+    ngx_str_t     *field, reason, name, uri, shown;
+
+    static time_t  logged[2][ngx_http_retarget_p_count];
+
+    field = missing ? &ngx_http_retarget_no[k] : &ngx_http_retarget_bad[k];
+
+    if (field->len) {
+        ngx_http_retarget_count(field, 1);
+        reason.data = field->data + sizeof("rejected:") - 1;
+        reason.len = field->len - (sizeof("rejected:") - 1);
+
+    } else {
+        ngx_str_set(&reason, "invalid");
+    }
+
+    name = ngx_http_retarget_param_names[k];
+    name.len--;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget event \"%V\": %V %s (%V)", &ev->conf->name,
+                   &name, reject ? "rejects the event" : "dropped", &reason);
+
+    now = ngx_time();
+    last = &logged[missing ? 1 : 0][k];
+
+    if (*last != 0 && now - *last < NGX_HTTP_RETARGET_REASON_LOG_PERIOD) {
+        return;
+    }
+
+    *last = now;
+
+    ngx_http_retarget_log_value(r->pool, r->uri.data, r->uri.len, &uri);
+
+    if (missing) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "retarget: event \"%V\" at \"%V\" rejected (%V): "
+                      "no %V=", &ev->conf->name, &uri, &reason, &name);
+        return;
+    }
+
+    if (k == ngx_http_retarget_p_user) {
+        ngx_str_set(&shown, "(not shown)");
+
+    } else {
+        ngx_http_retarget_log_value(r->pool, value->data, value->len, &shown);
+    }
+
+    if (reject) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "retarget: event \"%V\" at \"%V\" rejected (%V): "
+                      "%V=\"%V\"", &ev->conf->name, &uri, &reason, &name,
+                      &shown);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "retarget: event \"%V\" at \"%V\" kept without %V (%V): "
+                  "%V=\"%V\"", &ev->conf->name, &uri, &name, &reason, &name,
+                  &shown);
+}
+
+
+/* "$arg_NAME" or "${arg_NAME}", and nothing else */
+
+static ngx_uint_t
+ngx_http_retarget_arg_only(ngx_str_t *v)
+{
+    u_char  *p, *last;
+
+    p = v->data;
+    last = v->data + v->len;
+
+    if (v->len < sizeof("$arg_x") - 1 || *p++ != '$') {
+        return 0;
+    }
+
+    if (*p == '{') {
+        if (last[-1] != '}') {
+            return 0;
+        }
+
+        p++;
+        last--;
+    }
+
+    if (last - p < (ssize_t) sizeof("arg_x") - 1
+        || ngx_strncmp(p, "arg_", sizeof("arg_") - 1) != 0)
     {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "retarget event \"%V\" rejected: no user",
-                       &ev->conf->name);
+        return 0;
+    }
+
+    for (p += sizeof("arg_") - 1; p < last; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* a query argument's value: "+" is a space, then %XX */
+
+static ngx_int_t
+ngx_http_retarget_arg_decode(ngx_pool_t *pool, ngx_str_t *raw,
+    ngx_str_t *out)
+{
+    u_char  *dst, *src;
+
+    dst = ngx_pnalloc(pool, raw->len + 1);
+    if (dst == NULL) {
         return NGX_ERROR;
     }
+
+    out->data = dst;
+
+    for (src = raw->data; src < raw->data + raw->len; src++) {
+        *dst++ = (*src == '+') ? ' ' : *src;
+    }
+
+    src = out->data;
+    dst = out->data;
+    ngx_unescape_uri(&dst, &src, raw->len, 0);
+    out->len = dst - out->data;
+
+    return NGX_OK;
+}
+
+
+/* trimmed of ASCII white space, ASCII lower-cased: "A@B.COM " = "a@b.com" */
+
+static ngx_int_t
+ngx_http_retarget_user_normalise(ngx_pool_t *pool, ngx_str_t *v)
+{
+    u_char  *p, *last, *dst;
+
+    p = v->data;
+    last = v->data + v->len;
+
+    while (p < last && (*p == ' ' || (*p >= '\t' && *p <= '\r'))) {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || (last[-1] >= '\t'
+                                            && last[-1] <= '\r')))
+    {
+        last--;
+    }
+
+    dst = ngx_pnalloc(pool, (last - p) + 1);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_strlow(dst, p, last - p);
+
+    v->data = dst;
+    v->len = last - p;
+
+    return NGX_OK;
+}
+
+
+/* the lowercase hex SHA-256, as audience uploads take an e-mail */
+
+static ngx_int_t
+ngx_http_retarget_user_hash(ngx_pool_t *pool, ngx_str_t *v)
+{
+    u_char        md[EVP_MAX_MD_SIZE], *p;
+    unsigned int  n;
+
+    if (EVP_Digest(v->data, v->len, md, &n, EVP_sha256(), NULL) != 1) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "retarget: EVP_Digest() failed");
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, 2 * n);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_hex_dump(p, md, n) - p;
+    v->data = p;
 
     return NGX_OK;
 }
@@ -411,25 +1058,142 @@ ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
     case ngx_http_retarget_p_user:
         return ngx_http_retarget_printable(v, 128, 0);
 
+    case ngx_http_retarget_p_line:
+        return ngx_http_retarget_printable(v, NGX_HTTP_RETARGET_LINE_MAX, 0);
+
     case ngx_http_retarget_p_qty:
         n = ngx_http_retarget_parse_number(v);
-        if (n < 1 || n > 9999) {
+
+        /* a cart_update's qty=0 removes the line */
+        if (n < (ev->conf != NULL
+                 && ev->conf->type == ngx_http_retarget_ev_cart_update
+                 ? 0 : 1)
+            || n > 9999)
+        {
             return NGX_ERROR;
         }
 
         ev->qty = n;
         return NGX_OK;
 
+    case ngx_http_retarget_p_delta:
+        return ngx_http_retarget_delta(v, &ev->delta);
+
     case ngx_http_retarget_p_price:
     case ngx_http_retarget_p_value:
-        return ngx_http_retarget_parse_amount(v, &ev->cents);
+        return ngx_http_retarget_event_amount(v, ev->minor, &ev->cents);
 
     case ngx_http_retarget_p_name:
         return ngx_http_retarget_printable(v, NGX_HTTP_RETARGET_NAME_MAX, 1);
 
-    default: /* image, url */
+    case ngx_http_retarget_p_image:
+    case ngx_http_retarget_p_url:
         return ngx_http_retarget_event_url(v);
+
+    default: /* items, minor: cart_sync's, never checked here */
+        return NGX_ERROR;
     }
+}
+
+
+/* "+2", "-1", "3": a signed change of at most 9999 */
+
+static ngx_int_t
+ngx_http_retarget_delta(ngx_str_t *v, int64_t *delta)
+{
+    int64_t    n;
+    ngx_str_t  digits;
+
+    digits = *v;
+
+    if (v->data[0] == '+' || v->data[0] == '-') {
+        digits.data++;
+        digits.len--;
+    }
+
+    n = ngx_http_retarget_parse_number(&digits);
+
+    if (n == NGX_ERROR || n > 9999) {
+        return NGX_ERROR;
+    }
+
+    *delta = (v->data[0] == '-') ? -n : n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * An amount in cents, at most NGX_HTTP_RETARGET_AMOUNT_MAX.  minor NONE:
+ * "12", "12.5", "15.0000": digits with up to four decimals, rounded to
+ * cents half up ("0.005" is 1 cent).  minor N (0..4): digits in minor
+ * units with N decimals ("1500" with 2 is 15.00, with 0 is 1500.00).
+ */
+
+ngx_int_t
+ngx_http_retarget_event_amount(ngx_str_t *v, ngx_int_t minor, int64_t *cents)
+{
+    u_char      *p, *last;
+    int64_t      n, unit;
+    ngx_uint_t   digits, decimals, dot, i;
+
+    n = 0;
+    digits = 0;
+    decimals = 0;
+    dot = 0;
+
+    last = v->data + v->len;
+
+    for (p = v->data; p < last; p++) {
+
+        if (*p == '.' && !dot && digits
+            && minor == NGX_HTTP_RETARGET_MINOR_NONE)
+        {
+            dot = 1;
+            continue;
+        }
+
+        if (*p < '0' || *p > '9' || digits == 16 || decimals == 4) {
+            return NGX_ERROR;
+        }
+
+        n = n * 10 + (*p - '0');
+        digits++;
+        decimals += dot;
+    }
+
+    if (digits == 0 || (dot && decimals == 0)
+        || minor < NGX_HTTP_RETARGET_MINOR_NONE || minor > 4)
+    {
+        return NGX_ERROR;
+    }
+
+    if (minor == NGX_HTTP_RETARGET_MINOR_NONE) {
+        minor = decimals;
+    }
+
+    /* n < 10^16: n * 100 fits, the rounding too */
+
+    if (minor <= 2) {
+        for (i = minor; i < 2; i++) {
+            n *= 10;
+        }
+
+    } else {
+        for (unit = 1, i = 2; i < (ngx_uint_t) minor; i++) {
+            unit *= 10;
+        }
+
+        n = (n + unit / 2) / unit;
+    }
+
+    if (n > NGX_HTTP_RETARGET_AMOUNT_MAX) {
+        return NGX_ERROR;
+    }
+
+    *cents = n;
+
+    return NGX_OK;
 }
 
 

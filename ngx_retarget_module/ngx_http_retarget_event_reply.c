@@ -71,6 +71,17 @@ typedef struct {
 } ngx_http_retarget_viewed_op_t;
 
 
+/*
+ * cart_remove line= and cart_update: the line's script answers the new
+ * quantity, or -1 when the visitor has no such line (nothing changed).
+ */
+typedef struct {
+    ngx_http_retarget_op_t           op;
+    int64_t                          qty;       /* -2: no answer */
+    ngx_str_t                       *counter;
+} ngx_http_retarget_line_op_t;
+
+
 /* a purchase: counted once per order id, and attributed */
 typedef struct {
     ngx_http_retarget_op_t           op;
@@ -90,6 +101,9 @@ typedef struct {
 static void ngx_http_retarget_cart_answer(ngx_http_retarget_op_t *op,
     ngx_uint_t i, redisReply *reply);
 static void ngx_http_retarget_cart_done(ngx_http_retarget_op_t *op);
+static void ngx_http_retarget_line_answer(ngx_http_retarget_op_t *op,
+    ngx_uint_t i, redisReply *reply);
+static void ngx_http_retarget_line_done(ngx_http_retarget_op_t *op);
 static void ngx_http_retarget_viewed_answer(ngx_http_retarget_op_t *op,
     ngx_uint_t i, redisReply *reply);
 static void ngx_http_retarget_viewed_done(ngx_http_retarget_op_t *op);
@@ -114,6 +128,14 @@ static ngx_str_t  ngx_http_retarget_c_cart_full = ngx_string("cart_full");
 static ngx_str_t  ngx_http_retarget_c_meta_full = ngx_string("meta_full");
 static ngx_str_t  ngx_http_retarget_c_qty_clamped =
     ngx_string("qty_clamped");
+
+/*
+ * A line the visitor does not have (cart_remove line=, cart_update): the
+ * event is rejected, counted "rejected" and by its reason
+ */
+static ngx_str_t  ngx_http_retarget_c_rejected = ngx_string("rejected");
+static ngx_str_t  ngx_http_retarget_c_unknown_line =
+    ngx_string("rejected:unknown_line");
 
 /* the daily revenue, added by purchases with and without an order id */
 ngx_str_t  ngx_http_retarget_c_revenue = ngx_string("revenue");
@@ -282,6 +304,78 @@ ngx_http_retarget_cart_done(ngx_http_retarget_op_t *op)
 
     ngx_http_retarget_send_cmds(line + 1,
                                 op->ncmds - op->nasks - co->line - 1);
+}
+
+
+/* cart_remove line=, cart_update: the script asks, the rest follows */
+
+ngx_int_t
+ngx_http_retarget_line_op(ngx_http_retarget_batch_t *b,
+    ngx_http_retarget_event_t *ev)
+{
+    ngx_http_retarget_op_t       *op;
+    ngx_http_retarget_line_op_t  *lo;
+
+    op = ngx_http_retarget_op_create(sizeof(ngx_http_retarget_line_op_t), b);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    lo = (ngx_http_retarget_line_op_t *) op;
+    lo->qty = -2;
+    lo->counter = &ev->conf->counter;
+
+    op->answer = ngx_http_retarget_line_answer;
+    op->done = ngx_http_retarget_line_done;
+
+    ngx_http_retarget_op_run(op);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_retarget_line_answer(ngx_http_retarget_op_t *op, ngx_uint_t i,
+    redisReply *reply)
+{
+    ngx_http_retarget_line_op_t *lo = (ngx_http_retarget_line_op_t *) op;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
+        lo->qty = reply->integer;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "retarget event: cart line answer %d, qty %L",
+                   reply ? reply->type : -1, lo->qty);
+}
+
+
+static void
+ngx_http_retarget_line_done(ngx_http_retarget_op_t *op)
+{
+    ngx_http_retarget_line_op_t *lo = (ngx_http_retarget_line_op_t *) op;
+
+    ngx_http_retarget_cmd_t  *eval;
+
+    if (lo->qty == -1) {
+        /* the script's ARGV[1] and ARGV[2]: the sku, the line id */
+        eval = &op->cmds[0];
+
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "retarget: event rejected: no cart line \"%*s\" "
+                      "\"%*s\" for the visitor", eval->len[6],
+                      eval->argv[6], eval->len[7], eval->argv[7]);
+
+        ngx_http_retarget_count(&ngx_http_retarget_c_rejected, 1);
+        ngx_http_retarget_count(&ngx_http_retarget_c_unknown_line, 1);
+        return;
+    }
+
+    /* no answer (no link, an error): counted, as other events are */
+
+    ngx_http_retarget_count(lo->counter, 1);
+
+    ngx_http_retarget_send_cmds(op->cmds + op->nasks, op->ncmds - op->nasks);
 }
 
 

@@ -294,6 +294,7 @@ typedef struct {
     ngx_str_t                      name;
     ngx_str_t                      image;
     ngx_str_t                      url;
+    ngx_str_t                      line;          /* the shop's line id */
     int64_t                        cents;
     int64_t                        qty;
     int64_t                        ms;            /* added or viewed */

@@ -457,7 +457,12 @@ ngx_http_retarget_me_item(redisReply *value, ngx_uint_t cart)
         || json_object_set_new(item, "url",
                                json_stringn((char *) it.url.data,
                                             it.url.len))
-           != 0)
+           != 0
+        || (it.line.len
+            && json_object_set_new(item, "line",
+                                   json_stringn((char *) it.line.data,
+                                                it.line.len))
+               != 0))
     {
         json_decref(item);
         return NULL;

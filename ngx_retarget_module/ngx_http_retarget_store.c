@@ -86,6 +86,95 @@ static ngx_str_t  ngx_http_retarget_lua_stream_read = ngx_string(
     "return out");
 
 
+/*
+ * cart_remove line= and cart_update: the visitor's line found by its sku
+ * (ARGV[1]) or, without one, by the shop's line id (ARGV[2]: the 7th
+ * part of a c:SKU value, among the first ARGV[9] cart lines), its
+ * quantity set to ARGV[4] (ARGV[3] "0") or changed by it ("1"), at most
+ * ARGV[5]; 0 removes the line.  The cart hash, cart_updated and the
+ * abandoned-cart queue follow, as a cart_add or cart_remove moves them.
+ * A line older than the last clear is no line.  Answers the new
+ * quantity, or -1 when there is no such line: nothing is changed.
+ *
+ * KEYS: :meta, :cart, <prefix>carts
+ * ARGV: sku, line, delta, n, QTY_MAX, now, vid, retention, CART lines
+ */
+static ngx_str_t  ngx_http_retarget_lua_cart_line = ngx_string(
+    "local f, v, cleared "
+    "if ARGV[1] ~= '' then "
+    "f = 'c:' .. ARGV[1] "
+    "local r = redis.call('HMGET', KEYS[1], f, 'cart_cleared') "
+    "v = r[1] cleared = r[2] "
+    "else "
+    "local h = redis.call('HGETALL', KEYS[1]) "
+    "local seen = 0 "
+    "for i = 1, #h, 2 do "
+    "local k = h[i] "
+    "if k == 'cart_cleared' then cleared = h[i + 1] "
+    "elseif not v and seen < tonumber(ARGV[9]) "
+    "and string.sub(k, 1, 2) == 'c:' then "
+    "seen = seen + 1 "
+    "local id = string.match(h[i + 1], "
+    "'^[^\\t]*\\t[^\\t]*\\t[^\\t]*\\t[^\\t]*\\t[^\\t]*\\t[^\\t]*\\t(.*)$') "
+    "if id == ARGV[2] then f = k v = h[i + 1] end end end "
+    "end "
+    "if not v then return -1 end "
+    "local ms, qty, rest = string.match(v, '^(%d+)\\t(%d+)(\\t.*)$') "
+    "if not ms or (cleared and tonumber(ms) <= (tonumber(cleared) or 0)) "
+    "then return -1 end "
+    "local n = tonumber(ARGV[4]) "
+    "if ARGV[3] == '1' then n = tonumber(qty) + n end "
+    "if n > tonumber(ARGV[5]) then n = tonumber(ARGV[5]) end "
+    "local sku = string.sub(f, 3) "
+    "if n <= 0 then n = 0 "
+    "redis.call('HDEL', KEYS[1], f) redis.call('HDEL', KEYS[2], sku) "
+    "else "
+    "redis.call('HSET', KEYS[1], f, ms .. '\\t' .. string.format('%d', n) "
+    ".. rest) "
+    "redis.call('HSET', KEYS[2], sku, string.format('%d', n)) end "
+    "redis.call('HSET', KEYS[1], 'cart_updated', ARGV[6]) "
+    "redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7]) "
+    "redis.call('EXPIRE', KEYS[1], ARGV[8]) "
+    "redis.call('EXPIRE', KEYS[2], ARGV[8]) "
+    "return n");
+
+/*
+ * cart_sync: the visitor's whole cart replaced in one step.  Every c:SKU
+ * line and the cart hash go, cart_cleared (ARGV[4]) makes any older line
+ * still on its way stale, and the new lines (ARGV[6]: "SKU\nQTY\nLINE\n"
+ * each, the values never hold a newline) are written while the meta has
+ * room (ARGV[5] fields).  An empty cart leaves the abandoned-cart queue,
+ * as after cart_clear.  Answers the lines written.
+ *
+ * KEYS: :meta, :cart, <prefix>carts
+ * ARGV: now, vid, retention, cleared ms, META_MAX, the lines
+ */
+static ngx_str_t  ngx_http_retarget_lua_cart_sync = ngx_string(
+    "local old = {} "
+    "for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do "
+    "if string.sub(k, 1, 2) == 'c:' then old[#old + 1] = k end end "
+    "for i = 1, #old, 100 do "
+    "redis.call('HDEL', KEYS[1], unpack(old, i, math.min(i + 99, #old))) "
+    "end "
+    "redis.call('DEL', KEYS[2]) "
+    "redis.call('HSET', KEYS[1], 'cart_updated', ARGV[1], "
+    "'cart_cleared', ARGV[4]) "
+    "local room = tonumber(ARGV[5]) - 2 - redis.call('HLEN', KEYS[1]) "
+    "local n = 0 "
+    "for s, q, v in string.gmatch(ARGV[6], "
+    "'([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n') do "
+    "if n >= room then break end "
+    "redis.call('HSET', KEYS[1], 'c:' .. s, v) "
+    "redis.call('HSET', KEYS[2], s, q) "
+    "n = n + 1 end "
+    "if n > 0 then "
+    "redis.call('ZADD', KEYS[3], ARGV[1], ARGV[2]) "
+    "redis.call('EXPIRE', KEYS[2], ARGV[3]) "
+    "else redis.call('ZREM', KEYS[3], ARGV[2]) end "
+    "redis.call('EXPIRE', KEYS[1], ARGV[3]) "
+    "return n");
+
+
 ngx_str_t  ngx_http_retarget_f_first_seen = ngx_string("first_seen");
 ngx_str_t  ngx_http_retarget_f_last_seen = ngx_string("last_seen");
 ngx_str_t  ngx_http_retarget_f_cart_updated = ngx_string("cart_updated");
@@ -233,10 +322,11 @@ ngx_http_retarget_code_field_put(u_char *p, ngx_str_t *pool)
 
 
 /*
- * A cart line "MS\tQTY\tPRICE\tNAME\tIMAGE\tURL", or a viewed product
- * "MS\tPRICE\tNAME\tIMAGE\tURL": NGX_ERROR unless the value has exactly
- * these parts and MS and QTY are numbers.  A price that is not an amount
- * is kept as text, with cents -1.
+ * A cart line "MS\tQTY\tPRICE\tNAME\tIMAGE\tURL", with "\tLINE" (the
+ * shop's line id) or without (lines written before line ids), or a
+ * viewed product "MS\tPRICE\tNAME\tIMAGE\tURL": NGX_ERROR unless the
+ * value has these parts and MS and QTY are numbers.  A price that is not
+ * an amount is kept as text, with cents -1.
  */
 
 ngx_int_t
@@ -244,27 +334,34 @@ ngx_http_retarget_line_decode(ngx_str_t *value, ngx_uint_t cart,
     ngx_http_retarget_item_t *it)
 {
     u_char      *p, *last, *tab;
-    ngx_str_t    parts[6], *v;
-    ngx_uint_t   i, n;
+    ngx_str_t    parts[7], *v;
+    ngx_uint_t   n, max;
 
-    n = cart ? 6 : 5;
+    max = cart ? 7 : 5;
 
     p = value->data;
     last = p + value->len;
 
-    for (i = 0; i < n; i++) {
+    for (n = 0; /* void */ ; /* void */ ) {
         tab = ngx_strlchr(p, last, '\t');
 
-        if ((tab == NULL) != (i == n - 1)) {
+        parts[n].data = p;
+        parts[n].len = (tab ? tab : last) - p;
+        n++;
+
+        if (tab == NULL) {
+            break;
+        }
+
+        if (n == max) {
             return NGX_ERROR;
         }
 
-        parts[i].data = p;
-        parts[i].len = (tab ? tab : last) - p;
+        p = tab + 1;
+    }
 
-        if (tab != NULL) {
-            p = tab + 1;
-        }
+    if (n != max && !(cart && n == max - 1)) {
+        return NGX_ERROR;
     }
 
     it->ms = ngx_http_retarget_parse_number(&parts[0]);
@@ -285,6 +382,13 @@ ngx_http_retarget_line_decode(ngx_str_t *value, ngx_uint_t cart,
     it->image = v[2];
     it->url = v[3];
     it->cents = 0;
+
+    if (n == 7) {
+        it->line = v[4];
+
+    } else {
+        ngx_str_null(&it->line);
+    }
 
     if (it->price.len
         && ngx_http_retarget_parse_amount(&it->price, &it->cents) != NGX_OK)
@@ -592,7 +696,8 @@ ngx_http_retarget_item_set(ngx_pool_t *pool,
 
     value.len = ms->len + sizeof("\t\t\t\t") - 1
                 + it->price.len + it->name.len + it->image.len + it->url.len
-                + (cart ? NGX_INT64_LEN + 1 : 0);
+                + (cart ? NGX_INT64_LEN + 1 : 0)
+                + (cart && it->line.len ? 1 + it->line.len : 0);
     value.data = ngx_pnalloc(pool, value.len);
 
     if (value.data == NULL) {
@@ -608,8 +713,12 @@ ngx_http_retarget_item_set(ngx_pool_t *pool,
         *p++ = '\t';
     }
 
-    ngx_sprintf(p, "%V\t%V\t%V\t%V", &it->price, &it->name, &it->image,
-                &it->url);
+    p = ngx_sprintf(p, "%V\t%V\t%V\t%V", &it->price, &it->name, &it->image,
+                    &it->url);
+
+    if (cart && it->line.len) {
+        ngx_sprintf(p, "\t%V", &it->line);
+    }
 
     cmd = ngx_http_retarget_key_cmd(pool, rmcf, cmds, "HSET",
                                     ngx_http_retarget_key_meta, vid);
@@ -622,6 +731,182 @@ ngx_http_retarget_item_set(ngx_pool_t *pool,
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pool->log, 0,
                    "retarget store: item \"%V\" of \"%V\"", &field, vid);
+
+    return NGX_OK;
+}
+
+
+/* a whole cart line, its quantity known: what cart_sync writes */
+
+ngx_int_t
+ngx_http_retarget_line_encode(ngx_pool_t *pool, ngx_http_retarget_item_t *it,
+    ngx_str_t *ms, ngx_str_t *out)
+{
+    u_char  *p;
+
+    out->data = ngx_pnalloc(pool, ms->len + NGX_INT64_LEN
+                                  + sizeof("\t\t\t\t\t\t") - 1
+                                  + it->price.len + it->name.len
+                                  + it->image.len + it->url.len
+                                  + it->line.len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(out->data, "%V\t%L\t%V\t%V\t%V\t%V", ms, it->qty,
+                    &it->price, &it->name, &it->image, &it->url);
+
+    if (it->line.len) {
+        p = ngx_sprintf(p, "\t%V", &it->line);
+    }
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * One line of a cart_sync, as its script reads them: "SKU\nQTY\nLINE\n".
+ * Checked values hold no control character, so no newline.
+ */
+
+ngx_int_t
+ngx_http_retarget_cart_sync_line(ngx_pool_t *pool,
+    ngx_http_retarget_item_t *it, ngx_str_t *ms, ngx_str_t *out)
+{
+    u_char     *p;
+    ngx_str_t   line;
+
+    if (ngx_http_retarget_line_encode(pool, it, ms, &line) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(pool, it->sku.len + NGX_INT64_LEN + line.len + 3);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(out->data, "%V\n%L\n%V\n", &it->sku, it->qty, &line);
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * cart_remove line= and cart_update, one script (see its comment): the
+ * caller asks for its answer, the new quantity or -1 (no such line).
+ */
+
+ngx_int_t
+ngx_http_retarget_cart_line_op(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
+    ngx_http_retarget_cart_change_t *ch)
+{
+    ngx_http_retarget_cmd_t  *cmd;
+
+    cmd = ngx_http_retarget_cmd(cmds, "EVAL");
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg_str(cmd, &ngx_http_retarget_lua_cart_line);
+    ngx_http_retarget_arg(cmd, (u_char *) "3", 1);
+
+    if (ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                  ngx_http_retarget_key_meta, vid)
+        != NGX_OK
+        || ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                     ngx_http_retarget_key_cart, vid)
+           != NGX_OK
+        || ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                     ngx_http_retarget_key_carts, NULL)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg_str(cmd, &ch->sku);
+    ngx_http_retarget_arg_str(cmd, &ch->line);
+    ngx_http_retarget_arg(cmd, (u_char *) (ch->delta ? "1" : "0"), 1);
+
+    if (ngx_http_retarget_arg_num(pool, cmd, ch->qty) != NGX_OK
+        || ngx_http_retarget_arg_num(pool, cmd, NGX_HTTP_RETARGET_QTY_MAX)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg_str(cmd, ch->now);
+    ngx_http_retarget_arg_str(cmd, vid);
+
+    if (ngx_http_retarget_arg_num(pool, cmd, rmcf->retention) != NGX_OK
+        || ngx_http_retarget_arg_num(pool, cmd, NGX_HTTP_RETARGET_CART_MAX)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "retarget store: cart line of \"%V\": sku \"%V\" "
+                   "line \"%V\" %s %L", vid, &ch->sku, &ch->line,
+                   ch->delta ? "delta" : "qty", ch->qty);
+
+    return NGX_OK;
+}
+
+
+/* cart_sync: the whole cart replaced by lines, one script */
+
+ngx_int_t
+ngx_http_retarget_cart_sync(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
+    ngx_str_t *now, ngx_str_t *cleared, ngx_str_t *lines)
+{
+    ngx_http_retarget_cmd_t  *cmd;
+
+    cmd = ngx_http_retarget_cmd(cmds, "EVAL");
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg_str(cmd, &ngx_http_retarget_lua_cart_sync);
+    ngx_http_retarget_arg(cmd, (u_char *) "3", 1);
+
+    if (ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                  ngx_http_retarget_key_meta, vid)
+        != NGX_OK
+        || ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                     ngx_http_retarget_key_cart, vid)
+           != NGX_OK
+        || ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                     ngx_http_retarget_key_carts, NULL)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg_str(cmd, now);
+    ngx_http_retarget_arg_str(cmd, vid);
+
+    if (ngx_http_retarget_arg_num(pool, cmd, rmcf->retention) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg_str(cmd, cleared);
+
+    if (ngx_http_retarget_arg_num(pool, cmd, NGX_HTTP_RETARGET_META_MAX)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg_str(cmd, lines);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "retarget store: cart of \"%V\" replaced, %uz bytes",
+                   vid, lines->len);
 
     return NGX_OK;
 }

@@ -16,7 +16,9 @@
  *                               period_start, dismissed, seen and clicked
  *                               ("TS VARIANT"), variant, cart_cleared (ms);
  *                               c:SKU = "MS\tQTY\tPRICE\tNAME\tIMAGE\tURL"
- *                               per cart line; v:SKU =
+ *                               or "...\tURL\tLINE" (LINE: the shop's
+ *                               own id or key of the line, cart_add
+ *                               line=) per cart line; v:SKU =
  *                               "MS\tPRICE\tNAME\tIMAGE\tURL" per viewed
  *                               product (the 8 newest are kept); code:NAME
  *                               a pinned pool code
@@ -81,14 +83,16 @@
  *   QTY_MAX       the quantity of a cart line
  *   AMOUNT_MAX    a price or order value, in cents (99,999,999.99)
  *   SKU_MAX ...   the longest value of each parameter, in bytes
+ *   LINE_MAX      the longest line id of the shop (cart_add line=)
  *   VALUE_MAX     the longest meta value a read accepts: a cart line of
- *                 the longest values, "MS\tQTY\tPRICE\tNAME\tIMAGE\tURL"
+ *                 the longest values,
+ *                 "MS\tQTY\tPRICE\tNAME\tIMAGE\tURL\tLINE"
  *   READ_MAX      fields a page's read looks at: META_MAX with room for
  *                 simultaneous writes of one visitor (see META_MAX)
  *
  * So the hash a page reads holds at most META_MAX fields of at most
- * 2 + SKU_MAX and VALUE_MAX bytes: 100 x (66 + 2306) = 237,200 bytes
- * (with the RESP framing, under 240 KB), and its sums cannot overflow:
+ * 2 + SKU_MAX and VALUE_MAX bytes: 100 x (66 + 2371) = 243,700 bytes
+ * (with the RESP framing, under 250 KB), and its sums cannot overflow:
  * CART_MAX x QTY_MAX x AMOUNT_MAX < 2^63.
  */
 #define NGX_HTTP_RETARGET_CART_MAX      50
@@ -99,10 +103,25 @@
 #define NGX_HTTP_RETARGET_SKU_MAX       64
 #define NGX_HTTP_RETARGET_NAME_MAX      200
 #define NGX_HTTP_RETARGET_URL_MAX       1024
+#define NGX_HTTP_RETARGET_LINE_MAX      64
 #define NGX_HTTP_RETARGET_VALUE_MAX                                          \
     (NGX_INT64_LEN + 1 + NGX_INT64_LEN + 1 + 13 + 1                           \
-     + NGX_HTTP_RETARGET_NAME_MAX + 1 + 2 * NGX_HTTP_RETARGET_URL_MAX + 1)
+     + NGX_HTTP_RETARGET_NAME_MAX + 1 + 2 * NGX_HTTP_RETARGET_URL_MAX + 1     \
+     + 1 + NGX_HTTP_RETARGET_LINE_MAX)
 #define NGX_HTTP_RETARGET_READ_MAX      (2 * NGX_HTTP_RETARGET_META_MAX)
+
+
+/*
+ * A change of one cart line that only Redis can make, because only the
+ * line knows its sku or its quantity: cart_remove line=, cart_update.
+ */
+typedef struct {
+    ngx_str_t                      sku;       /* or empty: by line */
+    ngx_str_t                      line;
+    int64_t                        qty;       /* the new one, or ... */
+    ngx_uint_t                     delta;     /* ... added to the old */
+    ngx_str_t                     *now;
+} ngx_http_retarget_cart_change_t;
 
 
 typedef enum {
@@ -163,10 +182,13 @@ ngx_int_t ngx_http_retarget_line_decode(ngx_str_t *value, ngx_uint_t cart,
     ngx_http_retarget_item_t *it);
 size_t ngx_http_retarget_line_qty(u_char *line, size_t len, size_t gap,
     int64_t qty);
+ngx_int_t ngx_http_retarget_line_encode(ngx_pool_t *pool,
+    ngx_http_retarget_item_t *it, ngx_str_t *ms, ngx_str_t *out);
 
 /* numbers as they are stored and as events give them */
 int64_t ngx_http_retarget_parse_number(ngx_str_t *s);
 ngx_int_t ngx_http_retarget_parse_amount(ngx_str_t *v, int64_t *cents);
+
 
 /* the values of seen and clicked: "TS VARIANT" */
 ngx_int_t ngx_http_retarget_stamp_decode(ngx_str_t *value, ngx_str_t *ts,
@@ -198,6 +220,14 @@ ngx_int_t ngx_http_retarget_item_set(ngx_pool_t *pool,
 ngx_int_t ngx_http_retarget_product_set(ngx_pool_t *pool,
     ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds,
     ngx_http_retarget_item_t *it);
+ngx_int_t ngx_http_retarget_cart_line_op(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
+    ngx_http_retarget_cart_change_t *ch);
+ngx_int_t ngx_http_retarget_cart_sync(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
+    ngx_str_t *now, ngx_str_t *cleared, ngx_str_t *lines);
+ngx_int_t ngx_http_retarget_cart_sync_line(ngx_pool_t *pool,
+    ngx_http_retarget_item_t *it, ngx_str_t *ms, ngx_str_t *out);
 ngx_int_t ngx_http_retarget_stream_add(ngx_pool_t *pool,
     ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
     ngx_str_t *entry);

@@ -13,6 +13,7 @@ use lib 't/lib';
 use Test::Retarget;
 use Test::Retarget::Redis;
 use JSON::PP ();
+use Digest::SHA qw(sha256_hex);
 use Time::HiRes qw(sleep time);
 use IO::Select;
 use IO::Socket::INET;
@@ -288,7 +289,8 @@ section('checkout, identify, custom event', {}, sub {
 
     my $meta = hash("rt:{$V}:meta");
     near_now($meta->{checkout}, 'meta checkout');
-    is($meta->{user}, 'customer-42', 'meta user');
+    is($meta->{user}, sha256_hex('customer-42'),
+       'meta user: the SHA-256 of the value, not the value');
     ttl_ok("rt:{$V}:meta", $RETENTION, 'meta');
     my $s = stats();
     is($s->{checkouts}, 1, 'checkouts 1');
@@ -588,7 +590,8 @@ section('visitors who are not tracked log nothing', {
 });
 
 #--------------------------------------------------------------------------
-# invalid values: rejected, counted, nothing written
+# invalid values: a value the event needs rejects it (counted, nothing
+# written); any other is dropped and the event goes on without it
 #--------------------------------------------------------------------------
 
 my @INVALID = (
@@ -606,37 +609,41 @@ my @INVALID = (
     [ 'qty 1.5',                   'sku=S&qty=1.5' ],
     [ 'qty abc',                   'sku=S&qty=abc' ],
     [ 'qty 99999999999999999999',  'sku=S&qty=99999999999999999999' ],
-    [ 'price with 3 decimals',     'sku=S&price=1.234' ],
-    [ 'price abc',                 'sku=S&price=abc' ],
-    [ 'price -5',                  'sku=S&price=-5' ],
-    [ 'price 1e3',                 'sku=S&price=1e3' ],
-    [ 'price .5',                  'sku=S&price=.5' ],
-    [ 'price 5.',                  'sku=S&price=5.' ],
-    [ 'price 1,50',                 'sku=S&price=1,50' ],
-    [ 'price 1.2.3',               'sku=S&price=1.2.3' ],
-    [ 'value with 3 decimals',     'sku=S&value=0.001' ],
-    [ 'value NaN',                 'sku=S&value=NaN' ],
-    [ 'name of 201 bytes',         'sku=S&name=' . ('n' x 201) ],
-    [ 'name with a newline',       'sku=S&name=a%0Ab' ],
-    [ 'name with a tab',           'sku=S&name=a%09b' ],
-    [ 'name not UTF-8',            'sku=S&name=caf%E9' ],
-    [ 'name with a lone %FF',      'sku=S&name=%FF' ],
-    [ 'image javascript:',         'sku=S&image=javascript:alert(1)' ],
-    [ 'url javascript:',           'sku=S&url=javascript:alert(1)' ],
-    [ 'url JavaScript: encoded',   'sku=S&url=JavaScript%3Aalert%281%29' ],
-    [ 'url data:',                 'sku=S&url=data:text/html,x' ],
-    [ 'url //host',                'sku=S&url=//evil.example/x' ],
-    [ 'url /\\host',               'sku=S&url=/%5Cevil.example/x' ],
-    [ 'url relative',              'sku=S&url=p/1' ],
-    [ 'url with a space',          'sku=S&url=/p/a+b' ],
-    [ 'url with a newline',        'sku=S&url=/p%0D%0ALocation:x' ],
-    [ 'image not UTF-8',           'sku=S&image=/i%FF.png' ],
-    [ 'url of 1025 bytes',         'sku=S&url=/' . ('u' x 1024) ],
-    [ 'order with a control char', 'sku=S&order=a%0Ab' ],
-    [ 'order not UTF-8',           'sku=S&order=%C0%AF' ],
-    [ 'user with a control char',  'sku=S&user=a%0Db' ],
-    [ 'user not UTF-8',            'sku=S&user=%C3%28' ],
     [ 'no sku',                    'qty=1' ],
+);
+
+# [ name, query, the parameter dropped ]
+my @DROPPED = (
+    [ 'price with 5 decimals',     'sku=S&price=1.23456', 'price' ],
+    [ 'price abc',                 'sku=S&price=abc', 'price' ],
+    [ 'price -5',                  'sku=S&price=-5', 'price' ],
+    [ 'price 1e3',                 'sku=S&price=1e3', 'price' ],
+    [ 'price .5',                  'sku=S&price=.5', 'price' ],
+    [ 'price 5.',                  'sku=S&price=5.', 'price' ],
+    [ 'price 1,50',                'sku=S&price=1,50', 'price' ],
+    [ 'price 1.2.3',               'sku=S&price=1.2.3', 'price' ],
+    [ 'value with 5 decimals',     'sku=S&value=0.00001', 'value' ],
+    [ 'value NaN',                 'sku=S&value=NaN', 'value' ],
+    [ 'name of 201 bytes',         'sku=S&name=' . ('n' x 201), 'name' ],
+    [ 'name with a newline',       'sku=S&name=a%0Ab', 'name' ],
+    [ 'name with a tab',           'sku=S&name=a%09b', 'name' ],
+    [ 'name not UTF-8',            'sku=S&name=caf%E9', 'name' ],
+    [ 'name with a lone %FF',      'sku=S&name=%FF', 'name' ],
+    [ 'image javascript:',         'sku=S&image=javascript:alert(1)', 'image' ],
+    [ 'url javascript:',           'sku=S&url=javascript:alert(1)', 'url' ],
+    [ 'url JavaScript: encoded',   'sku=S&url=JavaScript%3Aalert%281%29', 'url' ],
+    [ 'url data:',                 'sku=S&url=data:text/html,x', 'url' ],
+    [ 'url ///path',               'sku=S&url=///evil.example/x', 'url' ],
+    [ 'url /\\host',               'sku=S&url=/%5Cevil.example/x', 'url' ],
+    [ 'url relative',              'sku=S&url=p/1', 'url' ],
+    [ 'url with a space',          'sku=S&url=/p/a+b', 'url' ],
+    [ 'url with a newline',        'sku=S&url=/p%0D%0ALocation:x', 'url' ],
+    [ 'image not UTF-8',           'sku=S&image=/i%FF.png', 'image' ],
+    [ 'url of 1025 bytes',         'sku=S&url=/' . ('u' x 1024), 'url' ],
+    [ 'order with a control char', 'sku=S&order=a%0Ab', 'order' ],
+    [ 'order not UTF-8',           'sku=S&order=%C0%AF', 'order' ],
+    [ 'user with a control char',  'sku=S&user=a%0Db', 'user' ],
+    [ 'user not UTF-8',            'sku=S&user=%C3%28', 'user' ],
 );
 
 # each request carries a marker (order=cN, or name=cN for the order
@@ -648,26 +655,67 @@ sub marked {
 
 sub markers { map { grep { defined } $_->{order}, $_->{name} } @_ }
 
-section('invalid values are rejected, counted, and write nothing', {}, sub {
+section('invalid values the event needs reject it, counted, and write nothing', {}, sub {
     for my $i (0 .. $#INVALID) {
         get('/e/cart_add?' . marked($INVALID[$i][1], $i), vid => $V,
             status => 200);
     }
     # the same values on other event types
     get('/e/product?sku=a+b', vid => $V);
-    get('/e/purchase?order=A&value=1.001', vid => $V);
+    get('/e/purchase?order=a%0Ab&value=1', vid => $V);
     get('/e/identify', vid => $V);
     get('/e/identify?user=a%0Ab', vid => $V);
-    get('/e/newsletter_signup?name=%FF', vid => $V);
     settle();
 
     my %through = map { $_ => 1 } markers(events());
     ok(!$through{"c$_"}, "rejected: $INVALID[$_][0]") for 0 .. $#INVALID;
     my $s = stats();
-    is($s->{rejected}, @INVALID + 5, 'rejected counts every invalid event');
-    is_deeply([ sort keys %$s ], ['rejected'], 'no other counter moved');
+    is($s->{rejected}, @INVALID + 4, 'rejected counts every rejected event');
+    is($s->{'rejected:bad_sku'}, 9, 'rejected:bad_sku 9');
+    is($s->{'rejected:bad_qty'}, 6, 'rejected:bad_qty 6');
+    is($s->{'rejected:no_sku'}, 1, 'rejected:no_sku 1');
+    is($s->{'rejected:bad_order'}, 1, 'rejected:bad_order 1');
+    is($s->{'rejected:no_user'}, 1, 'rejected:no_user 1');
+    is($s->{'rejected:bad_user'}, 1, 'rejected:bad_user 1');
+    is_deeply([ grep { !/^rejected/ } sort keys %$s ], [],
+              'no other counter moved');
     is_deeply(keys_all(), [ stats_key() ],
               'nothing else written: no stream, product or visitor key');
+});
+
+section('other invalid values are dropped: the event goes on without them', {}, sub {
+    for my $i (0 .. $#DROPPED) {
+        get('/e/cart_add?' . marked($DROPPED[$i][1], $i), vid => $V,
+            status => 200);
+    }
+    get('/e/purchase?order=P-1&value=abc', vid => vid('buyer'));
+    get('/e/newsletter_signup?name=%FF&value=3', vid => $V);
+    settle();
+
+    my @ev = events();
+    my %by = map { (($_->{order} // $_->{name} // '') => $_) } @ev;
+    for my $i (0 .. $#DROPPED) {
+        my $e = $by{"c$i"};
+        ok($e && !exists $e->{ $DROPPED[$i][2] },
+           "kept without its $DROPPED[$i][2]: $DROPPED[$i][0]")
+            or diag(explain $e);
+    }
+    my $s = stats();
+    is($s->{rejected}, undef, 'no event rejected');
+    is($s->{cart_adds}, scalar @DROPPED, 'cart_adds: one each');
+    is($s->{purchases}, 1, 'the purchase with a bad value is counted');
+    is($s->{revenue}, undef, '... without revenue');
+    is($s->{'events:newsletter_signup'}, 1, 'the custom event too');
+    my ($p) = grep { $_->{type} eq 'purchase' } @ev;
+    ok($p && $p->{order} eq 'P-1' && !exists $p->{value},
+       'stream: the purchase, without its value');
+    # value: 2 on cart_add and the purchase's; name: 5 and the custom one
+    my %want = (price => 8, value => 3, name => 6, image => 2, url => 9,
+                order => 2, user => 2);
+    is($s->{"rejected:bad_$_"}, $want{$_}, "rejected:bad_$_ $want{$_}")
+        for sort keys %want;
+    is_deeply(hash("rt:{$V}:cart"), { S => scalar @DROPPED },
+              'the cart line kept every time');
 });
 
 my @VALID = (
@@ -685,6 +733,8 @@ my @VALID = (
     [ 'url http',               'sku=S&url=http://shop.example/p?x=1' ],
     [ 'url path and query',     'sku=S&url=/p/1%3Fc%3Dred' ],
     [ 'empty optional values',  'sku=S&qty=&price=&name=&image=&url=&value=' ],
+    [ 'price with 4 decimals',  'sku=S&price=15.0050' ],
+    [ 'url //host is https',    'sku=S&url=//shop.example/p/1' ],
 );
 
 section('values at the limits are accepted', {}, sub {
@@ -703,6 +753,9 @@ section('values at the limits are accepted', {}, sub {
     is($by{c8}{name}, '"a" <b> & c', 'quotes and <>& kept as data');
     is($by{c2}{qty}, 9999, 'qty 9999');
     is($by{c13}{qty}, 1, 'an empty qty is 1');
+    is($by{c14}{price}, '15.01', 'four decimals: rounded half up to cents');
+    is($by{c15}{url}, 'https://shop.example/p/1',
+       'a protocol-relative url is https');
     my $cart = hash("rt:{$V}:cart");
     is($cart->{'s' x 64}, 1, 'the 64-byte sku in the cart');
     is($cart->{'AB-12_x.y/z'}, 1, 'the decoded sku in the cart');
@@ -727,8 +780,12 @@ section('C1 control characters (U+0080..U+009F) are control characters', {}, sub
     get('/e/cart_add?sku=S1&name=a%C2%85b', vid => $V, status => 200);
     get('/e/cart_add?sku=S%C2%9B1', vid => $V, status => 200);
     settle();
-    is(stats()->{rejected}, 2, 'rejected 2: NEL in a name, CSI in a sku');
-    is_deeply(keys_all(), [ stats_key() ], 'nothing written');
+    my $s = stats();
+    is($s->{rejected}, 1, 'rejected 1: CSI in a sku');
+    is($s->{'rejected:bad_sku'}, 1, 'rejected:bad_sku 1');
+    is($s->{'rejected:bad_name'}, 1, 'NEL in a name: the name dropped');
+    is_deeply(hash("rt:{$V}:cart"), { S1 => 1 }, 'only S1 in the cart');
+    is(cart_lines()->{S1}[3], '', '... without its name');
 });
 
 #--------------------------------------------------------------------------
@@ -755,14 +812,16 @@ section('retarget_stream_maxlen 0: no stream, the rest as usual', {
     is($s->{pageviews}, 1, 'pageviews 1');
 });
 
-section('retarget_stream_maxlen 0: non-UTF-8 values are still rejected', {
+section('retarget_stream_maxlen 0: non-UTF-8 values are still refused', {
     http_config => $HTTP . 'retarget_stream_maxlen 0;',
 }, sub {
     get('/e/cart_add?sku=S1&name=caf%E9', vid => $V, status => 200);
     get('/e/cart_add?sku=S%FF', vid => $V, status => 200);
     settle();
-    is(stats()->{rejected}, 2, 'rejected 2');
-    is_deeply(keys_all(), [ stats_key() ], 'nothing written');
+    is(stats()->{rejected}, 1, 'rejected 1: the sku');
+    is(stats()->{'rejected:bad_name'}, 1, 'the name dropped');
+    is_deeply(hash("rt:{$V}:cart"), { S1 => 1 }, 'S1 in the cart');
+    is(cart_lines()->{S1}[3], '', '... without its name');
 });
 
 section('retarget_stream_maxlen caps the stream (approximately)', {

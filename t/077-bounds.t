@@ -3,7 +3,7 @@
 # lines (a new line beyond is refused, counted "cart_full"), at most 100
 # fields in the meta hash (a new viewed product beyond is not written,
 # counted "meta_full"), a line's quantity at most 999 (clamped, counted
-# "qty_clamped"), prices at most 99,999,999.99 (beyond: rejected).  The
+# "qty_clamped"), prices at most 99,999,999.99 (beyond: dropped).  The
 # page's read looks at the first 200 fields and values of at most 2306
 # bytes, whatever wrote the hash, and its sums cannot overflow.
 use strict;
@@ -181,9 +181,15 @@ section_b('prices beyond 99,999,999.99 are refused', sub {
           '/e/cart_add?sku=P2&price=123456789012',
           '/e/cart_add?sku=P3&price=99999999.99');
     settle();
-    is(stats()->{rejected}, 2, 'two rejected');
-    is_deeply([ sort keys %{ hash("rt:{$V}:cart") } ], ['P3'],
-              'only the price at the limit is in the cart');
+    # issue 10: a bad price drops the price, not the cart line
+    is(stats()->{rejected}, undef, 'no event rejected');
+    is(stats()->{'rejected:bad_price'}, 2, 'two prices dropped');
+    is_deeply([ sort keys %{ hash("rt:{$V}:cart") } ], [qw(P1 P2 P3)],
+              'every line in the cart');
+    my $m = hash("rt:{$V}:meta");
+    is_deeply([ map { (split /\t/, $m->{"c:$_"} // '', -1)[2] } qw(P1 P2 P3) ],
+              [ '', '', '99999999.99' ],
+              'only the price at the limit is kept');
 });
 
 section_b('a hash written by someone else: the read stays bounded', sub {

@@ -174,12 +174,19 @@ section_t('bidi controls are refused', sub {
     get('/e/product?sku=OK&name=caf%C3%A9+%D7%A9%D7%9C%D7%95%D7%9D&user=ok',
         vid => $V);
     settle();
-    is(stats()->{rejected}, @bidi + 1, 'each value with a bidi control: rejected');
+    # issue 10: a name with a bidi control is dropped, a sku rejects
+    is(stats()->{rejected}, 1, 'the sku with a bidi control: rejected');
+    is(stats()->{'rejected:bad_name'}, scalar @bidi,
+       'each name with a bidi control: dropped');
     my $l = redis_cmd('XRANGE', 'rt:events', '-', '+');
     # (the stream carries no identify value: the sku tells them apart)
-    my @skus = map { my %f = @{ $_->[1] };
-                     JSON::PP->new->utf8->decode($f{e})->{sku} // '' } @$l;
-    is_deeply(\@skus, ['OK'], 'only the clean event reached the stream');
+    my @e = map { my %f = @{ $_->[1] }; JSON::PP->new->utf8->decode($f{e}) }
+            @$l;
+    is_deeply([ map { $_->{sku} // '' } @e ],
+              [ (map { "B$_" } 0 .. $#bidi), 'OK' ],
+              'the events without the bad sku reached the stream');
+    is_deeply([ map { exists $_->{name} ? 1 : 0 } @e ],
+              [ (0) x @bidi, 1 ], '... the bidi names left out');
 });
 
 # without the stream (whose JSON refuses bad UTF-8 on its own), the value
@@ -192,9 +199,10 @@ section('bad UTF-8 around a bidi control, without the stream', {
     get('/e/product?sku=S2&name=a%ED%A0%80b', vid => $V);
     get('/e/product?sku=S3&name=ok', vid => $V);
     settle();
-    is(stats()->{rejected}, 2, 'both rejected');
+    is(stats()->{'rejected:bad_name'}, 2, 'both names dropped');
     my $m = hash("rt:{$V}:meta");
-    is_deeply([ sort grep { /^v:/ } keys %$m ], ['v:S3'], 'only S3 stored');
+    is_deeply([ sort grep { /^v:/ } keys %$m ], ['v:S3'],
+              'only S3 stored (the others have nothing left to show)');
 });
 
 # impressions count what the client got: a reminder whose page could not

@@ -11,6 +11,7 @@ use lib 't/lib';
 use Test::Retarget;
 use Test::Retarget::Redis;
 use JSON::PP ();
+use Digest::SHA qw(sha256_hex);
 use Time::HiRes qw(sleep time);
 
 use_redis();
@@ -147,7 +148,9 @@ section_('forget: no key, member or stream entry names the visitor', {}, sub {
               'me: the entries decoded');
     like($st->{cart_queued} // '', qr/^\d{10}$/,
          'me: the visitor\'s entry in the abandoned-cart queue');
-    is($st->{meta}{user}, $EMAIL, 'me: the meta hash decoded');
+    # issue 10: the meta holds the SHA-256 of the identify value
+    is($st->{meta}{user}, sha256_hex($EMAIL), 'me: the meta hash decoded');
+    is_deeply([ naming($EMAIL) ], [], 'the e-mail itself is nowhere');
     like($me->{stream} // '', qr/no visitor id/,
          'me: what the stream holds besides');
 
@@ -158,6 +161,7 @@ section_('forget: no key, member or stream entry names the visitor', {}, sub {
     is_deeply([ naming($V) ], [], 'after forget: nothing names the visitor');
     is_deeply([ naming($EMAIL) ], [], 'nor holds the e-mail')
         or diag(explain [ naming($EMAIL) ]);
+    is_deeply([ naming(sha256_hex($EMAIL)) ], [], 'nor its hash');
     is(scalar(grep { ($_->{vid} // '') eq $W } events()), 5,
        'the other visitor\'s stream entries are kept');
     is(redis_cmd('EXISTS', "rt:{$W}:meta", "rt:{$W}:cart", "rt:{$W}:events"),

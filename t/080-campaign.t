@@ -251,9 +251,10 @@ location / { }
 location /retarget/ { retarget_control; }
 --- steps
 seed bad-A cart_updated=now-2h c:GOOD cart at=now-2h name=Good
-# 4 of 6 parts; 7 parts; quantity 0; negative; MS not a number
+# 4 of 6 parts; 8 parts (7 are a line with the shop's line id); quantity
+# 0; negative; MS not a number
 seed bad-A c:SHORT=tsv:ms:now-2h|1|2.00|Short
-seed bad-A c:LONG cart at=now-2h extra=extra
+seed bad-A c:LONG=tsv:ms:now-2h|1|2.00|Long|||L-1|extra
 seed bad-A c:ZERO cart at=now-2h qty=0 c:NEG cart at=now-2h qty=-2 c:NOMS cart ms=x
 seed bad-A v:BAD=garbage reminders=lots period_start=yesterday
 seed bad-B cart_updated=now-2h c:GOOD cart at=now-2h name=Good
