@@ -24,6 +24,7 @@
 
 
 #include "ngx_http_retarget_filter.h"
+#include "ngx_http_retarget_body.h"
 #include "ngx_http_retarget_campaign.h"
 #include "ngx_http_retarget_consent.h"
 #include "ngx_http_retarget_identity.h"
@@ -104,6 +105,8 @@ ngx_http_retarget_header_filter(ngx_http_request_t *r)
 {
     ngx_http_retarget_ctx_t       *ctx;
     ngx_http_retarget_loc_conf_t  *rlcf;
+
+    ngx_http_retarget_capture_start(r);
 
     if (r != r->main) {
         return ngx_http_next_header_filter(r);
@@ -541,6 +544,8 @@ ngx_http_retarget_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_int_t                 rc;
     ngx_chain_t              *cl, *out, **ll;
     ngx_http_retarget_ctx_t  *ctx;
+
+    ngx_http_retarget_capture_body(r, in);
 
     if (in == NULL || r != r->main) {
         return ngx_http_next_body_filter(r, in);

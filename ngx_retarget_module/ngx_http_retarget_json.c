@@ -2,57 +2,70 @@
 /*
  * Copyright (C) The ngx_retarget_module authors
  *
- * JSON documents from outside: parsed with jansson after a scan that
- * refuses deep nesting (jansson's own limit is 2048 levels, each a
- * recursion), walked by a dot path ("items.0.sku", "-1": the last
- * element), and values given back as text: strings unescaped, integers
- * as written, reals in the shortest "%.15g" form, true/false, objects
- * and arrays as compact JSON; null and missing values are NULL.
+ * JSON from outside: bodies of requests and responses, objects embedded
+ * in pages.  jansson parses; what is bounded here is what jansson would
+ * let a visitor cost: the length of the text, and the nesting depth
+ * (jansson recurses once per level, up to 2048 levels).
  */
 
 
 #include "ngx_http_retarget_json.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
+
+/* an index of a path component: "-1" is the last element */
+#define NGX_HTTP_RETARGET_JSON_MAX_INDEX  9
+
 
 static ngx_int_t ngx_http_retarget_json_depth_ok(u_char *p, size_t len);
-static json_t *ngx_http_retarget_json_step(json_t *v, u_char *p, size_t len);
+static json_t *ngx_http_retarget_json_step(json_t *v, u_char *p, size_t n);
+static ngx_int_t ngx_http_retarget_json_real(ngx_pool_t *pool, double d,
+    ngx_str_t *out);
 
-
-/* NULL when the text is not one JSON value, or nests too deep */
 
 json_t *
 ngx_http_retarget_json_parse(u_char *p, size_t len)
 {
     json_error_t  err;
 
-    if (len == 0 || ngx_http_retarget_json_depth_ok(p, len) != NGX_OK) {
+    if (p == NULL || len == 0 || len > NGX_HTTP_RETARGET_JSON_MAX_LEN) {
         return NULL;
     }
 
-    return json_loadb((const char *) p, len,
-                      JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
+    if (!ngx_http_retarget_json_depth_ok(p, len)) {
+        return NULL;
+    }
+
+    /* JSON_DECODE_ANY: a body may be a bare string or number too */
+    return json_loadb((const char *) p, len, JSON_DECODE_ANY, &err);
 }
 
 
-/* brackets outside strings, at most NGX_HTTP_RETARGET_JSON_DEPTH deep */
+/*
+ * Whether no object or array nests deeper than the bound: brackets are
+ * counted outside strings.  Text that is not JSON may pass; jansson
+ * rejects it then.
+ */
 
 static ngx_int_t
 ngx_http_retarget_json_depth_ok(u_char *p, size_t len)
 {
     u_char      *last;
-    ngx_uint_t   depth, string;
+    ngx_uint_t   depth, in_string;
 
     depth = 0;
-    string = 0;
+    in_string = 0;
 
     for (last = p + len; p < last; p++) {
 
-        if (string) {
-            if (*p == '\\') {
+        if (in_string) {
+            if (*p == '\\' && p + 1 < last) {
                 p++;
 
             } else if (*p == '"') {
-                string = 0;
+                in_string = 0;
             }
 
             continue;
@@ -61,13 +74,13 @@ ngx_http_retarget_json_depth_ok(u_char *p, size_t len)
         switch (*p) {
 
         case '"':
-            string = 1;
+            in_string = 1;
             break;
 
         case '[':
         case '{':
-            if (++depth > NGX_HTTP_RETARGET_JSON_DEPTH) {
-                return NGX_ERROR;
+            if (++depth > NGX_HTTP_RETARGET_JSON_MAX_DEPTH) {
+                return 0;
             }
 
             break;
@@ -82,14 +95,9 @@ ngx_http_retarget_json_depth_ok(u_char *p, size_t len)
         }
     }
 
-    return NGX_OK;
+    return 1;
 }
 
-
-/*
- * "a.b.0.c": object keys and array indices (0-based, -1 the last); an
- * empty path or "." is the value itself.  NULL when it is not there.
- */
 
 json_t *
 ngx_http_retarget_json_path(json_t *root, u_char *path, size_t len)
@@ -97,147 +105,207 @@ ngx_http_retarget_json_path(json_t *root, u_char *path, size_t len)
     u_char  *p, *last, *dot;
     json_t  *v;
 
-    v = root;
-
-    if (v == NULL || len == 0 || (len == 1 && path[0] == '.')) {
-        return v;
+    if (root == NULL) {
+        return NULL;
     }
 
+    if (len == 0 || (len == 1 && path[0] == '.')) {
+        return root;
+    }
+
+    v = root;
     p = path;
     last = path + len;
 
-    while (v != NULL) {
+    for ( ;; ) {
         dot = ngx_strlchr(p, last, '.');
 
-        v = ngx_http_retarget_json_step(v, p, (dot ? dot : last) - p);
-
         if (dot == NULL) {
-            break;
+            dot = last;
+        }
+
+        v = ngx_http_retarget_json_step(v, p, dot - p);
+
+        if (v == NULL || dot == last) {
+            return v;
         }
 
         p = dot + 1;
     }
-
-    return v;
 }
 
+
+/* one component: a key of an object, or an index of an array */
 
 static json_t *
-ngx_http_retarget_json_step(json_t *v, u_char *p, size_t len)
+ngx_http_retarget_json_step(json_t *v, u_char *p, size_t n)
 {
-    size_t      n;
-    u_char     *q;
-    ngx_uint_t  neg;
+    size_t      size;
+    ngx_int_t   neg, i;
+    ngx_uint_t  k;
 
     if (json_is_object(v)) {
-        return json_object_getn(v, (const char *) p, len);
+        return json_object_getn(v, (const char *) p, n);
     }
 
-    if (!json_is_array(v) || len == 0 || len > 10) {
+    if (!json_is_array(v)) {
         return NULL;
     }
 
-    neg = (p[0] == '-');
-    n = 0;
-
-    for (q = p + neg; q < p + len; q++) {
-        if (*q < '0' || *q > '9') {
-            return NULL;
-        }
-
-        n = n * 10 + (*q - '0');
-    }
-
-    if (q == p + neg) {
-        return NULL;
-    }
+    neg = (n > 1 && p[0] == '-');
 
     if (neg) {
-        if (n == 0 || n > json_array_size(v)) {
+        p++;
+        n--;
+    }
+
+    if (n == 0 || n > NGX_HTTP_RETARGET_JSON_MAX_INDEX) {
+        return NULL;
+    }
+
+    i = 0;
+
+    for (k = 0; k < n; k++) {
+        if (p[k] < '0' || p[k] > '9') {
             return NULL;
         }
 
-        n = json_array_size(v) - n;
+        i = i * 10 + (p[k] - '0');
     }
 
-    return json_array_get(v, n);
+    size = json_array_size(v);
+
+    if (neg) {
+        if (i == 0 || (size_t) i > size) {
+            return NULL;
+        }
+
+        i = size - i;
+    }
+
+    if ((size_t) i >= size) {
+        return NULL;
+    }
+
+    return json_array_get(v, i);
 }
 
-
-/* the value as text in the pool; NGX_DECLINED for null */
 
 ngx_int_t
 ngx_http_retarget_json_text(ngx_pool_t *pool, json_t *v, ngx_str_t *out)
 {
+    u_char  *p;
     char    *dump;
-    u_char   buf[64];
     size_t   len;
 
-    ngx_str_null(out);
+    out->len = 0;
+    out->data = (u_char *) "";
 
     if (v == NULL) {
-        return NGX_DECLINED;
+        return NGX_OK;
     }
 
     switch (json_typeof(v)) {
 
     case JSON_STRING:
         len = json_string_length(v);
-        out->data = ngx_pnalloc(pool, len + 1);
-        if (out->data == NULL) {
+
+        p = ngx_pnalloc(pool, len ? len : 1);
+        if (p == NULL) {
             return NGX_ERROR;
         }
 
+        ngx_memcpy(p, json_string_value(v), len);
+
+        out->data = p;
         out->len = len;
-        ngx_memcpy(out->data, json_string_value(v), len);
         return NGX_OK;
 
     case JSON_INTEGER:
-        len = ngx_sprintf(buf, "%L", (int64_t) json_integer_value(v)) - buf;
-        break;
-
-    case JSON_REAL:
-        len = snprintf((char *) buf, sizeof(buf), "%.15g", json_real_value(v));
-        break;
-
-    case JSON_TRUE:
-        len = ngx_cpymem(buf, "true", 4) - buf;
-        break;
-
-    case JSON_FALSE:
-        len = ngx_cpymem(buf, "false", 5) - buf;
-        break;
-
-    case JSON_OBJECT:
-    case JSON_ARRAY:
-        dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (dump == NULL) {
+        p = ngx_pnalloc(pool, NGX_INT64_LEN);
+        if (p == NULL) {
             return NGX_ERROR;
         }
 
-        len = ngx_strlen(dump);
-        out->data = ngx_pnalloc(pool, len + 1);
-        if (out->data == NULL) {
-            free(dump);
-            return NGX_ERROR;
-        }
-
-        out->len = len;
-        ngx_memcpy(out->data, dump, len);
-        free(dump);
+        out->data = p;
+        out->len = ngx_sprintf(p, "%L", (int64_t) json_integer_value(v)) - p;
         return NGX_OK;
 
-    default: /* null */
-        return NGX_DECLINED;
+    case JSON_REAL:
+        return ngx_http_retarget_json_real(pool, json_real_value(v), out);
+
+    case JSON_TRUE:
+        ngx_str_set(out, "true");
+        return NGX_OK;
+
+    case JSON_FALSE:
+        ngx_str_set(out, "false");
+        return NGX_OK;
+
+    case JSON_NULL:
+        return NGX_OK;
+
+    default: /* JSON_OBJECT, JSON_ARRAY */
+        break;
     }
 
-    out->data = ngx_pnalloc(pool, len);
-    if (out->data == NULL) {
+    /* jansson allocates the text with malloc(): copied, then freed */
+
+    dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER
+                         | JSON_REAL_PRECISION(15));
+    if (dump == NULL) {
         return NGX_ERROR;
     }
 
+    len = ngx_strlen(dump);
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        free(dump);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, dump, len);
+    free(dump);
+
+    out->data = p;
     out->len = len;
-    ngx_memcpy(out->data, buf, len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A real as people write it: 15 significant digits ("19.99", not
+ * "19.989999999999998"), or 17 when 15 do not give the same number back.
+ */
+
+static ngx_int_t
+ngx_http_retarget_json_real(ngx_pool_t *pool, double d, ngx_str_t *out)
+{
+    int      n;
+    char     buf[64];
+    u_char  *p;
+
+    n = snprintf(buf, sizeof(buf), "%.15g", d);
+
+    if (n > 0 && (size_t) n < sizeof(buf) && strtod(buf, NULL) != d) {
+        n = snprintf(buf, sizeof(buf), "%.17g", d);
+    }
+
+    if (n <= 0 || (size_t) n >= sizeof(buf)) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, n);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, buf, n);
+
+    out->data = p;
+    out->len = n;
 
     return NGX_OK;
 }

@@ -2,8 +2,9 @@
 /*
  * Copyright (C) The ngx_retarget_module authors
  *
- * JSON documents from outside (bodies, headers, maps): parsed bounded,
- * walked by a dot path, and values given back as text.
+ * JSON documents from outside (request and response bodies, objects a
+ * page embeds): a bounded parse, a dot path walk and the text of a value.
+ * Pure functions of their input (fuzz/json_fuzz.c).
  */
 
 
@@ -17,12 +18,25 @@
 #include <jansson.h>
 
 
-/* the deepest nesting of arrays and objects a document may have */
-#define NGX_HTTP_RETARGET_JSON_DEPTH  32
+/* no document is parsed beyond these */
+#define NGX_HTTP_RETARGET_JSON_MAX_LEN    (8 * 1024 * 1024)
+#define NGX_HTTP_RETARGET_JSON_MAX_DEPTH  64
 
 
+/* a new reference (json_decref() it), or NULL: too long, too deep, not JSON */
 json_t *ngx_http_retarget_json_parse(u_char *p, size_t len);
+
+/*
+ * The value at a dot path ("items.0.id", "responses.-1.body"; empty or
+ * "." is the document), borrowed from root; NULL when there is none.
+ */
 json_t *ngx_http_retarget_json_path(json_t *root, u_char *path, size_t len);
+
+/*
+ * The text of a value: a string unescaped, a number as JSON writes it,
+ * "true"/"false", an object or an array as compact JSON; empty for null
+ * and for NULL.  NGX_ERROR only when memory runs out.
+ */
 ngx_int_t ngx_http_retarget_json_text(ngx_pool_t *pool, json_t *v,
     ngx_str_t *out);
 

@@ -32,11 +32,13 @@
 
 
 #include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_body.h"
 #include "ngx_http_retarget_campaign.h"
 #include "ngx_http_retarget_consent.h"
 #include "ngx_http_retarget_control.h"
 #include "ngx_http_retarget_counters.h"
 #include "ngx_http_retarget_event.h"
+#include "ngx_http_retarget_extract.h"
 #include "ngx_http_retarget_fetch.h"
 #include "ngx_http_retarget_filter.h"
 #include "ngx_http_retarget_hmac.h"
@@ -50,6 +52,7 @@
 
 
 static ngx_int_t ngx_http_retarget_preaccess_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_retarget_precontent_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_retarget_wants_html(ngx_http_request_t *r);
 static ngx_int_t ngx_http_retarget_log_handler(ngx_http_request_t *r);
 
@@ -233,6 +236,20 @@ static ngx_command_t  ngx_http_retarget_commands[] = {
       0,
       NULL },
 
+    { ngx_string("retarget_extract"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE3,
+      ngx_http_retarget_extract_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("retarget_extract_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_retarget_loc_conf_t, extract_max_size),
+      &ngx_http_retarget_extract_size_bounds },
+
     { ngx_string("retarget_campaign"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_retarget_campaign_directive,
@@ -364,6 +381,28 @@ static ngx_http_variable_t  ngx_http_retarget_vars[] = {
 
       ngx_http_null_variable
 };
+
+
+/*
+ * The request body retarget_extract reads, once the access checks
+ * (allow/deny, auth_basic, auth_request) have let the request in: a
+ * refused client cannot make nginx buffer it.  The phases run again once
+ * it is read (ngx_http_retarget_body.c).
+ */
+
+static ngx_int_t
+ngx_http_retarget_precontent_handler(ngx_http_request_t *r)
+{
+    ngx_http_retarget_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_retarget_module);
+
+    if (r != r->main || ctx == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_retarget_body_read(r, ctx);
+}
 
 
 static ngx_int_t
@@ -648,6 +687,13 @@ ngx_http_retarget_init(ngx_conf_t *cf)
 
     *h = ngx_http_retarget_preaccess_handler;
 
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_retarget_precontent_handler;
+
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
     if (h == NULL) {
         return NGX_ERROR;
@@ -808,6 +854,7 @@ ngx_http_retarget_create_loc_conf(ngx_conf_t *cf)
     rlcf->bypass = NGX_CONF_UNSET_PTR;
     rlcf->cookie = NGX_CONF_UNSET_PTR;
     rlcf->stream_pageviews = NGX_CONF_UNSET;
+    rlcf->extract_max_size = NGX_CONF_UNSET_SIZE;
 
     ngx_http_retarget_campaign_create(&rlcf->campaign);
 
@@ -829,6 +876,8 @@ ngx_http_retarget_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->privacy_url, prev->privacy_url, "");
     ngx_conf_merge_ptr_value(conf->bypass, prev->bypass, NULL);
     ngx_conf_merge_value(conf->stream_pageviews, prev->stream_pageviews, 0);
+    ngx_conf_merge_size_value(conf->extract_max_size, prev->extract_max_size,
+                              128 * 1024);
 
     if (ngx_http_merge_types(cf, &conf->types_keys, &conf->types,
                              &prev->types_keys, &prev->types,

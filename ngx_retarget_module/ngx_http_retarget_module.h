@@ -247,6 +247,9 @@ typedef struct {
                                                      variant_name_t */
     ngx_http_retarget_tpl_t       *builtin_banner;
 
+    ngx_uint_t                     extract_sources;  /* retarget_extract:
+                                                        ..._SRC_BIT()s */
+
     ngx_flag_t                     used;          /* any "retarget on" */
     u_char                        *used_file;     /* where, for errors */
     ngx_uint_t                     used_line;
@@ -345,6 +348,7 @@ typedef struct {
 
     ngx_array_t                   *events;        /* retarget_event */
     ngx_flag_t                     stream_pageviews;
+    size_t                         extract_max_size;
 
     ngx_http_retarget_campaign_t   campaign;
 } ngx_http_retarget_loc_conf_t;
