@@ -110,7 +110,8 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_TARGETS := template_fuzz return_path_fuzz state_fuzz event_conf_fuzz \
-                cookie_fuzz reply_fuzz html_fuzz json_fuzz form_fuzz
+                cookie_fuzz reply_fuzz html_fuzz json_fuzz form_fuzz \
+                page_fuzz
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -W -Wall -Wno-unused-parameter -Werror
@@ -167,6 +168,8 @@ fuzz-build: $(BUILD)/nginx/objs/Makefile
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
 	    fuzz/form_fuzz.c ngx_retarget_module/ngx_http_retarget_form.c \
 	    $(FUZZ_DIR)/stubs.o -o $(FUZZ_DIR)/form_fuzz
+	    fuzz/page_fuzz.c ngx_retarget_module/ngx_http_retarget_page_scan.c \
+	    $(FUZZ_DIR)/stubs.o -ljansson -o $(FUZZ_DIR)/page_fuzz
 
 fuzz: fuzz-build
 	@failed=; \

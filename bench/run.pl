@@ -13,8 +13,14 @@
 #   (d) returning   the module, a returning visitor with a 3-item cart:
 #                   cookie verify, ONE Redis read (HGETALL of the visitor's
 #                   meta hash), the reminder banner, the page's write batch
+#   (e) page        (d) on a WooCommerce-like product page
+#                   (bench/page-woo.html: the same page, its JSON-LD a
+#                   @graph with priceSpecification near </body>) in a
+#                   location with "retarget_event product;": the page
+#                   scanner reads the product from the HTML as it streams
+#                   and the product event is written with the page's values
 #
-# (c) and (d) run the very same configuration (a shop with the campaign
+# (c), (d) and (e) run the very same configuration (a shop with the campaign
 # on); only the request differs.  They share one private redis-server
 # (TCP on loopback, no persistence), seeded before the run with the
 # returning visitor's cart.
@@ -129,16 +135,20 @@ my @VARIANTS = (
     { key => 'd', name => 'returning',
       what => 'module, returning visitor, 3-item cart: cookie verify, '
             . 'one Redis read, banner, logging' },
+    { key => 'e', name => 'page', path => '/product-woo.html',
+      what => '(d) on a WooCommerce-like page, the page scanner on: '
+            . 'JSON-LD read from the HTML, product event from it' },
 );
+$_->{path} //= '/product.html' for @VARIANTS;
 # BENCH_VARIANTS=ad: a subset, e.g. while working on (d); (a) always
 # runs, every ratio is to it.
-my $ONLY = $ENV{BENCH_VARIANTS} // 'abcd';
-die "bench: BENCH_VARIANTS=$ONLY: letters from abcd\n"
-    unless $ONLY =~ /^[abcd]+$/;
+my $ONLY = $ENV{BENCH_VARIANTS} // 'abcde';
+die "bench: BENCH_VARIANTS=$ONLY: letters from abcde\n"
+    unless $ONLY =~ /^[abcde]+$/;
 @VARIANTS = grep { $_->{key} eq 'a' || index($ONLY, $_->{key}) >= 0 }
             @VARIANTS;
 my %V = map { $_->{key} => $_ } @VARIANTS;
-my @MODULE_KEYS = grep { $V{$_} } qw(c d);
+my @MODULE_KEYS = grep { $V{$_} } qw(c d e);
 
 my ($TMP, %PIDS, $REDIS_PORT, $CAMPAIGN, $EXIT, $RUNNING);
 
@@ -173,6 +183,9 @@ sub main {
     copy("$BENCH/page.html", "$TMP/html/product.html")
         or die "bench: copy page.html: $!\n";
     chmod 0644, "$TMP/html/product.html";
+    copy("$BENCH/page-woo.html", "$TMP/html/product-woo.html")
+        or die "bench: copy page-woo.html: $!\n";
+    chmod 0644, "$TMP/html/product-woo.html";
     write_file("$TMP/report.lua", wrk_report_lua());
 
     print_machine();
@@ -209,7 +222,7 @@ sub main {
     for my $round (1 .. $ROUNDS) {
         printf "round %d:", $round;
         for my $v (@VARIANTS) {
-            my $uses_redis = $v->{key} =~ /^[cd]$/;
+            my $uses_redis = $v->{key} =~ /^[cde]$/;
             my $before = $uses_redis ? redis_snapshot() : undef;
             my $worker = nginx_worker($v);
             my @cpu0 = sched_ns($worker);
@@ -380,7 +393,7 @@ sub nginx_conf {
     $campaign //= $CAMPAIGN;
     my $dir = "$TMP/$v->{name}";
     my $port = $v->{port} // 1;
-    my $module = $v->{key} =~ /^[cd]$/;
+    my $module = $v->{key} =~ /^[cde]$/;
 
     my $c = '';
     $c .= "load_module $MODULE;\n" if $module;
@@ -461,6 +474,12 @@ EOF
         $c .= <<"EOF";
         }
 
+        # (e): the product from the page itself (JSON-LD), the event
+        # written with its values; the scanner runs only here
+        location = /product-woo.html {
+            retarget_event product;
+        }
+
         location /retarget/ {
             retarget_control;
         }
@@ -537,6 +556,16 @@ sub check_responses {
                 ? 'cookie accepted, cart banner injected'
                 : 'cookie accepted, NO banner (campaign not built yet?)';
         }
+        if ($v->{key} eq 'e') {
+            # the product event took its sku from the page's JSON-LD
+            sleep 0.2;
+            my $viewed = redis('LRANGE', "rt:{$VID}:viewed", 0, 0);
+            die "bench: (e) the page scanner found no product (viewed: "
+              . (ref $viewed ? "@$viewed" : 'none') . ")\n"
+                unless ref $viewed && ($viewed->[0] // '') eq
+                                      'stoneware-mug-sand';
+            $note .= ', product read from the page';
+        }
         printf "  (%s) %-10s %6d bytes  %s\n", $v->{key}, $v->{name},
                length($body), $note;
         $v->{bytes} = length($body);
@@ -547,8 +576,8 @@ sub fetch {
     my ($v) = @_;
     my @cmd = ('curl', '-sS', '--max-time', '5', '-D', '-',
                '-H', "Accept: $ACCEPT");
-    push @cmd, '-H', "Cookie: $COOKIE" if $v->{key} eq 'd';
-    push @cmd, "http://127.0.0.1:$v->{port}/product.html";
+    push @cmd, '-H', "Cookie: $COOKIE" if $v->{key} =~ /^[de]$/;
+    push @cmd, "http://127.0.0.1:$v->{port}$v->{path}";
     my $out = capture(@cmd);
     my ($headers, $body) = split /\r\n\r\n/, $out, 2;
     my ($status) = ($headers // '') =~ m{^HTTP/\S+ (\d+)};
@@ -578,8 +607,8 @@ sub wrk {
     my @cmd = ('wrk', "-t$THREADS", "-c$CONNS", "-d${seconds}s",
                '--timeout', '2s', '-s', "$TMP/report.lua",
                '-H', "Accept: $ACCEPT");
-    push @cmd, '-H', "Cookie: $COOKIE" if $v->{key} eq 'd';
-    push @cmd, "http://127.0.0.1:$v->{port}/product.html";
+    push @cmd, '-H', "Cookie: $COOKIE" if $v->{key} =~ /^[de]$/;
+    push @cmd, "http://127.0.0.1:$v->{port}$v->{path}";
     my $out = capture(@cmd);
     my ($line) = $out =~ /^(BENCH .*)$/m
         or die "bench: wrk gave no report for ($v->{key}):\n$out";
@@ -717,9 +746,9 @@ sub redis_round_trips {
     my $idle_cpu = cpu_s($s2) - cpu_s($s1);
 
     my $cfg = "$TMP/curl-$v->{key}.cfg";
-    my $url = "http://127.0.0.1:$v->{port}/product.html";
+    my $url = "http://127.0.0.1:$v->{port}$v->{path}";
     my $text = qq(silent\nshow-error\nheader = "Accept: $ACCEPT"\n);
-    $text .= qq(header = "Cookie: $COOKIE"\n) if $v->{key} eq 'd';
+    $text .= qq(header = "Cookie: $COOKIE"\n) if $v->{key} =~ /^[de]$/;
     $text .= qq(url = "$url"\noutput = "/dev/null"\n) x $n;
     write_file($cfg, $text);
 
@@ -833,6 +862,15 @@ EOF
     if ($V{b}) {
         printf "\n(b) sub_filter at %.2f x (a): issue 4 expects about "
              . "0.40 x\n", $V{b}{ratio};
+    }
+
+    if ($V{d} && $V{e}) {
+        # issue 10: the page path must not be slower
+        printf "\n(e) the page path at %.2f x (d) by req/s, %.2f x by "
+             . "worker CPU (%.1f against %.1f us/req): the scanner and the "
+             . "product event it writes\n", $V{e}{rps} / $V{d}{rps},
+               $V{d}{worker_us} / $V{e}{worker_us}, $V{e}{worker_us},
+               $V{d}{worker_us};
     }
 
     # [measured for real?, target, value, met?]

@@ -49,6 +49,9 @@ static ngx_int_t ngx_http_retarget_user_normalise(ngx_pool_t *pool,
     ngx_str_t *v);
 static ngx_int_t ngx_http_retarget_user_hash(ngx_pool_t *pool, ngx_str_t *v);
 static ngx_int_t ngx_http_retarget_event_url(ngx_str_t *v);
+static ngx_int_t ngx_http_retarget_event_page(ngx_conf_t *cf,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_event_conf_t *ec,
+    ngx_str_t *raw);
 static ngx_uint_t ngx_http_retarget_bidi(uint32_t cp);
 
 
@@ -115,6 +118,21 @@ static ngx_str_t  ngx_http_retarget_no[ngx_http_retarget_p_count] = {
     [ngx_http_retarget_p_user] = ngx_string("rejected:no_user"),
     [ngx_http_retarget_p_line] = ngx_string("rejected:no_line"),
     [ngx_http_retarget_p_qty] = ngx_string("rejected:no_qty")
+};
+
+
+/*
+ * "retarget_event product" without sku=: what is not given comes from
+ * the page (ngx_http_retarget_page.c); the page is the shop's own
+ * response, so these are fine in a "catalog" event
+ */
+static ngx_str_t  ngx_http_retarget_page_params[] = {
+    ngx_string("$retarget_page_sku"),
+    ngx_null_string,
+    ngx_string("$retarget_page_price"),
+    ngx_string("$retarget_page_name"),
+    ngx_string("$retarget_page_image"),
+    ngx_string("$retarget_page_url")
 };
 
 
@@ -298,6 +316,10 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
     }
 
+    if (ngx_http_retarget_event_page(cf, rlcf, ec, raw) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cf->log, 0,
                    "retarget event \"%V\": type %d, counter \"%V\"",
                    &ec->name, (int) ec->type, &ec->counter);
@@ -465,6 +487,61 @@ ngx_http_retarget_cart_params(ngx_conf_t *cf, ngx_command_t *cmd,
                            "\"catalog\" is not for \"cart_sync\" in \"%V\"",
                            &cmd->name);
         return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A product event without sku= takes its values from the page; and a
+ * location whose events name $retarget_page_* has its pages scanned.
+ */
+
+static ngx_int_t
+ngx_http_retarget_event_page(ngx_conf_t *cf,
+    ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_event_conf_t *ec,
+    ngx_str_t *raw)
+{
+    ngx_uint_t                         k, page;
+    ngx_http_compile_complex_value_t   ccv;
+
+    page = (ec->type == ngx_http_retarget_ev_product
+            && ec->params[ngx_http_retarget_p_sku] == NULL);
+
+    for (k = 0; page && k <= ngx_http_retarget_p_url; k++) {
+        if (ec->params[k] != NULL || k == ngx_http_retarget_p_qty) {
+            continue;
+        }
+
+        raw[k] = ngx_http_retarget_page_params[k];
+
+        ec->params[k] = ngx_palloc(cf->pool,
+                                   sizeof(ngx_http_complex_value_t));
+        if (ec->params[k] == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &raw[k];
+        ccv.complex_value = ec->params[k];
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    for (k = 0; k < ngx_http_retarget_p_count; k++) {
+        if (raw[k].len >= sizeof("retarget_page_") - 1
+            && ngx_strlcasestrn(raw[k].data, raw[k].data + raw[k].len,
+                                (u_char *) "retarget_page_",
+                                sizeof("retarget_page_") - 2)
+               != NULL)
+        {
+            rlcf->page.events = 1;
+        }
     }
 
     return NGX_OK;

@@ -25,6 +25,7 @@
 #include "ngx_http_retarget_body.h"
 #include "ngx_http_retarget_form.h"
 #include "ngx_http_retarget_json.h"
+#include "ngx_http_retarget_page.h"
 
 
 #define NGX_HTTP_RETARGET_EXTRACT_PATH_MAX  1024
@@ -48,8 +49,6 @@ static ngx_int_t ngx_http_retarget_extract_form(ngx_http_request_t *r,
 static char *ngx_http_retarget_extract_check_size(ngx_conf_t *cf,
     void *post, void *data);
 
-
-ngx_http_retarget_page_text_pt  ngx_http_retarget_extract_page_source;
 
 ngx_conf_post_t  ngx_http_retarget_extract_size_bounds = {
     ngx_http_retarget_extract_check_size
@@ -221,8 +220,8 @@ ngx_http_retarget_extract_value(ngx_http_request_t *r,
         break;
 
     default: /* NGX_HTTP_RETARGET_SRC_PAGE */
-        if (ngx_http_retarget_extract_page_source == NULL
-            || ngx_http_retarget_extract_page_source(mr, &body) != NGX_OK
+        /* the object retarget_page_json names, complete by now */
+        if (ngx_http_retarget_page_json_text(mr, &body) != NGX_OK
             || body.len == 0)
         {
             ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

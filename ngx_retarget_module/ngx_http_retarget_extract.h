@@ -14,18 +14,6 @@
 #include "ngx_http_retarget_module.h"
 
 
-/*
- * The text of the JSON object the page embeds (retarget_page_json), once
- * the page has been seen whole: NGX_OK, or NGX_DECLINED when there is
- * none.  The page scanner sets this pointer at configuration time, so
- * that this file does not depend on it; while it is NULL, "page" extracts
- * are empty.
- */
-typedef ngx_int_t (*ngx_http_retarget_page_text_pt)(ngx_http_request_t *r,
-    ngx_str_t *text);
-
-extern ngx_http_retarget_page_text_pt  ngx_http_retarget_extract_page_source;
-
 /* retarget_extract_max_size: at most what the JSON parser takes */
 extern ngx_conf_post_t  ngx_http_retarget_extract_size_bounds;
 

@@ -29,6 +29,7 @@
 #include "ngx_http_retarget_consent.h"
 #include "ngx_http_retarget_identity.h"
 #include "ngx_http_retarget_notice.h"
+#include "ngx_http_retarget_page.h"
 #include "ngx_http_retarget_request.h"
 
 
@@ -107,6 +108,7 @@ ngx_http_retarget_header_filter(ngx_http_request_t *r)
     ngx_http_retarget_loc_conf_t  *rlcf;
 
     ngx_http_retarget_capture_start(r);
+    ngx_http_retarget_page_start(r);
 
     if (r != r->main) {
         return ngx_http_next_header_filter(r);
@@ -546,6 +548,7 @@ ngx_http_retarget_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_http_retarget_ctx_t  *ctx;
 
     ngx_http_retarget_capture_body(r, in);
+    ngx_http_retarget_page_body(r, in);
 
     if (in == NULL || r != r->main) {
         return ngx_http_next_body_filter(r, in);

@@ -44,6 +44,7 @@
 #include "ngx_http_retarget_hmac.h"
 #include "ngx_http_retarget_identity.h"
 #include "ngx_http_retarget_notice.h"
+#include "ngx_http_retarget_page.h"
 #include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_request.h"
 #include "ngx_http_retarget_status.h"
@@ -249,6 +250,13 @@ static ngx_command_t  ngx_http_retarget_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_retarget_loc_conf_t, extract_max_size),
       &ngx_http_retarget_extract_size_bounds },
+
+    { ngx_string("retarget_page_json"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_retarget_page_json_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("retarget_campaign"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
@@ -661,7 +669,7 @@ ngx_http_retarget_add_variables(ngx_conf_t *cf)
         var->data = v->data;
     }
 
-    return NGX_OK;
+    return ngx_http_retarget_page_add_variables(cf);
 }
 
 
@@ -857,6 +865,7 @@ ngx_http_retarget_create_loc_conf(ngx_conf_t *cf)
     rlcf->extract_max_size = NGX_CONF_UNSET_SIZE;
 
     ngx_http_retarget_campaign_create(&rlcf->campaign);
+    ngx_http_retarget_page_create_conf(&rlcf->page);
 
     return rlcf;
 }
@@ -915,6 +924,8 @@ ngx_http_retarget_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
         conf->notice = prev->notice;
     }
+
+    ngx_http_retarget_page_merge_conf(&prev->page, &conf->page);
 
     return ngx_http_retarget_campaign_merge(cf, &prev->campaign,
                                             &conf->campaign);

@@ -328,6 +328,16 @@ typedef struct {
 } ngx_http_retarget_state_t;
 
 
+/* the page data a location reads: ngx_http_retarget_page.c */
+typedef struct {
+    ngx_uint_t                     json;          /* retarget_page_json:
+                                                     id=, var= or none */
+    ngx_str_t                      json_name;
+    ngx_flag_t                     events;        /* an event here reads
+                                                     $retarget_page_* */
+} ngx_http_retarget_page_conf_t;
+
+
 typedef struct {
     ngx_flag_t                     enable;
     ngx_uint_t                     consent_mode;
@@ -351,6 +361,8 @@ typedef struct {
     size_t                         extract_max_size;
 
     ngx_http_retarget_campaign_t   campaign;
+
+    ngx_http_retarget_page_conf_t  page;
 } ngx_http_retarget_loc_conf_t;
 
 

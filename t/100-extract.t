@@ -621,16 +621,13 @@ sect('responses that give no values', {}, sub {
     is($r->{body}, $RESP_JSON, 'a copied response reaches the client whole');
 });
 
-sect('page source: nothing registered, empty', {}, sub {
+sect('page source: no retarget_page_json, empty', {}, sub {
     get('/api/json');
     is(last_log()->{pg}, '', '$pg is empty');
 });
 
-# With the page scanner (ngx_http_retarget_page.c, another part of issue
-# 10) merged, "page" extracts read the object retarget_page_json names:
-# this needs the one line that registers the scanner's text with
-# ngx_http_retarget_extract_page_source (module.c's preconfiguration).
-if (-f 'ngx_retarget_module/ngx_http_retarget_page.c') {
+# "page" extracts read the object retarget_page_json names
+{
     Test::Retarget::Redis::section('page source: retarget_page_json', {
         http_config => $HTTP,
         config => q{
@@ -647,9 +644,7 @@ if (-f 'ngx_retarget_module/ngx_http_retarget_page.c') {
         $Lines = log_lines();
         my $r = http_req(uri => '/p/a.html', headers => ['Accept: text/html']);
         is($r->{status}, 200, 'GET /p/a.html: 200');
-        is(last_log()->{pg}, 'PG-1', 'the embedded object\'s product.sku')
-            or diag('is ngx_http_retarget_extract_page_source set to '
-                    . 'ngx_http_retarget_page_json_text?');
+        is(last_log()->{pg}, 'PG-1', 'the embedded object\'s product.sku');
         ok(eventually(sub { grep { ($_->{sku} // '') eq 'PG-1' }
                             stream_events() }),
            'sku PG-1 in the stream');

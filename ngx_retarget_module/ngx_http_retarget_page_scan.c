@@ -1,0 +1,2330 @@
+
+/*
+ * Copyright (C) The ngx_retarget_module authors
+ *
+ * Product data from the page as it streams.  A small HTML tokenizer
+ * (after WHATWG "Tokenization", for the states that matter: data, tags
+ * and their attributes, comments, and the raw text of script, style,
+ * textarea and title) carries its state from one buffer to the next, so
+ * a tag, an attribute or an end tag cut by a buffer boundary is read as
+ * if it were whole.  What it keeps:
+ *
+ *   - the text of a <script type="application/ld+json">, up to
+ *     NGX_HTTP_RETARGET_PAGE_JSON_MAX bytes (a longer one is skipped),
+ *     parsed with jansson at its end tag: the first schema.org Product,
+ *     at the top, in an array, in "@graph" or in "mainEntity";
+ *   - microdata: the open itemscope elements (a fixed stack), the
+ *     itemprop values of the first Product and of its Offer, from
+ *     content=, href=, src= or the element's text, and Magento's
+ *     data-price-amount;
+ *   - OpenGraph and Facebook product <meta> tags;
+ *   - retarget_page_json: the text of <script type="application/json"
+ *     id=ID>, or of the object literal of "var NAME = {...}" (also let,
+ *     const, window.NAME, or a bare assignment) in an inline script,
+ *     braces balanced outside strings.
+ *
+ * Every value is entity-decoded, its white space collapsed and trimmed;
+ * a price is reduced to digits and a decimal point, an availability to
+ * "1" or "0".  The first value found for a field in a source is kept.
+ * Memory: the fixed state here, attribute values of at most
+ * NGX_HTTP_RETARGET_PAGE_ATTR_MAX bytes, one capture buffer that grows
+ * to at most NGX_HTTP_RETARGET_PAGE_JSON_MAX, and the values found.
+ */
+
+
+#include "ngx_http_retarget_page_scan.h"
+
+#include <jansson.h>
+
+
+typedef enum {
+    ngx_http_retarget_pt_data = 0,
+    ngx_http_retarget_pt_tag_open,
+    ngx_http_retarget_pt_markup,
+    ngx_http_retarget_pt_markup_dash,
+    ngx_http_retarget_pt_comment,
+    ngx_http_retarget_pt_bogus,
+    ngx_http_retarget_pt_end_open,
+    ngx_http_retarget_pt_tag_name,
+    ngx_http_retarget_pt_before_attr,
+    ngx_http_retarget_pt_attr_name,
+    ngx_http_retarget_pt_after_attr_name,
+    ngx_http_retarget_pt_before_value,
+    ngx_http_retarget_pt_value_dq,
+    ngx_http_retarget_pt_value_sq,
+    ngx_http_retarget_pt_value_unq,
+    ngx_http_retarget_pt_raw
+} ngx_http_retarget_page_state_e;
+
+
+/* what the text of a raw element is for */
+typedef enum {
+    ngx_http_retarget_pc_skip = 0,
+    ngx_http_retarget_pc_jsonld,
+    ngx_http_retarget_pc_embed,
+    ngx_http_retarget_pc_js
+} ngx_http_retarget_page_content_e;
+
+
+/* the var=NAME matcher */
+typedef enum {
+    ngx_http_retarget_pj_look = 0,
+    ngx_http_retarget_pj_eq,
+    ngx_http_retarget_pj_value,
+    ngx_http_retarget_pj_object
+} ngx_http_retarget_page_js_e;
+
+
+/* the kinds of itemscope */
+#define NGX_HTTP_RETARGET_PAGE_OTHER    0
+#define NGX_HTTP_RETARGET_PAGE_PRODUCT  1
+#define NGX_HTTP_RETARGET_PAGE_OFFER    2
+
+#define NGX_HTTP_RETARGET_PAGE_LD_DEPTH  4
+
+#define ngx_http_retarget_page_space(c)                                      \
+    ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\f' || (c) == '\r')
+
+#define ngx_http_retarget_page_find(p, last, c)                             \
+    ((u_char *) memchr(p, c, (last) - (p)))
+
+/* a name (already lowercase) is the literal */
+#define ngx_http_retarget_page_is_lit(name, len, lit)                        \
+    ((len) == sizeof(lit) - 1 && ngx_memcmp(name, lit, sizeof(lit) - 1) == 0)
+
+/* white space, "/" or ">": a name ends; "=" too for an attribute name */
+#define NGX_HTTP_RETARGET_PAGE_C_TAG   1
+#define NGX_HTTP_RETARGET_PAGE_C_ATTR  2
+
+#define ngx_http_retarget_page_tag_end(c)                                    \
+    (ngx_http_retarget_page_class[c] & NGX_HTTP_RETARGET_PAGE_C_TAG)
+#define ngx_http_retarget_page_attr_end(c)                                   \
+    (ngx_http_retarget_page_class[c] & NGX_HTTP_RETARGET_PAGE_C_ATTR)
+
+#define ngx_http_retarget_page_alpha(c)                                      \
+    (((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'z')
+
+
+static void ngx_http_retarget_page_tag_begin(ngx_http_retarget_page_scan_t *s,
+    ngx_uint_t end);
+static void ngx_http_retarget_page_name_add(u_char *name, size_t *len,
+    u_char c);
+static ngx_http_retarget_page_buf_t *ngx_http_retarget_page_attr(
+    ngx_http_retarget_page_scan_t *s);
+static void ngx_http_retarget_page_value_begin(
+    ngx_http_retarget_page_scan_t *s);
+static void ngx_http_retarget_page_attr_flag(ngx_http_retarget_page_scan_t *s);
+static void ngx_http_retarget_page_buf_add(ngx_http_retarget_page_buf_t *b,
+    u_char *p, size_t n);
+static void ngx_http_retarget_page_tag_done(ngx_http_retarget_page_scan_t *s);
+static ngx_uint_t ngx_http_retarget_page_is(u_char *name, size_t len,
+    const char *s);
+static ngx_uint_t ngx_http_retarget_page_is_void(u_char *name, size_t len);
+static ngx_uint_t ngx_http_retarget_page_attr_is(
+    ngx_http_retarget_page_buf_t *b, const char *s);
+static ngx_uint_t ngx_http_retarget_page_script(
+    ngx_http_retarget_page_scan_t *s);
+static u_char *ngx_http_retarget_page_raw(ngx_http_retarget_page_scan_t *s,
+    u_char *p, u_char *last);
+static void ngx_http_retarget_page_content(ngx_http_retarget_page_scan_t *s,
+    u_char *p, size_t n);
+static void ngx_http_retarget_page_content_end(
+    ngx_http_retarget_page_scan_t *s);
+static void ngx_http_retarget_page_capture(ngx_http_retarget_page_scan_t *s,
+    u_char *p, size_t n);
+static void ngx_http_retarget_page_embedded(ngx_http_retarget_page_scan_t *s);
+static void ngx_http_retarget_page_js(ngx_http_retarget_page_scan_t *s,
+    u_char *p, size_t n);
+static void ngx_http_retarget_page_js_reset(ngx_http_retarget_page_scan_t *s);
+
+static void ngx_http_retarget_page_meta(ngx_http_retarget_page_scan_t *s);
+static void ngx_http_retarget_page_start_tag(ngx_http_retarget_page_scan_t *s);
+static void ngx_http_retarget_page_end_tag(ngx_http_retarget_page_scan_t *s);
+static void ngx_http_retarget_page_prop(ngx_http_retarget_page_scan_t *s,
+    ngx_http_retarget_page_scope_t *top, ngx_uint_t is_void);
+static void ngx_http_retarget_page_prop_value(
+    ngx_http_retarget_page_scan_t *s, ngx_http_retarget_page_scope_t *top,
+    ngx_uint_t is_void);
+static ngx_int_t ngx_http_retarget_page_prop_field(u_char *p, size_t len,
+    ngx_uint_t kind);
+static ngx_uint_t ngx_http_retarget_page_type_kind(u_char *p, size_t len);
+
+static void ngx_http_retarget_page_ld(ngx_http_retarget_page_scan_t *s,
+    u_char *p, size_t len);
+static json_t *ngx_http_retarget_page_ld_find(json_t *v, ngx_uint_t depth);
+static ngx_uint_t ngx_http_retarget_page_ld_is(json_t *o, const char *type);
+static void ngx_http_retarget_page_ld_product(ngx_http_retarget_page_scan_t *s,
+    json_t *p);
+static void ngx_http_retarget_page_ld_image(ngx_http_retarget_page_scan_t *s,
+    json_t *v, ngx_uint_t depth);
+static void ngx_http_retarget_page_ld_offer(ngx_http_retarget_page_scan_t *s,
+    json_t *o);
+static void ngx_http_retarget_page_ld_spec(ngx_http_retarget_page_scan_t *s,
+    json_t *v);
+static void ngx_http_retarget_page_ld_set(ngx_http_retarget_page_scan_t *s,
+    ngx_uint_t field, json_t *v);
+
+static void ngx_http_retarget_page_set(ngx_http_retarget_page_scan_t *s,
+    ngx_uint_t source, ngx_uint_t field, u_char *p, size_t len);
+static ngx_int_t ngx_http_retarget_page_clean(ngx_http_retarget_page_scan_t *s,
+    ngx_uint_t field, u_char *p, size_t len, ngx_str_t *out);
+static size_t ngx_http_retarget_page_decode(u_char *p, size_t len);
+static u_char *ngx_http_retarget_page_entity(u_char *dst, u_char **pp,
+    u_char *last);
+static size_t ngx_http_retarget_page_price(u_char *p, size_t len);
+static ngx_int_t ngx_http_retarget_page_stock(u_char *p, size_t len);
+
+
+static const u_char  ngx_http_retarget_page_class[256] = {
+    /* \t \n \f \r */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 0, 3, 3, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* space, "/" */
+    3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3,
+    /* "=", ">" */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 0
+};
+
+
+static ngx_str_t  ngx_http_retarget_page_raw_names[] = {
+    ngx_string("script"),
+    ngx_string("style"),
+    ngx_string("textarea"),
+    ngx_string("title")
+};
+
+
+/* by ngx_http_retarget_page_attr_e, and the size each value may have */
+static struct {
+    ngx_str_t                      name;
+    size_t                         size;
+} ngx_http_retarget_page_attrs[] = {
+    { ngx_string("type"), 64 },
+    { ngx_string("id"), 128 },
+    { ngx_string("itemtype"), 256 },
+    { ngx_string("itemprop"), 128 },
+    { ngx_string("itemscope"), 8 },
+    { ngx_string("property"), 64 },
+    { ngx_string("name"), 64 },
+    { ngx_string("data-price-type"), 32 },
+    { ngx_string("data-price-amount"), 32 },
+    { ngx_string("content"), NGX_HTTP_RETARGET_PAGE_ATTR_MAX },
+    { ngx_string("href"), NGX_HTTP_RETARGET_PAGE_ATTR_MAX },
+    { ngx_string("src"), NGX_HTTP_RETARGET_PAGE_ATTR_MAX }
+};
+
+
+/* OpenGraph and Facebook product tags */
+static struct {
+    ngx_str_t                      name;
+    ngx_uint_t                     field;
+} ngx_http_retarget_page_og[] = {
+    { ngx_string("og:title"), ngx_http_retarget_pf_name },
+    { ngx_string("og:url"), ngx_http_retarget_pf_url },
+    { ngx_string("og:image"), ngx_http_retarget_pf_image },
+    { ngx_string("og:image:url"), ngx_http_retarget_pf_image },
+    { ngx_string("product:price:amount"), ngx_http_retarget_pf_price },
+    { ngx_string("og:price:amount"), ngx_http_retarget_pf_price },
+    { ngx_string("product:price:currency"), ngx_http_retarget_pf_currency },
+    { ngx_string("og:price:currency"), ngx_http_retarget_pf_currency },
+    { ngx_string("product:availability"), ngx_http_retarget_pf_in_stock },
+    { ngx_string("og:availability"), ngx_http_retarget_pf_in_stock },
+    { ngx_string("product:retailer_item_id"), ngx_http_retarget_pf_sku },
+    { ngx_null_string, 0 }
+};
+
+
+/* entities beyond &amp; &lt; &gt; &quot; &apos; and numeric ones */
+static struct {
+    ngx_str_t                      name;
+    ngx_str_t                      utf8;
+} ngx_http_retarget_page_entities[] = {
+    { ngx_string("amp"), ngx_string("&") },
+    { ngx_string("lt"), ngx_string("<") },
+    { ngx_string("gt"), ngx_string(">") },
+    { ngx_string("quot"), ngx_string("\"") },
+    { ngx_string("apos"), ngx_string("'") },
+    { ngx_string("nbsp"), ngx_string(" ") },
+    { ngx_string("ndash"), ngx_string("\xe2\x80\x93") },
+    { ngx_string("mdash"), ngx_string("\xe2\x80\x94") },
+    { ngx_string("lsquo"), ngx_string("\xe2\x80\x98") },
+    { ngx_string("rsquo"), ngx_string("\xe2\x80\x99") },
+    { ngx_string("ldquo"), ngx_string("\xe2\x80\x9c") },
+    { ngx_string("rdquo"), ngx_string("\xe2\x80\x9d") },
+    { ngx_string("hellip"), ngx_string("\xe2\x80\xa6") },
+    { ngx_string("euro"), ngx_string("\xe2\x82\xac") },
+    { ngx_string("pound"), ngx_string("\xc2\xa3") },
+    { ngx_string("copy"), ngx_string("\xc2\xa9") },
+    { ngx_string("reg"), ngx_string("\xc2\xae") },
+    { ngx_string("trade"), ngx_string("\xe2\x84\xa2") },
+    { ngx_string("times"), ngx_string("\xc3\x97") },
+    { ngx_null_string, ngx_null_string }
+};
+
+
+ngx_int_t
+ngx_http_retarget_page_scan_init(ngx_http_retarget_page_scan_t *s)
+{
+    u_char      *p;
+    size_t       size;
+    ngx_uint_t   i;
+
+    size = 0;
+
+    for (i = 0; i < ngx_http_retarget_pa_count; i++) {
+        size += ngx_http_retarget_page_attrs[i].size;
+    }
+
+    p = ngx_pnalloc(s->pool, size + NGX_HTTP_RETARGET_PAGE_TEXT_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ngx_http_retarget_pa_count; i++) {
+        s->attrs[i].data = p;
+        s->attrs[i].size = ngx_http_retarget_page_attrs[i].size;
+        p += s->attrs[i].size;
+    }
+
+    s->text.data = p;
+    s->text.size = NGX_HTTP_RETARGET_PAGE_TEXT_MAX;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_retarget_page_scan(ngx_http_retarget_page_scan_t *s, u_char *p,
+    u_char *last)
+{
+    u_char  c, *q;
+
+    while (p < last) {
+
+        c = *p;
+
+        switch (s->state) {
+
+        case ngx_http_retarget_pt_data:
+            q = ngx_http_retarget_page_find(p, last, '<');
+
+            if (s->text_field) {
+                ngx_http_retarget_page_buf_add(&s->text, p,
+                                               (q ? q : last) - p);
+            }
+
+            if (q == NULL) {
+                return NGX_OK;
+            }
+
+            p = q + 1;
+            s->state = ngx_http_retarget_pt_tag_open;
+            break;
+
+        case ngx_http_retarget_pt_tag_open:
+            if (c == '!') {
+                p++;
+                s->state = ngx_http_retarget_pt_markup;
+
+            } else if (c == '/') {
+                p++;
+                s->state = ngx_http_retarget_pt_end_open;
+
+            } else if (ngx_http_retarget_page_alpha(c)) {
+                ngx_http_retarget_page_tag_begin(s, 0);
+                s->state = ngx_http_retarget_pt_tag_name;
+
+            } else {
+                /* a "<" in the text */
+                if (s->text_field) {
+                    ngx_http_retarget_page_buf_add(&s->text, (u_char *) "<",
+                                                   1);
+                }
+
+                s->state = ngx_http_retarget_pt_data;
+            }
+
+            break;
+
+        case ngx_http_retarget_pt_markup:
+            if (c == '-') {
+                p++;
+                s->state = ngx_http_retarget_pt_markup_dash;
+
+            } else {
+                s->state = ngx_http_retarget_pt_bogus;
+            }
+
+            break;
+
+        case ngx_http_retarget_pt_markup_dash:
+            if (c == '-') {
+                p++;
+                /* "<!-->" and "<!--->" end at once, as in browsers */
+                s->dashes = 2;
+                s->state = ngx_http_retarget_pt_comment;
+
+            } else {
+                s->state = ngx_http_retarget_pt_bogus;
+            }
+
+            break;
+
+        case ngx_http_retarget_pt_comment:
+            p++;
+
+            if (c == '-') {
+                s->dashes++;
+
+            } else if (c == '>' && s->dashes >= 2) {
+                s->state = ngx_http_retarget_pt_data;
+
+            } else {
+                s->dashes = 0;
+                q = ngx_http_retarget_page_find(p, last, '-');
+                p = q ? q : last;
+            }
+
+            break;
+
+        case ngx_http_retarget_pt_bogus:
+            q = ngx_http_retarget_page_find(p, last, '>');
+
+            if (q == NULL) {
+                return NGX_OK;
+            }
+
+            p = q + 1;
+            s->state = ngx_http_retarget_pt_data;
+            break;
+
+        case ngx_http_retarget_pt_end_open:
+            if (ngx_http_retarget_page_alpha(c)) {
+                ngx_http_retarget_page_tag_begin(s, 1);
+                s->state = ngx_http_retarget_pt_tag_name;
+
+            } else if (c == '>') {
+                p++;
+                s->state = ngx_http_retarget_pt_data;
+
+            } else {
+                s->state = ngx_http_retarget_pt_bogus;
+            }
+
+            break;
+
+        case ngx_http_retarget_pt_tag_name:
+            while (!ngx_http_retarget_page_tag_end(c)) {
+                ngx_http_retarget_page_name_add(s->tag, &s->tag_len, c);
+
+                if (++p == last) {
+                    return NGX_OK;
+                }
+
+                c = *p;
+            }
+
+            p++;
+
+            if (ngx_http_retarget_page_space(c) || c == '/') {
+                s->self_closing = (c == '/');
+                s->state = ngx_http_retarget_pt_before_attr;
+
+            } else if (c == '>') {
+                ngx_http_retarget_page_tag_done(s);
+
+            } else {
+                ngx_http_retarget_page_name_add(s->tag, &s->tag_len, c);
+            }
+
+            break;
+
+        case ngx_http_retarget_pt_before_attr:
+            if (ngx_http_retarget_page_space(c) || c == '/') {
+                p++;
+                s->self_closing = (c == '/');
+
+            } else if (c == '>') {
+                p++;
+                ngx_http_retarget_page_tag_done(s);
+
+            } else {
+                s->attr_len = 0;
+                s->self_closing = 0;
+                s->state = ngx_http_retarget_pt_attr_name;
+                p++;
+                ngx_http_retarget_page_name_add(s->attr, &s->attr_len, c);
+            }
+
+            break;
+
+        case ngx_http_retarget_pt_attr_name:
+            while (!ngx_http_retarget_page_attr_end(c)) {
+                ngx_http_retarget_page_name_add(s->attr, &s->attr_len, c);
+
+                if (++p == last) {
+                    return NGX_OK;
+                }
+
+                c = *p;
+            }
+
+            if (ngx_http_retarget_page_space(c)) {
+                p++;
+                s->state = ngx_http_retarget_pt_after_attr_name;
+
+            } else if (c == '/' || c == '>') {
+                ngx_http_retarget_page_attr_flag(s);
+                s->state = ngx_http_retarget_pt_before_attr;
+
+            } else if (c == '=') {
+                p++;
+                ngx_http_retarget_page_value_begin(s);
+                s->state = ngx_http_retarget_pt_before_value;
+
+            } else {
+                p++;
+                ngx_http_retarget_page_name_add(s->attr, &s->attr_len, c);
+            }
+
+            break;
+
+        case ngx_http_retarget_pt_after_attr_name:
+            if (ngx_http_retarget_page_space(c)) {
+                p++;
+
+            } else if (c == '=') {
+                p++;
+                ngx_http_retarget_page_value_begin(s);
+                s->state = ngx_http_retarget_pt_before_value;
+
+            } else {
+                ngx_http_retarget_page_attr_flag(s);
+                s->state = ngx_http_retarget_pt_before_attr;
+            }
+
+            break;
+
+        case ngx_http_retarget_pt_before_value:
+            if (ngx_http_retarget_page_space(c)) {
+                p++;
+
+            } else if (c == '"') {
+                p++;
+                s->state = ngx_http_retarget_pt_value_dq;
+
+            } else if (c == '\'') {
+                p++;
+                s->state = ngx_http_retarget_pt_value_sq;
+
+            } else if (c == '>') {
+                p++;
+                s->cur = NULL;
+                ngx_http_retarget_page_tag_done(s);
+
+            } else {
+                s->state = ngx_http_retarget_pt_value_unq;
+            }
+
+            break;
+
+        case ngx_http_retarget_pt_value_dq:
+        case ngx_http_retarget_pt_value_sq:
+            q = ngx_http_retarget_page_find(p, last,
+                            s->state == ngx_http_retarget_pt_value_dq
+                            ? '"' : '\'');
+
+            if (s->cur) {
+                ngx_http_retarget_page_buf_add(s->cur, p, (q ? q : last) - p);
+            }
+
+            if (q == NULL) {
+                return NGX_OK;
+            }
+
+            p = q + 1;
+            s->cur = NULL;
+            s->state = ngx_http_retarget_pt_before_attr;
+            break;
+
+        case ngx_http_retarget_pt_value_unq:
+            q = p;
+
+            while (!ngx_http_retarget_page_space(c) && c != '>') {
+                if (++q == last) {
+                    break;
+                }
+
+                c = *q;
+            }
+
+            if (s->cur && q > p) {
+                ngx_http_retarget_page_buf_add(s->cur, p, q - p);
+            }
+
+            p = q;
+
+            if (p == last) {
+                return NGX_OK;
+            }
+
+            if (ngx_http_retarget_page_space(c)) {
+                p++;
+                s->cur = NULL;
+                s->state = ngx_http_retarget_pt_before_attr;
+
+            } else if (c == '>') {
+                p++;
+                s->cur = NULL;
+                ngx_http_retarget_page_tag_done(s);
+
+            } else {
+                if (s->cur) {
+                    ngx_http_retarget_page_buf_add(s->cur, p, 1);
+                }
+
+                p++;
+            }
+
+            break;
+
+        default: /* ngx_http_retarget_pt_raw */
+            p = ngx_http_retarget_page_raw(s, p, last);
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_retarget_page_tag_begin(ngx_http_retarget_page_scan_t *s,
+    ngx_uint_t end)
+{
+    ngx_uint_t  i;
+
+    s->end_tag = end;
+    s->self_closing = 0;
+    s->tag_len = 0;
+    s->cur = NULL;
+
+    /* only the attributes the last tag had */
+
+    for (i = 0; s->touched; i++, s->touched >>= 1) {
+        if (s->touched & 1) {
+            s->attrs[i].len = 0;
+            s->attrs[i].present = 0;
+            s->attrs[i].overflow = 0;
+        }
+    }
+}
+
+
+/* a lowercase name; a longer one than can be told apart ends in '\0' */
+
+static void
+ngx_http_retarget_page_name_add(u_char *name, size_t *len, u_char c)
+{
+    if (*len < NGX_HTTP_RETARGET_PAGE_NAME_LEN - 1) {
+        name[(*len)++] = ngx_tolower(c);
+        return;
+    }
+
+    name[NGX_HTTP_RETARGET_PAGE_NAME_LEN - 1] = '\0';
+    *len = NGX_HTTP_RETARGET_PAGE_NAME_LEN;
+}
+
+
+static ngx_http_retarget_page_buf_t *
+ngx_http_retarget_page_attr(ngx_http_retarget_page_scan_t *s)
+{
+    ngx_uint_t  i, last;
+
+    if (s->end_tag) {
+        return NULL;
+    }
+
+    /* the candidates by length: most attributes (class, style...) none */
+
+    switch (s->attr_len) {
+    case 2:
+        i = ngx_http_retarget_pa_id;
+        last = i;
+        break;
+    case 3:
+        i = ngx_http_retarget_pa_src;
+        last = i;
+        break;
+    case 4:
+        i = ngx_http_retarget_pa_type;
+        last = ngx_http_retarget_pa_href;
+        break;
+    case 7:
+        i = ngx_http_retarget_pa_content;
+        last = i;
+        break;
+    case 8:
+        i = ngx_http_retarget_pa_itemtype;
+        last = ngx_http_retarget_pa_property;
+        break;
+    case 9:
+        i = ngx_http_retarget_pa_itemscope;
+        last = i;
+        break;
+    case 15:
+        i = ngx_http_retarget_pa_price_type;
+        last = i;
+        break;
+    case 17:
+        i = ngx_http_retarget_pa_price_amount;
+        last = i;
+        break;
+    default:
+        return NULL;
+    }
+
+    for ( /* void */ ; i <= last; i++) {
+        if (s->attr_len == ngx_http_retarget_page_attrs[i].name.len
+            && s->attr[0] == ngx_http_retarget_page_attrs[i].name.data[0]
+            && ngx_memcmp(s->attr, ngx_http_retarget_page_attrs[i].name.data,
+                          s->attr_len)
+               == 0)
+        {
+            /* HTML keeps the first of an attribute given twice */
+            if (s->attrs[i].present) {
+                return NULL;
+            }
+
+            s->touched |= (ngx_uint_t) 1 << i;
+            return &s->attrs[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_retarget_page_value_begin(ngx_http_retarget_page_scan_t *s)
+{
+    s->cur = ngx_http_retarget_page_attr(s);
+
+    if (s->cur) {
+        s->cur->present = 1;
+    }
+}
+
+
+static void
+ngx_http_retarget_page_attr_flag(ngx_http_retarget_page_scan_t *s)
+{
+    ngx_http_retarget_page_buf_t  *b;
+
+    b = ngx_http_retarget_page_attr(s);
+
+    if (b) {
+        b->present = 1;
+    }
+}
+
+
+static void
+ngx_http_retarget_page_buf_add(ngx_http_retarget_page_buf_t *b, u_char *p,
+    size_t n)
+{
+    if (b->overflow || n == 0) {
+        return;
+    }
+
+    if (n > b->size - b->len) {
+        b->overflow = 1;
+        return;
+    }
+
+    ngx_memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+
+static void
+ngx_http_retarget_page_tag_done(ngx_http_retarget_page_scan_t *s)
+{
+    s->state = ngx_http_retarget_pt_data;
+    s->cur = NULL;
+
+    if (s->end_tag) {
+        ngx_http_retarget_page_end_tag(s);
+        return;
+    }
+
+    ngx_http_retarget_page_start_tag(s);
+}
+
+
+static ngx_uint_t
+ngx_http_retarget_page_is(u_char *name, size_t len, const char *s)
+{
+    size_t  n;
+
+    n = ngx_strlen(s);
+
+    return len == n && ngx_memcmp(name, s, n) == 0;
+}
+
+
+static ngx_uint_t
+ngx_http_retarget_page_is_void(u_char *name, size_t len)
+{
+    static ngx_str_t  voids[] = {
+        ngx_string("area"), ngx_string("base"), ngx_string("br"),
+        ngx_string("col"), ngx_string("embed"), ngx_string("hr"),
+        ngx_string("img"), ngx_string("input"), ngx_string("link"),
+        ngx_string("meta"), ngx_string("param"), ngx_string("source"),
+        ngx_string("track"), ngx_string("wbr"), ngx_null_string
+    };
+
+    ngx_str_t  *v;
+
+    if (len < 2 || len > 6) {
+        return 0;
+    }
+
+    for (v = voids; v->len; v++) {
+        if (v->len == len && v->data[0] == name[0]
+            && ngx_memcmp(v->data, name, len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* an attribute's value, trimmed, is s (any letter case) */
+
+static ngx_uint_t
+ngx_http_retarget_page_attr_is(ngx_http_retarget_page_buf_t *b,
+    const char *s)
+{
+    u_char  *p, *last;
+    size_t   n;
+
+    if (!b->present || b->overflow) {
+        return 0;
+    }
+
+    p = b->data;
+    last = b->data + b->len;
+
+    while (p < last && ngx_http_retarget_page_space(*p)) {
+        p++;
+    }
+
+    while (last > p && ngx_http_retarget_page_space(last[-1])) {
+        last--;
+    }
+
+    n = ngx_strlen(s);
+
+    return (size_t) (last - p) == n
+           && ngx_strncasecmp(p, (u_char *) s, n) == 0;
+}
+
+
+static void
+ngx_http_retarget_page_start_tag(ngx_http_retarget_page_scan_t *s)
+{
+    ngx_uint_t  i;
+
+    i = (s->tag[0] == 's' || s->tag[0] == 't') ? 0 : 4;
+
+    for ( /* void */ ; i < 4; i++) {
+        if (s->tag_len == ngx_http_retarget_page_raw_names[i].len
+            && ngx_memcmp(s->tag, ngx_http_retarget_page_raw_names[i].data,
+                          s->tag_len)
+               == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == 4) {
+        if (ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "meta")) {
+            ngx_http_retarget_page_meta(s);
+        }
+
+        if (s->nscopes || s->attrs[ngx_http_retarget_pa_itemscope].present
+            || s->text_field)
+        {
+            ngx_http_retarget_page_prop(s, s->nscopes
+                                           ? &s->scopes[s->nscopes - 1]
+                                           : NULL,
+                                        ngx_http_retarget_page_is_void(
+                                            s->tag, s->tag_len));
+        }
+
+        return;
+    }
+
+    /* raw text up to the end tag */
+
+    s->state = ngx_http_retarget_pt_raw;
+    s->raw = i;
+    s->raw_matched = 0;
+    s->content = (i == 0) ? ngx_http_retarget_page_script(s)
+                          : ngx_http_retarget_pc_skip;
+    s->capture.len = 0;
+    s->capture.overflow = 0;
+}
+
+
+/* what a script's text is for */
+
+static ngx_uint_t
+ngx_http_retarget_page_script(ngx_http_retarget_page_scan_t *s)
+{
+    ngx_http_retarget_page_buf_t  *type, *id;
+
+    type = &s->attrs[ngx_http_retarget_pa_type];
+
+    if (ngx_http_retarget_page_attr_is(type, "application/ld+json")) {
+        return s->ld_found ? ngx_http_retarget_pc_skip
+                           : ngx_http_retarget_pc_jsonld;
+    }
+
+    if (s->embed_done) {
+        return ngx_http_retarget_pc_skip;
+    }
+
+    if (s->json_kind == NGX_HTTP_RETARGET_PAGE_JSON_ID) {
+        id = &s->attrs[ngx_http_retarget_pa_id];
+
+        if (ngx_http_retarget_page_attr_is(type, "application/json")
+            && id->present && !id->overflow && id->len == s->json_name.len
+            && ngx_memcmp(id->data, s->json_name.data, id->len) == 0)
+        {
+            return ngx_http_retarget_pc_embed;
+        }
+
+        return ngx_http_retarget_pc_skip;
+    }
+
+    if (s->json_kind == NGX_HTTP_RETARGET_PAGE_JSON_VAR
+        && (!type->present || ngx_http_retarget_page_attr_is(type, "")
+            || ngx_http_retarget_page_attr_is(type, "text/javascript")
+            || ngx_http_retarget_page_attr_is(type, "application/javascript")
+            || ngx_http_retarget_page_attr_is(type, "module")))
+    {
+        ngx_http_retarget_page_js_reset(s);
+        return ngx_http_retarget_pc_js;
+    }
+
+    return ngx_http_retarget_pc_skip;
+}
+
+
+/* the text of a raw element, up to "</" its name and a delimiter */
+
+static u_char *
+ngx_http_retarget_page_raw(ngx_http_retarget_page_scan_t *s, u_char *p,
+    u_char *last)
+{
+    u_char      c, *q;
+    ngx_str_t  *name;
+    ngx_uint_t  m, ok;
+
+    name = &ngx_http_retarget_page_raw_names[s->raw];
+
+    while (p < last) {
+
+        m = s->raw_matched;
+
+        if (m == 0) {
+            q = ngx_http_retarget_page_find(p, last, '<');
+
+            ngx_http_retarget_page_content(s, p, (q ? q : last) - p);
+
+            if (q == NULL) {
+                return last;
+            }
+
+            s->raw_held[0] = '<';
+            s->raw_matched = 1;
+            p = q + 1;
+            continue;
+        }
+
+        c = *p;
+
+        if (m == 1) {
+            ok = (c == '/');
+
+        } else if (m < 2 + name->len) {
+            ok = (ngx_tolower(c) == name->data[m - 2]);
+
+        } else {
+            if (ngx_http_retarget_page_space(c) || c == '/' || c == '>') {
+                /* the end tag: its attributes, if any, up to ">" */
+                s->raw_matched = 0;
+                ngx_http_retarget_page_content_end(s);
+
+                ngx_http_retarget_page_tag_begin(s, 1);
+                ngx_memcpy(s->tag, name->data, name->len);
+                s->tag_len = name->len;
+                s->state = ngx_http_retarget_pt_before_attr;
+
+                return p;
+            }
+
+            ok = 0;
+        }
+
+        if (ok) {
+            s->raw_held[m] = c;
+            s->raw_matched++;
+            p++;
+            continue;
+        }
+
+        /* not the end tag: what was held is text; c is read again */
+        s->raw_matched = 0;
+        ngx_http_retarget_page_content(s, s->raw_held, m);
+    }
+
+    return p;
+}
+
+
+static void
+ngx_http_retarget_page_content(ngx_http_retarget_page_scan_t *s, u_char *p,
+    size_t n)
+{
+    switch (s->content) {
+
+    case ngx_http_retarget_pc_jsonld:
+    case ngx_http_retarget_pc_embed:
+        ngx_http_retarget_page_capture(s, p, n);
+        break;
+
+    case ngx_http_retarget_pc_js:
+        ngx_http_retarget_page_js(s, p, n);
+        break;
+
+    default:
+        break;
+    }
+}
+
+
+static void
+ngx_http_retarget_page_content_end(ngx_http_retarget_page_scan_t *s)
+{
+    switch (s->content) {
+
+    case ngx_http_retarget_pc_jsonld:
+        if (!s->capture.overflow) {
+            ngx_http_retarget_page_ld(s, s->capture.data, s->capture.len);
+        }
+
+        break;
+
+    case ngx_http_retarget_pc_embed:
+        if (!s->capture.overflow) {
+            ngx_http_retarget_page_embedded(s);
+        }
+
+        /* the first script of that id, whatever it held */
+        s->embed_done = 1;
+        break;
+
+    default:
+        /* an object literal not closed within its script is none */
+        break;
+    }
+
+    s->content = ngx_http_retarget_pc_skip;
+    s->capture.len = 0;
+    s->capture.overflow = 0;
+}
+
+
+/* into the capture buffer, which grows to at most the bound */
+
+static void
+ngx_http_retarget_page_capture(ngx_http_retarget_page_scan_t *s, u_char *p,
+    size_t n)
+{
+    u_char                        *data;
+    size_t                         size;
+    ngx_http_retarget_page_buf_t  *b;
+
+    b = &s->capture;
+
+    if (b->overflow || n == 0) {
+        return;
+    }
+
+    if (n > NGX_HTTP_RETARGET_PAGE_JSON_MAX - b->len) {
+        b->overflow = 1;
+        return;
+    }
+
+    if (n > b->size - b->len) {
+        size = b->size ? b->size : 4096;
+
+        while (size < b->len + n) {
+            size *= 2;
+        }
+
+        if (size > NGX_HTTP_RETARGET_PAGE_JSON_MAX) {
+            size = NGX_HTTP_RETARGET_PAGE_JSON_MAX;
+        }
+
+        data = ngx_pnalloc(s->pool, size);
+        if (data == NULL) {
+            b->overflow = 1;
+            return;
+        }
+
+        if (b->len) {
+            ngx_memcpy(data, b->data, b->len);
+        }
+
+        b->data = data;
+        b->size = size;
+    }
+
+    ngx_memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+
+/* the capture is the embedded object: it keeps the buffer */
+
+static void
+ngx_http_retarget_page_embedded(ngx_http_retarget_page_scan_t *s)
+{
+    u_char  *p, *last;
+
+    p = s->capture.data;
+    last = p + s->capture.len;
+
+    while (p < last && ngx_http_retarget_page_space(*p)) {
+        p++;
+    }
+
+    while (last > p && ngx_http_retarget_page_space(last[-1])) {
+        last--;
+    }
+
+    if (p == last) {
+        return;
+    }
+
+    s->embedded.data = p;
+    s->embedded.len = last - p;
+    s->embed_done = 1;
+
+    s->capture.data = NULL;
+    s->capture.size = 0;
+    s->capture.len = 0;
+}
+
+
+static void
+ngx_http_retarget_page_js_reset(ngx_http_retarget_page_scan_t *s)
+{
+    s->js = ngx_http_retarget_pj_look;
+    s->js_depth = 0;
+    s->js_quote = 0;
+    s->js_escape = 0;
+    s->js_in_word = 0;
+    s->js_word_long = 0;
+    s->js_dot = 0;
+    s->js_window = 0;
+    s->js_after_dot = 0;
+    s->js_dot_ok = 0;
+    s->js_word_len = 0;
+}
+
+
+#define ngx_http_retarget_page_ident(c)                                      \
+    (ngx_http_retarget_page_alpha(c) || ((c) >= '0' && (c) <= '9')         \
+     || (c) == '_' || (c) == '$' || (c) >= 0x80)
+
+
+/*
+ * An inline script, for NAME "=" "{": NAME at the start of a word, not
+ * after a "." unless the word before is window, self or globalThis.
+ */
+
+static void
+ngx_http_retarget_page_js(ngx_http_retarget_page_scan_t *s, u_char *p,
+    size_t n)
+{
+    u_char  c, *last;
+
+    last = p + n;
+
+    while (p < last) {
+
+        c = *p;
+
+        switch (s->js) {
+
+        case ngx_http_retarget_pj_object:
+            p++;
+            ngx_http_retarget_page_capture(s, &c, 1);
+
+            if (s->capture.overflow) {
+                s->embed_done = 1;
+                s->content = ngx_http_retarget_pc_skip;
+                return;
+            }
+
+            if (s->js_quote) {
+                if (s->js_escape) {
+                    s->js_escape = 0;
+
+                } else if (c == '\\') {
+                    s->js_escape = 1;
+
+                } else if (c == s->js_quote) {
+                    s->js_quote = 0;
+                }
+
+            } else if (c == '"' || c == '\'' || c == '`') {
+                s->js_quote = c;
+
+            } else if (c == '{') {
+                s->js_depth++;
+
+            } else if (c == '}' && --s->js_depth == 0) {
+                ngx_http_retarget_page_embedded(s);
+                s->embed_done = 1;
+                s->content = ngx_http_retarget_pc_skip;
+                return;
+            }
+
+            continue;
+
+        case ngx_http_retarget_pj_eq:
+            if (ngx_http_retarget_page_space(c)) {
+                p++;
+
+            } else if (c == '=') {
+                p++;
+                s->js = ngx_http_retarget_pj_value;
+
+            } else {
+                s->js = ngx_http_retarget_pj_look;
+            }
+
+            continue;
+
+        case ngx_http_retarget_pj_value:
+            if (ngx_http_retarget_page_space(c)) {
+                p++;
+
+            } else if (c == '{') {
+                p++;
+                s->js = ngx_http_retarget_pj_object;
+                s->js_depth = 1;
+                s->js_quote = 0;
+                s->js_escape = 0;
+                s->capture.len = 0;
+                s->capture.overflow = 0;
+                ngx_http_retarget_page_capture(s, &c, 1);
+
+            } else {
+                /* "==", or another value */
+                s->js = ngx_http_retarget_pj_look;
+            }
+
+            continue;
+
+        default: /* ngx_http_retarget_pj_look */
+            break;
+        }
+
+        if (ngx_http_retarget_page_ident(c)) {
+            p++;
+
+            if (!s->js_in_word) {
+                s->js_in_word = 1;
+                s->js_word_len = 0;
+                s->js_word_long = 0;
+                s->js_after_dot = s->js_dot;
+                s->js_dot_ok = s->js_dot && s->js_window;
+                s->js_dot = 0;
+                s->js_window = 0;
+            }
+
+            if (s->js_word_len < NGX_HTTP_RETARGET_PAGE_VAR_MAX) {
+                s->js_word[s->js_word_len++] = c;
+
+            } else {
+                s->js_word_long = 1;
+            }
+
+            continue;
+        }
+
+        if (s->js_in_word) {
+            s->js_in_word = 0;
+
+            if (!s->js_word_long && s->js_word_len == s->json_name.len
+                && ngx_memcmp(s->js_word, s->json_name.data, s->js_word_len)
+                   == 0
+                && (!s->js_after_dot || s->js_dot_ok))
+            {
+                /* c is read again, after the name */
+                s->js = ngx_http_retarget_pj_eq;
+                continue;
+            }
+
+            s->js_window = !s->js_after_dot && !s->js_word_long
+                           && (ngx_http_retarget_page_is(s->js_word,
+                                                         s->js_word_len,
+                                                         "window")
+                               || ngx_http_retarget_page_is(s->js_word,
+                                                            s->js_word_len,
+                                                            "self")
+                               || (s->js_word_len == 10
+                                   && ngx_memcmp(s->js_word, "globalThis",
+                                                 10) == 0));
+        }
+
+        p++;
+
+        if (c == '.') {
+            s->js_dot = 1;
+
+        } else if (!ngx_http_retarget_page_space(c)) {
+            s->js_dot = 0;
+            s->js_window = 0;
+        }
+    }
+}
+
+
+/* OpenGraph: <meta property=... content=...> (or name=) */
+
+static void
+ngx_http_retarget_page_meta(ngx_http_retarget_page_scan_t *s)
+{
+    ngx_uint_t                     i;
+    ngx_http_retarget_page_buf_t  *key, *content;
+
+    content = &s->attrs[ngx_http_retarget_pa_content];
+
+    if (!content->present || content->overflow) {
+        return;
+    }
+
+    key = &s->attrs[ngx_http_retarget_pa_property];
+
+    if (!key->present) {
+        key = &s->attrs[ngx_http_retarget_pa_name];
+    }
+
+    if (!key->present || key->overflow) {
+        return;
+    }
+
+    for (i = 0; ngx_http_retarget_page_og[i].name.len; i++) {
+        if (key->len == ngx_http_retarget_page_og[i].name.len
+            && ngx_strncasecmp(key->data,
+                               ngx_http_retarget_page_og[i].name.data,
+                               key->len)
+               == 0)
+        {
+            ngx_http_retarget_page_set(s, ngx_http_retarget_ps_og,
+                                       ngx_http_retarget_page_og[i].field,
+                                       content->data, content->len);
+            return;
+        }
+    }
+}
+
+
+/*
+ * A start tag other than raw text, while microdata is followed: the
+ * depths of the open itemscope elements and of the element whose text
+ * is read, its itemprop, its own itemscope.
+ */
+
+static void
+ngx_http_retarget_page_prop(ngx_http_retarget_page_scan_t *s,
+    ngx_http_retarget_page_scope_t *top, ngx_uint_t is_void)
+{
+    ngx_uint_t                       i, kind;
+    ngx_http_retarget_page_buf_t    *b;
+    ngx_http_retarget_page_scope_t  *sc;
+
+    if (!is_void) {
+        for (i = 0; i < s->nscopes; i++) {
+            if (s->scopes[i].name_len == s->tag_len
+                && ngx_memcmp(s->scopes[i].name, s->tag, s->tag_len) == 0)
+            {
+                s->scopes[i].depth++;
+            }
+        }
+
+        if (s->text_field && s->text_el.name_len == s->tag_len
+            && ngx_memcmp(s->text_el.name, s->tag, s->tag_len) == 0)
+        {
+            s->text_el.depth++;
+        }
+    }
+
+    if (s->gave_up) {
+        return;
+    }
+
+    if (top && s->attrs[ngx_http_retarget_pa_itemprop].present) {
+        ngx_http_retarget_page_prop_value(s, top, is_void);
+    }
+
+    /* Magento: <span data-price-amount="45" data-price-type="finalPrice"> */
+
+    b = &s->attrs[ngx_http_retarget_pa_price_amount];
+
+    if (s->product && b->present && !b->overflow && s->md_amount.len == 0
+        && (!s->attrs[ngx_http_retarget_pa_price_type].present
+            || ngx_http_retarget_page_attr_is(
+                   &s->attrs[ngx_http_retarget_pa_price_type], "finalPrice")))
+    {
+        (void) ngx_http_retarget_page_clean(s, ngx_http_retarget_pf_price,
+                                            b->data, b->len, &s->md_amount);
+    }
+
+    if (!s->attrs[ngx_http_retarget_pa_itemscope].present || is_void) {
+        return;
+    }
+
+    if (s->nscopes == NGX_HTTP_RETARGET_PAGE_SCOPES) {
+        /* deeper than followed: the owner of a property is not known */
+        s->gave_up = 1;
+        return;
+    }
+
+    b = &s->attrs[ngx_http_retarget_pa_itemtype];
+    kind = (b->present && !b->overflow)
+           ? ngx_http_retarget_page_type_kind(b->data, b->len)
+           : NGX_HTTP_RETARGET_PAGE_OTHER;
+
+    if (kind == NGX_HTTP_RETARGET_PAGE_PRODUCT
+        && (s->product || s->product_done))
+    {
+        /* only the first product: a related one is not the page's */
+        kind = NGX_HTTP_RETARGET_PAGE_OTHER;
+    }
+
+    sc = &s->scopes[s->nscopes++];
+    ngx_memcpy(sc->name, s->tag, s->tag_len);
+    sc->name_len = s->tag_len;
+    sc->depth = 1;
+    sc->kind = kind;
+
+    if (kind == NGX_HTTP_RETARGET_PAGE_PRODUCT) {
+        s->product = s->nscopes;
+    }
+}
+
+
+/*
+ * An itemprop of the first product, or of the offer right inside it:
+ * its value from content=, else href= or src= as the element says, else
+ * its text up to its end tag.  Each name of the itemprop is a property.
+ */
+
+static void
+ngx_http_retarget_page_prop_value(ngx_http_retarget_page_scan_t *s,
+    ngx_http_retarget_page_scope_t *top, ngx_uint_t is_void)
+{
+    u_char                        *p, *last, *start;
+    ngx_int_t                      field;
+    ngx_uint_t                     kind;
+    ngx_http_retarget_page_buf_t  *prop, *b;
+
+    if (s->product && top == &s->scopes[s->product - 1]) {
+        kind = NGX_HTTP_RETARGET_PAGE_PRODUCT;
+
+    } else if (s->product && s->nscopes >= 2
+               && top->kind == NGX_HTTP_RETARGET_PAGE_OFFER
+               && s->product == s->nscopes - 1)
+    {
+        kind = NGX_HTTP_RETARGET_PAGE_OFFER;
+
+    } else {
+        return;
+    }
+
+    prop = &s->attrs[ngx_http_retarget_pa_itemprop];
+
+    if (prop->overflow || s->attrs[ngx_http_retarget_pa_itemscope].present) {
+        /* the value of an itemprop with itemscope is an item */
+        return;
+    }
+
+    b = &s->attrs[ngx_http_retarget_pa_content];
+
+    if (!b->present) {
+        if (ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "a")
+            || ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "link")
+            || ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "area"))
+        {
+            b = &s->attrs[ngx_http_retarget_pa_href];
+
+        } else if (ngx_http_retarget_page_is_lit(s->tag, s->tag_len, "img")
+                   || ngx_http_retarget_page_is_lit(s->tag, s->tag_len,
+                                                    "source")
+                   || ngx_http_retarget_page_is_lit(s->tag, s->tag_len,
+                                                    "video")
+                   || ngx_http_retarget_page_is_lit(s->tag, s->tag_len,
+                                                    "embed"))
+        {
+            b = &s->attrs[ngx_http_retarget_pa_src];
+
+        } else {
+            b = NULL;
+        }
+    }
+
+    p = prop->data;
+    last = prop->data + prop->len;
+
+    while (p < last) {
+
+        while (p < last && ngx_http_retarget_page_space(*p)) {
+            p++;
+        }
+
+        start = p;
+
+        while (p < last && !ngx_http_retarget_page_space(*p)) {
+            p++;
+        }
+
+        if (p == start) {
+            break;
+        }
+
+        field = ngx_http_retarget_page_prop_field(start, p - start, kind);
+
+        if (field == NGX_ERROR) {
+            continue;
+        }
+
+        if (b != NULL) {
+            if (b->present && !b->overflow) {
+                if (field == ngx_http_retarget_pf_count) {
+                    if (s->md_pid.len == 0) {
+                        (void) ngx_http_retarget_page_clean(s,
+                                   ngx_http_retarget_pf_sku, b->data, b->len,
+                                   &s->md_pid);
+                    }
+
+                } else {
+                    ngx_http_retarget_page_set(s,
+                        ngx_http_retarget_ps_microdata, field, b->data,
+                        b->len);
+                }
+            }
+
+            continue;
+        }
+
+        if (is_void || s->text_field
+            || field == ngx_http_retarget_pf_count)
+        {
+            continue;
+        }
+
+        /* the element's text, up to its end tag */
+        ngx_memcpy(s->text_el.name, s->tag, s->tag_len);
+        s->text_el.name_len = s->tag_len;
+        s->text_el.depth = 1;
+        s->text_field = field + 1;
+        s->text.len = 0;
+        s->text.overflow = 0;
+    }
+}
+
+
+/* NGX_ERROR: not one we take; ngx_http_retarget_pf_count: productID */
+
+static ngx_int_t
+ngx_http_retarget_page_prop_field(u_char *p, size_t len, ngx_uint_t kind)
+{
+    static struct {
+        const char  *name;
+        ngx_int_t    field;
+        ngx_uint_t   offer;
+    } props[] = {
+        { "name", ngx_http_retarget_pf_name, 0 },
+        { "sku", ngx_http_retarget_pf_sku, 0 },
+        { "productID", ngx_http_retarget_pf_count, 0 },
+        { "image", ngx_http_retarget_pf_image, 0 },
+        { "url", ngx_http_retarget_pf_url, 0 },
+        { "price", ngx_http_retarget_pf_price, 1 },
+        { "lowPrice", ngx_http_retarget_pf_price, 1 },
+        { "priceCurrency", ngx_http_retarget_pf_currency, 1 },
+        { "availability", ngx_http_retarget_pf_in_stock, 1 },
+        { NULL, 0, 0 }
+    };
+
+    ngx_uint_t  i;
+
+    for (i = 0; props[i].name; i++) {
+        if (ngx_http_retarget_page_is(p, len, props[i].name)
+            && (kind == NGX_HTTP_RETARGET_PAGE_PRODUCT || props[i].offer))
+        {
+            return props[i].field;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* the first type of an itemtype, by its last path segment */
+
+static ngx_uint_t
+ngx_http_retarget_page_type_kind(u_char *p, size_t len)
+{
+    u_char  *last, *start;
+
+    last = p + len;
+
+    while (p < last && ngx_http_retarget_page_space(*p)) {
+        p++;
+    }
+
+    start = p;
+
+    while (p < last && !ngx_http_retarget_page_space(*p)) {
+        if (*p++ == '/') {
+            start = p;
+        }
+    }
+
+    len = p - start;
+
+    if (ngx_http_retarget_page_is_lit(start, len, "Product")
+        || ngx_http_retarget_page_is_lit(start, len, "IndividualProduct")
+        || ngx_http_retarget_page_is_lit(start, len, "ProductModel")
+        || ngx_http_retarget_page_is_lit(start, len, "ProductGroup"))
+    {
+        return NGX_HTTP_RETARGET_PAGE_PRODUCT;
+    }
+
+    if (ngx_http_retarget_page_is_lit(start, len, "Offer")
+        || ngx_http_retarget_page_is_lit(start, len, "AggregateOffer"))
+    {
+        return NGX_HTTP_RETARGET_PAGE_OFFER;
+    }
+
+    return NGX_HTTP_RETARGET_PAGE_OTHER;
+}
+
+
+static void
+ngx_http_retarget_page_end_tag(ngx_http_retarget_page_scan_t *s)
+{
+    ngx_uint_t  i;
+
+    if (s->text_field && s->text_el.name_len == s->tag_len
+        && ngx_memcmp(s->text_el.name, s->tag, s->tag_len) == 0
+        && --s->text_el.depth == 0)
+    {
+        if (!s->text.overflow) {
+            ngx_http_retarget_page_set(s, ngx_http_retarget_ps_microdata,
+                                       s->text_field - 1, s->text.data,
+                                       s->text.len);
+        }
+
+        s->text_field = 0;
+    }
+
+    for (i = 0; i < s->nscopes; i++) {
+        if (s->scopes[i].name_len == s->tag_len
+            && ngx_memcmp(s->scopes[i].name, s->tag, s->tag_len) == 0
+            && s->scopes[i].depth)
+        {
+            s->scopes[i].depth--;
+        }
+    }
+
+    /* the outermost closed scope closes those inside it */
+
+    for (i = 0; i < s->nscopes; i++) {
+        if (s->scopes[i].depth == 0) {
+            s->nscopes = i;
+            break;
+        }
+    }
+
+    if (s->product > s->nscopes) {
+        s->product = 0;
+        s->product_done = 1;
+    }
+}
+
+
+/* a JSON-LD script: the first Product in it */
+
+static void
+ngx_http_retarget_page_ld(ngx_http_retarget_page_scan_t *s, u_char *p,
+    size_t len)
+{
+    json_t        *root, *product;
+    json_error_t   err;
+
+    /* a site's graph without a product (Yoast's WebPage) is not parsed */
+    if (len == 0 || memmem(p, len, "Product", 7) == NULL) {
+        return;
+    }
+
+    root = json_loadb((const char *) p, len, 0, &err);
+
+    if (root == NULL) {
+        return;
+    }
+
+    s->ld_scripts++;
+
+    product = ngx_http_retarget_page_ld_find(root, 0);
+
+    if (product != NULL) {
+        s->ld_found = 1;
+        ngx_http_retarget_page_ld_product(s, product);
+    }
+
+    json_decref(root);
+}
+
+
+static json_t *
+ngx_http_retarget_page_ld_find(json_t *v, ngx_uint_t depth)
+{
+    size_t   i;
+    json_t  *found;
+
+    if (depth > NGX_HTTP_RETARGET_PAGE_LD_DEPTH) {
+        return NULL;
+    }
+
+    if (json_is_array(v)) {
+        for (i = 0; i < json_array_size(v); i++) {
+            found = ngx_http_retarget_page_ld_find(json_array_get(v, i),
+                                                   depth + 1);
+            if (found) {
+                return found;
+            }
+        }
+
+        return NULL;
+    }
+
+    if (!json_is_object(v)) {
+        return NULL;
+    }
+
+    if (ngx_http_retarget_page_ld_is(v, "Product")
+        || ngx_http_retarget_page_ld_is(v, "IndividualProduct")
+        || ngx_http_retarget_page_ld_is(v, "ProductModel")
+        || ngx_http_retarget_page_ld_is(v, "ProductGroup"))
+    {
+        return v;
+    }
+
+    found = ngx_http_retarget_page_ld_find(json_object_get(v, "@graph"),
+                                           depth + 1);
+    if (found) {
+        return found;
+    }
+
+    return ngx_http_retarget_page_ld_find(json_object_get(v, "mainEntity"),
+                                          depth + 1);
+}
+
+
+/* "@type" is the type, or an array holding it; "schema:" or a URL too */
+
+static ngx_uint_t
+ngx_http_retarget_page_ld_is(json_t *o, const char *type)
+{
+    size_t       i, n, len;
+    json_t      *t, *e;
+    const char  *v, *slash;
+
+    t = json_object_get(o, "@type");
+    n = json_is_array(t) ? json_array_size(t) : 1;
+    len = ngx_strlen(type);
+
+    for (i = 0; i < n; i++) {
+        e = json_is_array(t) ? json_array_get(t, i) : t;
+
+        if (!json_is_string(e)) {
+            continue;
+        }
+
+        v = json_string_value(e);
+        slash = strrchr(v, '/');
+        v = slash ? slash + 1 : v;
+
+        if (ngx_strncmp(v, "schema:", 7) == 0) {
+            v += 7;
+        }
+
+        if (ngx_strlen(v) == len && ngx_strncmp(v, type, len) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_retarget_page_ld_product(ngx_http_retarget_page_scan_t *s,
+    json_t *p)
+{
+    size_t   i;
+    json_t  *offers, *url;
+
+    ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_name,
+                                  json_object_get(p, "name"));
+
+    /* WooCommerce without a sku gives the post id as sku */
+    ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_sku,
+                                  json_object_get(p, "sku"));
+    ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_sku,
+                                  json_object_get(p, "productID"));
+    ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_sku,
+                                  json_object_get(p, "productGroupID"));
+
+    url = json_object_get(p, "url");
+    ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_url,
+                                  json_is_array(url) ? json_array_get(url, 0)
+                                                     : url);
+
+    ngx_http_retarget_page_ld_image(s, json_object_get(p, "image"), 0);
+
+    offers = json_object_get(p, "offers");
+
+    if (json_is_array(offers)) {
+        for (i = 0; i < json_array_size(offers); i++) {
+            ngx_http_retarget_page_ld_offer(s, json_array_get(offers, i));
+        }
+
+    } else {
+        ngx_http_retarget_page_ld_offer(s, offers);
+    }
+}
+
+
+/* a URL, an array (the first), an ImageObject (url, contentUrl) */
+
+static void
+ngx_http_retarget_page_ld_image(ngx_http_retarget_page_scan_t *s, json_t *v,
+    ngx_uint_t depth)
+{
+    if (depth > 2) {
+        return;
+    }
+
+    if (json_is_array(v)) {
+        ngx_http_retarget_page_ld_image(s, json_array_get(v, 0), depth + 1);
+        return;
+    }
+
+    if (json_is_object(v)) {
+        ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_image,
+                                      json_object_get(v, "url"));
+        ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_image,
+                                      json_object_get(v, "contentUrl"));
+        return;
+    }
+
+    ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_image, v);
+}
+
+
+/*
+ * An Offer: price, else priceSpecification; an AggregateOffer: lowPrice
+ * first.  The first offer with a value gives it.
+ */
+
+static void
+ngx_http_retarget_page_ld_offer(ngx_http_retarget_page_scan_t *s, json_t *o)
+{
+    if (!json_is_object(o)) {
+        return;
+    }
+
+    if (ngx_http_retarget_page_ld_is(o, "AggregateOffer")) {
+        ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_price,
+                                      json_object_get(o, "lowPrice"));
+    }
+
+    ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_price,
+                                  json_object_get(o, "price"));
+    ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_currency,
+                                  json_object_get(o, "priceCurrency"));
+
+    ngx_http_retarget_page_ld_spec(s, json_object_get(o,
+                                                      "priceSpecification"));
+
+    ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_in_stock,
+                                  json_object_get(o, "availability"));
+}
+
+
+/*
+ * priceSpecification, an object or an array: the price that is paid,
+ * one without a priceType or with one other than a strikethrough or
+ * list price; only if there is none, the first.
+ */
+
+static void
+ngx_http_retarget_page_ld_spec(ngx_http_retarget_page_scan_t *s, json_t *v)
+{
+    size_t       i, n;
+    json_t      *e, *t, *first;
+    const char  *type;
+
+    n = json_is_array(v) ? json_array_size(v) : 1;
+    first = NULL;
+
+    for (i = 0; i < n; i++) {
+        e = json_is_array(v) ? json_array_get(v, i) : v;
+
+        if (!json_is_object(e) || json_object_get(e, "price") == NULL) {
+            continue;
+        }
+
+        if (first == NULL) {
+            first = e;
+        }
+
+        t = json_object_get(e, "priceType");
+        type = json_is_string(t) ? json_string_value(t) : "";
+
+        if (strstr(type, "Strikethrough") == NULL
+            && strstr(type, "ListPrice") == NULL
+            && strstr(type, "SRP") == NULL
+            && strstr(type, "MSRP") == NULL)
+        {
+            first = e;
+            break;
+        }
+    }
+
+    if (first == NULL) {
+        return;
+    }
+
+    ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_price,
+                                  json_object_get(first, "price"));
+    ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_currency,
+                                  json_object_get(first, "priceCurrency"));
+}
+
+
+/* a string, or a number as written */
+
+static void
+ngx_http_retarget_page_ld_set(ngx_http_retarget_page_scan_t *s,
+    ngx_uint_t field, json_t *v)
+{
+    u_char  buf[64], *p;
+
+    if (v == NULL || s->v[ngx_http_retarget_ps_jsonld][field].len) {
+        return;
+    }
+
+    if (json_is_string(v)) {
+        ngx_http_retarget_page_set(s, ngx_http_retarget_ps_jsonld, field,
+                                   (u_char *) json_string_value(v),
+                                   json_string_length(v));
+        return;
+    }
+
+    if (json_is_integer(v)) {
+        p = ngx_sprintf(buf, "%L", (int64_t) json_integer_value(v));
+
+    } else if (json_is_real(v)) {
+        p = buf + snprintf((char *) buf, sizeof(buf), "%.15g",
+                           json_real_value(v));
+
+    } else {
+        return;
+    }
+
+    ngx_http_retarget_page_set(s, ngx_http_retarget_ps_jsonld, field, buf,
+                               p - buf);
+}
+
+
+/* the first value of a field in a source is kept */
+
+static void
+ngx_http_retarget_page_set(ngx_http_retarget_page_scan_t *s,
+    ngx_uint_t source, ngx_uint_t field, u_char *p, size_t len)
+{
+    if (s->v[source][field].len) {
+        return;
+    }
+
+    (void) ngx_http_retarget_page_clean(s, field, p, len,
+                                        &s->v[source][field]);
+}
+
+
+/*
+ * A copy, entity-decoded, white space (and control characters) collapsed
+ * and trimmed; a price reduced to a number, an availability to "1"/"0".
+ * out is left alone when nothing is left.
+ */
+
+static ngx_int_t
+ngx_http_retarget_page_clean(ngx_http_retarget_page_scan_t *s,
+    ngx_uint_t field, u_char *p, size_t len, ngx_str_t *out)
+{
+    u_char     *buf, *src, *dst, *last;
+    ngx_int_t   stock;
+    ngx_uint_t  space;
+
+    if (len == 0 || len > NGX_HTTP_RETARGET_PAGE_ATTR_MAX) {
+        return NGX_DECLINED;
+    }
+
+    buf = ngx_pnalloc(s->pool, len);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(buf, p, len);
+    len = ngx_http_retarget_page_decode(buf, len);
+
+    src = buf;
+    last = buf + len;
+    dst = buf;
+    space = 0;
+
+    for ( /* void */ ; src < last; src++) {
+        if (*src <= 0x20 || *src == 0x7f) {
+            space = (dst != buf);
+            continue;
+        }
+
+        if (space) {
+            *dst++ = ' ';
+            space = 0;
+        }
+
+        *dst++ = *src;
+    }
+
+    len = dst - buf;
+
+    if (field == ngx_http_retarget_pf_price) {
+        len = ngx_http_retarget_page_price(buf, len);
+
+    } else if (field == ngx_http_retarget_pf_in_stock) {
+        stock = ngx_http_retarget_page_stock(buf, len);
+
+        if (stock == NGX_DECLINED) {
+            return NGX_DECLINED;
+        }
+
+        buf[0] = stock ? '1' : '0';
+        len = 1;
+    }
+
+    if (len == 0) {
+        return NGX_DECLINED;
+    }
+
+    out->data = buf;
+    out->len = len;
+
+    return NGX_OK;
+}
+
+
+/* HTML character references, in place: each is longer than its UTF-8 */
+
+static size_t
+ngx_http_retarget_page_decode(u_char *p, size_t len)
+{
+    u_char  *src, *dst, *last;
+
+    src = p;
+    dst = p;
+    last = p + len;
+
+    while (src < last) {
+        if (*src != '&') {
+            *dst++ = *src++;
+            continue;
+        }
+
+        dst = ngx_http_retarget_page_entity(dst, &src, last);
+    }
+
+    return dst - p;
+}
+
+
+static u_char *
+ngx_http_retarget_page_entity(u_char *dst, u_char **pp, u_char *last)
+{
+    u_char      *p, *start;
+    size_t       n;
+    uint32_t     cp;
+    ngx_uint_t   i, hex, digits;
+
+    p = *pp + 1;
+
+    if (p < last && *p == '#') {
+        p++;
+        hex = (p < last && (*p == 'x' || *p == 'X'));
+        p += hex;
+        cp = 0;
+        digits = 0;
+
+        while (p < last && digits < 8) {
+            if (*p >= '0' && *p <= '9') {
+                cp = cp * (hex ? 16 : 10) + (*p - '0');
+
+            } else if (hex && (*p | 0x20) >= 'a' && (*p | 0x20) <= 'f') {
+                cp = cp * 16 + ((*p | 0x20) - 'a' + 10);
+
+            } else {
+                break;
+            }
+
+            p++;
+            digits++;
+        }
+
+        if (digits == 0 || digits == 8 || p == last || *p != ';'
+            || cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        {
+            goto literal;
+        }
+
+        *pp = p + 1;
+
+        if (cp < 0x80) {
+            *dst++ = (u_char) cp;
+
+        } else if (cp < 0x800) {
+            *dst++ = (u_char) (0xc0 | (cp >> 6));
+            *dst++ = (u_char) (0x80 | (cp & 0x3f));
+
+        } else if (cp < 0x10000) {
+            *dst++ = (u_char) (0xe0 | (cp >> 12));
+            *dst++ = (u_char) (0x80 | ((cp >> 6) & 0x3f));
+            *dst++ = (u_char) (0x80 | (cp & 0x3f));
+
+        } else {
+            *dst++ = (u_char) (0xf0 | (cp >> 18));
+            *dst++ = (u_char) (0x80 | ((cp >> 12) & 0x3f));
+            *dst++ = (u_char) (0x80 | ((cp >> 6) & 0x3f));
+            *dst++ = (u_char) (0x80 | (cp & 0x3f));
+        }
+
+        return dst;
+    }
+
+    start = p;
+
+    while (p < last && p - start < 8 && ngx_http_retarget_page_alpha(*p)) {
+        p++;
+    }
+
+    if (p == last || *p != ';') {
+        goto literal;
+    }
+
+    n = p - start;
+
+    for (i = 0; ngx_http_retarget_page_entities[i].name.len; i++) {
+        if (n == ngx_http_retarget_page_entities[i].name.len
+            && ngx_memcmp(start, ngx_http_retarget_page_entities[i].name.data,
+                          n)
+               == 0)
+        {
+            *pp = p + 1;
+            return ngx_cpymem(dst, ngx_http_retarget_page_entities[i].utf8.data,
+                              ngx_http_retarget_page_entities[i].utf8.len);
+        }
+    }
+
+literal:
+
+    *dst++ = '&';
+    (*pp)++;
+
+    return dst;
+}
+
+
+/*
+ * "45", "18.90", "1,299.00", "1.299,00", "$ 45.00", "45,00 EUR": the
+ * first number, the last "." or "," its decimal point (a lone "," before
+ * three digits is a thousands separator), in place.  0 when none.
+ */
+
+static size_t
+ngx_http_retarget_page_price(u_char *p, size_t len)
+{
+    u_char   *last, *start, *end, *dec, *dst, *q;
+    size_t    commas, dots;
+
+    last = p + len;
+    start = p;
+
+    while (start < last && !(*start >= '0' && *start <= '9')) {
+        start++;
+    }
+
+    end = start;
+    commas = 0;
+    dots = 0;
+    dec = NULL;
+
+    while (end < last
+           && ((*end >= '0' && *end <= '9') || *end == '.' || *end == ','))
+    {
+        if (*end == '.') {
+            dots++;
+            dec = end;
+
+        } else if (*end == ',') {
+            commas++;
+            dec = end;
+        }
+
+        end++;
+    }
+
+    if (start == end) {
+        return 0;
+    }
+
+    if (dec != NULL) {
+        if (*dec == ',' && dots == 0 && (commas > 1 || end - dec == 4)) {
+            dec = NULL;
+
+        } else if (*dec == '.' && commas == 0 && dots > 1) {
+            dec = NULL;
+        }
+    }
+
+    dst = p;
+
+    for (q = start; q < end; q++) {
+        if (*q >= '0' && *q <= '9') {
+            *dst++ = *q;
+
+        } else if (q == dec) {
+            *dst++ = '.';
+        }
+    }
+
+    if (dst > p && dst[-1] == '.') {
+        dst--;
+    }
+
+    return dst - p;
+}
+
+
+/* schema.org's availability (any URL form), OpenGraph's words */
+
+static ngx_int_t
+ngx_http_retarget_page_stock(u_char *p, size_t len)
+{
+    u_char      word[32], *last, *start;
+    size_t      n;
+    ngx_uint_t  i;
+
+    static const char  *in[] = {
+        "instock", "limitedavailability", "onlineonly", "instoreonly",
+        "availablefororder", NULL
+    };
+
+    static const char  *out[] = {
+        "outofstock", "soldout", "discontinued", "oos", NULL
+    };
+
+    last = p + len;
+    start = p;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] == '/' || p[i] == ':') {
+            start = p + i + 1;
+        }
+    }
+
+    n = 0;
+
+    for ( /* void */ ; start < last; start++) {
+        if (*start == ' ' || *start == '_' || *start == '-') {
+            continue;
+        }
+
+        if (n == sizeof(word)) {
+            return NGX_DECLINED;
+        }
+
+        word[n++] = ngx_tolower(*start);
+    }
+
+    for (i = 0; in[i]; i++) {
+        if (ngx_http_retarget_page_is(word, n, in[i])) {
+            return 1;
+        }
+    }
+
+    for (i = 0; out[i]; i++) {
+        if (ngx_http_retarget_page_is(word, n, out[i])) {
+            return 0;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+void
+ngx_http_retarget_page_value(ngx_http_retarget_page_scan_t *s,
+    ngx_uint_t field, ngx_str_t *v)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngx_http_retarget_ps_count; i++) {
+        *v = s->v[i][field];
+
+        if (i == ngx_http_retarget_ps_microdata && v->len == 0) {
+            if (field == ngx_http_retarget_pf_sku) {
+                *v = s->md_pid;
+
+            } else if (field == ngx_http_retarget_pf_price) {
+                *v = s->md_amount;
+            }
+        }
+
+        if (v->len) {
+            return;
+        }
+    }
+}
