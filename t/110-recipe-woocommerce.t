@@ -292,5 +292,10 @@ ok(eventually(sub { !%{ cart_lines($w->vid) } }, $WAIT),
    'the module removed it by its key');
 is_deeply(shop_cart_of($w)->{items}, [], 'as the shop did');
 
+# what the module said about the unknown key: counted, with its reason
+settle();
+is(hash('rt:stats:' . today())->{'rejected:unknown_line'}, 1,
+   'the remove of a key the module never saw: rejected:unknown_line');
+
 stop_recipe('woocommerce');
 done_testing();

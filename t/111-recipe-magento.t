@@ -158,6 +158,8 @@ redis_cmd('HSET', $meta, 'cart_updated', time - 7200);
 $r = ok_status($v->page('/'), 200, 'a later page');
 my $banner = banner_of($r->{body});
 ok($banner, 'the page carries the reminder') or diag($r->{body});
+note(join "\n", map { "@$_" } @{ banner_items($banner) });
+note($1) while $banner =~ m{<small>([^<]*)</small>}g;
 is_deeply(banner_items($banner),
           [ sort { $a->[0] cmp $b->[0] }
             map { my $p = money_of($_->{product_price_value});
