@@ -36,8 +36,6 @@ static ngx_int_t ngx_http_retarget_sync_price(ngx_http_request_t *r,
     ngx_http_retarget_item_t *it);
 static void ngx_http_retarget_sync_merge(ngx_array_t *items,
     ngx_http_retarget_item_t *it, ngx_uint_t *merged);
-static ngx_int_t ngx_http_retarget_sync_https(ngx_pool_t *pool,
-    ngx_str_t *v);
 static void ngx_http_retarget_json_cleanup(void *data);
 
 
@@ -261,7 +259,7 @@ ngx_http_retarget_sync_item(ngx_http_request_t *r,
 
         if (kept[k] != ngx_http_retarget_p_name
             && kept[k] != ngx_http_retarget_p_line
-            && ngx_http_retarget_sync_https(r->pool, v) != NGX_OK)
+            && ngx_http_retarget_protocol_relative(r->pool, v) != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -276,36 +274,6 @@ ngx_http_retarget_sync_item(ngx_http_request_t *r,
     }
 
     return ngx_http_retarget_sync_price(r, sp, item, it);
-}
-
-
-/*
- * "//cdn.example.com/x.png", common in shop themes, is https, as the
- * value rules make it for cart_add (ngx_http_retarget_event_value())
- */
-
-static ngx_int_t
-ngx_http_retarget_sync_https(ngx_pool_t *pool, ngx_str_t *v)
-{
-    u_char  *p;
-
-    if (v->len < 3 || v->data[0] != '/' || v->data[1] != '/'
-        || !((v->data[2] >= 'a' && v->data[2] <= 'z')
-             || (v->data[2] >= 'A' && v->data[2] <= 'Z')
-             || (v->data[2] >= '0' && v->data[2] <= '9')))
-    {
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(pool, sizeof("https:") - 1 + v->len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    v->len = ngx_sprintf(p, "https:%V", v) - p;
-    v->data = p;
-
-    return NGX_OK;
 }
 
 
