@@ -248,12 +248,12 @@ sub money_at {
 }
 
 # the built-in banner's cart lines, by name: [ [name, qty, price, line
-# total], ... ]; the unit price through money_of (the banner shows it as
-# the shop sent it, "7" or "7.00"; the line total always with cents)
+# total], ... ], as the banner writes them (money with cents, whatever
+# the shop sent: 7, 34.0000)
 sub banner_items {
     my ($banner) = @_;
     return [ sort { $a->[0] cmp $b->[0] }
-             map { [ unescape($_->[0]), $_->[1], money_of($_->[2]), $_->[3] ] }
+             map { [ unescape($_->[0]), @$_[1 .. 3] ] }
              map { [ /<a[^>]*>([^<]*)<\/a><small>(\d+) &times; ([\d.]+)<\/small><\/div><b>([\d.]+)<\/b>/ ] }
              ($banner // '') =~ m{<li>(.*?)</li>}gs ];
 }
