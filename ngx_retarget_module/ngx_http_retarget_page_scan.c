@@ -167,9 +167,6 @@ static void ngx_http_retarget_page_ld_cache_add(
 static void ngx_http_retarget_page_ld_cache_evict(void);
 static ngx_int_t ngx_http_retarget_page_ld_parse(
     ngx_http_retarget_page_scan_t *s, u_char *p, size_t len);
-static void *ngx_http_retarget_page_arena_alloc(size_t size);
-static void ngx_http_retarget_page_arena_free(void *p);
-static void ngx_http_retarget_page_arena_drop(void);
 static json_t *ngx_http_retarget_page_ld_find(json_t *v, ngx_uint_t depth);
 static ngx_uint_t ngx_http_retarget_page_ld_is(json_t *o, const char *type);
 static void ngx_http_retarget_page_ld_product(ngx_http_retarget_page_scan_t *s,
@@ -236,34 +233,6 @@ static struct {
     size_t                              size;
     ngx_uint_t                          nomem;    /* pool failures, ever */
 } ngx_http_retarget_page_ld_cache;
-
-
-typedef struct ngx_http_retarget_page_arena_block_s
-    ngx_http_retarget_page_arena_block_t;
-
-struct ngx_http_retarget_page_arena_block_s {
-    ngx_http_retarget_page_arena_block_t  *next;
-    size_t                                 size;
-};
-
-
-/*
- * The first block of a parse is at least this large, and one block of
- * this size is kept by the worker from one parse to the next: the 1.5 KB
- * WooCommerce graph of bench/page-woo.html is 214 allocations, 10 KB.
- */
-#define NGX_HTTP_RETARGET_PAGE_ARENA_KEEP  32768
-
-
-/* the memory of the JSON-LD parse under way (one at a time per worker) */
-static struct {
-    ngx_http_retarget_page_arena_block_t  *first;
-    u_char                                *pos;
-    u_char                                *end;
-    size_t                                 block;
-    ngx_uint_t                             failed;
-    ngx_http_retarget_page_arena_block_t  *spare;
-} ngx_http_retarget_page_arena;
 
 
 static const u_char  ngx_http_retarget_page_class[256] = {
@@ -2249,147 +2218,34 @@ static ngx_int_t
 ngx_http_retarget_page_ld_parse(ngx_http_retarget_page_scan_t *s, u_char *p,
     size_t len)
 {
-    ngx_int_t         rc;
     json_t           *root, *product;
     json_error_t      err;
-    json_malloc_t     old_malloc;
-    json_free_t       old_free;
 
     /*
-     * jansson allocates every value, key and string buffer with malloc
-     * and frees each again in json_decref: for a WooCommerce graph that
-     * was as much as the lexing.  The parse takes its memory from an
-     * arena instead, the tree is read (nothing in it allocates) and the
-     * arena is dropped whole: no json_decref.  jansson's allocator is a
-     * global of the process; a worker has one thread and nothing else
-     * runs between the two json_set_alloc_funcs() calls below.
+     * Parsed once per distinct script and worker: the cache above keeps
+     * what it gave
      */
-
-    ngx_http_retarget_page_arena.first = NULL;
-    ngx_http_retarget_page_arena.pos = NULL;
-    ngx_http_retarget_page_arena.end = NULL;
-    ngx_http_retarget_page_arena.failed = 0;
-    ngx_http_retarget_page_arena.block = len * 8 + 4096;
-
-    json_get_alloc_funcs(&old_malloc, &old_free);
-    json_set_alloc_funcs(ngx_http_retarget_page_arena_alloc,
-                         ngx_http_retarget_page_arena_free);
 
     root = json_loadb((const char *) p, len, 0, &err);
 
-    json_set_alloc_funcs(old_malloc, old_free);
-
-    rc = ngx_http_retarget_page_arena.failed ? NGX_ERROR : NGX_OK;
-
-    if (root != NULL && rc == NGX_OK) {
-        s->ld_scripts++;
-
-        product = ngx_http_retarget_page_ld_find(root, 0);
-
-        if (product != NULL) {
-            s->ld_found = 1;
-            ngx_http_retarget_page_ld_product(s, product);
-        }
+    if (root == NULL) {
+        /* out of memory: not remembered as "no product" */
+        return json_error_code(&err) == json_error_out_of_memory
+               ? NGX_ERROR : NGX_OK;
     }
 
-    ngx_http_retarget_page_arena_drop();
+    s->ld_scripts++;
 
-    return rc;
-}
+    product = ngx_http_retarget_page_ld_find(root, 0);
 
-
-/*
- * The arena of a parse: blocks from malloc() (not ngx_alloc(): freed
- * here, not by a pool), the first sized after the text, each next one
- * twice as large as the one before or as the request.
- */
-
-static void *
-ngx_http_retarget_page_arena_alloc(size_t size)
-{
-    u_char                                *m;
-    size_t                                 n;
-    ngx_http_retarget_page_arena_block_t  *b;
-
-    size = ngx_align(size, 16);
-
-    if (size > (size_t) (ngx_http_retarget_page_arena.end
-                         - ngx_http_retarget_page_arena.pos))
-    {
-        n = ngx_http_retarget_page_arena.block;
-
-        if (n < size + sizeof(ngx_http_retarget_page_arena_block_t) + 16) {
-            n = size + sizeof(ngx_http_retarget_page_arena_block_t) + 16;
-        }
-
-        b = ngx_http_retarget_page_arena.spare;
-
-        if (b != NULL && n <= NGX_HTTP_RETARGET_PAGE_ARENA_KEEP) {
-            ngx_http_retarget_page_arena.spare = NULL;
-            n = NGX_HTTP_RETARGET_PAGE_ARENA_KEEP;
-            m = (u_char *) b;
-
-        } else {
-            if (n <= NGX_HTTP_RETARGET_PAGE_ARENA_KEEP) {
-                n = NGX_HTTP_RETARGET_PAGE_ARENA_KEEP;
-            }
-
-            m = malloc(n);
-            if (m == NULL) {
-                ngx_http_retarget_page_arena.failed = 1;
-                return NULL;
-            }
-
-            b = (ngx_http_retarget_page_arena_block_t *) m;
-            b->size = n;
-        }
-
-        b->next = ngx_http_retarget_page_arena.first;
-        ngx_http_retarget_page_arena.first = b;
-        ngx_http_retarget_page_arena.pos =
-            ngx_align_ptr(m + sizeof(ngx_http_retarget_page_arena_block_t),
-                          16);
-        ngx_http_retarget_page_arena.end = m + n;
-        ngx_http_retarget_page_arena.block = n * 2;
+    if (product != NULL) {
+        s->ld_found = 1;
+        ngx_http_retarget_page_ld_product(s, product);
     }
 
-    m = ngx_http_retarget_page_arena.pos;
-    ngx_http_retarget_page_arena.pos += size;
+    json_decref(root);
 
-    return m;
-}
-
-
-/* what jansson frees during the parse stays in the arena until the drop */
-
-static void
-ngx_http_retarget_page_arena_free(void *p)
-{
-}
-
-
-static void
-ngx_http_retarget_page_arena_drop(void)
-{
-    ngx_http_retarget_page_arena_block_t  *b, *next;
-
-    for (b = ngx_http_retarget_page_arena.first; b; b = next) {
-        next = b->next;
-
-        if (b->size == NGX_HTTP_RETARGET_PAGE_ARENA_KEEP
-            && ngx_http_retarget_page_arena.spare == NULL)
-        {
-            /* kept for the next parse: no malloc() per product page */
-            ngx_http_retarget_page_arena.spare = b;
-            continue;
-        }
-
-        free(b);
-    }
-
-    ngx_http_retarget_page_arena.first = NULL;
-    ngx_http_retarget_page_arena.pos = NULL;
-    ngx_http_retarget_page_arena.end = NULL;
+    return NGX_OK;
 }
 
 
