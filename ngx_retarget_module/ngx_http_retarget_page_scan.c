@@ -2423,6 +2423,10 @@ ngx_http_retarget_page_ld_offer(ngx_http_retarget_page_scan_t *s, json_t *o)
 
     ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_in_stock,
                                   json_object_get(o, "availability"));
+
+    /* PrestaShop gives the product's address only here */
+    ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_url,
+                                  json_object_get(o, "url"));
 }
 
 
