@@ -15,6 +15,7 @@
 #include "ngx_http_retarget_campaign.h"
 #include "ngx_http_retarget_consent.h"
 #include "ngx_http_retarget_counters.h"
+#include "ngx_http_retarget_extract.h"
 #include "ngx_http_retarget_identity.h"
 #include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_request.h"
@@ -180,6 +181,13 @@ ngx_http_retarget_variant_find(ngx_http_retarget_main_conf_t *rmcf,
 
 void
 ngx_http_retarget_count(ngx_str_t *field, int64_t n)
+{
+    FUZZ_UNEXPECTED();
+}
+
+
+ngx_uint_t
+ngx_http_retarget_extract_is_request(ngx_conf_t *cf, ngx_str_t *name)
 {
     FUZZ_UNEXPECTED();
 }

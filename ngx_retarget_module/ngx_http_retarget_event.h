@@ -68,6 +68,15 @@ typedef struct {
 #define NGX_HTTP_RETARGET_MINOR_BAD   -2
 
 
+/* a value of a "catalog" event, for the check at the end */
+typedef struct {
+    ngx_uint_t                     param;
+    ngx_str_t                      value;
+    u_char                        *file;
+    ngx_uint_t                     line;
+} ngx_http_retarget_catalog_value_t;
+
+
 /* an event's values, checked */
 typedef struct {
     ngx_http_retarget_event_conf_t  *conf;
@@ -108,6 +117,7 @@ ngx_int_t ngx_http_retarget_printable(ngx_str_t *v, size_t max,
 ngx_int_t ngx_http_retarget_event_amount(ngx_str_t *v, ngx_int_t minor,
     int64_t *cents);
 ngx_int_t ngx_http_retarget_catalog_value(ngx_str_t *v, ngx_str_t *var);
+ngx_int_t ngx_http_retarget_catalog_check(ngx_conf_t *cf);
 ngx_int_t ngx_http_retarget_protocol_relative(ngx_pool_t *pool,
     ngx_str_t *v);
 void ngx_http_retarget_reason_log(ngx_log_t *log, ngx_str_t *event,

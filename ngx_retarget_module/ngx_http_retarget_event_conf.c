@@ -16,6 +16,7 @@
 
 
 #include "ngx_http_retarget_event.h"
+#include "ngx_http_retarget_extract.h"
 #include "ngx_http_retarget_counters.h"
 #include "ngx_http_retarget_escape.h"
 #include "ngx_http_retarget_store.h"
@@ -55,6 +56,10 @@ static ngx_int_t ngx_http_retarget_user_normalise(ngx_pool_t *pool,
     ngx_str_t *v);
 static ngx_int_t ngx_http_retarget_user_hash(ngx_pool_t *pool, ngx_str_t *v);
 static ngx_int_t ngx_http_retarget_event_url(ngx_str_t *v);
+static ngx_int_t ngx_http_retarget_catalog_later(ngx_conf_t *cf, ngx_uint_t k,
+    ngx_str_t *raw);
+static ngx_uint_t ngx_http_retarget_next_var(u_char **pp, u_char *last,
+    ngx_str_t *var);
 static ngx_int_t ngx_http_retarget_event_page(ngx_conf_t *cf,
     ngx_http_retarget_loc_conf_t *rlcf, ngx_http_retarget_event_conf_t *ec,
     ngx_str_t *raw);
@@ -405,6 +410,12 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                                "(an upstream response header, a map of the "
                                "catalogue)", &ngx_http_retarget_param_names[k],
                                &raw[k], &var);
+            return NGX_CONF_ERROR;
+        }
+
+        if (raw[k].len
+            && ngx_http_retarget_catalog_later(cf, k, &raw[k]) != NGX_OK)
+        {
             return NGX_CONF_ERROR;
         }
     }
@@ -1387,14 +1398,40 @@ ngx_http_retarget_event_url(ngx_str_t *v)
 ngx_int_t
 ngx_http_retarget_catalog_value(ngx_str_t *v, ngx_str_t *var)
 {
-    u_char      *p, *last, *start;
-    ngx_str_t   *rv;
-    ngx_uint_t   brace;
+    u_char     *p, *last;
+    ngx_str_t  *rv;
 
     p = v->data;
     last = v->data + v->len;
 
-    while (p < last) {
+    while (ngx_http_retarget_next_var(&p, last, var)) {
+
+        for (rv = ngx_http_retarget_request_vars; rv->len; rv++) {
+
+            if (rv->data[rv->len - 1] == '_'
+                ? (var->len >= rv->len
+                   && ngx_strncasecmp(var->data, rv->data, rv->len) == 0)
+                : (var->len == rv->len
+                   && ngx_strncasecmp(var->data, rv->data, rv->len) == 0))
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the next "$name" or "${name}" in *pp..last, in var: 0 when none */
+
+static ngx_uint_t
+ngx_http_retarget_next_var(u_char **pp, u_char *last, ngx_str_t *var)
+{
+    u_char      *p, *start;
+    ngx_uint_t   brace;
+
+    for (p = *pp; p < last; ) {
 
         if (*p++ != '$') {
             continue;
@@ -1414,16 +1451,96 @@ ngx_http_retarget_catalog_value(ngx_str_t *v, ngx_str_t *var)
         var->data = start;
         var->len = p - start;
 
-        for (rv = ngx_http_retarget_request_vars; rv->len; rv++) {
+        *pp = p;
 
-            if (rv->data[rv->len - 1] == '_'
-                ? (var->len >= rv->len
-                   && ngx_strncasecmp(var->data, rv->data, rv->len) == 0)
-                : (var->len == rv->len
-                   && ngx_strncasecmp(var->data, rv->data, rv->len) == 0))
-            {
-                return NGX_ERROR;
+        return 1;
+    }
+
+    *pp = last;
+
+    return 0;
+}
+
+
+/*
+ * A "catalog" value that names a variable the configuration may define
+ * after this directive: checked once every retarget_extract is known
+ * (ngx_http_retarget_catalog_check())
+ */
+
+static ngx_int_t
+ngx_http_retarget_catalog_later(ngx_conf_t *cf, ngx_uint_t k, ngx_str_t *raw)
+{
+    ngx_http_retarget_catalog_value_t  *cv;
+    ngx_http_retarget_main_conf_t      *rmcf;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_retarget_module);
+
+    if (rmcf->catalog_values == NULL) {
+        rmcf->catalog_values = ngx_array_create(cf->pool, 4,
+                                    sizeof(ngx_http_retarget_catalog_value_t));
+        if (rmcf->catalog_values == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    cv = ngx_array_push(rmcf->catalog_values);
+    if (cv == NULL) {
+        return NGX_ERROR;
+    }
+
+    cv->param = k;
+    cv->value = *raw;
+    cv->file = cf->conf_file->file.name.data;
+    cv->line = cf->conf_file->line;
+
+    return NGX_OK;
+}
+
+
+/*
+ * At the end of the configuration: no "catalog" value takes a
+ * "retarget_extract ... request" variable, what the visitor's own
+ * request body says (a response or page extract is the shop's)
+ */
+
+ngx_int_t
+ngx_http_retarget_catalog_check(ngx_conf_t *cf)
+{
+    u_char                             *p, *last;
+    ngx_str_t                           var;
+    ngx_uint_t                          i;
+    ngx_http_retarget_catalog_value_t  *cv;
+    ngx_http_retarget_main_conf_t      *rmcf;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_retarget_module);
+
+    if (rmcf->catalog_values == NULL) {
+        return NGX_OK;
+    }
+
+    cv = rmcf->catalog_values->elts;
+
+    for (i = 0; i < rmcf->catalog_values->nelts; i++) {
+
+        p = cv[i].value.data;
+        last = p + cv[i].value.len;
+
+        while (ngx_http_retarget_next_var(&p, last, &var)) {
+
+            if (!ngx_http_retarget_extract_is_request(cf, &var)) {
+                continue;
             }
+
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"%V%V\" of a \"catalog\" event takes \"$%V\", "
+                          "a \"retarget_extract ... request\" variable: "
+                          "the product data of every visitor must come from "
+                          "the shop (a response or page extract, the page's "
+                          "own data) in %s:%ui",
+                          &ngx_http_retarget_param_names[cv[i].param],
+                          &cv[i].value, &var, cv[i].file, cv[i].line);
+            return NGX_ERROR;
         }
     }
 

@@ -146,6 +146,50 @@ ngx_http_retarget_extract_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * Whether $name is a "retarget_extract ... request" variable: what the
+ * visitor's own request body says (configuration time, once every
+ * directive is read)
+ */
+
+ngx_uint_t
+ngx_http_retarget_extract_is_request(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_uint_t                    i;
+    ngx_hash_key_t               *key;
+    ngx_http_variable_t          *var;
+    ngx_http_core_main_conf_t    *cmcf;
+    ngx_http_retarget_extract_t  *ex;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    if (cmcf->variables_keys == NULL) {
+        return 0;
+    }
+
+    /* the hash is built after the postconfiguration: the keys, as added */
+
+    key = cmcf->variables_keys->keys.elts;
+
+    for (i = 0; i < cmcf->variables_keys->keys.nelts; i++) {
+        var = key[i].value;
+
+        if (var->get_handler != ngx_http_retarget_extract_variable
+            || key[i].key.len != name->len
+            || ngx_strncasecmp(key[i].key.data, name->data, name->len) != 0)
+        {
+            continue;
+        }
+
+        ex = (ngx_http_retarget_extract_t *) var->data;
+
+        return ex->source == NGX_HTTP_RETARGET_SRC_REQUEST;
+    }
+
+    return 0;
+}
+
+
 static ngx_int_t
 ngx_http_retarget_extract_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)

@@ -19,6 +19,8 @@ extern ngx_conf_post_t  ngx_http_retarget_extract_size_bounds;
 
 char *ngx_http_retarget_extract_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_uint_t ngx_http_retarget_extract_is_request(ngx_conf_t *cf,
+    ngx_str_t *name);
 
 
 #endif /* _NGX_HTTP_RETARGET_EXTRACT_H_INCLUDED_ */

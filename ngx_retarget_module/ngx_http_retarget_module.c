@@ -682,6 +682,11 @@ ngx_http_retarget_init(ngx_conf_t *cf)
 
     rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_retarget_module);
 
+    /* every retarget_extract is known now, wherever it was written */
+    if (ngx_http_retarget_catalog_check(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (!rmcf->used) {
         return NGX_OK;
     }

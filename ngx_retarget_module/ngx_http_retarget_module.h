@@ -249,6 +249,13 @@ typedef struct {
 
     ngx_uint_t                     extract_sources;  /* retarget_extract:
                                                         ..._SRC_BIT()s */
+    ngx_array_t                   *catalog_values;   /* of "catalog"
+                                                        events, checked
+                                                        once every
+                                                        retarget_extract is
+                                                        known: ngx_http_
+                                                        retarget_catalog_
+                                                        value_t */
 
     ngx_flag_t                     used;          /* any "retarget on" */
     u_char                        *used_file;     /* where, for errors */

@@ -681,4 +681,44 @@ for my $bad (
     like($out, $re, "the message: $conf");
 }
 
+# A "catalog" event writes the product data every visitor sees: not from
+# the visitor's own request body, wherever the extract is declared
+for my $case (
+    [ 'before', qq{retarget_extract \$rq_name request name;\n}, '' ],
+    [ 'after', '', qq{retarget_extract \$rq_name request name;\n} ],
+    )
+{
+    my ($where, $pre, $post) = @$case;
+    Test::Retarget::write_nginx_conf({ http_config => qq{
+        retarget_secret $SECRET;
+        retarget_extract \$rs_name response name;
+        $pre
+        server {
+            listen 127.0.0.1:1;
+            location / {
+                retarget on;
+                retarget_event product sku=\$arg_s name=\$rq_name catalog;
+            }
+        }
+        $post
+    }, config => 'location / { retarget on; }' });
+    my ($status, $out) = Test::Retarget::nginx_config_test();
+    ok($status != 0, "nginx -t fails: a catalog name from the request body, "
+                     . "extract declared $where");
+    like($out, qr/"name=\$rq_name" of a "catalog" event takes "\$rq_name", a "retarget_extract ... request" variable/,
+         "the message ($where)");
+}
+Test::Retarget::write_nginx_conf({ http_config => qq{
+    retarget_secret $SECRET;
+    retarget_extract \$rs_name response name;
+}, config => q{
+    location / {
+        retarget on;
+        retarget_event product sku=$arg_s name=$rs_name catalog;
+    }
+} });
+my ($ok_status, $ok_out) = Test::Retarget::nginx_config_test();
+is($ok_status, 0, 'a catalog name from the response body is the shop\'s: '
+                  . 'nginx -t passes') or diag($ok_out);
+
 done_testing();
