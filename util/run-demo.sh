@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Serve the demo shop (demo/shop) through nginx with ngx_retarget_module.
-# Used by `make run` once the module is built.
+# Serve the demo shop (demo/shop.py, a small shop application) through
+# nginx with ngx_retarget_module.  Used by `make run` once the module is
+# built.
 #
 #   util/run-demo.sh                 http://127.0.0.1:8080/
 #   PORT=8081 util/run-demo.sh       another port
@@ -8,17 +9,22 @@
 # Environment:
 #   PORT         nginx port on 127.0.0.1 (default 8080)
 #   REDIS_PORT   port of the private redis-server (default: first free from 6390)
+#   SHOP_PORT    port of the shop application (default: first free from 8190)
+#   DEMO_DELAY   how long a cart is left alone before a reminder (default 20s;
+#                the browser test uses a few seconds)
 #   RUNDIR       runtime dir: config, pid, logs, secret (default build/demo-run)
 #   NGINX        nginx binary (default /usr/sbin/nginx)
 #   MODULE       module to load (default build/ngx_http_retarget_module.so)
 #   DEMO_WITHOUT_MODULE=1   serve the shop without the module (works before
 #                the module builds: strips load_module and retarget lines)
 #
-# It starts, as its own children, a private redis-server (no persistence)
-# and nginx (-p RUNDIR -c RUNDIR/nginx.conf, never /etc/nginx nor the
-# system nginx service), then waits.  Ctrl-C or SIGTERM stops both by pid:
-# nginx gracefully (QUIT, then TERM if it takes too long), then redis.
-# RUNDIR is kept (logs, and the secret so that visitor cookies stay valid).
+# It starts, as its own children, a private redis-server (no persistence),
+# the shop (python3 demo/shop.py PORT, on 127.0.0.1; its carts live in its
+# memory) and nginx in front of it (-p RUNDIR -c RUNDIR/nginx.conf, never
+# /etc/nginx nor the system nginx service), then waits.  Ctrl-C or SIGTERM
+# stops all three by pid: nginx gracefully (QUIT, then TERM if it takes too
+# long), then the shop, then redis.  RUNDIR is kept (logs, and the secret
+# so that visitor cookies stay valid).
 
 # `make run` calls this with sh: re-run under bash.
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
@@ -32,6 +38,8 @@ MODULE=${MODULE:-$ROOT/build/ngx_http_retarget_module.so}
 RUNDIR=${RUNDIR:-$ROOT/build/demo-run}
 TEMPLATE=$ROOT/conf-examples/demo.conf
 WITHOUT_MODULE=${DEMO_WITHOUT_MODULE:-0}
+DELAY=${DEMO_DELAY:-20s}
+SHOP=$ROOT/demo/shop.py
 
 say()  { printf 'run-demo: %s\n' "$*"; }
 die()  { printf 'run-demo: error: %s\n' "$*" >&2; exit 1; }
@@ -48,8 +56,10 @@ fi
 command -v redis-server >/dev/null || die "redis-server not found: run 'make deps'"
 command -v redis-cli >/dev/null || die "redis-cli not found: run 'make deps'"
 command -v curl >/dev/null || die "curl not found: run 'make deps'"
+command -v python3 >/dev/null || die "python3 not found: run 'make deps'"
 [ -f "$TEMPLATE" ] || die "$TEMPLATE is missing"
-[ -f "$ROOT/demo/shop/index.html" ] || die "$ROOT/demo/shop is missing"
+[ -f "$SHOP" ] && [ -f "$ROOT/demo/shop/shop.css" ] || die "$SHOP or $ROOT/demo/shop is missing"
+[[ $DELAY =~ ^[0-9]+(ms|s|m|h)?$ ]] || die "DEMO_DELAY=$DELAY is not an nginx time (20s, 1m ...)"
 if [ "$WITHOUT_MODULE" != 1 ] && [ ! -f "$MODULE" ]; then
     die "$MODULE is not built: run 'make' first (or DEMO_WITHOUT_MODULE=1 to serve the bare shop)"
 fi
@@ -75,6 +85,7 @@ SECRET=$(cat "$RUNDIR/secret")
 
 NGINX_PID=""
 REDIS_PID=""
+SHOP_PID=""
 STOPPING=0
 
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
@@ -98,6 +109,11 @@ stop_all() {
             kill -TERM "$NGINX_PID" 2>/dev/null || true
             wait_gone "$NGINX_PID" 50 || kill -KILL "$NGINX_PID" 2>/dev/null || true
         fi
+    fi
+    if alive "$SHOP_PID"; then
+        say "stopping the shop (pid $SHOP_PID)"
+        kill -TERM "$SHOP_PID" 2>/dev/null || true       # in-memory carts: gone
+        wait_gone "$SHOP_PID" 50 || kill -KILL "$SHOP_PID" 2>/dev/null || true
     fi
     if alive "$REDIS_PID"; then
         say "stopping redis-server (pid $REDIS_PID)"
@@ -154,19 +170,50 @@ else
     [ -n "$REDIS_PORT" ] || die "could not start redis-server on any port 6390-6429, see $RUNDIR/redis.log"
 fi
 
+# The shop application on the first free loopback port from 8190 (or
+# SHOP_PORT); python's own output goes to RUNDIR/shop.log.
+start_shop() {
+    local port=$1
+    $SETSID python3 "$SHOP" "$port" </dev/null >>"$RUNDIR/shop.log" 2>&1 &
+    SHOP_PID=$!
+    local n=50
+    while (( n-- > 0 )); do
+        alive "$SHOP_PID" || return 1            # e.g. the port was taken meanwhile
+        port_busy "$port" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+: > "$RUNDIR/shop.log"
+if [ -n "${SHOP_PORT:-}" ]; then
+    port_busy "$SHOP_PORT" && die "SHOP_PORT=$SHOP_PORT is already in use"
+    start_shop "$SHOP_PORT" || die "the shop did not start on $SHOP_PORT, see $RUNDIR/shop.log"
+else
+    SHOP_PORT=""
+    for p in $(seq 8190 8229); do
+        (( p == PORT )) && continue
+        port_busy "$p" && continue
+        if start_shop "$p"; then SHOP_PORT=$p; break; fi
+        alive "$SHOP_PID" && { kill -TERM "$SHOP_PID"; wait "$SHOP_PID" 2>/dev/null || true; }
+        SHOP_PID=""
+    done
+    [ -n "$SHOP_PORT" ] || die "could not start the shop on any port 8190-8229, see $RUNDIR/shop.log"
+fi
+
 # ---------------------------------------------------------------- nginx.conf
 
-# Workers of a root master run as `nobody`; they must be able to read the
-# shop.  If they cannot (say a checkout under /root, mode 700), run them as
-# root: acceptable for a demo bound to 127.0.0.1, never for production.
+# Workers of a root master run as `nobody`; they must be able to write the
+# temp dirs in RUNDIR.  If they cannot (say a checkout under /root, mode
+# 700), run them as root: acceptable for a demo bound to 127.0.0.1, never
+# for production.
 USER_LINE="# (no user directive: workers run as the default user)"
 if [ "$(id -u)" -eq 0 ]; then
     if command -v runuser >/dev/null \
-        && runuser -u nobody -- test -r "$ROOT/demo/shop/index.html" 2>/dev/null \
         && runuser -u nobody -- test -x "$RUNDIR" 2>/dev/null; then
-        USER_LINE="# (running as root; workers run as nobody, who can read the shop)"
+        USER_LINE="# (running as root; workers run as nobody, who can reach $RUNDIR)"
     else
-        USER_LINE="user root;  # nobody cannot read $ROOT/demo/shop: demo only"
+        USER_LINE="user root;  # nobody cannot reach $RUNDIR: demo only"
     fi
 fi
 
@@ -182,6 +229,8 @@ sed -e '1,/^$/d' \
     -e "s|@MODULE@|$(sed_esc "$MODULE")|g" \
     -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
     -e "s|@SECRET@|$SECRET|g" \
+    -e "s|@SHOP_PORT@|$SHOP_PORT|g" \
+    -e "s|@DELAY@|$DELAY|g" \
     -e "s|^# @USER_DIRECTIVE@\$|$(sed_esc "$USER_LINE")|" \
     -e "s|listen\( *\)127\.0\.0\.1:8080;|listen\1127.0.0.1:$PORT;|" \
     "$TEMPLATE" > "$CONF.body"
@@ -194,11 +243,12 @@ sed -e '1,/^$/d' \
 rm -f "$CONF.body"
 
 if [ "$WITHOUT_MODULE" = 1 ]; then
-    # The bare shop: no load_module, no retarget directives, no variables.
-    sed -i -e '/^[[:space:]]*load_module[[:space:]]/d' \
-           -e '/^[[:space:]]*retarget[_[:space:]]/d' \
-           -e 's/retarget_control;/return 404;/' \
-           -e 's/[$]retarget_[a-z_]*/-/g' "$CONF.new"
+    # The bare shop: no load_module, no retarget directives (a directive
+    # may span lines, up to its ";"), no variables.
+    perl -0pi -e 's/^[ \t]*load_module[ \t][^;]*;[^\n]*\n//mg;
+                  s/^[ \t]*retarget_control;/return 404;/mg;
+                  s/^[ \t]*retarget[_ \t][^;]*;[^\n]*\n//mg;
+                  s/[\$]retarget_[a-z_]*/-/g' "$CONF.new"
 fi
 mv "$CONF.new" "$CONF"
 
@@ -242,16 +292,21 @@ cat <<INFO
   Demo shop:      $URL/
   Privacy page:   $URL/privacy.html
   nginx:          pid $NGINX_PID, config $CONF
+  shop:           pid $SHOP_PID, http://127.0.0.1:$SHOP_PORT/ (demo/shop.py, log $RUNDIR/shop.log)
   redis-server:   pid $REDIS_PID, port $REDIS_PORT (no persistence)
 
-  The story, in about a minute (demo timing: reminders after 20 s):
-    1. open $URL/ , press OK on the notice, open a product, "Add to cart"
-    2. leave the cart alone for 20 seconds, then open $URL/ again:
-       a banner reminds you of your cart (one of two variants)
-    3. reload a few times: after 3 reminders in 10 minutes they stop
-       (decision=capped); from the second reminder after a minute, a code
-    4. click the banner, check out, buy: the next pages remind you of
-       nothing (decision=purchased)
+  The story, in about a minute (demo timing: reminders after $DELAY):
+    1. open $URL/ , press OK on the notice, open a product, "Add to cart";
+       another product, "Add to cart" again
+    2. leave the cart alone for $DELAY, then open $URL/ again:
+       a banner reminds you of your cart (one of two variants), the same
+       lines and total as the shop's cart page
+    3. on $URL/cart remove an item (or press - / +), wait $DELAY and
+       open $URL/ : the reminder follows the shop's cart
+    4. check out, place the order: the next pages remind you of nothing
+       (decision=purchased); the order's value is in the counters
+       (reload a few times instead: after 3 reminders in 10 minutes they
+       stop, decision=capped; from the second after a minute, a code)
     Counters move on $URL/retarget/status and in
       redis-cli -p $REDIS_PORT HGETALL rt:stats:\$(date -u +%Y%m%d)
     Everything stored about you: $URL/retarget/me
@@ -270,12 +325,14 @@ echo
 
 # Wait for a signal, or for either child to die on its own.
 set +e
-wait -n "$NGINX_PID" "$REDIS_PID" 2>/dev/null || wait -n
+wait -n "$NGINX_PID" "$REDIS_PID" "$SHOP_PID" 2>/dev/null || wait -n
 status=$?
 set -e
 if (( ! STOPPING )); then
     if ! alive "$NGINX_PID"; then
         say "nginx exited unexpectedly (status $status), see $RUNDIR/error.log"
+    elif ! alive "$SHOP_PID"; then
+        say "the shop exited unexpectedly (status $status), see $RUNDIR/shop.log"
     else
         say "redis-server exited unexpectedly (status $status), see $RUNDIR/redis.log"
     fi
