@@ -371,7 +371,7 @@ ngx_http_retarget_item_list(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_array_t *items, ngx_uint_t max,
     ngx_uint_t cart, ngx_array_t **list)
 {
-    ngx_str_t                    qty, line, url, image, click;
+    ngx_str_t                    qty, line, url, image, click, price;
     ngx_uint_t                   i;
     ngx_array_t                 *obj;
     ngx_http_retarget_item_t    *it;
@@ -406,6 +406,17 @@ ngx_http_retarget_item_list(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
+        /* "11.9" or "15.0000" as the shop sent it: shown as "11.90" */
+
+        price.len = 0;
+
+        if (it[i].price.len
+            && ngx_http_retarget_money(r->pool, it[i].cents, &price)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         obj = ngx_array_push(*list);
         if (obj == NULL
             || ngx_array_init(obj, r->pool, 8,
@@ -423,7 +434,7 @@ ngx_http_retarget_item_list(ngx_http_request_t *r,
                                                &it[i].name, 0) == NULL
             || ngx_http_retarget_tpl_field_add(obj, "price",
                                                ngx_http_retarget_tv_str,
-                                               &it[i].price, 0) == NULL
+                                               &price, 0) == NULL
             || ngx_http_retarget_tpl_field_add(obj, "image",
                                                ngx_http_retarget_tv_str,
                                                &image, 0) == NULL

@@ -13,6 +13,7 @@
  */
 
 
+#include "ngx_http_retarget_counters.h"
 #include "ngx_http_retarget_event.h"
 #include "ngx_http_retarget_json.h"
 #include "ngx_http_retarget_store.h"
@@ -37,6 +38,14 @@ static ngx_int_t ngx_http_retarget_sync_price(ngx_http_request_t *r,
 static void ngx_http_retarget_sync_merge(ngx_array_t *items,
     ngx_http_retarget_item_t *it, ngx_uint_t *merged);
 static void ngx_http_retarget_json_cleanup(void *data);
+
+
+/*
+ * Items of the shop's cart left out of the module's: without a sku or a
+ * quantity, or beyond CART_MAX lines
+ */
+static ngx_str_t  ngx_http_retarget_c_sync_item =
+    ngx_string("rejected:sync_item");
 
 
 /*
@@ -136,6 +145,11 @@ ngx_http_retarget_cart_sync_values(ngx_http_request_t *r,
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "retarget cart_sync: %uz items, %ui lines, %ui left out",
                    n, ev->items->nelts, skipped);
+
+    if (skipped) {
+        /* the module's cart is then shorter than the shop's: visible */
+        ngx_http_retarget_count(&ngx_http_retarget_c_sync_item, skipped);
+    }
 
     return NGX_OK;
 }
@@ -255,6 +269,13 @@ ngx_http_retarget_sync_item(ngx_http_request_t *r,
             != NGX_OK)
         {
             continue;
+        }
+
+        if (kept[k] != ngx_http_retarget_p_name
+            && kept[k] != ngx_http_retarget_p_line
+            && ngx_http_retarget_protocol_relative(r->pool, v) != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
         if (ngx_http_retarget_event_check(kept[k], v, &check) != NGX_OK) {

@@ -107,6 +107,8 @@ ngx_int_t ngx_http_retarget_printable(ngx_str_t *v, size_t max,
 ngx_int_t ngx_http_retarget_event_amount(ngx_str_t *v, ngx_int_t minor,
     int64_t *cents);
 ngx_int_t ngx_http_retarget_catalog_value(ngx_str_t *v, ngx_str_t *var);
+ngx_int_t ngx_http_retarget_protocol_relative(ngx_pool_t *pool,
+    ngx_str_t *v);
 
 /* ngx_http_retarget_cart_sync.c */
 ngx_int_t ngx_http_retarget_cart_sync_values(ngx_http_request_t *r,

@@ -786,20 +786,8 @@ ngx_http_retarget_event_value(ngx_http_request_t *r,
     case ngx_http_retarget_p_image:
     case ngx_http_retarget_p_url:
 
-        /* "//cdn.example.com/x.png", common in shop themes: https */
-
-        if (v->len > 2 && v->data[0] == '/' && v->data[1] == '/'
-            && ((v->data[2] >= 'a' && v->data[2] <= 'z')
-                || (v->data[2] >= 'A' && v->data[2] <= 'Z')
-                || (v->data[2] >= '0' && v->data[2] <= '9')))
-        {
-            p = ngx_pnalloc(r->pool, sizeof("https:") - 1 + v->len);
-            if (p == NULL) {
-                return NGX_ERROR;
-            }
-
-            v->len = ngx_sprintf(p, "https:%V", v) - p;
-            v->data = p;
+        if (ngx_http_retarget_protocol_relative(r->pool, v) != NGX_OK) {
+            return NGX_ERROR;
         }
 
         break;
@@ -1269,6 +1257,36 @@ ngx_http_retarget_event_amount(ngx_str_t *v, ngx_int_t minor, int64_t *cents)
     }
 
     *cents = n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * "//cdn.example.com/x.png", common in shop themes, is made https: what
+ * an image or url of an event or of a cart_sync item is stored as
+ */
+
+ngx_int_t
+ngx_http_retarget_protocol_relative(ngx_pool_t *pool, ngx_str_t *v)
+{
+    u_char  *p;
+
+    if (v->len < 3 || v->data[0] != '/' || v->data[1] != '/'
+        || !((v->data[2] >= 'a' && v->data[2] <= 'z')
+             || (v->data[2] >= 'A' && v->data[2] <= 'Z')
+             || (v->data[2] >= '0' && v->data[2] <= '9')))
+    {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, sizeof("https:") - 1 + v->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "https:%V", v) - p;
+    v->data = p;
 
     return NGX_OK;
 }

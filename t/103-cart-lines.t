@@ -419,6 +419,8 @@ section_c('cart_sync: 60 items, 50 kept', sub {
     my $r = reminder();
     is($r->{count}, 50, 'the reminder counts 50');
     is($r->{total}, '50.00', 'total 50.00');
+    settle();
+    is(stats()->{'rejected:sync_item'}, 10, 'the 10 left out are counted');
 });
 
 section_c('cart_sync: WooCommerce Store API and Shopify cart.js items', sub {
