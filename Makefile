@@ -168,6 +168,7 @@ fuzz-build: $(BUILD)/nginx/objs/Makefile
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
 	    fuzz/form_fuzz.c ngx_retarget_module/ngx_http_retarget_form.c \
 	    $(FUZZ_DIR)/stubs.o -o $(FUZZ_DIR)/form_fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
 	    fuzz/page_fuzz.c ngx_retarget_module/ngx_http_retarget_page_scan.c \
 	    $(FUZZ_DIR)/stubs.o -ljansson -o $(FUZZ_DIR)/page_fuzz
 

@@ -2,8 +2,8 @@
 #
 # make bench: what ngx_retarget_module costs, measured on loopback.
 #
-# Four nginx, each with ONE worker on its own loopback port, all serving
-# the same static ~20 KB product page (bench/page.html):
+# One nginx per variant, each with ONE worker on its own loopback port,
+# all serving the same static ~20 KB product page (bench/page.html):
 #
 #   (a) plain       plain nginx, no module loaded: the reference
 #   (b) sub_filter  nginx's sub_filter putting a fixed ~1 KB banner before
@@ -19,9 +19,14 @@
 #                   location with "retarget_event product;": the page
 #                   scanner reads the product from the HTML as it streams
 #                   and the product event is written with the page's values
+#   (f) literal     (e) without the scanner: the same page (a copy,
+#                   /product-lit.html) and the same product event, its
+#                   values given as literals in nginx.conf (the old way,
+#                   a catalogue exported into maps); (e) against (f) is
+#                   what reading the product from the page costs
 #
-# (c), (d) and (e) run the very same configuration (a shop with the campaign
-# on); only the request differs.  They share one private redis-server
+# (c), (d), (e) and (f) run the very same configuration (a shop with the
+# campaign on); only the request differs.  They share one private redis-server
 # (TCP on loopback, no persistence), seeded before the run with the
 # returning visitor's cart.
 #
@@ -138,17 +143,20 @@ my @VARIANTS = (
     { key => 'e', name => 'page', path => '/product-woo.html',
       what => '(d) on a WooCommerce-like page, the page scanner on: '
             . 'JSON-LD read from the HTML, product event from it' },
+    { key => 'f', name => 'literal', path => '/product-lit.html',
+      what => '(e) without the scanner: the same page and product event, '
+            . 'its values literals in nginx.conf' },
 );
 $_->{path} //= '/product.html' for @VARIANTS;
 # BENCH_VARIANTS=ad: a subset, e.g. while working on (d); (a) always
 # runs, every ratio is to it.
-my $ONLY = $ENV{BENCH_VARIANTS} // 'abcde';
-die "bench: BENCH_VARIANTS=$ONLY: letters from abcde\n"
-    unless $ONLY =~ /^[abcde]+$/;
+my $ONLY = $ENV{BENCH_VARIANTS} // 'abcdef';
+die "bench: BENCH_VARIANTS=$ONLY: letters from abcdef\n"
+    unless $ONLY =~ /^[abcdef]+$/;
 @VARIANTS = grep { $_->{key} eq 'a' || index($ONLY, $_->{key}) >= 0 }
             @VARIANTS;
 my %V = map { $_->{key} => $_ } @VARIANTS;
-my @MODULE_KEYS = grep { $V{$_} } qw(c d e);
+my @MODULE_KEYS = grep { $V{$_} } qw(c d e f);
 
 my ($TMP, %PIDS, $REDIS_PORT, $CAMPAIGN, $EXIT, $RUNNING);
 
@@ -186,6 +194,9 @@ sub main {
     copy("$BENCH/page-woo.html", "$TMP/html/product-woo.html")
         or die "bench: copy page-woo.html: $!\n";
     chmod 0644, "$TMP/html/product-woo.html";
+    copy("$BENCH/page-woo.html", "$TMP/html/product-lit.html")
+        or die "bench: copy page-woo.html: $!\n";
+    chmod 0644, "$TMP/html/product-lit.html";
     write_file("$TMP/report.lua", wrk_report_lua());
 
     print_machine();
@@ -222,7 +233,7 @@ sub main {
     for my $round (1 .. $ROUNDS) {
         printf "round %d:", $round;
         for my $v (@VARIANTS) {
-            my $uses_redis = $v->{key} =~ /^[cde]$/;
+            my $uses_redis = $v->{key} =~ /^[cdef]$/;
             my $before = $uses_redis ? redis_snapshot() : undef;
             my $worker = nginx_worker($v);
             my @cpu0 = sched_ns($worker);
@@ -393,7 +404,7 @@ sub nginx_conf {
     $campaign //= $CAMPAIGN;
     my $dir = "$TMP/$v->{name}";
     my $port = $v->{port} // 1;
-    my $module = $v->{key} =~ /^[cde]$/;
+    my $module = $v->{key} =~ /^[cdef]$/;
 
     my $c = '';
     $c .= "load_module $MODULE;\n" if $module;
@@ -480,6 +491,15 @@ EOF
             retarget_event product;
         }
 
+        # (f): the same page and the same event, the values the scanner
+        # finds in (e) given as literals: no scanner runs here
+        location = /product-lit.html {
+            retarget_event product sku=stoneware-mug-sand price=18.90
+                "name=Speckled Stoneware Mug 350 ml, Sand"
+                image=https://shop.example.com/img/stoneware-mug-sand-1200.jpg
+                url=https://shop.example.com/product/stoneware-mug-sand.html;
+        }
+
         location /retarget/ {
             retarget_control;
         }
@@ -556,15 +576,19 @@ sub check_responses {
                 ? 'cookie accepted, cart banner injected'
                 : 'cookie accepted, NO banner (campaign not built yet?)';
         }
-        if ($v->{key} eq 'e') {
-            # the product event took its sku from the page's JSON-LD
+        if ($v->{key} eq 'e' || $v->{key} eq 'f') {
+            # (e): the product event took its sku from the page's JSON-LD;
+            # (f): from its literals
+            redis('DEL', "rt:{$VID}:viewed");
+            ($status, $headers, $body) = fetch($v);
             sleep 0.2;
             my $viewed = redis('LRANGE', "rt:{$VID}:viewed", 0, 0);
-            die "bench: (e) the page scanner found no product (viewed: "
+            die "bench: ($v->{key}) no product event (viewed: "
               . (ref $viewed ? "@$viewed" : 'none') . ")\n"
                 unless ref $viewed && ($viewed->[0] // '') eq
                                       'stoneware-mug-sand';
-            $note .= ', product read from the page';
+            $note .= $v->{key} eq 'e' ? ', product read from the page'
+                                      : ', product event from literals';
         }
         printf "  (%s) %-10s %6d bytes  %s\n", $v->{key}, $v->{name},
                length($body), $note;
@@ -576,7 +600,7 @@ sub fetch {
     my ($v) = @_;
     my @cmd = ('curl', '-sS', '--max-time', '5', '-D', '-',
                '-H', "Accept: $ACCEPT");
-    push @cmd, '-H', "Cookie: $COOKIE" if $v->{key} =~ /^[de]$/;
+    push @cmd, '-H', "Cookie: $COOKIE" if $v->{key} =~ /^[def]$/;
     push @cmd, "http://127.0.0.1:$v->{port}$v->{path}";
     my $out = capture(@cmd);
     my ($headers, $body) = split /\r\n\r\n/, $out, 2;
@@ -607,7 +631,7 @@ sub wrk {
     my @cmd = ('wrk', "-t$THREADS", "-c$CONNS", "-d${seconds}s",
                '--timeout', '2s', '-s', "$TMP/report.lua",
                '-H', "Accept: $ACCEPT");
-    push @cmd, '-H', "Cookie: $COOKIE" if $v->{key} =~ /^[de]$/;
+    push @cmd, '-H', "Cookie: $COOKIE" if $v->{key} =~ /^[def]$/;
     push @cmd, "http://127.0.0.1:$v->{port}$v->{path}";
     my $out = capture(@cmd);
     my ($line) = $out =~ /^(BENCH .*)$/m
@@ -748,7 +772,7 @@ sub redis_round_trips {
     my $cfg = "$TMP/curl-$v->{key}.cfg";
     my $url = "http://127.0.0.1:$v->{port}$v->{path}";
     my $text = qq(silent\nshow-error\nheader = "Accept: $ACCEPT"\n);
-    $text .= qq(header = "Cookie: $COOKIE"\n) if $v->{key} =~ /^[de]$/;
+    $text .= qq(header = "Cookie: $COOKIE"\n) if $v->{key} =~ /^[def]$/;
     $text .= qq(url = "$url"\noutput = "/dev/null"\n) x $n;
     write_file($cfg, $text);
 
@@ -871,6 +895,16 @@ EOF
              . "product event it writes\n", $V{e}{rps} / $V{d}{rps},
                $V{d}{worker_us} / $V{e}{worker_us}, $V{e}{worker_us},
                $V{d}{worker_us};
+    }
+
+    if ($V{e} && $V{f}) {
+        # issue 10, the question itself: what reading the product from
+        # the page costs against the same page and event without it
+        printf "(e) the page path at %.2f x (f) by req/s, %.2f x by "
+             . "worker CPU (%.1f against %.1f us/req): the scanner alone, "
+             . "same page, same event\n", $V{e}{rps} / $V{f}{rps},
+               $V{f}{worker_us} / $V{e}{worker_us}, $V{e}{worker_us},
+               $V{f}{worker_us};
     }
 
     # [measured for real?, target, value, met?]

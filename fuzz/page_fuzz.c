@@ -6,13 +6,15 @@
  * (ngx_http_retarget_page_scan.c).  The first two bytes of the input seed
  * where the page is cut, the third says what retarget_page_json names
  * (nothing, id=__NEXT_DATA__ or var=product); the rest is the page.  It
- * is scanned twice, each time from a fresh state:
+ * is scanned three times, each time from a fresh state:
  *
  *   - in one call over the whole page;
  *   - cut into pieces of 0 to 40 bytes, each copied into its own
- *     allocation, so that AddressSanitizer sees any read past a buffer.
+ *     allocation, so that AddressSanitizer sees any read past a buffer;
+ *   - a byte at a time, so that no tag takes the scanner's fast path for
+ *     whole tags: the tokenizer's own states against that fast path.
  *
- * Both must find the same value for every field and the same embedded
+ * All must find the same value for every field and the same embedded
  * object: where the page is cut changes nothing.  Every value is within
  * its bounds (NGX_HTTP_RETARGET_PAGE_ATTR_MAX, the embedded object
  * within NGX_HTTP_RETARGET_PAGE_JSON_MAX), holds no control character
@@ -142,7 +144,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t                          base, len;
     unsigned                        seed, kind;
     ngx_uint_t                      i;
-    fuzz_result_t                   one, split;
+    fuzz_result_t                   one, split, bytes;
     ngx_http_retarget_page_scan_t   s;
 
     if (size < 3) {
@@ -194,6 +196,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_take(&s, &split);
 
+    /*
+     * a byte at a time: no tag is ever whole in a buffer, so the fast
+     * path for tags (ngx_http_retarget_page_tag_fast) never runs and
+     * every tag goes through the tokenizer's states; the one-shot scan,
+     * where most tags take the fast path, must find the same
+     */
+
+    fuzz_init(&s, kind);
+
+    for (base = 0; base < size; base++) {
+        piece = malloc(1);
+        if (piece == NULL) {
+            abort();
+        }
+
+        piece[0] = data[base];
+        (void) ngx_http_retarget_page_scan(&s, piece, piece + 1);
+        free(piece);
+    }
+
+    fuzz_take(&s, &bytes);
+
     for (i = 0; i < ngx_http_retarget_pf_count; i++) {
         fuzz_check_value(i, &one.v[i]);
 
@@ -202,13 +226,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                       (unsigned) i, (int) one.v[i].len, one.v[i].data,
                       (int) split.v[i].len, split.v[i].data);
         }
+
+        if (!fuzz_same(&one.v[i], &bytes.v[i])) {
+            fuzz_fail("field %u: one shot \"%.*s\", byte by byte \"%.*s\"",
+                      (unsigned) i, (int) one.v[i].len, one.v[i].data,
+                      (int) bytes.v[i].len, bytes.v[i].data);
+        }
     }
 
-    if (!fuzz_same(&one.embedded, &split.embedded) || one.ld != split.ld) {
-        fuzz_fail("embedded object (%u, %u bytes) or JSON-LD scripts "
-                  "(%u, %u) differ", (unsigned) one.embedded.len,
-                  (unsigned) split.embedded.len, (unsigned) one.ld,
-                  (unsigned) split.ld);
+    if (!fuzz_same(&one.embedded, &split.embedded) || one.ld != split.ld
+        || !fuzz_same(&one.embedded, &bytes.embedded) || one.ld != bytes.ld)
+    {
+        fuzz_fail("embedded object (%u, %u, %u bytes) or JSON-LD scripts "
+                  "(%u, %u, %u) differ", (unsigned) one.embedded.len,
+                  (unsigned) split.embedded.len,
+                  (unsigned) bytes.embedded.len, (unsigned) one.ld,
+                  (unsigned) split.ld, (unsigned) bytes.ld);
     }
 
     if (one.embedded.len > NGX_HTTP_RETARGET_PAGE_JSON_MAX) {

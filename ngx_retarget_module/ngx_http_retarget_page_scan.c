@@ -107,6 +107,10 @@ typedef enum {
 
 static void ngx_http_retarget_page_tag_begin(ngx_http_retarget_page_scan_t *s,
     ngx_uint_t end);
+static u_char *ngx_http_retarget_page_tag_fast(
+    ngx_http_retarget_page_scan_t *s, u_char *p, u_char *last, ngx_uint_t end);
+static ngx_uint_t ngx_http_retarget_page_lit_ci(u_char *p, size_t len,
+    const char *lit, size_t n);
 static void ngx_http_retarget_page_name_add(u_char *name, size_t *len,
     u_char c);
 static ngx_http_retarget_page_buf_t *ngx_http_retarget_page_attr(
@@ -151,6 +155,9 @@ static ngx_uint_t ngx_http_retarget_page_type_kind(u_char *p, size_t len);
 
 static void ngx_http_retarget_page_ld(ngx_http_retarget_page_scan_t *s,
     u_char *p, size_t len);
+static void *ngx_http_retarget_page_arena_alloc(size_t size);
+static void ngx_http_retarget_page_arena_free(void *p);
+static void ngx_http_retarget_page_arena_drop(void);
 static json_t *ngx_http_retarget_page_ld_find(json_t *v, ngx_uint_t depth);
 static ngx_uint_t ngx_http_retarget_page_ld_is(json_t *o, const char *type);
 static void ngx_http_retarget_page_ld_product(ngx_http_retarget_page_scan_t *s,
@@ -173,6 +180,34 @@ static u_char *ngx_http_retarget_page_entity(u_char *dst, u_char **pp,
     u_char *last);
 static size_t ngx_http_retarget_page_price(u_char *p, size_t len);
 static ngx_int_t ngx_http_retarget_page_stock(u_char *p, size_t len);
+
+
+typedef struct ngx_http_retarget_page_arena_block_s
+    ngx_http_retarget_page_arena_block_t;
+
+struct ngx_http_retarget_page_arena_block_s {
+    ngx_http_retarget_page_arena_block_t  *next;
+    size_t                                 size;
+};
+
+
+/*
+ * The first block of a parse is at least this large, and one block of
+ * this size is kept by the worker from one parse to the next: the 1.5 KB
+ * WooCommerce graph of bench/page-woo.html is 214 allocations, 10 KB.
+ */
+#define NGX_HTTP_RETARGET_PAGE_ARENA_KEEP  32768
+
+
+/* the memory of the JSON-LD parse under way (one at a time per worker) */
+static struct {
+    ngx_http_retarget_page_arena_block_t  *first;
+    u_char                                *pos;
+    u_char                                *end;
+    size_t                                 block;
+    ngx_uint_t                             failed;
+    ngx_http_retarget_page_arena_block_t  *spare;
+} ngx_http_retarget_page_arena;
 
 
 static const u_char  ngx_http_retarget_page_class[256] = {
@@ -331,6 +366,13 @@ ngx_http_retarget_page_scan(ngx_http_retarget_page_scan_t *s, u_char *p,
                 s->state = ngx_http_retarget_pt_end_open;
 
             } else if (ngx_http_retarget_page_alpha(c)) {
+                q = ngx_http_retarget_page_tag_fast(s, p, last, 0);
+
+                if (q) {
+                    p = q;
+                    break;
+                }
+
                 ngx_http_retarget_page_tag_begin(s, 0);
                 s->state = ngx_http_retarget_pt_tag_name;
 
@@ -400,6 +442,13 @@ ngx_http_retarget_page_scan(ngx_http_retarget_page_scan_t *s, u_char *p,
 
         case ngx_http_retarget_pt_end_open:
             if (ngx_http_retarget_page_alpha(c)) {
+                q = ngx_http_retarget_page_tag_fast(s, p, last, 1);
+
+                if (q) {
+                    p = q;
+                    break;
+                }
+
                 ngx_http_retarget_page_tag_begin(s, 1);
                 s->state = ngx_http_retarget_pt_tag_name;
 
@@ -598,6 +647,198 @@ ngx_http_retarget_page_scan(ngx_http_retarget_page_scan_t *s, u_char *p,
 }
 
 
+/*
+ * Most tags matter to nothing kept: an end tag's attributes never do,
+ * and a start tag's only if it is meta, a raw text element or has
+ * itemscope, itemprop or data-price-amount.  For a tag whole in this
+ * buffer that does not, its end is found with the tokenizer's own rules
+ * (a quote opens a value only right after "=" and white space; a quoted
+ * value is skipped with memchr), nothing of its attributes is copied,
+ * and the tag is then done as the tokenizer would do it: its name still
+ * counts for the open itemscope elements.  p is at the name's first
+ * letter; the end of the tag, or NULL: the tokenizer reads it (cut by the
+ * buffer's end, or an attribute that matters).
+ */
+
+static u_char *
+ngx_http_retarget_page_tag_fast(ngx_http_retarget_page_scan_t *s, u_char *p,
+    u_char *last, ngx_uint_t end)
+{
+    u_char      c, *name, *a;
+    size_t      len, i, n;
+    ngx_uint_t  value;
+
+    name = p;
+
+    while (p < last && !ngx_http_retarget_page_tag_end(*p)) {
+        p++;
+    }
+
+    if (p == last) {
+        return NULL;
+    }
+
+    len = p - name;
+
+    if (!end
+        && (ngx_http_retarget_page_lit_ci(name, len, "script", 6)
+            || ngx_http_retarget_page_lit_ci(name, len, "style", 5)
+            || ngx_http_retarget_page_lit_ci(name, len, "textarea", 8)
+            || ngx_http_retarget_page_lit_ci(name, len, "title", 5)
+            || ngx_http_retarget_page_lit_ci(name, len, "meta", 4)))
+    {
+        return NULL;
+    }
+
+    /* before an attribute's name (p at the delimiter after the tag name) */
+
+    if (*p != '>') {
+        p++;
+    }
+
+    value = 0;
+
+    for ( ;; ) {
+
+        if (p == last) {
+            return NULL;
+        }
+
+        c = *p;
+
+        if (value) {
+            /* after "=": white space, then a quoted or unquoted value */
+
+            if (ngx_http_retarget_page_space(c)) {
+                p++;
+                continue;
+            }
+
+            value = 0;
+
+            if (c == '"' || c == '\'') {
+                p = ngx_http_retarget_page_find(p + 1, last, c);
+
+                if (p == NULL) {
+                    return NULL;
+                }
+
+                p++;
+                continue;
+            }
+
+            if (c == '>') {
+                break;
+            }
+
+            while (p < last && !ngx_http_retarget_page_space(*p)
+                   && *p != '>')
+            {
+                p++;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_retarget_page_space(c) || c == '/') {
+            p++;
+            continue;
+        }
+
+        if (c == '>') {
+            break;
+        }
+
+        /* a name: its first character whatever it is, as in the tokenizer */
+
+        a = p++;
+
+        while (p < last && !ngx_http_retarget_page_attr_end(*p)) {
+            p++;
+        }
+
+        if (p == last) {
+            return NULL;
+        }
+
+        if (!end
+            && (ngx_http_retarget_page_lit_ci(a, p - a, "itemprop", 8)
+                || ngx_http_retarget_page_lit_ci(a, p - a, "itemscope", 9)
+                || ngx_http_retarget_page_lit_ci(a, p - a,
+                                                 "data-price-amount", 17)))
+        {
+            return NULL;
+        }
+
+        /* after the name: white space, then "=" or another name */
+
+        while (p < last && ngx_http_retarget_page_space(*p)) {
+            p++;
+        }
+
+        if (p == last) {
+            return NULL;
+        }
+
+        if (*p == '=') {
+            p++;
+            value = 1;
+        }
+    }
+
+    /* p at the tag's ">" */
+
+    if (s->nscopes == 0 && s->text_field == 0 && s->product == 0) {
+        /* outside microdata such a tag changes nothing */
+        s->state = ngx_http_retarget_pt_data;
+        return p + 1;
+    }
+
+    ngx_http_retarget_page_tag_begin(s, end);
+
+    /* as ngx_http_retarget_page_name_add() would, a byte at a time */
+
+    n = ngx_min(len, NGX_HTTP_RETARGET_PAGE_NAME_LEN - 1);
+
+    for (i = 0; i < n; i++) {
+        s->tag[i] = ngx_tolower(name[i]);
+    }
+
+    if (len > n) {
+        s->tag[NGX_HTTP_RETARGET_PAGE_NAME_LEN - 1] = '\0';
+        n = NGX_HTTP_RETARGET_PAGE_NAME_LEN;
+    }
+
+    s->tag_len = n;
+
+    ngx_http_retarget_page_tag_done(s);
+
+    return p + 1;
+}
+
+
+/* a name is the lowercase literal lit of n bytes, in any letter case */
+
+static ngx_uint_t
+ngx_http_retarget_page_lit_ci(u_char *p, size_t len, const char *lit,
+    size_t n)
+{
+    size_t  i;
+
+    if (len != n) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ngx_tolower(p[i]) != (u_char) lit[i]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 static void
 ngx_http_retarget_page_tag_begin(ngx_http_retarget_page_scan_t *s,
     ngx_uint_t end)
@@ -776,29 +1017,31 @@ ngx_http_retarget_page_is(u_char *name, size_t len, const char *s)
 static ngx_uint_t
 ngx_http_retarget_page_is_void(u_char *name, size_t len)
 {
-    static ngx_str_t  voids[] = {
-        ngx_string("area"), ngx_string("base"), ngx_string("br"),
-        ngx_string("col"), ngx_string("embed"), ngx_string("hr"),
-        ngx_string("img"), ngx_string("input"), ngx_string("link"),
-        ngx_string("meta"), ngx_string("param"), ngx_string("source"),
-        ngx_string("track"), ngx_string("wbr"), ngx_null_string
-    };
+    /* area base br col embed hr img input link meta param source track wbr */
 
-    ngx_str_t  *v;
-
-    if (len < 2 || len > 6) {
+    switch (len) {
+    case 2:
+        return ngx_http_retarget_page_is_lit(name, len, "br")
+               || ngx_http_retarget_page_is_lit(name, len, "hr");
+    case 3:
+        return ngx_http_retarget_page_is_lit(name, len, "col")
+               || ngx_http_retarget_page_is_lit(name, len, "img")
+               || ngx_http_retarget_page_is_lit(name, len, "wbr");
+    case 4:
+        return ngx_http_retarget_page_is_lit(name, len, "area")
+               || ngx_http_retarget_page_is_lit(name, len, "base")
+               || ngx_http_retarget_page_is_lit(name, len, "link")
+               || ngx_http_retarget_page_is_lit(name, len, "meta");
+    case 5:
+        return ngx_http_retarget_page_is_lit(name, len, "embed")
+               || ngx_http_retarget_page_is_lit(name, len, "input")
+               || ngx_http_retarget_page_is_lit(name, len, "param")
+               || ngx_http_retarget_page_is_lit(name, len, "track");
+    case 6:
+        return ngx_http_retarget_page_is_lit(name, len, "source");
+    default:
         return 0;
     }
-
-    for (v = voids; v->len; v++) {
-        if (v->len == len && v->data[0] == name[0]
-            && ngx_memcmp(v->data, name, len) == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
 }
 
 
@@ -1681,30 +1924,147 @@ static void
 ngx_http_retarget_page_ld(ngx_http_retarget_page_scan_t *s, u_char *p,
     size_t len)
 {
-    json_t        *root, *product;
-    json_error_t   err;
+    json_t           *root, *product;
+    json_error_t      err;
+    json_malloc_t     old_malloc;
+    json_free_t       old_free;
 
     /* a site's graph without a product (Yoast's WebPage) is not parsed */
     if (len == 0 || memmem(p, len, "Product", 7) == NULL) {
         return;
     }
 
+    /*
+     * jansson allocates every value, key and string buffer with malloc
+     * and frees each again in json_decref: for a WooCommerce graph that
+     * was as much as the lexing.  The parse takes its memory from an
+     * arena instead, the tree is read (nothing in it allocates) and the
+     * arena is dropped whole: no json_decref.  jansson's allocator is a
+     * global of the process; a worker has one thread and nothing else
+     * runs between the two json_set_alloc_funcs() calls below.
+     */
+
+    ngx_http_retarget_page_arena.first = NULL;
+    ngx_http_retarget_page_arena.pos = NULL;
+    ngx_http_retarget_page_arena.end = NULL;
+    ngx_http_retarget_page_arena.failed = 0;
+    ngx_http_retarget_page_arena.block = len * 8 + 4096;
+
+    json_get_alloc_funcs(&old_malloc, &old_free);
+    json_set_alloc_funcs(ngx_http_retarget_page_arena_alloc,
+                         ngx_http_retarget_page_arena_free);
+
     root = json_loadb((const char *) p, len, 0, &err);
 
-    if (root == NULL) {
-        return;
+    json_set_alloc_funcs(old_malloc, old_free);
+
+    if (root != NULL && !ngx_http_retarget_page_arena.failed) {
+        s->ld_scripts++;
+
+        product = ngx_http_retarget_page_ld_find(root, 0);
+
+        if (product != NULL) {
+            s->ld_found = 1;
+            ngx_http_retarget_page_ld_product(s, product);
+        }
     }
 
-    s->ld_scripts++;
+    ngx_http_retarget_page_arena_drop();
+}
 
-    product = ngx_http_retarget_page_ld_find(root, 0);
 
-    if (product != NULL) {
-        s->ld_found = 1;
-        ngx_http_retarget_page_ld_product(s, product);
+/*
+ * The arena of a parse: blocks from malloc() (not ngx_alloc(): freed
+ * here, not by a pool), the first sized after the text, each next one
+ * twice as large as the one before or as the request.
+ */
+
+static void *
+ngx_http_retarget_page_arena_alloc(size_t size)
+{
+    u_char                                *m;
+    size_t                                 n;
+    ngx_http_retarget_page_arena_block_t  *b;
+
+    size = ngx_align(size, 16);
+
+    if (size > (size_t) (ngx_http_retarget_page_arena.end
+                         - ngx_http_retarget_page_arena.pos))
+    {
+        n = ngx_http_retarget_page_arena.block;
+
+        if (n < size + sizeof(ngx_http_retarget_page_arena_block_t) + 16) {
+            n = size + sizeof(ngx_http_retarget_page_arena_block_t) + 16;
+        }
+
+        b = ngx_http_retarget_page_arena.spare;
+
+        if (b != NULL && n <= NGX_HTTP_RETARGET_PAGE_ARENA_KEEP) {
+            ngx_http_retarget_page_arena.spare = NULL;
+            n = NGX_HTTP_RETARGET_PAGE_ARENA_KEEP;
+            m = (u_char *) b;
+
+        } else {
+            if (n <= NGX_HTTP_RETARGET_PAGE_ARENA_KEEP) {
+                n = NGX_HTTP_RETARGET_PAGE_ARENA_KEEP;
+            }
+
+            m = malloc(n);
+            if (m == NULL) {
+                ngx_http_retarget_page_arena.failed = 1;
+                return NULL;
+            }
+
+            b = (ngx_http_retarget_page_arena_block_t *) m;
+            b->size = n;
+        }
+
+        b->next = ngx_http_retarget_page_arena.first;
+        ngx_http_retarget_page_arena.first = b;
+        ngx_http_retarget_page_arena.pos =
+            ngx_align_ptr(m + sizeof(ngx_http_retarget_page_arena_block_t),
+                          16);
+        ngx_http_retarget_page_arena.end = m + n;
+        ngx_http_retarget_page_arena.block = n * 2;
     }
 
-    json_decref(root);
+    m = ngx_http_retarget_page_arena.pos;
+    ngx_http_retarget_page_arena.pos += size;
+
+    return m;
+}
+
+
+/* what jansson frees during the parse stays in the arena until the drop */
+
+static void
+ngx_http_retarget_page_arena_free(void *p)
+{
+}
+
+
+static void
+ngx_http_retarget_page_arena_drop(void)
+{
+    ngx_http_retarget_page_arena_block_t  *b, *next;
+
+    for (b = ngx_http_retarget_page_arena.first; b; b = next) {
+        next = b->next;
+
+        if (b->size == NGX_HTTP_RETARGET_PAGE_ARENA_KEEP
+            && ngx_http_retarget_page_arena.spare == NULL)
+        {
+            /* kept for the next parse: no malloc() per product page */
+            ngx_http_retarget_page_arena.spare = b;
+            continue;
+        }
+
+        free(b);
+    }
+
+    ngx_http_retarget_page_arena.first = NULL;
+    ngx_http_retarget_page_arena.pos = NULL;
+    ngx_http_retarget_page_arena.end = NULL;
 }
 
 

@@ -20,6 +20,11 @@ typedef struct {
 } ngx_http_retarget_key_name_t;
 
 
+static ngx_http_retarget_cmd_t *ngx_http_retarget_cart_script(
+    ngx_pool_t *pool, ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds,
+    ngx_str_t *vid, ngx_str_t *script);
+
+
 static ngx_http_retarget_key_name_t  ngx_http_retarget_keys[] = {
     { ngx_string(":meta"), 1 },
     { ngx_string(":cart"), 1 },
@@ -795,23 +800,23 @@ ngx_http_retarget_cart_sync_line(ngx_pool_t *pool,
 
 
 /*
- * cart_remove line= and cart_update, one script (see its comment): the
- * caller asks for its answer, the new quantity or -1 (no such line).
+ * EVAL of a cart script on its three keys: the visitor's meta hash and
+ * cart hash, and the abandoned-cart queue; the caller adds the ARGV
  */
 
-ngx_int_t
-ngx_http_retarget_cart_line_op(ngx_pool_t *pool,
+static ngx_http_retarget_cmd_t *
+ngx_http_retarget_cart_script(ngx_pool_t *pool,
     ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
-    ngx_http_retarget_cart_change_t *ch)
+    ngx_str_t *script)
 {
     ngx_http_retarget_cmd_t  *cmd;
 
     cmd = ngx_http_retarget_cmd(cmds, "EVAL");
     if (cmd == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
-    ngx_http_retarget_arg_str(cmd, &ngx_http_retarget_lua_cart_line);
+    ngx_http_retarget_arg_str(cmd, script);
     ngx_http_retarget_arg(cmd, (u_char *) "3", 1);
 
     if (ngx_http_retarget_arg_key(pool, rmcf, cmd,
@@ -824,6 +829,28 @@ ngx_http_retarget_cart_line_op(ngx_pool_t *pool,
                                      ngx_http_retarget_key_carts, NULL)
            != NGX_OK)
     {
+        return NULL;
+    }
+
+    return cmd;
+}
+
+
+/*
+ * cart_remove line= and cart_update, one script (see its comment): the
+ * caller asks for its answer, the new quantity or -1 (no such line).
+ */
+
+ngx_int_t
+ngx_http_retarget_cart_line_op(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
+    ngx_http_retarget_cart_change_t *ch)
+{
+    ngx_http_retarget_cmd_t  *cmd;
+
+    cmd = ngx_http_retarget_cart_script(pool, rmcf, cmds, vid,
+                                        &ngx_http_retarget_lua_cart_line);
+    if (cmd == NULL) {
         return NGX_ERROR;
     }
 
@@ -866,24 +893,9 @@ ngx_http_retarget_cart_sync(ngx_pool_t *pool,
 {
     ngx_http_retarget_cmd_t  *cmd;
 
-    cmd = ngx_http_retarget_cmd(cmds, "EVAL");
+    cmd = ngx_http_retarget_cart_script(pool, rmcf, cmds, vid,
+                                        &ngx_http_retarget_lua_cart_sync);
     if (cmd == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_retarget_arg_str(cmd, &ngx_http_retarget_lua_cart_sync);
-    ngx_http_retarget_arg(cmd, (u_char *) "3", 1);
-
-    if (ngx_http_retarget_arg_key(pool, rmcf, cmd,
-                                  ngx_http_retarget_key_meta, vid)
-        != NGX_OK
-        || ngx_http_retarget_arg_key(pool, rmcf, cmd,
-                                     ngx_http_retarget_key_cart, vid)
-           != NGX_OK
-        || ngx_http_retarget_arg_key(pool, rmcf, cmd,
-                                     ngx_http_retarget_key_carts, NULL)
-           != NGX_OK)
-    {
         return NGX_ERROR;
     }
 

@@ -25,6 +25,8 @@ my $V      = vid('values');
 my $HTTP = qq{
     retarget_secret $SECRET;
     retarget_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;
+    # under valgrind the link's first handshake takes longer than 50 ms
+    retarget_redis_timeout 2s;
 
     map \$arg_k \$map_name {
         salt  "Salt + Pepper Bowl";
