@@ -59,6 +59,7 @@ typedef struct {
     ngx_uint_t                     catalog;  /* may write <prefix>p:SKU */
     ngx_uint_t                     decode;   /* bit per param: a $arg_ */
     ngx_uint_t                     raw;      /* identify: user as it is */
+    ngx_uint_t                     page;     /* product: all from the page */
 } ngx_http_retarget_event_conf_t;
 
 

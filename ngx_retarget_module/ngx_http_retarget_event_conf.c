@@ -509,6 +509,8 @@ ngx_http_retarget_event_page(ngx_conf_t *cf,
     page = (ec->type == ngx_http_retarget_ev_product
             && ec->params[ngx_http_retarget_p_sku] == NULL);
 
+    ec->page = page;
+
     for (k = 0; page && k <= ngx_http_retarget_p_url; k++) {
         if (ec->params[k] != NULL || k == ngx_http_retarget_p_qty) {
             continue;
@@ -659,6 +661,14 @@ ngx_http_retarget_event_values(ngx_http_request_t *r,
 
         ngx_http_retarget_value_failed(r, ev, k, 0, 0, &sent);
         ev->v[k].len = 0;
+    }
+
+    if (ec->page && ev->v[ngx_http_retarget_p_sku].len == 0) {
+        /* a page without product data: no product view, not an error */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget event \"%V\": no product in the page, "
+                       "not logged", &ec->name);
+        return NGX_DECLINED;
     }
 
     /* a missing qty= is 1, but for cart_update (below) */

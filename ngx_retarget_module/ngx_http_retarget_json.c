@@ -28,7 +28,8 @@ static ngx_int_t ngx_http_retarget_json_real(ngx_pool_t *pool, double d,
 json_t *
 ngx_http_retarget_json_parse(u_char *p, size_t len)
 {
-    json_error_t  err;
+    json_t        *root;
+    json_error_t   err;
 
     if (p == NULL || len == 0 || len > NGX_HTTP_RETARGET_JSON_MAX_LEN) {
         return NULL;
@@ -38,8 +39,26 @@ ngx_http_retarget_json_parse(u_char *p, size_t len)
         return NULL;
     }
 
-    /* JSON_DECODE_ANY: a body may be a bare string or number too */
-    return json_loadb((const char *) p, len, JSON_DECODE_ANY, &err);
+    /*
+     * JSON_DECODE_ANY: a body may be a bare string or number too.
+     * JSON_ALLOW_NUL: a "\u0000" in one value must not lose the whole
+     * body (a value with it fails the checks of what is stored).
+     */
+
+    root = json_loadb((const char *) p, len, JSON_DECODE_ANY | JSON_ALLOW_NUL,
+                      &err);
+
+    if (root == NULL && json_error_code(&err) == json_error_numeric_overflow) {
+        /*
+         * An integer beyond 64 bits somewhere (an id, a hash): read
+         * integers as reals rather than refuse every value of the body
+         */
+        root = json_loadb((const char *) p, len,
+                          JSON_DECODE_ANY | JSON_ALLOW_NUL
+                          | JSON_DECODE_INT_AS_REAL, &err);
+    }
+
+    return root;
 }
 
 

@@ -418,6 +418,12 @@ sect('JSON request body: nested objects, arrays, scalars', {}, sub {
     post('/api/echo', 'application/json',
          '{"sku":"S-8","d":' . ('[' x 60) . (']' x 60) . '}');
     is(last_log()->{rq_sku}, 'S-8', 'nested 61 deep: parsed');
+    post('/api/echo', 'application/json',
+         '{"sku":"S-9","id":123456789012345678901234567890}');
+    is(last_log()->{rq_sku}, 'S-9', 'an integer beyond 64 bits elsewhere');
+    post('/api/echo', 'application/json',
+         '{"sku":"S-10","name":"a\\u0000b"}');
+    is(last_log()->{rq_sku}, 'S-10', 'a \\u0000 in another value');
     get('/api/echo');
     all_empty(last_log(), \@RQ, 'a GET without a body');
 
