@@ -169,6 +169,8 @@ fuzz-build: $(BUILD)/nginx/objs/Makefile
 	    fuzz/form_fuzz.c ngx_retarget_module/ngx_http_retarget_form.c \
 	    $(FUZZ_DIR)/stubs.o -o $(FUZZ_DIR)/form_fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
+	    -DNGX_HTTP_RETARGET_PAGE_LD_CACHE_ENTRIES=4 \
+	    -DNGX_HTTP_RETARGET_PAGE_LD_CACHE_SIZE=8192 \
 	    fuzz/page_fuzz.c ngx_retarget_module/ngx_http_retarget_page_scan.c \
 	    $(FUZZ_DIR)/stubs.o -ljansson -o $(FUZZ_DIR)/page_fuzz
 

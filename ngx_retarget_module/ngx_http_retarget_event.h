@@ -110,6 +110,9 @@ ngx_int_t ngx_http_retarget_event_amount(ngx_str_t *v, ngx_int_t minor,
 ngx_int_t ngx_http_retarget_catalog_value(ngx_str_t *v, ngx_str_t *var);
 ngx_int_t ngx_http_retarget_protocol_relative(ngx_pool_t *pool,
     ngx_str_t *v);
+void ngx_http_retarget_reason_log(ngx_log_t *log, ngx_str_t *event,
+    ngx_str_t *uri, ngx_str_t *reason, ngx_str_t *kept, ngx_str_t *param,
+    ngx_str_t *value);
 
 /* ngx_http_retarget_cart_sync.c */
 ngx_int_t ngx_http_retarget_cart_sync_values(ngx_http_request_t *r,

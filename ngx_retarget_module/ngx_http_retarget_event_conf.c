@@ -24,8 +24,14 @@
 #include <openssl/evp.h>
 
 
-/* a reason is logged at most once in this many seconds, per worker */
+/*
+ * A reason is logged at most once in this many seconds, per worker; the
+ * reasons (rejected:REASON but the "rejected:") are fewer than REASONS
+ * and at most REASON_LEN bytes long.
+ */
 #define NGX_HTTP_RETARGET_REASON_LOG_PERIOD  60
+#define NGX_HTTP_RETARGET_REASONS            32
+#define NGX_HTTP_RETARGET_REASON_LEN         32
 
 
 static ngx_uint_t ngx_http_retarget_arg_only(ngx_str_t *v);
@@ -911,9 +917,8 @@ ngx_http_retarget_needed(ngx_http_retarget_event_t *ev, ngx_uint_t k)
 
 /*
  * A value that failed (or is missing): counted under its reason, and
- * logged at "notice" at most once a minute per reason in this worker,
- * with the request's URI and the value, escaped.  A user value is
- * personal data: its value is not logged.
+ * logged (ngx_http_retarget_reason_log()).  A user value is personal
+ * data: its value is not logged.
  */
 
 static void
@@ -921,10 +926,7 @@ ngx_http_retarget_value_failed(ngx_http_request_t *r,
     ngx_http_retarget_event_t *ev, ngx_uint_t k, ngx_uint_t missing,
     ngx_uint_t reject, ngx_str_t *value)
 {
-    time_t         now, *last;
-    ngx_str_t     *field, reason, name, uri, shown;
-
-    static time_t  logged[2][ngx_http_retarget_p_count];
+    ngx_str_t  *field, reason, name, hidden;
 
     field = missing ? &ngx_http_retarget_no[k] : &ngx_http_retarget_bad[k];
 
@@ -944,43 +946,93 @@ ngx_http_retarget_value_failed(ngx_http_request_t *r,
                    "retarget event \"%V\": %V %s (%V)", &ev->conf->name,
                    &name, reject ? "rejects the event" : "dropped", &reason);
 
+    if (!missing && k == ngx_http_retarget_p_user) {
+        ngx_str_set(&hidden, "(not shown)");
+        value = &hidden;
+    }
+
+    ngx_http_retarget_reason_log(r->connection->log, &ev->conf->name,
+                                 &r->uri, &reason, reject ? NULL : &name,
+                                 &name, missing ? NULL : value);
+}
+
+
+/*
+ * A rejected event, or a value dropped (kept: the parameter's name), at
+ * "notice" at most once a minute per reason in this worker: the event,
+ * where (the request's URI) and the offending value (NULL: missing),
+ * escaped.  The request may be gone (an answer from Redis decided):
+ * nothing here needs its pool.
+ */
+
+void
+ngx_http_retarget_reason_log(ngx_log_t *log, ngx_str_t *event,
+    ngx_str_t *uri, ngx_str_t *reason, ngx_str_t *kept, ngx_str_t *param,
+    ngx_str_t *value)
+{
+    u_char        where[NGX_HTTP_RETARGET_LOG_VALUE_SIZE];
+    u_char        shown[NGX_HTTP_RETARGET_LOG_VALUE_SIZE];
+    time_t        now;
+    ngx_uint_t    i;
+
+    /* the reasons seen, and when each was last logged */
+    static struct {
+        u_char    name[NGX_HTTP_RETARGET_REASON_LEN];
+        size_t    len;
+        time_t    logged;
+    }             seen[NGX_HTTP_RETARGET_REASONS];
+    static ngx_uint_t  nseen;
+
     now = ngx_time();
-    last = &logged[missing ? 1 : 0][k];
 
-    if (*last != 0 && now - *last < NGX_HTTP_RETARGET_REASON_LOG_PERIOD) {
+    for (i = 0; i < nseen; i++) {
+        if (seen[i].len == reason->len
+            && ngx_strncmp(seen[i].name, reason->data, reason->len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == nseen) {
+        if (nseen == NGX_HTTP_RETARGET_REASONS
+            || reason->len > NGX_HTTP_RETARGET_REASON_LEN)
+        {
+            /* not a reason of this module's: the last slot's limit */
+            i = NGX_HTTP_RETARGET_REASONS - 1;
+
+        } else {
+            ngx_memcpy(seen[i].name, reason->data, reason->len);
+            seen[i].len = reason->len;
+            nseen++;
+        }
+
+    } else if (now - seen[i].logged < NGX_HTTP_RETARGET_REASON_LOG_PERIOD) {
         return;
     }
 
-    *last = now;
+    seen[i].logged = now;
 
-    ngx_http_retarget_log_value(r->pool, r->uri.data, r->uri.len, &uri);
+    (void) ngx_http_retarget_log_value_buf(where, uri->data, uri->len);
 
-    if (missing) {
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "retarget: event \"%V\" at \"%V\" rejected (%V): "
-                      "no %V=", &ev->conf->name, &uri, &reason, &name);
+    if (value == NULL) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "retarget: event \"%V\" at \"%s\" rejected (%V): "
+                      "no %V=", event, where, reason, param);
         return;
     }
 
-    if (k == ngx_http_retarget_p_user) {
-        ngx_str_set(&shown, "(not shown)");
+    (void) ngx_http_retarget_log_value_buf(shown, value->data, value->len);
 
-    } else {
-        ngx_http_retarget_log_value(r->pool, value->data, value->len, &shown);
-    }
-
-    if (reject) {
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "retarget: event \"%V\" at \"%V\" rejected (%V): "
-                      "%V=\"%V\"", &ev->conf->name, &uri, &reason, &name,
-                      &shown);
+    if (kept == NULL) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "retarget: event \"%V\" at \"%s\" rejected (%V): "
+                      "%V=\"%s\"", event, where, reason, param, shown);
         return;
     }
 
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "retarget: event \"%V\" at \"%V\" kept without %V (%V): "
-                  "%V=\"%V\"", &ev->conf->name, &uri, &name, &reason, &name,
-                  &shown);
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "retarget: event \"%V\" at \"%s\" kept without %V (%V): "
+                  "%V=\"%s\"", event, where, kept, reason, param, shown);
 }
 
 

@@ -14,6 +14,7 @@
 #include "ngx_http_retarget_campaign.h"
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_counters.h"
+#include "ngx_http_retarget_escape.h"
 #include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_store.h"
 
@@ -79,6 +80,10 @@ typedef struct {
     ngx_http_retarget_op_t           op;
     int64_t                          qty;       /* -2: no answer */
     ngx_str_t                       *counter;
+    ngx_str_t                       *event;     /* its name, to log */
+    ngx_str_t                        uri;       /* in where, cut */
+    u_char                           where[NGX_HTTP_RETARGET_LOG_VALUE_MAX
+                                           + 1];
 } ngx_http_retarget_line_op_t;
 
 
@@ -136,6 +141,9 @@ static ngx_str_t  ngx_http_retarget_c_qty_clamped =
 static ngx_str_t  ngx_http_retarget_c_rejected = ngx_string("rejected");
 static ngx_str_t  ngx_http_retarget_c_unknown_line =
     ngx_string("rejected:unknown_line");
+static ngx_str_t  ngx_http_retarget_unknown_line = ngx_string("unknown_line");
+static ngx_str_t  ngx_http_retarget_p_sku_name = ngx_string("sku");
+static ngx_str_t  ngx_http_retarget_p_line_name = ngx_string("line");
 
 /* the daily revenue, added by purchases with and without an order id */
 ngx_str_t  ngx_http_retarget_c_revenue = ngx_string("revenue");
@@ -216,6 +224,7 @@ ngx_http_retarget_cart_done(ngx_http_retarget_op_t *op)
 {
     ngx_http_retarget_cart_op_t *co = (ngx_http_retarget_cart_op_t *) op;
 
+    int                       v;
     u_char                    num[NGX_INT64_LEN];
     ngx_http_retarget_cmd_t  *writes, *line, fix;
 
@@ -295,8 +304,14 @@ ngx_http_retarget_cart_done(ngx_http_retarget_op_t *op)
                    co->qty, op->ncmds - op->nasks);
 
     if (co->qty) {
-        line->len[3] = ngx_http_retarget_line_qty((u_char *) line->argv[3],
-                                                  line->len[3], co->gap,
+        /*
+         * The value is its last argument: of an HSET, or of the EVAL
+         * that keeps the line's id (ngx_http_retarget_item_set()).
+         */
+        v = line->argc - 1;
+
+        line->len[v] = ngx_http_retarget_line_qty((u_char *) line->argv[v],
+                                                  line->len[v], co->gap,
                                                   co->qty);
 
         ngx_http_retarget_send_cmds(line, 1);
@@ -324,6 +339,15 @@ ngx_http_retarget_line_op(ngx_http_retarget_batch_t *b,
     lo = (ngx_http_retarget_line_op_t *) op;
     lo->qty = -2;
     lo->counter = &ev->conf->counter;
+    lo->event = &ev->conf->name;
+
+    /*
+     * The request is gone when the answer comes: enough of its URI to
+     * log (one byte more than a log shows, so that the cut shows).
+     */
+    lo->uri.len = ngx_min(b->r->uri.len, sizeof(lo->where));
+    lo->uri.data = lo->where;
+    ngx_memcpy(lo->where, b->r->uri.data, lo->uri.len);
 
     op->answer = ngx_http_retarget_line_answer;
     op->done = ngx_http_retarget_line_done;
@@ -355,19 +379,37 @@ ngx_http_retarget_line_done(ngx_http_retarget_op_t *op)
 {
     ngx_http_retarget_line_op_t *lo = (ngx_http_retarget_line_op_t *) op;
 
+    ngx_str_t                *param, value;
     ngx_http_retarget_cmd_t  *eval;
 
     if (lo->qty == -1) {
-        /* the script's ARGV[1] and ARGV[2]: the sku, the line id */
+        /*
+         * The script's ARGV[1] and ARGV[2]: the sku, the line id.  The
+         * offending value is the sku when the line was looked up by it.
+         */
         eval = &op->cmds[0];
 
-        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                      "retarget: event rejected: no cart line \"%*s\" "
-                      "\"%*s\" for the visitor", eval->len[6],
-                      eval->argv[6], eval->len[7], eval->argv[7]);
+        if (eval->len[6]) {
+            param = &ngx_http_retarget_p_sku_name;
+            value.data = (u_char *) eval->argv[6];
+            value.len = eval->len[6];
+
+        } else {
+            param = &ngx_http_retarget_p_line_name;
+            value.data = (u_char *) eval->argv[7];
+            value.len = eval->len[7];
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "retarget event: no cart line of %V \"%V\"",
+                       param, &value);
 
         ngx_http_retarget_count(&ngx_http_retarget_c_rejected, 1);
         ngx_http_retarget_count(&ngx_http_retarget_c_unknown_line, 1);
+
+        ngx_http_retarget_reason_log(ngx_cycle->log, lo->event, &lo->uri,
+                                     &ngx_http_retarget_unknown_line, NULL,
+                                     param, &value);
         return;
     }
 

@@ -105,6 +105,10 @@ typedef enum {
     (((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'z')
 
 
+typedef struct ngx_http_retarget_page_ld_entry_s
+    ngx_http_retarget_page_ld_entry_t;
+
+
 static void ngx_http_retarget_page_tag_begin(ngx_http_retarget_page_scan_t *s,
     ngx_uint_t end);
 static u_char *ngx_http_retarget_page_tag_fast(
@@ -155,9 +159,14 @@ static ngx_uint_t ngx_http_retarget_page_type_kind(u_char *p, size_t len);
 
 static void ngx_http_retarget_page_ld(ngx_http_retarget_page_scan_t *s,
     u_char *p, size_t len);
-static void *ngx_http_retarget_page_arena_alloc(size_t size);
-static void ngx_http_retarget_page_arena_free(void *p);
-static void ngx_http_retarget_page_arena_drop(void);
+static void ngx_http_retarget_page_ld_cache_hit(
+    ngx_http_retarget_page_scan_t *s, ngx_http_retarget_page_ld_entry_t *e);
+static void ngx_http_retarget_page_ld_cache_add(
+    ngx_http_retarget_page_scan_t *s, u_char *p, size_t len, uint32_t hash,
+    ngx_uint_t parsed);
+static void ngx_http_retarget_page_ld_cache_evict(void);
+static ngx_int_t ngx_http_retarget_page_ld_parse(
+    ngx_http_retarget_page_scan_t *s, u_char *p, size_t len);
 static json_t *ngx_http_retarget_page_ld_find(json_t *v, ngx_uint_t depth);
 static ngx_uint_t ngx_http_retarget_page_ld_is(json_t *o, const char *type);
 static void ngx_http_retarget_page_ld_product(ngx_http_retarget_page_scan_t *s,
@@ -182,32 +191,48 @@ static size_t ngx_http_retarget_page_price(u_char *p, size_t len);
 static ngx_int_t ngx_http_retarget_page_stock(u_char *p, size_t len);
 
 
-typedef struct ngx_http_retarget_page_arena_block_s
-    ngx_http_retarget_page_arena_block_t;
+/*
+ * The JSON-LD results of a worker, by the exact text of the script: a
+ * shop serves the same product page again and again, and jansson's parse
+ * of its JSON-LD was half of the scan.  An entry holds a copy of the
+ * text (a hit is a full memcmp against it, so a hash collision can never
+ * give another page's data) and what the parse gave: whether it parsed,
+ * whether it held a Product, and the cleaned JSON-LD values.  A price
+ * that changes changes the text, hence the key.  Bounded in entries and
+ * bytes, least recently used evicted; one malloc() per distinct script.
+ */
+#ifndef NGX_HTTP_RETARGET_PAGE_LD_CACHE_ENTRIES
+#define NGX_HTTP_RETARGET_PAGE_LD_CACHE_ENTRIES  256
+#endif
+#ifndef NGX_HTTP_RETARGET_PAGE_LD_CACHE_SIZE
+#define NGX_HTTP_RETARGET_PAGE_LD_CACHE_SIZE     (1024 * 1024)
+#endif
+/* a power of two */
+#define NGX_HTTP_RETARGET_PAGE_LD_BUCKETS  512
 
-struct ngx_http_retarget_page_arena_block_s {
-    ngx_http_retarget_page_arena_block_t  *next;
-    size_t                                 size;
+
+struct ngx_http_retarget_page_ld_entry_s {
+    ngx_queue_t                         lru;      /* most recent first */
+    ngx_http_retarget_page_ld_entry_t  *next;     /* in its bucket */
+    uint32_t                            hash;
+    size_t                              len;      /* of the text */
+    size_t                              size;     /* of the allocation */
+    unsigned                            parsed:1;
+    unsigned                            found:1;
+    size_t                              vlen[ngx_http_retarget_pf_count];
+    u_char                             *values;   /* after the text */
+    u_char                              text[1];
 };
 
 
-/*
- * The first block of a parse is at least this large, and one block of
- * this size is kept by the worker from one parse to the next: the 1.5 KB
- * WooCommerce graph of bench/page-woo.html is 214 allocations, 10 KB.
- */
-#define NGX_HTTP_RETARGET_PAGE_ARENA_KEEP  32768
-
-
-/* the memory of the JSON-LD parse under way (one at a time per worker) */
 static struct {
-    ngx_http_retarget_page_arena_block_t  *first;
-    u_char                                *pos;
-    u_char                                *end;
-    size_t                                 block;
-    ngx_uint_t                             failed;
-    ngx_http_retarget_page_arena_block_t  *spare;
-} ngx_http_retarget_page_arena;
+    ngx_http_retarget_page_ld_entry_t
+                           *buckets[NGX_HTTP_RETARGET_PAGE_LD_BUCKETS];
+    ngx_queue_t                         lru;
+    ngx_uint_t                          entries;
+    size_t                              size;
+    ngx_uint_t                          nomem;    /* pool failures, ever */
+} ngx_http_retarget_page_ld_cache;
 
 
 static const u_char  ngx_http_retarget_page_class[256] = {
@@ -218,6 +243,34 @@ static const u_char  ngx_http_retarget_page_class[256] = {
     3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3,
     /* "=", ">" */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 0
+};
+
+
+/* ngx_tolower() as a table: tag and attribute names, a byte at a time */
+
+static const u_char  ngx_http_retarget_page_lower[256] = {
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+    12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+    24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
+    36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
+    48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59,
+    60, 61, 62, 63, 64, 97, 98, 99, 100, 101, 102, 103,
+    104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115,
+    116, 117, 118, 119, 120, 121, 122, 91, 92, 93, 94, 95,
+    96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107,
+    108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119,
+    120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 130, 131,
+    132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143,
+    144, 145, 146, 147, 148, 149, 150, 151, 152, 153, 154, 155,
+    156, 157, 158, 159, 160, 161, 162, 163, 164, 165, 166, 167,
+    168, 169, 170, 171, 172, 173, 174, 175, 176, 177, 178, 179,
+    180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 190, 191,
+    192, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202, 203,
+    204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215,
+    216, 217, 218, 219, 220, 221, 222, 223, 224, 225, 226, 227,
+    228, 229, 230, 231, 232, 233, 234, 235, 236, 237, 238, 239,
+    240, 241, 242, 243, 244, 245, 246, 247, 248, 249, 250, 251,
+    252, 253, 254, 255
 };
 
 
@@ -680,14 +733,36 @@ ngx_http_retarget_page_tag_fast(ngx_http_retarget_page_scan_t *s, u_char *p,
 
     len = p - name;
 
-    if (!end
-        && (ngx_http_retarget_page_lit_ci(name, len, "script", 6)
-            || ngx_http_retarget_page_lit_ci(name, len, "style", 5)
-            || ngx_http_retarget_page_lit_ci(name, len, "textarea", 8)
-            || ngx_http_retarget_page_lit_ci(name, len, "title", 5)
-            || ngx_http_retarget_page_lit_ci(name, len, "meta", 4)))
-    {
-        return NULL;
+    /* by the first letter: most tags are none of these */
+
+    if (!end) {
+        switch (name[0] | 0x20) {
+
+        case 's':
+            if (ngx_http_retarget_page_lit_ci(name, len, "script", 6)
+                || ngx_http_retarget_page_lit_ci(name, len, "style", 5))
+            {
+                return NULL;
+            }
+
+            break;
+
+        case 't':
+            if (ngx_http_retarget_page_lit_ci(name, len, "textarea", 8)
+                || ngx_http_retarget_page_lit_ci(name, len, "title", 5))
+            {
+                return NULL;
+            }
+
+            break;
+
+        case 'm':
+            if (ngx_http_retarget_page_lit_ci(name, len, "meta", 4)) {
+                return NULL;
+            }
+
+            break;
+        }
     }
 
     /* before an attribute's name (p at the delimiter after the tag name) */
@@ -761,7 +836,10 @@ ngx_http_retarget_page_tag_fast(ngx_http_retarget_page_scan_t *s, u_char *p,
             return NULL;
         }
 
+        /* by the first letter: class, id, href... are none of these */
+
         if (!end
+            && ((*a | 0x20) == 'i' || (*a | 0x20) == 'd')
             && (ngx_http_retarget_page_lit_ci(a, p - a, "itemprop", 8)
                 || ngx_http_retarget_page_lit_ci(a, p - a, "itemscope", 9)
                 || ngx_http_retarget_page_lit_ci(a, p - a,
@@ -801,7 +879,7 @@ ngx_http_retarget_page_tag_fast(ngx_http_retarget_page_scan_t *s, u_char *p,
     n = ngx_min(len, NGX_HTTP_RETARGET_PAGE_NAME_LEN - 1);
 
     for (i = 0; i < n; i++) {
-        s->tag[i] = ngx_tolower(name[i]);
+        s->tag[i] = ngx_http_retarget_page_lower[name[i]];
     }
 
     if (len > n) {
@@ -830,7 +908,7 @@ ngx_http_retarget_page_lit_ci(u_char *p, size_t len, const char *lit,
     }
 
     for (i = 0; i < n; i++) {
-        if (ngx_tolower(p[i]) != (u_char) lit[i]) {
+        if (ngx_http_retarget_page_lower[p[i]] != (u_char) lit[i]) {
             return 0;
         }
     }
@@ -868,7 +946,7 @@ static void
 ngx_http_retarget_page_name_add(u_char *name, size_t *len, u_char c)
 {
     if (*len < NGX_HTTP_RETARGET_PAGE_NAME_LEN - 1) {
-        name[(*len)++] = ngx_tolower(c);
+        name[(*len)++] = ngx_http_retarget_page_lower[c];
         return;
     }
 
@@ -1918,153 +1996,256 @@ ngx_http_retarget_page_end_tag(ngx_http_retarget_page_scan_t *s)
 }
 
 
-/* a JSON-LD script: the first Product in it */
+/*
+ * A JSON-LD script: the first Product in it.  Called only while no
+ * script has given a Product (ngx_http_retarget_page_script()), so the
+ * JSON-LD values are all empty here, and what a script gives depends on
+ * its text alone: the worker's cache answers for a text seen before.
+ */
 
 static void
 ngx_http_retarget_page_ld(ngx_http_retarget_page_scan_t *s, u_char *p,
     size_t len)
 {
-    json_t           *root, *product;
-    json_error_t      err;
-    json_malloc_t     old_malloc;
-    json_free_t       old_free;
+    uint32_t                            hash;
+    ngx_uint_t                          nomem, scripts;
+    ngx_http_retarget_page_ld_entry_t  *e;
 
     /* a site's graph without a product (Yoast's WebPage) is not parsed */
     if (len == 0 || memmem(p, len, "Product", 7) == NULL) {
         return;
     }
 
+    hash = ngx_murmur_hash2(p, len);
+
+    for (e = ngx_http_retarget_page_ld_cache.buckets
+                 [hash & (NGX_HTTP_RETARGET_PAGE_LD_BUCKETS - 1)];
+         e;
+         e = e->next)
+    {
+        if (e->hash == hash && e->len == len
+            && ngx_memcmp(e->text, p, len) == 0)
+        {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->pool->log, 0,
+                           "retarget page: JSON-LD cache hit, %uz bytes",
+                           len);
+
+            ngx_http_retarget_page_ld_cache_hit(s, e);
+            return;
+        }
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->pool->log, 0,
+                   "retarget page: JSON-LD cache miss, %uz bytes", len);
+
+    nomem = ngx_http_retarget_page_ld_cache.nomem;
+    scripts = s->ld_scripts;
+
+    if (ngx_http_retarget_page_ld_parse(s, p, len) != NGX_OK
+        || nomem != ngx_http_retarget_page_ld_cache.nomem)
+    {
+        /* out of memory: not what the text gives, not kept */
+        return;
+    }
+
+    ngx_http_retarget_page_ld_cache_add(s, p, len, hash,
+                                        s->ld_scripts != scripts);
+}
+
+
+static void
+ngx_http_retarget_page_ld_cache_hit(ngx_http_retarget_page_scan_t *s,
+    ngx_http_retarget_page_ld_entry_t *e)
+{
+    u_char      *v, *buf;
+    size_t       n;
+    ngx_uint_t   i;
+
+    /* the most recently used first */
+    ngx_queue_remove(&e->lru);
+    ngx_queue_insert_head(&ngx_http_retarget_page_ld_cache.lru, &e->lru);
+
+    if (e->parsed) {
+        s->ld_scripts++;
+    }
+
+    if (!e->found) {
+        return;
+    }
+
+    s->ld_found = 1;
+
+    n = 0;
+    for (i = 0; i < ngx_http_retarget_pf_count; i++) {
+        n += e->vlen[i];
+    }
+
+    if (n == 0) {
+        return;
+    }
+
+    /* the values live in the request's pool, as a parse would leave them */
+    buf = ngx_pnalloc(s->pool, n);
+    if (buf == NULL) {
+        return;
+    }
+
+    ngx_memcpy(buf, e->values, n);
+    v = buf;
+
+    for (i = 0; i < ngx_http_retarget_pf_count; i++) {
+        s->v[ngx_http_retarget_ps_jsonld][i].data = v;
+        s->v[ngx_http_retarget_ps_jsonld][i].len = e->vlen[i];
+        v += e->vlen[i];
+    }
+}
+
+
+static void
+ngx_http_retarget_page_ld_cache_add(ngx_http_retarget_page_scan_t *s,
+    u_char *p, size_t len, uint32_t hash, ngx_uint_t parsed)
+{
+    u_char                             *v;
+    size_t                              size;
+    ngx_uint_t                          i, b;
+    ngx_str_t                          *f;
+    ngx_http_retarget_page_ld_entry_t  *e;
+
+    if (ngx_http_retarget_page_ld_cache.lru.next == NULL) {
+        ngx_queue_init(&ngx_http_retarget_page_ld_cache.lru);
+    }
+
+    f = s->v[ngx_http_retarget_ps_jsonld];
+
+    size = offsetof(ngx_http_retarget_page_ld_entry_t, text) + len;
+    for (i = 0; i < ngx_http_retarget_pf_count; i++) {
+        size += f[i].len;
+    }
+
+    if (size > NGX_HTTP_RETARGET_PAGE_LD_CACHE_SIZE) {
+        return;
+    }
+
+    while (ngx_http_retarget_page_ld_cache.entries
+               >= NGX_HTTP_RETARGET_PAGE_LD_CACHE_ENTRIES
+           || ngx_http_retarget_page_ld_cache.size + size
+               > NGX_HTTP_RETARGET_PAGE_LD_CACHE_SIZE)
+    {
+        ngx_http_retarget_page_ld_cache_evict();
+    }
+
+    /* malloc(), not a pool: the entry outlives the request */
+    e = malloc(size);
+    if (e == NULL) {
+        return;
+    }
+
+    e->hash = hash;
+    e->len = len;
+    e->size = size;
+    e->parsed = parsed ? 1 : 0;
+    e->found = s->ld_found;
+    e->values = e->text + len;
+    ngx_memcpy(e->text, p, len);
+
+    v = e->values;
+    for (i = 0; i < ngx_http_retarget_pf_count; i++) {
+        e->vlen[i] = f[i].len;
+
+        if (f[i].len) {
+            v = ngx_cpymem(v, f[i].data, f[i].len);
+        }
+    }
+
+    b = hash & (NGX_HTTP_RETARGET_PAGE_LD_BUCKETS - 1);
+    e->next = ngx_http_retarget_page_ld_cache.buckets[b];
+    ngx_http_retarget_page_ld_cache.buckets[b] = e;
+
+    ngx_queue_insert_head(&ngx_http_retarget_page_ld_cache.lru, &e->lru);
+    ngx_http_retarget_page_ld_cache.entries++;
+    ngx_http_retarget_page_ld_cache.size += size;
+}
+
+
+/* every entry goes (fuzz/page_fuzz.c: a parse from a cold cache) */
+
+void
+ngx_http_retarget_page_ld_cache_flush(void)
+{
+    if (ngx_http_retarget_page_ld_cache.lru.next == NULL) {
+        return;
+    }
+
+    while (ngx_http_retarget_page_ld_cache.entries) {
+        ngx_http_retarget_page_ld_cache_evict();
+    }
+}
+
+
+/* the least recently used entry goes */
+
+static void
+ngx_http_retarget_page_ld_cache_evict(void)
+{
+    ngx_queue_t                         *q;
+    ngx_http_retarget_page_ld_entry_t   *e, **pe;
+
+    q = ngx_queue_last(&ngx_http_retarget_page_ld_cache.lru);
+    e = ngx_queue_data(q, ngx_http_retarget_page_ld_entry_t, lru);
+
+    ngx_queue_remove(q);
+
+    for (pe = &ngx_http_retarget_page_ld_cache.buckets
+                  [e->hash & (NGX_HTTP_RETARGET_PAGE_LD_BUCKETS - 1)];
+         *pe != e;
+         pe = &(*pe)->next)
+    {
+        /* void */
+    }
+
+    *pe = e->next;
+
+    ngx_http_retarget_page_ld_cache.entries--;
+    ngx_http_retarget_page_ld_cache.size -= e->size;
+
+    free(e);
+}
+
+
+/* jansson's parse; NGX_ERROR: out of memory, the script not read */
+
+static ngx_int_t
+ngx_http_retarget_page_ld_parse(ngx_http_retarget_page_scan_t *s, u_char *p,
+    size_t len)
+{
+    json_t           *root, *product;
+    json_error_t      err;
+
     /*
-     * jansson allocates every value, key and string buffer with malloc
-     * and frees each again in json_decref: for a WooCommerce graph that
-     * was as much as the lexing.  The parse takes its memory from an
-     * arena instead, the tree is read (nothing in it allocates) and the
-     * arena is dropped whole: no json_decref.  jansson's allocator is a
-     * global of the process; a worker has one thread and nothing else
-     * runs between the two json_set_alloc_funcs() calls below.
+     * Parsed once per distinct script and worker: the cache above keeps
+     * what it gave
      */
-
-    ngx_http_retarget_page_arena.first = NULL;
-    ngx_http_retarget_page_arena.pos = NULL;
-    ngx_http_retarget_page_arena.end = NULL;
-    ngx_http_retarget_page_arena.failed = 0;
-    ngx_http_retarget_page_arena.block = len * 8 + 4096;
-
-    json_get_alloc_funcs(&old_malloc, &old_free);
-    json_set_alloc_funcs(ngx_http_retarget_page_arena_alloc,
-                         ngx_http_retarget_page_arena_free);
 
     root = json_loadb((const char *) p, len, 0, &err);
 
-    json_set_alloc_funcs(old_malloc, old_free);
-
-    if (root != NULL && !ngx_http_retarget_page_arena.failed) {
-        s->ld_scripts++;
-
-        product = ngx_http_retarget_page_ld_find(root, 0);
-
-        if (product != NULL) {
-            s->ld_found = 1;
-            ngx_http_retarget_page_ld_product(s, product);
-        }
+    if (root == NULL) {
+        /* out of memory: not remembered as "no product" */
+        return json_error_code(&err) == json_error_out_of_memory
+               ? NGX_ERROR : NGX_OK;
     }
 
-    ngx_http_retarget_page_arena_drop();
-}
+    s->ld_scripts++;
 
+    product = ngx_http_retarget_page_ld_find(root, 0);
 
-/*
- * The arena of a parse: blocks from malloc() (not ngx_alloc(): freed
- * here, not by a pool), the first sized after the text, each next one
- * twice as large as the one before or as the request.
- */
-
-static void *
-ngx_http_retarget_page_arena_alloc(size_t size)
-{
-    u_char                                *m;
-    size_t                                 n;
-    ngx_http_retarget_page_arena_block_t  *b;
-
-    size = ngx_align(size, 16);
-
-    if (size > (size_t) (ngx_http_retarget_page_arena.end
-                         - ngx_http_retarget_page_arena.pos))
-    {
-        n = ngx_http_retarget_page_arena.block;
-
-        if (n < size + sizeof(ngx_http_retarget_page_arena_block_t) + 16) {
-            n = size + sizeof(ngx_http_retarget_page_arena_block_t) + 16;
-        }
-
-        b = ngx_http_retarget_page_arena.spare;
-
-        if (b != NULL && n <= NGX_HTTP_RETARGET_PAGE_ARENA_KEEP) {
-            ngx_http_retarget_page_arena.spare = NULL;
-            n = NGX_HTTP_RETARGET_PAGE_ARENA_KEEP;
-            m = (u_char *) b;
-
-        } else {
-            if (n <= NGX_HTTP_RETARGET_PAGE_ARENA_KEEP) {
-                n = NGX_HTTP_RETARGET_PAGE_ARENA_KEEP;
-            }
-
-            m = malloc(n);
-            if (m == NULL) {
-                ngx_http_retarget_page_arena.failed = 1;
-                return NULL;
-            }
-
-            b = (ngx_http_retarget_page_arena_block_t *) m;
-            b->size = n;
-        }
-
-        b->next = ngx_http_retarget_page_arena.first;
-        ngx_http_retarget_page_arena.first = b;
-        ngx_http_retarget_page_arena.pos =
-            ngx_align_ptr(m + sizeof(ngx_http_retarget_page_arena_block_t),
-                          16);
-        ngx_http_retarget_page_arena.end = m + n;
-        ngx_http_retarget_page_arena.block = n * 2;
+    if (product != NULL) {
+        s->ld_found = 1;
+        ngx_http_retarget_page_ld_product(s, product);
     }
 
-    m = ngx_http_retarget_page_arena.pos;
-    ngx_http_retarget_page_arena.pos += size;
+    json_decref(root);
 
-    return m;
-}
-
-
-/* what jansson frees during the parse stays in the arena until the drop */
-
-static void
-ngx_http_retarget_page_arena_free(void *p)
-{
-}
-
-
-static void
-ngx_http_retarget_page_arena_drop(void)
-{
-    ngx_http_retarget_page_arena_block_t  *b, *next;
-
-    for (b = ngx_http_retarget_page_arena.first; b; b = next) {
-        next = b->next;
-
-        if (b->size == NGX_HTTP_RETARGET_PAGE_ARENA_KEEP
-            && ngx_http_retarget_page_arena.spare == NULL)
-        {
-            /* kept for the next parse: no malloc() per product page */
-            ngx_http_retarget_page_arena.spare = b;
-            continue;
-        }
-
-        free(b);
-    }
-
-    ngx_http_retarget_page_arena.first = NULL;
-    ngx_http_retarget_page_arena.pos = NULL;
-    ngx_http_retarget_page_arena.end = NULL;
+    return NGX_OK;
 }
 
 
@@ -2242,6 +2423,10 @@ ngx_http_retarget_page_ld_offer(ngx_http_retarget_page_scan_t *s, json_t *o)
 
     ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_in_stock,
                                   json_object_get(o, "availability"));
+
+    /* PrestaShop gives the product's address only here */
+    ngx_http_retarget_page_ld_set(s, ngx_http_retarget_pf_url,
+                                  json_object_get(o, "url"));
 }
 
 
@@ -2366,6 +2551,8 @@ ngx_http_retarget_page_clean(ngx_http_retarget_page_scan_t *s,
 
     buf = ngx_pnalloc(s->pool, len);
     if (buf == NULL) {
+        /* a JSON-LD result missing a value is not cached */
+        ngx_http_retarget_page_ld_cache.nomem++;
         return NGX_ERROR;
     }
 

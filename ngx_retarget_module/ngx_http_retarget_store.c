@@ -144,6 +144,27 @@ static ngx_str_t  ngx_http_retarget_lua_cart_line = ngx_string(
     "return n");
 
 /*
+ * The line of a cart_add without line=: the shop adds by product and
+ * removes by its line key (WooCommerce's classic cart), so the key the
+ * line holds (a cart_sync's, an earlier add's) stays in it.  A line not
+ * newer than cart_cleared is no line: its key goes with it.  One step,
+ * so nothing written between the read and the write is lost.
+ *
+ * KEYS: :meta
+ * ARGV: c:SKU, the new line (no LINE)
+ */
+static ngx_str_t  ngx_http_retarget_lua_cart_add = ngx_string(
+    "local r = redis.call('HMGET', KEYS[1], ARGV[1], 'cart_cleared') "
+    "local v = ARGV[2] "
+    "if r[1] then "
+    "local ms, id = string.match(r[1], "
+    "'^(%d+)\\t[^\\t]*\\t[^\\t]*\\t[^\\t]*\\t[^\\t]*\\t[^\\t]*\\t(.+)$') "
+    "if id and not (r[2] and tonumber(ms) <= (tonumber(r[2]) or 0)) then "
+    "v = v .. '\\t' .. id end end "
+    "redis.call('HSET', KEYS[1], ARGV[1], v) "
+    "return 0");
+
+/*
  * cart_sync: the visitor's whole cart replaced in one step.  Every c:SKU
  * line and the cart hash go, cart_cleared (ARGV[4]) makes any older line
  * still on its way stale, and the new lines (ARGV[6]: "SKU\nQTY\nLINE\n"
@@ -725,17 +746,38 @@ ngx_http_retarget_item_set(ngx_pool_t *pool,
         ngx_sprintf(p, "\t%V", &it->line);
     }
 
-    cmd = ngx_http_retarget_key_cmd(pool, rmcf, cmds, "HSET",
-                                    ngx_http_retarget_key_meta, vid);
-    if (cmd == NULL) {
-        return NGX_ERROR;
+    if (cart && it->line.len == 0) {
+        /* the line keeps the shop's line id it had */
+        cmd = ngx_http_retarget_cmd(cmds, "EVAL");
+        if (cmd == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_retarget_arg_str(cmd, &ngx_http_retarget_lua_cart_add);
+        ngx_http_retarget_arg(cmd, (u_char *) "1", 1);
+
+        if (ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                      ngx_http_retarget_key_meta, vid)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else {
+        cmd = ngx_http_retarget_key_cmd(pool, rmcf, cmds, "HSET",
+                                        ngx_http_retarget_key_meta, vid);
+        if (cmd == NULL) {
+            return NGX_ERROR;
+        }
     }
 
+    /* the value is the last argument (ngx_http_retarget_cart_done()) */
     ngx_http_retarget_arg_str(cmd, &field);
     ngx_http_retarget_arg_str(cmd, &value);
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pool->log, 0,
-                   "retarget store: item \"%V\" of \"%V\"", &field, vid);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "retarget store: item \"%V\" of \"%V\"%s", &field, vid,
+                   cmd->argv[0][0] == 'E' ? ", its line id kept" : "");
 
     return NGX_OK;
 }

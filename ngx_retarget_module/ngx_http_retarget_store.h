@@ -18,7 +18,8 @@
  *                               c:SKU = "MS\tQTY\tPRICE\tNAME\tIMAGE\tURL"
  *                               or "...\tURL\tLINE" (LINE: the shop's
  *                               own id or key of the line, cart_add
- *                               line=) per cart line; v:SKU =
+ *                               line=; an add without line= keeps
+ *                               it) per cart line; v:SKU =
  *                               "MS\tPRICE\tNAME\tIMAGE\tURL" per viewed
  *                               product (the 8 newest are kept); code:NAME
  *                               a pinned pool code

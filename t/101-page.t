@@ -132,7 +132,7 @@ EOF
 # ImageObject, the sku from productID
 my $VARIABLE = <<"EOF";
 <html><head>
-<script type="application/ld+json">[{"\@context":"https://schema.org","\@type":"BreadcrumbList"},{"\@context":"https://schema.org","\@type":["Product"],"name":"Classic Tee","productID":1234,"image":{"\@type":"ImageObject","url":"/img/tee.jpg","width":800},"offers":{"\@type":"AggregateOffer","lowPrice":9.5,"highPrice":"20.00","priceCurrency":"EUR","offerCount":3,"availability":"https://schema.org/OutOfStock"}}]</script>
+<script type="application/ld+json">[{"\@context":"https://schema.org","\@type":"BreadcrumbList"},{"\@context":"https://schema.org","\@type":["Product"],"name":"Classic Tee","productID":1234,"image":{"\@type":"ImageObject","url":"/img/tee.jpg","width":800},"offers":{"\@type":"AggregateOffer","lowPrice":9.5,"highPrice":"20.00","priceCurrency":"EUR","offerCount":3,"url":"/p/classic-tee","availability":"https://schema.org/OutOfStock"}}]</script>
 </head><body>$FILLER</body></html>
 EOF
 
@@ -311,8 +311,10 @@ section_p('JSON-LD array, AggregateOffer lowPrice, ImageObject, productID',
 sub {
     get('/p/variable.html');
     is_deeply(logged('/p/variable.html'),
-              [ '1234', 'Classic Tee', '9.5', 'EUR', '/img/tee.jpg', '', '0' ],
-              'sku from productID, lowPrice, ImageObject url, out of stock');
+              [ '1234', 'Classic Tee', '9.5', 'EUR', '/img/tee.jpg',
+                '/p/classic-tee', '0' ],
+              'sku from productID, lowPrice, ImageObject url, the url of '
+              . 'the offer (PrestaShop), out of stock');
     settle();
     my ($e) = product_events();
     is($e->{sku} // '', '1234', 'event: sku');

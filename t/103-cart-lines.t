@@ -206,6 +206,53 @@ section_c('cart_add line= keeps the shop\'s line id in the cart line', sub {
     ok(!exists $doc->{stored}{cart_lines}{CUP}{line}, '"me": no id, no line');
 });
 
+# WooCommerce's classic cart adds by product id (no key) and removes by
+# the line's key, known from a cart_sync or an earlier add
+section_c('a cart_add without line= keeps the line\'s id', sub {
+    first_seen();
+    req('/e/add?sku=Q&qty=1&price=4&name=Q&line=q1');
+    cart_is({ Q => 1 }, 'an add with line=q1');
+    req('/e/add?sku=Q&qty=1&price=4&name=Q');
+    cart_is({ Q => 2 }, 'the same sku, no line=');
+    is_deeply([ @{ lines()->{Q} }[1 .. 6] ], [ 2, '4', 'Q', '', '', 'q1' ],
+              'the line keeps q1 (7 parts)');
+    req('/e/remove-line?line=q1');
+    cart_is({}, 'removed by q1');
+
+    # the key of a cart_sync, then an add by product id, then by key
+    req('/e/sync', 'X-Cart: [{"sku":"W","quantity":2,"key":"k-w"}]');
+    cart_is({ W => 2 }, 'synced with key k-w');
+    req('/e/add?sku=W&qty=1&name=W&price=3');
+    cart_is({ W => 3 }, 'an add without line=');
+    is(lines()->{W}[6], 'k-w', 'the sync\'s key is kept');
+    req('/e/delta?line=k-w&delta=-1');
+    cart_is({ W => 2 }, 'updated by the key');
+
+    # a line older than the last clear is no line: its id goes with it
+    req('/e/add?sku=S&qty=1&name=S&line=s1');
+    cart_is({ W => 2, S => 1 }, 'S with s1');
+    redis_cmd('HSET', $META, 'cart_cleared', lines()->{S}[0]);
+    redis_cmd('HDEL', $CART, 'S');
+    sleep 0.01;
+    req('/e/add?sku=S&qty=1&name=S');
+    ok(eventually(sub { (lines()->{S}[0] // 0) > redis_cmd('HGET', $META,
+                                                           'cart_cleared') }),
+       'S written again');
+    is(scalar @{ lines()->{S} }, 6, 'a stale line\'s id is not kept');
+
+    # two shop lines of one sku are one line here, with the newest id
+    req('/e/add?sku=W&qty=1&line=k-w2');
+    cart_is({ W => 3, S => 1 }, 'W with another id');
+    is(lines()->{W}[6], 'k-w2', 'the newest id');
+    req('/e/remove-line?line=k-w');
+    barrier();
+    is_deeply(cart(), { W => 3, S => 1 }, 'the older id is unknown');
+    req('/e/remove-line?line=k-w2');
+    cart_is({ S => 1 }, 'the newest id removes the line');
+    settle();
+    is(stats()->{'rejected:unknown_line'}, 1, 'one unknown line');
+});
+
 section_c('cart_remove line= and cart_update by line and by sku', sub {
     first_seen();
     req('/e/add?sku=MUG&qty=2&price=12.50&name=Mug&line=L1');
@@ -270,7 +317,8 @@ section_c('an unknown line changes nothing', sub {
     barrier();
     my $before = hash($META);
     my $score = redis_cmd('ZSCORE', 'rt:carts', $V);
-    req('/e/qty?line=NOPE&qty=5');
+    mark_error_log();
+    req('/e/qty?line=NO%22P%C3%89&qty=5');
     req('/e/delta?line=NOPE&delta=1');
     req('/e/remove-line?line=NOPE');
     req('/e/qty?sku=NOSUCH&qty=5');
@@ -288,8 +336,17 @@ section_c('an unknown line changes nothing', sub {
     is($s->{rejected}, 4, 'and rejected');
     is($s->{cart_updates} // 0, 0, 'no cart_update counted');
     is(scalar(stream_of('cart_update')), 0, 'nor streamed');
-    like(Test::Retarget::error_log_since_mark(),
-         qr/no cart line "" "NOPE"/, 'logged with the line id');
+    # logged like the other rejections (point 7): at notice, once a
+    # minute per reason, with the location and the value escaped
+    my @log = grep { /rejected \(unknown_line\)/ }
+              split /\n/, Test::Retarget::error_log_since_mark();
+    is(scalar @log, 1, 'four unknown lines: one notice') or diag(@log);
+    like($log[0] // '', qr/\[notice\].*event "cart_update" at "\/e\/qty" /,
+         'at notice, the event and its location');
+    like($log[0] // '', qr/: line="NO\\x22P\\xc3\\x89"/,
+         'the line id, escaped');
+    unlike(Test::Retarget::error_log_since_mark(), qr/\[info\].*no cart line/,
+           'no info line per event any more');
 
     # a line older than the last clear is no line
     req('/e/add?sku=OLD&qty=1&name=Old&line=L9');
