@@ -172,6 +172,8 @@ fuzz-build: $(BUILD)/nginx/objs/Makefile
 	    -DNGX_HTTP_RETARGET_PAGE_LD_CACHE_ENTRIES=4 \
 	    -DNGX_HTTP_RETARGET_PAGE_LD_CACHE_SIZE=8192 \
 	    fuzz/page_fuzz.c ngx_retarget_module/ngx_http_retarget_page_scan.c \
+	    ngx_retarget_module/ngx_http_retarget_page_ld.c \
+	    ngx_retarget_module/ngx_http_retarget_page_clean.c \
 	    $(FUZZ_DIR)/stubs.o -ljansson -o $(FUZZ_DIR)/page_fuzz
 
 fuzz: fuzz-build

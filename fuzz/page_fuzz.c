@@ -31,6 +31,7 @@
 
 #include "fuzz_stubs.h"
 #include "ngx_http_retarget_page_scan.h"
+#include "ngx_http_retarget_page_ld.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -170,8 +170,5 @@ ngx_int_t ngx_http_retarget_page_scan(ngx_http_retarget_page_scan_t *s,
 void ngx_http_retarget_page_value(ngx_http_retarget_page_scan_t *s,
     ngx_uint_t field, ngx_str_t *v);
 
-/* the worker's cache of JSON-LD results emptied (for the fuzz target) */
-void ngx_http_retarget_page_ld_cache_flush(void);
-
 
 #endif /* _NGX_HTTP_RETARGET_PAGE_SCAN_H_INCLUDED_ */
