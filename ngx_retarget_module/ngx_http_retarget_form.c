@@ -13,6 +13,16 @@
 #include "ngx_http_retarget_form.h"
 
 
+/* one "name=value" of a header's parameters; the value as written */
+typedef struct {
+    u_char                        *name;
+    size_t                         name_len;
+    u_char                        *start;    /* the value: quotes off, */
+    u_char                        *end;      /* escapes still in */
+    ngx_uint_t                     quoted;
+} ngx_http_retarget_param_t;
+
+
 static ngx_int_t ngx_http_retarget_form_hex(u_char c);
 static ngx_int_t ngx_http_retarget_boundary_check(u_char *start,
     u_char *end, ngx_str_t *boundary);
@@ -24,6 +34,8 @@ static ngx_int_t ngx_http_retarget_part_named(u_char *p, u_char *last,
     ngx_str_t *name);
 static ngx_int_t ngx_http_retarget_disposition_named(u_char *p,
     u_char *last, ngx_str_t *name);
+static ngx_int_t ngx_http_retarget_next_param(u_char **pp, u_char *last,
+    ngx_http_retarget_param_t *prm);
 static u_char *ngx_http_retarget_param_value(u_char *p, u_char *last,
     u_char **start, u_char **end, ngx_uint_t *quoted);
 static ngx_int_t ngx_http_retarget_quoted_is(u_char *p, u_char *last,
@@ -157,9 +169,8 @@ ngx_int_t
 ngx_http_retarget_multipart_boundary(u_char *p, size_t len,
     ngx_str_t *boundary)
 {
-    u_char      *last, *start, *end, *n;
-    size_t       nlen;
-    ngx_uint_t   quoted;
+    u_char                    *last;
+    ngx_http_retarget_param_t  prm;
 
     last = p + len;
 
@@ -171,51 +182,14 @@ ngx_http_retarget_multipart_boundary(u_char *p, size_t len,
         return NGX_DECLINED;
     }
 
-    while (p < last && *p == ';') {
-        p++;
+    while (ngx_http_retarget_next_param(&p, last, &prm) == NGX_OK) {
 
-        while (p < last && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        n = p;
-
-        while (p < last && *p != '=' && *p != ';' && *p != ' '
-               && *p != '\t')
+        if (prm.name_len == sizeof("boundary") - 1
+            && ngx_strncasecmp(prm.name, (u_char *) "boundary", prm.name_len)
+               == 0)
         {
-            p++;
-        }
-
-        nlen = p - n;
-
-        while (p < last && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        if (p == last || *p != '=') {
-            p = ngx_strlchr(p, last, ';');
-
-            if (p == NULL) {
-                break;
-            }
-
-            continue;
-        }
-
-        p = ngx_http_retarget_param_value(p + 1, last, &start, &end,
-                                          &quoted);
-        if (p == NULL) {
-            return NGX_DECLINED;
-        }
-
-        if (nlen == sizeof("boundary") - 1
-            && ngx_strncasecmp(n, (u_char *) "boundary", nlen) == 0)
-        {
-            return ngx_http_retarget_boundary_check(start, end, boundary);
-        }
-
-        while (p < last && (*p == ' ' || *p == '\t')) {
-            p++;
+            return ngx_http_retarget_boundary_check(prm.start, prm.end,
+                                                    boundary);
         }
     }
 
@@ -398,9 +372,9 @@ static ngx_int_t
 ngx_http_retarget_disposition_named(u_char *p, u_char *last,
     ngx_str_t *name)
 {
-    u_char      *n, *start, *end;
-    size_t       len;
-    ngx_uint_t   quoted, named;
+    ngx_int_t                  rc;
+    ngx_uint_t                 named;
+    ngx_http_retarget_param_t  prm;
 
     /* the disposition type, "form-data" */
 
@@ -412,6 +386,53 @@ ngx_http_retarget_disposition_named(u_char *p, u_char *last,
 
     named = 0;
 
+    while ((rc = ngx_http_retarget_next_param(&p, last, &prm)) == NGX_OK) {
+
+        if ((prm.name_len == 8
+             && ngx_strncasecmp(prm.name, (u_char *) "filename", 8) == 0)
+            || (prm.name_len == 9
+                && ngx_strncasecmp(prm.name, (u_char *) "filename*", 9) == 0))
+        {
+            /* an upload */
+            return 0;
+        }
+
+        if (prm.name_len == 4
+            && ngx_strncasecmp(prm.name, (u_char *) "name", 4) == 0
+            && !named)
+        {
+            if (prm.quoted) {
+                named = ngx_http_retarget_quoted_is(prm.start, prm.end, name)
+                        ? 1 : 2;
+
+            } else {
+                named = ((size_t) (prm.end - prm.start) == name->len
+                         && ngx_memcmp(prm.start, name->data, name->len) == 0)
+                        ? 1 : 2;
+            }
+        }
+    }
+
+    /* NGX_ERROR: a quoted value without its closing quote */
+    return rc == NGX_DONE && named == 1;
+}
+
+
+/*
+ * The next "; name=value" of a header's parameters at *pp: NGX_OK with
+ * it in prm (*pp after it), NGX_DONE when there is none, NGX_ERROR for a
+ * quoted value without its closing quote.  A parameter without a value
+ * is passed over.
+ */
+
+static ngx_int_t
+ngx_http_retarget_next_param(u_char **pp, u_char *last,
+    ngx_http_retarget_param_t *prm)
+{
+    u_char  *p;
+
+    p = *pp;
+
     while (p < last && *p == ';') {
         p++;
 
@@ -419,7 +440,7 @@ ngx_http_retarget_disposition_named(u_char *p, u_char *last,
             p++;
         }
 
-        n = p;
+        prm->name = p;
 
         while (p < last && *p != '=' && *p != ';' && *p != ' '
                && *p != '\t')
@@ -427,7 +448,7 @@ ngx_http_retarget_disposition_named(u_char *p, u_char *last,
             p++;
         }
 
-        len = p - n;
+        prm->name_len = p - prm->name;
 
         while (p < last && (*p == ' ' || *p == '\t')) {
             p++;
@@ -444,39 +465,24 @@ ngx_http_retarget_disposition_named(u_char *p, u_char *last,
             continue;
         }
 
-        p = ngx_http_retarget_param_value(p + 1, last, &start, &end,
-                                          &quoted);
+        p = ngx_http_retarget_param_value(p + 1, last, &prm->start,
+                                          &prm->end, &prm->quoted);
         if (p == NULL) {
-            return 0;
-        }
-
-        if ((len == 8 && ngx_strncasecmp(n, (u_char *) "filename", 8) == 0)
-            || (len == 9
-                && ngx_strncasecmp(n, (u_char *) "filename*", 9) == 0))
-        {
-            /* an upload */
-            return 0;
-        }
-
-        if (len == 4 && ngx_strncasecmp(n, (u_char *) "name", 4) == 0
-            && !named)
-        {
-            if (quoted) {
-                named = ngx_http_retarget_quoted_is(start, end, name) ? 1 : 2;
-
-            } else {
-                named = ((size_t) (end - start) == name->len
-                         && ngx_memcmp(start, name->data, name->len) == 0)
-                        ? 1 : 2;
-            }
+            return NGX_ERROR;
         }
 
         while (p < last && (*p == ' ' || *p == '\t')) {
             p++;
         }
+
+        *pp = p;
+
+        return NGX_OK;
     }
 
-    return named == 1;
+    *pp = last;
+
+    return NGX_DONE;
 }
 
 
