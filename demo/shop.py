@@ -342,6 +342,10 @@ class Shop(BaseHTTPRequestHandler):
         if getattr(self, 'new_cookie', None):
             self.send_header('Set-Cookie', '%s=%s; Path=/; HttpOnly; '
                              'SameSite=Lax' % (COOKIE, self.new_cookie))
+            # the handler lives as long as the (keepalive) connection, which
+            # nginx shares between visitors: the next answer must not carry
+            # this visitor's session
+            self.new_cookie = None
         self.end_headers()
         if self.command != 'HEAD':
             self.wfile.write(data)
