@@ -80,6 +80,31 @@ if (!$ready) {
 }
 
 #==========================================================================
+# Two visitors never share the shop's session: nginx keeps the upstream
+# connection alive between them (a session cookie once re-sent on the
+# next answer of the same connection gave the next visitor the cart)
+#==========================================================================
+
+{
+    my $b = "http://127.0.0.1:$port";
+    my $add = sub {
+        my $cmd = "curl -s -D - -o /dev/null -X POST"
+                . " -H 'Content-Type: application/json'"
+                . qq{ -d '{"sku":"mug","qty":1}' $b/api/cart/items};
+        my $h = `$cmd`;
+        return $h =~ /shop_session=([\w-]+)/ ? $1 : undef;
+    };
+    my $first = $add->();
+    my $home = `curl -s -D - -o /dev/null -H 'Accept: text/html' $b/`;
+    my $second = $add->();
+    ok(defined $first && defined $second && $first ne $second,
+       'two visitors get two shop sessions');
+    my $taken = $first // 'none';
+    unlike($home, qr/shop_session=\Q$taken\E/,
+           'a page for another visitor carries no one else\'s session');
+}
+
+#==========================================================================
 # The browser run
 #==========================================================================
 
