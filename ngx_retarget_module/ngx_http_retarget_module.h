@@ -305,6 +305,8 @@ typedef struct {
     ngx_str_t                      image;
     ngx_str_t                      url;
     ngx_str_t                      line;          /* the shop's line id */
+    ngx_str_t                      currency;      /* ISO 4217, or empty:
+                                                     the catalogue's */
     int64_t                        cents;
     int64_t                        qty;
     int64_t                        ms;            /* added or viewed */
