@@ -173,7 +173,7 @@ subtest 'Google Merchant RSS and Atom XML' => sub {
     redis_cmd('HSET', 'rt:p:VASE-3', 'url', 'https://shop.example/p/vase');
     my ($rc, $out, $err) = feed("$DATA/google.xml");
     is($rc, 0, 'RSS: exit 0');
-    like($err, qr/XML \(RSS\), 4 rows: loaded 3 \(1 out of stock\), skipped 1, values not written 1/,
+    like($err, qr/XML \(RSS\), 4 items: loaded 3 \(1 out of stock\), skipped 1, values not written 1/,
          'RSS: 3 loaded, 1 skipped, 1 value not written');
     like($err, qr/^item 4 \(line 36\): skipped: no id$/m,
          'the item without g:id, by number and line');
@@ -193,7 +193,7 @@ subtest 'Google Merchant RSS and Atom XML' => sub {
 
     ($rc, $out, $err) = feed("$DATA/google-atom.xml");
     is($rc, 0, 'Atom: exit 0');
-    like($err, qr/XML \(Atom\), 2 rows: loaded 1 .*skipped 1/,
+    like($err, qr/XML \(Atom\), 2 items: loaded 1 .*skipped 1/,
          'Atom: 1 loaded, the entry without g:id skipped (atom:id is not '
          . 'a sku)');
     is_deeply([ @{ hash('rt:p:ATOM-1') }{qw(name url price currency)} ],
@@ -500,7 +500,7 @@ subtest 'Redis: db, ACL user, unix socket, unreachable, gzip, stdin' => sub {
 
     ($rc, $out, $err) = feed({ stdin => "$DATA/google.xml" }, '-');
     is($rc, 0, 'standard input');
-    like($err, qr/-: XML \(RSS\), 4 rows: loaded 3/, 'read');
+    like($err, qr/-: XML \(RSS\), 4 items: loaded 3/, 'read');
 
     my $f = spew('bare.csv', "id,title,price\nB1,Bare,15.00\n");
     ($rc, $out, $err) = feed('--currency', 'eur', $f);
