@@ -330,6 +330,12 @@ subtest 'a hostile feed' => sub {
     is($rc, 0, 'a DOCTYPE without declarations is fine (nothing fetched)');
     is(redis_cmd('HGET', 'rt:p:D1', 'name'), 'Old RSS', 'and read');
 
+    $f = spew('enc.xml', qq{<?xml version="1.0" encoding="x-no-such"?>\n<rss><channel><item><id>E1</id></item></channel></rss>\n});
+    ($rc, $out, $err) = feed($f);
+    is($rc, 1, 'an encoding nobody knows: exit 1');
+    like($err, qr/enc\.xml: XML line 1: unknown encoding: x-no-such/,
+         'and says so');
+
     # bytes that are not UTF-8 in XML drop the value, not the parse
     $f = spew('latin.xml', qq{<?xml version="1.0" encoding="UTF-8"?>\n<rss xmlns:g="http://base.google.com/ns/1.0"><channel><item><g:id>L1</g:id><g:title>Caf\xe9</g:title><g:price>1.00 EUR</g:price></item><item><g:id>L2</g:id><g:title>Tea</g:title></item></channel></rss>\n});
     ($rc, $out, $err) = feed($f);
