@@ -160,6 +160,19 @@ subtest 'Google Merchant TSV' => sub {
     is_deeply(members('grp:out_of_stock'), [ 'POSTER' ],
               'and not in the out-of-stock set');
 
+    # a product without variants has no item_group_id: its id, then
+    my $f = spew('groups.tsv', "id\ttitle\titem_group_id\tavailability\n"
+                 . "V-S\tVest S\tVEST\tout_of_stock\n"
+                 . "SOLO\tSolo Cap\t\tin_stock\n"
+                 . "V-M\tVest M\tVEST\tout_of_stock\n");
+    ($rc, undef, $err) = feed('--sku-column', 'item_group_id,id',
+                              '--prefix', 'g2:', $f);
+    like($err, qr/3 rows: loaded 2 \(1 out of stock\), skipped 0.*variants merged 1/,
+         '--sku-column item_group_id,id: the group, and the id where none');
+    is_deeply([ hash('g2:p:VEST')->{in_stock}, hash('g2:p:SOLO')->{name} ],
+              [ '0', 'Solo Cap' ], 'VEST out of stock (both are), SOLO');
+    is_deeply(members('g2:out_of_stock'), [ 'VEST' ], 'the set');
+
     ($rc, undef, $err) = feed('--sku-column', 'mpn', '--prefix', 'mpn:',
                               "$DATA/google.tsv");
     is(hash('mpn:p:HM-350')->{name}, 'Harbor Mug', '--sku-column mpn');
@@ -541,7 +554,7 @@ subtest 'a large feed' => sub {
     is(redis_cmd('SCARD', 'rt:out_of_stock'), 2000, '2000 out of stock');
     is(hash('rt:p:P00007')->{price}, '7.07', 'the product with the huge field');
     diag(sprintf '%d products in %.2f s (%.0f/s)', $n, $secs, $n / $secs);
-    ok($secs < 30, sprintf 'in %.2f s', $secs);
+    ok($secs < 60, sprintf 'in %.2f s (a loaded machine: 6 s)', $secs);
 };
 
 done_testing();
