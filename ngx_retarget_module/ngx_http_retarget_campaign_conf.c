@@ -258,15 +258,16 @@ ngx_http_retarget_frequency_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     n = ngx_atoi(value[1].data, value[1].len);
     if (n == NGX_ERROR || n < 1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid number of visits \"%V\": a number "
-                           "of 1 or more", &value[1]);
+                           "invalid number of visits \"%V\" in \"%V\": "
+                           "a number of 1 or more", &value[1], &cmd->name);
         return NGX_CONF_ERROR;
     }
 
     period = ngx_parse_time(&value[2], 1);
     if (period == (time_t) NGX_ERROR || period < 1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid period \"%V\"", &value[2]);
+                           "invalid period \"%V\" in \"%V\"", &value[2],
+                           &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -285,8 +286,9 @@ ngx_http_retarget_frequency_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             pages = ngx_atoi(v.data, v.len);
             if (pages == NGX_ERROR || pages < 1 || pages > 1000) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid \"pages=\" \"%V\": a number "
-                                   "from 1 to 1000", &v);
+                                   "invalid \"%V\" in \"%V\": pages= "
+                                   "takes a number from 1 to 1000",
+                                   &value[i], &cmd->name);
                 return NGX_CONF_ERROR;
             }
 
@@ -303,8 +305,9 @@ ngx_http_retarget_frequency_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             gap = ngx_parse_time(&v, 1);
             if (gap == (time_t) NGX_ERROR || gap < 1) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid \"visit=\" \"%V\": a time "
-                                   "of 1s or more", &v);
+                                   "invalid \"%V\" in \"%V\": visit= "
+                                   "takes a time of 1s or more",
+                                   &value[i], &cmd->name);
                 return NGX_CONF_ERROR;
             }
 
@@ -312,7 +315,8 @@ ngx_http_retarget_frequency_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+                           "invalid parameter \"%V\" in \"%V\"",
+                           &value[i], &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -350,8 +354,8 @@ ngx_http_retarget_cart_lifetime_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     t = ngx_parse_time(&value[1], 1);
     if (t == (time_t) NGX_ERROR || t < 1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid time \"%V\": a time of 1s or more, "
-                           "or \"off\"", &value[1]);
+                           "invalid time \"%V\" in \"%V\": a time of "
+                           "1s or more, or \"off\"", &value[1], &cmd->name);
         return NGX_CONF_ERROR;
     }
 
