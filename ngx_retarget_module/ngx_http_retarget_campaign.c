@@ -26,6 +26,8 @@ typedef struct {
     ngx_array_t                     cart;     /* in stock */
     ngx_array_t                     viewed;   /* in stock, not in the cart */
     ngx_uint_t                      browse;
+    ngx_uint_t                      expired;  /* past cart_lifetime */
+    time_t                          changed;  /* the cart's last change */
     time_t                          idle;
     ngx_http_retarget_incentive_t  *incentive;
     ngx_str_t                       code;
@@ -50,7 +52,7 @@ static ngx_int_t ngx_http_retarget_items(ngx_http_retarget_pick_t *pk);
 static void ngx_http_retarget_cart_sums(ngx_http_retarget_ctx_t *ctx,
     ngx_array_t *cart);
 static ngx_int_t ngx_http_retarget_cart_as_viewed(
-    ngx_http_retarget_pick_t *pk, time_t last);
+    ngx_http_retarget_pick_t *pk);
 static int ngx_libc_cdecl ngx_http_retarget_newer(const void *one,
     const void *two);
 static ngx_uint_t ngx_http_retarget_in_cart(ngx_http_retarget_state_t *st,
@@ -148,7 +150,12 @@ ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    /* the module's copy of the cart, whether a reminder may show it */
     ngx_http_retarget_cart_sums(ctx, &pk.cart);
+
+    if (pk.expired && ngx_http_retarget_cart_as_viewed(&pk) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     ctx->decision = ngx_http_retarget_rules(r, ctx, &pk);
 
@@ -337,23 +344,21 @@ ngx_http_retarget_rules(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
 /*
  * The cart lines and viewed products a reminder may show.  A cart the
  * shop no longer keeps (unchanged for longer than retarget_cart_lifetime)
- * is no cart: its lines are products the visitor looked at, for a browse
- * reminder, unless it was bought.
+ * is no cart for a reminder (ngx_http_retarget_cart_as_viewed()), so its
+ * products are not left out of the viewed ones.
  */
 
 static ngx_int_t
 ngx_http_retarget_items(ngx_http_retarget_pick_t *pk)
 {
     time_t                      last;
-    ngx_uint_t                  i, expired;
+    ngx_uint_t                  i;
     ngx_array_t                *from;
     ngx_http_retarget_item_t   *it, *to;
     ngx_http_retarget_state_t  *st;
 
     st = pk->st;
     from = &st->cart;
-    expired = 0;
-    last = 0;
 
     if (pk->cp->cart_lifetime && st->cart.nelts) {
         last = st->cart_updated;
@@ -363,7 +368,8 @@ ngx_http_retarget_items(ngx_http_retarget_pick_t *pk)
             last = (time_t) (it[0].ms / 1000);
         }
 
-        expired = (ngx_time() - last > pk->cp->cart_lifetime);
+        pk->changed = last;
+        pk->expired = (ngx_time() - last > pk->cp->cart_lifetime);
     }
 
     if (ngx_array_init(&pk->cart, from->pool, from->nelts + 1,
@@ -379,7 +385,7 @@ ngx_http_retarget_items(ngx_http_retarget_pick_t *pk)
 
     it = st->cart.elts;
 
-    for (i = 0; !expired && i < st->cart.nelts; i++) {
+    for (i = 0; i < st->cart.nelts; i++) {
         if (ngx_http_retarget_out_of_stock(&it[i].sku)) {
             continue;
         }
@@ -395,7 +401,7 @@ ngx_http_retarget_items(ngx_http_retarget_pick_t *pk)
     it = st->viewed.elts;
 
     for (i = 0; i < st->viewed.nelts; i++) {
-        if ((!expired && ngx_http_retarget_in_cart(st, &it[i].sku))
+        if ((!pk->expired && ngx_http_retarget_in_cart(st, &it[i].sku))
             || ngx_http_retarget_out_of_stock(&it[i].sku))
         {
             continue;
@@ -409,45 +415,40 @@ ngx_http_retarget_items(ngx_http_retarget_pick_t *pk)
         *to = it[i];
     }
 
-    if (expired) {
-        return ngx_http_retarget_cart_as_viewed(pk, last);
-    }
-
     return NGX_OK;
 }
 
 
 /*
  * The lines of a cart past its lifetime among the viewed products, each
- * sku once at its newest time, the newest VIEWED_KEEP.  A cart that has
- * not changed since a purchase was bought: nothing of it is shown.
+ * sku once at its newest time, the newest VIEWED_KEEP; the cart is left
+ * empty for the rules.  A cart that has not changed since a purchase was
+ * bought: nothing of it is shown.
  */
 
 static ngx_int_t
-ngx_http_retarget_cart_as_viewed(ngx_http_retarget_pick_t *pk, time_t last)
+ngx_http_retarget_cart_as_viewed(ngx_http_retarget_pick_t *pk)
 {
-    ngx_uint_t                  i, k;
+    ngx_uint_t                  i, k, n;
     ngx_http_retarget_item_t   *it, *to, *v;
     ngx_http_retarget_state_t  *st;
 
     st = pk->st;
+    n = pk->cart.nelts;
+    pk->cart.nelts = 0;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, st->cart.pool->log, 0,
                    "retarget campaign: cart of %ui lines unchanged since "
                    "%T, past its lifetime %T: viewed products",
-                   st->cart.nelts, last, pk->cp->cart_lifetime);
+                   n, pk->changed, pk->cp->cart_lifetime);
 
-    if (st->purchased && st->purchased >= last) {
+    if (st->purchased && st->purchased >= pk->changed) {
         return NGX_OK;
     }
 
-    it = st->cart.elts;
+    it = pk->cart.elts;
 
-    for (i = 0; i < st->cart.nelts; i++) {
-
-        if (ngx_http_retarget_out_of_stock(&it[i].sku)) {
-            continue;
-        }
+    for (i = 0; i < n; i++) {
 
         v = pk->viewed.elts;
 

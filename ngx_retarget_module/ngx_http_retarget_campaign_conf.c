@@ -86,7 +86,12 @@ ngx_http_retarget_campaign_merge(ngx_conf_t *cf,
      */
     ngx_conf_merge_sec_value(conf->window, prev->window, 7 * 86400);
 
-    /* 0: the shop keeps carts as long as the window (no limit) */
+    /*
+     * 0: the shop keeps carts as long as the window (no limit).  A
+     * lifetime no longer than the delay is allowed: a location that reads
+     * the cart but never reminds of it (a thank-you page) says so with a
+     * long delay, under a server's lifetime.
+     */
     ngx_conf_merge_sec_value(conf->cart_lifetime, prev->cart_lifetime, 0);
 
     /* one directive: its four values are inherited together */
@@ -157,17 +162,6 @@ ngx_http_retarget_campaign_merge(ngx_conf_t *cf,
                            "\"retarget_delay\" (%T s) must be shorter than "
                            "\"retarget_window\" (%T s)",
                            conf->delay, conf->window);
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->enable && conf->cart_lifetime
-        && conf->cart_lifetime <= conf->delay)
-    {
-        /* every cart would be gone before its first reminder */
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"retarget_cart_lifetime\" (%T s) must be "
-                           "longer than \"retarget_delay\" (%T s)",
-                           conf->cart_lifetime, conf->delay);
         return NGX_CONF_ERROR;
     }
 
