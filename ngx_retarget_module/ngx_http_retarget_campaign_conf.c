@@ -278,10 +278,10 @@ ngx_http_retarget_frequency_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             v.len = value[i].len - 6;
 
             pages = ngx_atoi(v.data, v.len);
-            if (pages == NGX_ERROR || pages < 1 || pages > 1000) {
+            if (pages == NGX_ERROR || pages < 1) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid \"%V\" in \"%V\": pages= "
-                                   "takes a number from 1 to 1000",
+                                   "takes a number of 1 or more",
                                    &value[i], &cmd->name);
                 return NGX_CONF_ERROR;
             }

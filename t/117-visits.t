@@ -274,7 +274,7 @@ qr/\[emerg\] invalid period "soon" in "retarget_frequency" in \S+nginx\.conf:\d+
 retarget_frequency 3 1d pages=0;
 --- must_die
 --- error_log eval
-qr/\[emerg\] invalid "pages=0" in "retarget_frequency": pages= takes a number from 1 to 1000 in \S+nginx\.conf:\d+/
+qr/\[emerg\] invalid "pages=0" in "retarget_frequency": pages= takes a number of 1 or more in \S+nginx\.conf:\d+/
 
 
 
