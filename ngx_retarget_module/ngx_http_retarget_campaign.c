@@ -443,6 +443,19 @@ ngx_http_retarget_cart_as_viewed(ngx_http_retarget_pick_t *pk)
                    n, pk->changed, pk->cp->cart_lifetime);
 
     if (st->purchased && st->purchased >= pk->changed) {
+
+        /* bought: neither its lines nor the views of its products */
+
+        v = pk->viewed.elts;
+
+        for (i = 0, k = 0; i < pk->viewed.nelts; i++) {
+            if (!ngx_http_retarget_in_cart(st, &v[i].sku)) {
+                v[k++] = v[i];
+            }
+        }
+
+        pk->viewed.nelts = k;
+
         return NGX_OK;
     }
 

@@ -229,6 +229,9 @@ seed life-C v:HAT view at=now-3d name=Hat v:MUG view at=now-4d name=Mug
 seed life-C v:PEN view at=now-1d name=Pen
 # D: bought after its last change: nothing of it
 seed life-D purchased=now-1d cart_updated=now-2d c:MUG cart at=now-2d name=Mug
+# G: the same, and views: of the bought product too, which is left out
+seed life-G purchased=now-1d cart_updated=now-2d c:MUG cart at=now-2d name=Mug
+seed life-G v:MUG view at=now-3d name=Mug v:HAT view at=now-3d name=Hat
 # E: older than the window (7d): too late either way
 seed life-E cart_updated=now-8d c:MUG cart at=now-8d name=Mug
 # F: no cart_updated: the newest line's time
@@ -243,6 +246,8 @@ page life-B => shown count=2 total=24.00
 page life-C => shown count=1
     names Pen Mug Hat
 page life-D => no_cart
+page life-G => shown count=1
+    names Hat
 page life-E => too_late
 page life-F => shown count=2
     names Mug Cup
