@@ -135,7 +135,7 @@ page old-A => capped
 --- config
 retarget on;
 retarget_delay 1h;
-retarget_frequency 5 1d visit=3s;
+retarget_frequency 5 1d visit=5s;
 location / { }
 location /retarget/ { retarget_control; }
 --- steps
@@ -144,10 +144,17 @@ seed go-A cart_updated=now-2h c:PEN cart at=now-2h name=Pen
 seed go-B cart_updated=now-2h c:PEN cart at=now-2h name=Pen
 page go-A => shown
 page go-B => shown
-# four pages 1.2s apart: 3.6s after the reminder, never 3s without a page
+# six pages 1.2s apart: more than 6s after the reminder, never 5s without
+# a page (margins for a slow run: a page may take a second)
 sleep 1.2
 page go-A => capped
 seed go-B cart_updated=clock
+page go-B => too_soon
+sleep 1.2
+page go-A => capped
+page go-B => too_soon
+sleep 1.2
+page go-A => capped
 page go-B => too_soon
 sleep 1.2
 page go-A => capped
@@ -159,8 +166,8 @@ page go-B => capped
 sleep 0.3
 check HGET {{meta go-A}} reminders => 1
 check HGET {{meta go-B}} reminders => 1
-# 3.5s without a page: the visit is over, a new one reminds
-sleep 3.5
+# 5.5s without a page: the visit is over, a new one reminds
+sleep 5.5
 page go-A => shown
 page go-B => shown
 wait HGET {{meta go-A}} reminders => 2
