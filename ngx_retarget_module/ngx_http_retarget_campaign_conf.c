@@ -80,9 +80,9 @@ ngx_http_retarget_campaign_merge(ngx_conf_t *cf,
     ngx_conf_merge_sec_value(conf->delay, prev->delay, 30 * 60);
 
     /*
-     * 7 days: on-site reminders of carts abandoned within a week lift
-     * conversions, shown to every returning abandoner they do not (the
-     * test cited in issue 11)
+     * 7 days: a published test of on-site cart reminders found a lift
+     * only when they were limited to carts abandoned within a week
+     * (PLATFORMS.md, issue 11)
      */
     ngx_conf_merge_sec_value(conf->window, prev->window, 7 * 86400);
 
