@@ -26,6 +26,8 @@ typedef struct {
     ngx_array_t                     cart;     /* in stock */
     ngx_array_t                     viewed;   /* in stock, not in the cart */
     ngx_uint_t                      browse;
+    ngx_uint_t                      expired;  /* past cart_lifetime */
+    time_t                          changed;  /* the cart's last change */
     time_t                          idle;
     ngx_http_retarget_incentive_t  *incentive;
     ngx_str_t                       code;
@@ -49,6 +51,10 @@ static ngx_http_retarget_decision_e ngx_http_retarget_rules(
 static ngx_int_t ngx_http_retarget_items(ngx_http_retarget_pick_t *pk);
 static void ngx_http_retarget_cart_sums(ngx_http_retarget_ctx_t *ctx,
     ngx_array_t *cart);
+static ngx_int_t ngx_http_retarget_cart_as_viewed(
+    ngx_http_retarget_pick_t *pk);
+static int ngx_libc_cdecl ngx_http_retarget_newer(const void *one,
+    const void *two);
 static ngx_uint_t ngx_http_retarget_in_cart(ngx_http_retarget_state_t *st,
     ngx_str_t *sku);
 static ngx_uint_t ngx_http_retarget_bucket(ngx_str_t *vid, u_char salt,
@@ -59,6 +65,8 @@ static void ngx_http_retarget_incentive_pick(ngx_http_retarget_ctx_t *ctx,
     ngx_http_retarget_pick_t *pk);
 
 static ngx_int_t ngx_http_retarget_impression(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds);
+static ngx_int_t ngx_http_retarget_visit_goes_on(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds);
 static ngx_int_t ngx_http_retarget_forget_stale(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds);
@@ -142,16 +150,22 @@ ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    /* the module's copy of the cart, whether a reminder may show it */
     ngx_http_retarget_cart_sums(ctx, &pk.cart);
+
+    if (pk.expired && ngx_http_retarget_cart_as_viewed(&pk) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     ctx->decision = ngx_http_retarget_rules(r, ctx, &pk);
 
-    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+    ngx_log_debug6(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "retarget campaign: rule decided \"%V\": %ui in cart, "
-                   "%ui viewed, idle %T, %ui reminders in the period",
+                   "%ui viewed, idle %T, %ui reminding visits in the "
+                   "period, %ui pages of the visit",
                    &ngx_http_retarget_decisions[ctx->decision],
                    pk.cart.nelts, pk.viewed.nelts, pk.idle,
-                   pk.st->reminders);
+                   pk.st->reminders, pk.st->visit_pages);
 
     if (ctx->decision == ngx_http_retarget_decision_holdout) {
         ctx->impression = 1;
@@ -200,12 +214,23 @@ ngx_http_retarget_campaign_decide(ngx_http_request_t *r,
 }
 
 
+/*
+ * The frequency cap counts visits: a visit ends after visit_gap without
+ * a page (campaign pages are the ones this module sees), and the visit
+ * of the latest reminder is remembered by the time of its last page
+ * (visit_last) and the reminders it showed (visit_pages).  A new visit
+ * may remind while fewer than "frequency" visits did in the period; a
+ * page of the reminding visit while it has shown fewer than "pages".
+ * Every page of that visit keeps it going, whatever it decides: a page
+ * that only waits for the delay is a page of the visit too.
+ */
+
 static ngx_http_retarget_decision_e
 ngx_http_retarget_rules(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     ngx_http_retarget_pick_t *pk)
 {
     time_t                         now, last;
-    ngx_uint_t                     shown;
+    ngx_uint_t                     shown, visit;
     ngx_http_retarget_item_t      *it;
     ngx_http_retarget_state_t     *st;
     ngx_http_retarget_campaign_t  *cp;
@@ -213,6 +238,14 @@ ngx_http_retarget_rules(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
     cp = pk->cp;
     st = pk->st;
     now = ngx_time();
+
+    visit = (st->visit_pages && st->visit_last
+             && now - st->visit_last < cp->visit_gap);
+
+    if (visit && st->visit_last != now) {
+        /* written after the response, at most once a second */
+        ctx->visit = 1;
+    }
 
     if (st->dismissed && now - st->dismissed < cp->period) {
         return ngx_http_retarget_decision_dismissed;
@@ -257,25 +290,48 @@ ngx_http_retarget_rules(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
                                       : ngx_http_retarget_decision_too_late;
     }
 
-    /* reminders so far in the current period */
+    if (visit) {
 
-    shown = (st->period_start && now - st->period_start < cp->period)
-            ? st->reminders : 0;
+        if (st->visit_pages >= cp->pages) {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "retarget campaign: %ui pages of this visit "
+                           "reminded, cap %ui", st->visit_pages, cp->pages);
 
-    if (shown >= cp->frequency) {
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "retarget campaign: %ui reminders shown, cap %ui",
-                       shown, cp->frequency);
+            ngx_http_retarget_count(&ngx_http_retarget_c_frequency, 1);
+            return ngx_http_retarget_decision_capped;
+        }
 
-        ngx_http_retarget_count(&ngx_http_retarget_c_frequency, 1);
-        return ngx_http_retarget_decision_capped;
+        st->visit_pages++;
+
+    } else {
+
+        /* reminding visits so far in the current period */
+
+        shown = (st->period_start && now - st->period_start < cp->period)
+                ? st->reminders : 0;
+
+        if (shown >= cp->frequency) {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "retarget campaign: %ui visits reminded, "
+                           "cap %ui", shown, cp->frequency);
+
+            ngx_http_retarget_count(&ngx_http_retarget_c_frequency, 1);
+            return ngx_http_retarget_decision_capped;
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget campaign: a new reminding visit, %ui "
+                       "before it in the period", shown);
+
+        if (shown == 0) {
+            st->period_start = now;
+        }
+
+        st->reminders = shown + 1;
+        st->visit_pages = 1;
     }
 
-    if (shown == 0) {
-        st->period_start = now;
-    }
-
-    st->reminders = shown + 1;
+    st->visit_last = now;
 
     if (ngx_http_retarget_bucket(&ctx->visitor, 'h', 100) < cp->holdout) {
         return ngx_http_retarget_decision_holdout;
@@ -285,11 +341,17 @@ ngx_http_retarget_rules(ngx_http_request_t *r, ngx_http_retarget_ctx_t *ctx,
 }
 
 
-/* the cart lines and viewed products a reminder may show */
+/*
+ * The cart lines and viewed products a reminder may show.  A cart the
+ * shop no longer keeps (unchanged for longer than retarget_cart_lifetime)
+ * is no cart for a reminder (ngx_http_retarget_cart_as_viewed()), so its
+ * products are not left out of the viewed ones.
+ */
 
 static ngx_int_t
 ngx_http_retarget_items(ngx_http_retarget_pick_t *pk)
 {
+    time_t                      last;
     ngx_uint_t                  i;
     ngx_array_t                *from;
     ngx_http_retarget_item_t   *it, *to;
@@ -298,10 +360,23 @@ ngx_http_retarget_items(ngx_http_retarget_pick_t *pk)
     st = pk->st;
     from = &st->cart;
 
+    if (pk->cp->cart_lifetime && st->cart.nelts) {
+        last = st->cart_updated;
+
+        if (last == 0) {
+            it = st->cart.elts;
+            last = (time_t) (it[0].ms / 1000);
+        }
+
+        pk->changed = last;
+        pk->expired = (ngx_time() - last > pk->cp->cart_lifetime);
+    }
+
     if (ngx_array_init(&pk->cart, from->pool, from->nelts + 1,
                        sizeof(ngx_http_retarget_item_t))
         != NGX_OK
-        || ngx_array_init(&pk->viewed, from->pool, st->viewed.nelts + 1,
+        || ngx_array_init(&pk->viewed, from->pool,
+                          st->viewed.nelts + from->nelts + 1,
                           sizeof(ngx_http_retarget_item_t))
            != NGX_OK)
     {
@@ -326,7 +401,7 @@ ngx_http_retarget_items(ngx_http_retarget_pick_t *pk)
     it = st->viewed.elts;
 
     for (i = 0; i < st->viewed.nelts; i++) {
-        if (ngx_http_retarget_in_cart(st, &it[i].sku)
+        if ((!pk->expired && ngx_http_retarget_in_cart(st, &it[i].sku))
             || ngx_http_retarget_out_of_stock(&it[i].sku))
         {
             continue;
@@ -341,6 +416,105 @@ ngx_http_retarget_items(ngx_http_retarget_pick_t *pk)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The lines of a cart past its lifetime among the viewed products, each
+ * sku once at its newest time, the newest VIEWED_KEEP; the cart is left
+ * empty for the rules.  A cart that has not changed since a purchase was
+ * bought: nothing of it is shown.
+ */
+
+static ngx_int_t
+ngx_http_retarget_cart_as_viewed(ngx_http_retarget_pick_t *pk)
+{
+    ngx_uint_t                  i, k, n;
+    ngx_http_retarget_item_t   *it, *to, *v;
+    ngx_http_retarget_state_t  *st;
+
+    st = pk->st;
+    n = pk->cart.nelts;
+    pk->cart.nelts = 0;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, st->cart.pool->log, 0,
+                   "retarget campaign: cart of %ui lines unchanged since "
+                   "%T, past its lifetime %T: viewed products",
+                   n, pk->changed, pk->cp->cart_lifetime);
+
+    if (st->purchased && st->purchased >= pk->changed) {
+
+        /* bought: neither its lines nor the views of its products */
+
+        v = pk->viewed.elts;
+
+        for (i = 0, k = 0; i < pk->viewed.nelts; i++) {
+            if (!ngx_http_retarget_in_cart(st, &v[i].sku)) {
+                v[k++] = v[i];
+            }
+        }
+
+        pk->viewed.nelts = k;
+
+        return NGX_OK;
+    }
+
+    it = pk->cart.elts;
+
+    for (i = 0; i < n; i++) {
+
+        v = pk->viewed.elts;
+
+        for (k = 0; k < pk->viewed.nelts; k++) {
+            if (v[k].sku.len == it[i].sku.len
+                && ngx_strncmp(v[k].sku.data, it[i].sku.data,
+                               it[i].sku.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (k < pk->viewed.nelts) {
+            if (v[k].ms < it[i].ms) {
+                v[k].ms = it[i].ms;
+            }
+
+            continue;
+        }
+
+        to = ngx_array_push(&pk->viewed);
+        if (to == NULL) {
+            return NGX_ERROR;
+        }
+
+        *to = it[i];
+        to->qty = 1;
+        ngx_str_null(&to->line);
+    }
+
+    ngx_qsort(pk->viewed.elts, pk->viewed.nelts,
+              sizeof(ngx_http_retarget_item_t), ngx_http_retarget_newer);
+
+    if (pk->viewed.nelts > NGX_HTTP_RETARGET_VIEWED_KEEP) {
+        pk->viewed.nelts = NGX_HTTP_RETARGET_VIEWED_KEEP;
+    }
+
+    return NGX_OK;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_retarget_newer(const void *one, const void *two)
+{
+    const ngx_http_retarget_item_t  *a = one;
+    const ngx_http_retarget_item_t  *b = two;
+
+    if (a->ms == b->ms) {
+        return 0;
+    }
+
+    return (a->ms > b->ms) ? -1 : 1;
 }
 
 
@@ -572,6 +746,8 @@ ngx_http_retarget_campaign_log(ngx_http_request_t *r,
 
     if ((ctx->impression
          && ngx_http_retarget_impression(r, ctx, cmds) != NGX_OK)
+        || (!ctx->impression && ctx->visit
+            && ngx_http_retarget_visit_goes_on(r, ctx, cmds) != NGX_OK)
         || ngx_http_retarget_forget_stale(r, ctx, cmds) != NGX_OK)
     {
         return NGX_ERROR;
@@ -585,6 +761,7 @@ ngx_http_retarget_campaign_log(ngx_http_request_t *r,
 
     ctx->impression = 0;
     ctx->pop_code = 0;
+    ctx->visit = 0;
     ctx->state = NULL;
 
     return NGX_OK;
@@ -592,10 +769,10 @@ ngx_http_retarget_campaign_log(ngx_http_request_t *r,
 
 
 /*
- * One HSET: the reminder's time, the count in the period, and what
- * attribution needs ("seen": when, and which variant).  The counts are
- * written as the page computed them, so the read and this write are all
- * a reminder costs Redis.
+ * One HSET: the reminder's time, the reminding visits in the period and
+ * the pages of this one, and what attribution needs ("seen": when, and
+ * which variant).  The counts are written as the page computed them, so
+ * the read and this write are all a reminder costs Redis.
  */
 
 static ngx_int_t
@@ -603,7 +780,7 @@ ngx_http_retarget_impression(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds)
 {
     u_char                         *p;
-    ngx_str_t                       fv[10];
+    ngx_str_t                       fv[14];
     ngx_uint_t                      n;
     ngx_http_retarget_state_t      *st;
     ngx_http_retarget_main_conf_t  *rmcf;
@@ -611,7 +788,7 @@ ngx_http_retarget_impression(ngx_http_request_t *r,
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
     st = ctx->state;
 
-    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN);
+    p = ngx_pnalloc(r->pool, 5 * NGX_INT64_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -640,18 +817,62 @@ ngx_http_retarget_impression(ngx_http_request_t *r,
     p = ngx_sprintf(p, "%L", (int64_t) st->period_start);
     fv[7].len = p - fv[7].data;
 
-    n = 4;
+    fv[8] = ngx_http_retarget_f_visit_last;
+    fv[9].data = p;
+    p = ngx_sprintf(p, "%T", st->visit_last);
+    fv[9].len = p - fv[9].data;
+
+    fv[10] = ngx_http_retarget_f_visit_pages;
+    fv[11].data = p;
+    p = ngx_sprintf(p, "%L", (int64_t) st->visit_pages);
+    fv[11].len = p - fv[11].data;
+
+    n = 6;
 
     if (ctx->decision == ngx_http_retarget_decision_shown) {
-        fv[8] = ngx_http_retarget_f_variant;
-        fv[9] = ctx->variant->name;
-        n = 5;
+        fv[12] = ngx_http_retarget_f_variant;
+        fv[13] = ctx->variant->name;
+        n = 7;
     }
 
     /* the hash may have expired since the read: never keep it forever */
 
     return ngx_http_retarget_meta_set(r->pool, rmcf, cmds, &ctx->visitor, fv,
                                       n);
+}
+
+
+/*
+ * A page of the reminding visit that showed nothing: the visit goes on
+ * from it (one HSET, and the TTL).
+ */
+
+static ngx_int_t
+ngx_http_retarget_visit_goes_on(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds)
+{
+    u_char                         *p;
+    ngx_str_t                       fv[2];
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    fv[0] = ngx_http_retarget_f_visit_last;
+    fv[1].data = p;
+    fv[1].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget campaign: the reminding visit goes on, "
+                   "decision \"%V\"",
+                   &ngx_http_retarget_decisions[ctx->decision]);
+
+    return ngx_http_retarget_meta_set(r->pool, rmcf, cmds, &ctx->visitor, fv,
+                                      1);
 }
 
 

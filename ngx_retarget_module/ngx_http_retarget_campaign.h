@@ -22,6 +22,8 @@ char *ngx_http_retarget_campaign_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 char *ngx_http_retarget_frequency_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+char *ngx_http_retarget_cart_lifetime_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 char *ngx_http_retarget_incentive_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 char *ngx_http_retarget_variant_directive(ngx_conf_t *cf,

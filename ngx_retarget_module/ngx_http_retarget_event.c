@@ -546,16 +546,33 @@ ngx_http_retarget_visitor_writes(ngx_http_retarget_batch_t *b,
             return NGX_ERROR;
         }
 
-        /* the lines in the meta are stale from now on: see fetch.c */
+        /*
+         * The lines in the meta are stale from now on (state.c); those a
+         * purchase clears were bought: the script deletes them and the
+         * viewed products of the same skus.
+         */
 
         if (ngx_http_retarget_vcmd(b, "DEL", ngx_http_retarget_key_cart,
                                    NULL, NULL)
             == NULL
-            || ngx_http_retarget_qcmd(b, "ZREM", b->vid, NULL) == NULL
-            || ngx_http_retarget_vcmd(b, "HSET", ngx_http_retarget_key_meta,
-                                      &ngx_http_retarget_f_cart_cleared,
-                                      &b->ms)
-               == NULL)
+            || ngx_http_retarget_qcmd(b, "ZREM", b->vid, NULL) == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        if (type == ngx_http_retarget_ev_purchase) {
+            if (ngx_http_retarget_purchase_clear(b->r->pool, b->rmcf,
+                                                 b->cmds, b->vid, &b->ms)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+        } else if (ngx_http_retarget_vcmd(b, "HSET",
+                                          ngx_http_retarget_key_meta,
+                                          &ngx_http_retarget_f_cart_cleared,
+                                          &b->ms)
+                   == NULL)
         {
             return NGX_ERROR;
         }

@@ -279,8 +279,16 @@ static ngx_command_t  ngx_http_retarget_commands[] = {
       offsetof(ngx_http_retarget_loc_conf_t, campaign.window),
       NULL },
 
+    { ngx_string("retarget_cart_lifetime"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_retarget_cart_lifetime_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("retarget_frequency"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
+                        |NGX_CONF_TAKE2|NGX_CONF_TAKE3|NGX_CONF_TAKE4,
       ngx_http_retarget_frequency_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,

@@ -286,8 +286,11 @@ typedef struct {
     ngx_str_t                      link;          /* its link= */
     time_t                         delay;
     time_t                         window;
-    ngx_uint_t                     frequency;
+    time_t                         cart_lifetime; /* 0: no limit */
+    ngx_uint_t                     frequency;     /* reminding visits */
     time_t                         period;
+    ngx_uint_t                     pages;         /* shown in one visit */
+    time_t                         visit_gap;     /* a visit's end */
     ngx_array_t                   *incentives;
     ngx_array_t                   *variants;
     ngx_uint_t                     total_weight;
@@ -320,7 +323,11 @@ typedef struct {
     time_t                         last_reminder;
     time_t                         period_start;
     time_t                         dismissed;
-    ngx_uint_t                     reminders;     /* in the period */
+    ngx_uint_t                     reminders;     /* reminding visits in
+                                                     the period */
+    time_t                         visit_last;    /* the reminding visit's
+                                                     last page */
+    ngx_uint_t                     visit_pages;   /* reminders in it */
     int64_t                        cart_cleared;  /* ms */
 
     time_t                         seen;          /* last impression */
@@ -420,6 +427,8 @@ struct ngx_http_retarget_ctx_s {
     unsigned                       corked:1;      /* TCP_CORK while waiting */
     unsigned                       impression:1;  /* shown, or holdout */
     unsigned                       pop_code:1;    /* take a pool code */
+    unsigned                       visit:1;       /* the page goes on with
+                                                     the reminding visit */
     ngx_http_retarget_variant_name_t  *variant;
     ngx_http_retarget_incentive_t *incentive;
     int64_t                        cart_count;    /* -1: unknown */

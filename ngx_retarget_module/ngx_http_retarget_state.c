@@ -32,6 +32,8 @@ static void ngx_http_retarget_stamp(ngx_str_t *value, time_t *t,
     ngx_str_t *variant);
 static ngx_int_t ngx_http_retarget_stale(ngx_http_retarget_state_t *st,
     ngx_str_t *sku);
+static ngx_int_t ngx_http_retarget_forget_bought(
+    ngx_http_retarget_state_t *st, ngx_str_t *sku);
 static ngx_int_t ngx_http_retarget_keep_newest(ngx_http_retarget_state_t *st,
     ngx_array_t *items, ngx_uint_t keep, ngx_uint_t forget);
 static int ngx_libc_cdecl ngx_http_retarget_newest_first(const void *one,
@@ -98,6 +100,19 @@ ngx_http_retarget_state_parse(ngx_pool_t *pool, ngx_str_t *kv, ngx_uint_t n,
                        "clear, deleted", &it[i].sku);
 
         if (ngx_http_retarget_stale(st, &it[i].sku) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /*
+         * A line added before the purchase and cleared since was bought
+         * (the purchase's script deletes its viewed product too: this is
+         * for what it left, a hash written before it existed)
+         */
+
+        if (st->purchased
+            && it[i].ms < ((int64_t) st->purchased + 1) * 1000
+            && ngx_http_retarget_forget_bought(st, &it[i].sku) != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
@@ -198,6 +213,12 @@ ngx_http_retarget_state_field(ngx_pool_t *pool, ngx_http_retarget_state_t *st,
     } else if (ngx_http_retarget_is(ngx_http_retarget_f_reminders)) {
         st->reminders = (ngx_uint_t) n;
 
+    } else if (ngx_http_retarget_is(ngx_http_retarget_f_visit_last)) {
+        st->visit_last = (time_t) n;
+
+    } else if (ngx_http_retarget_is(ngx_http_retarget_f_visit_pages)) {
+        st->visit_pages = (ngx_uint_t) n;
+
     } else if (ngx_http_retarget_is(ngx_http_retarget_f_cart_cleared)) {
         st->cart_cleared = n;
 
@@ -293,6 +314,47 @@ ngx_http_retarget_stale(ngx_http_retarget_state_t *st, ngx_str_t *sku)
 
     f->data = sku->data - NGX_HTTP_RETARGET_ITEM_TAG_LEN;
     f->len = sku->len + NGX_HTTP_RETARGET_ITEM_TAG_LEN;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The viewed product of a sku that was bought, if it was viewed before
+ * the purchase: left out, and deleted.  Viewed again since, it stays.
+ */
+
+static ngx_int_t
+ngx_http_retarget_forget_bought(ngx_http_retarget_state_t *st,
+    ngx_str_t *sku)
+{
+    ngx_uint_t                 i;
+    ngx_http_retarget_item_t  *it;
+
+    it = st->viewed.elts;
+
+    for (i = 0; i < st->viewed.nelts; i++) {
+
+        if (it[i].sku.len != sku->len
+            || ngx_strncmp(it[i].sku.data, sku->data, sku->len) != 0
+            || it[i].ms >= ((int64_t) st->purchased + 1) * 1000)
+        {
+            continue;
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, st->viewed.pool->log, 0,
+                       "retarget state: viewed \"%V\" was bought, deleted",
+                       sku);
+
+        if (ngx_http_retarget_stale(st, &it[i].sku) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        it[i] = it[--st->viewed.nelts];
+
+        /* a field is in the hash once */
+        return NGX_OK;
+    }
 
     return NGX_OK;
 }

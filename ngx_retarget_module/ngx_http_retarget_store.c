@@ -200,6 +200,42 @@ static ngx_str_t  ngx_http_retarget_lua_cart_sync = ngx_string(
     "redis.call('EXPIRE', KEYS[1], ARGV[3]) "
     "return n");
 
+/*
+ * A purchase's clear: cart_cleared (ARGV[1], ms) makes every older line
+ * stale, as a cart_clear does, and what was in the cart then was bought:
+ * its lines go now, and with them the viewed products of the same skus
+ * seen before (v:SKU not newer than the clear) and the skus in the
+ * recently-viewed list, so that no reminder and no e-mail worker offers
+ * what was just bought.  A line added after the clear (another worker's
+ * cart_add that got here first) is newer and stays.  Answers the bought
+ * lines.
+ *
+ * KEYS: :meta, :viewed
+ * ARGV: cleared ms
+ */
+static ngx_str_t  ngx_http_retarget_lua_purchase = ngx_string(
+    "local cleared = tonumber(ARGV[1]) "
+    "local h = redis.call('HGETALL', KEYS[1]) "
+    "local v = {} "
+    "for i = 1, #h, 2 do "
+    "if string.sub(h[i], 1, 2) == 'v:' then v[h[i]] = h[i + 1] end end "
+    "local n = 0 "
+    "for i = 1, #h, 2 do "
+    "local k = h[i] "
+    "if string.sub(k, 1, 2) == 'c:' then "
+    "local ms = tonumber(string.match(h[i + 1], '^(%d+)\t')) "
+    "if ms == nil or ms <= cleared then "
+    "local sku = string.sub(k, 3) "
+    "redis.call('HDEL', KEYS[1], k) "
+    "local vv = v['v:' .. sku] "
+    "local vms = vv and tonumber(string.match(vv, '^(%d+)\t')) "
+    "if vv and (vms == nil or vms <= cleared) then "
+    "redis.call('HDEL', KEYS[1], 'v:' .. sku) end "
+    "redis.call('LREM', KEYS[2], 0, sku) "
+    "n = n + 1 end end end "
+    "redis.call('HSET', KEYS[1], 'cart_cleared', ARGV[1]) "
+    "return n");
+
 
 ngx_str_t  ngx_http_retarget_f_first_seen = ngx_string("first_seen");
 ngx_str_t  ngx_http_retarget_f_last_seen = ngx_string("last_seen");
@@ -215,6 +251,8 @@ ngx_str_t  ngx_http_retarget_f_seen = ngx_string("seen");
 ngx_str_t  ngx_http_retarget_f_clicked = ngx_string("clicked");
 ngx_str_t  ngx_http_retarget_f_variant = ngx_string("variant");
 ngx_str_t  ngx_http_retarget_f_cart_cleared = ngx_string("cart_cleared");
+ngx_str_t  ngx_http_retarget_f_visit_last = ngx_string("visit_last");
+ngx_str_t  ngx_http_retarget_f_visit_pages = ngx_string("visit_pages");
 
 
 static ngx_str_t  ngx_http_retarget_f_code = ngx_string("code:");
@@ -921,6 +959,43 @@ ngx_http_retarget_cart_line_op(ngx_pool_t *pool,
                    "retarget store: cart line of \"%V\": sku \"%V\" "
                    "line \"%V\" %s %L", vid, &ch->sku, &ch->line,
                    ch->delta ? "delta" : "qty", ch->qty);
+
+    return NGX_OK;
+}
+
+
+/* a purchase: the cart's lines and what they bought, one script */
+
+ngx_int_t
+ngx_http_retarget_purchase_clear(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
+    ngx_str_t *cleared)
+{
+    ngx_http_retarget_cmd_t  *cmd;
+
+    cmd = ngx_http_retarget_cmd(cmds, "EVAL");
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg_str(cmd, &ngx_http_retarget_lua_purchase);
+    ngx_http_retarget_arg(cmd, (u_char *) "2", 1);
+
+    if (ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                  ngx_http_retarget_key_meta, vid)
+        != NGX_OK
+        || ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                     ngx_http_retarget_key_viewed, vid)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg_str(cmd, cleared);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "retarget store: purchase of \"%V\" clears the cart "
+                   "and its viewed products at %V", vid, cleared);
 
     return NGX_OK;
 }

@@ -12,9 +12,13 @@
  *   <prefix>{vid}:meta  hash    everything a page's one read needs:
  *                               first_seen, last_seen, cart_updated,
  *                               checkout, purchased, user (unix seconds);
- *                               last_reminder, reminders (in the period),
- *                               period_start, dismissed, seen and clicked
- *                               ("TS VARIANT"), variant, cart_cleared (ms);
+ *                               last_reminder, reminders (visits with a
+ *                               reminder in the period), period_start,
+ *                               visit_last (the last page of the visit
+ *                               with the latest reminder), visit_pages
+ *                               (reminders in that visit), dismissed,
+ *                               seen and clicked ("TS VARIANT"), variant,
+ *                               cart_cleared (ms);
  *                               c:SKU = "MS\tQTY\tPRICE\tNAME\tIMAGE\tURL"
  *                               or "...\tURL\tLINE" (LINE: the shop's
  *                               own id or key of the line, cart_add
@@ -79,7 +83,7 @@
  *
  *   CART_MAX      lines of a cart (c:SKU, and the fields of {vid}:cart)
  *   VIEWED_KEEP   viewed products (v:SKU) a page's read keeps
- *   META_MAX      fields of {vid}:meta: 14 fixed ones, the pinned codes,
+ *   META_MAX      fields of {vid}:meta: 16 fixed ones, the pinned codes,
  *                 the cart's lines and the viewed products
  *   QTY_MAX       the quantity of a cart line
  *   AMOUNT_MAX    a price or order value, in cents (99,999,999.99)
@@ -155,9 +159,11 @@ extern ngx_str_t  ngx_http_retarget_f_seen;
 extern ngx_str_t  ngx_http_retarget_f_clicked;
 extern ngx_str_t  ngx_http_retarget_f_variant;
 extern ngx_str_t  ngx_http_retarget_f_cart_cleared;
+extern ngx_str_t  ngx_http_retarget_f_visit_last;
+extern ngx_str_t  ngx_http_retarget_f_visit_pages;
 
 /* the count of the fixed fields above */
-#define NGX_HTTP_RETARGET_META_FIXED    14
+#define NGX_HTTP_RETARGET_META_FIXED    16
 
 /* the fields of <prefix>stats:DAY that name a custom event: events:NAME */
 extern ngx_str_t  ngx_http_retarget_c_events;
@@ -224,6 +230,9 @@ ngx_int_t ngx_http_retarget_product_set(ngx_pool_t *pool,
 ngx_int_t ngx_http_retarget_cart_line_op(ngx_pool_t *pool,
     ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
     ngx_http_retarget_cart_change_t *ch);
+ngx_int_t ngx_http_retarget_purchase_clear(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
+    ngx_str_t *cleared);
 ngx_int_t ngx_http_retarget_cart_sync(ngx_pool_t *pool,
     ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
     ngx_str_t *now, ngx_str_t *cleared, ngx_str_t *lines);

@@ -19,6 +19,12 @@
 #   wait/check CMD ARGS => EXPECTED      redis CMD ARGS      sleep S
 #   counters NAME=N ...                  (after the 1s counter flush)
 #
+# retarget_frequency counts visits (issue 11): by default one page of a
+# visit shows the reminder.  Blocks that load many pages of one visitor
+# to look at something else (incentives, variants, stock) say pages=1000,
+# so that every page of the visit may show it; t/117-visits.t tests the
+# visits and pages themselves.
+#
 # "page ... => shown" checks the decision (from a dedicated access log,
 # written before nginx closes the connection), a 200, a whole page and a
 # banner; any other decision the same with no banner.  The three
@@ -174,7 +180,7 @@ counters impressions:banner=3 suppressed:timing=0
 retarget on;
 retarget_delay 1h;
 retarget_window 2d;
-retarget_frequency 10 1d;
+retarget_frequency 10 1d pages=1000;
 location / { }
 location /retarget/ { retarget_control; }
 --- steps
@@ -276,7 +282,7 @@ page bad-B => shown
 === TEST 7: out-of-stock products are left out
 --- config
 retarget on;
-retarget_frequency 100 1d;
+retarget_frequency 100 1d pages=1000;
 location / { }
 location /retarget/ { retarget_control; }
 --- steps
@@ -444,7 +450,7 @@ fields {{meta many-A}} /^c:/ => 52
 
 
 
-=== TEST 11: retarget_frequency: n per period, then capped
+=== TEST 11: retarget_frequency: n visits per period, then capped
 --- config
 retarget on;
 retarget_frequency 2 1h;
@@ -452,39 +458,50 @@ location / { }
 location /retarget/ { retarget_control; }
 --- steps
 seed freq-A cart_updated=now-3h c:PEN cart at=now-3h name=Pen
-# B: many reminders, in a period that is over
+# B: many reminding visits, in a period that is over
 seed freq-B cart_updated=now-3h c:PEN cart at=now-3h name=Pen
-seed freq-B reminders=5 period_start=now-2h last_reminder=now-2h+60s
+seed freq-B reminders=5 period_start=now-2h last_reminder=now-2h+60s visit_last=now-2h+60s visit_pages=1
 page freq-A => shown
 wait  HGET {{meta freq-A}} reminders => 1
 save  HGET {{meta freq-A}} period_start => START
 check HGET {{meta freq-A}} period_start => ~now
+check HGET {{meta freq-A}} visit_pages => 1
+# the next page of the same visit: one page per visit by default
+page freq-A => capped variant=-
+# a second visit: the last page of the first one 31 minutes ago
+seed freq-A visit_last=now-31m
 page freq-A => shown
 wait  HGET {{meta freq-A}} reminders => 2
 check HGET {{meta freq-A}} period_start => $START
+check HGET {{meta freq-A}} visit_last => ~clock
 page freq-A => capped variant=-
+# a third visit: two visits were reminded in the period
+seed freq-A visit_last=now-31m
+page freq-A => capped
 page freq-A => capped
 sleep 0.3
-# a capped page writes nothing
+# a capped visit counts nothing
 check HGET {{meta freq-A}} reminders => 2
 # the period is over: move its start back
-seed freq-A period_start=now-1h-5s
+seed freq-A period_start=now-1h-5s visit_last=now-31m
 page freq-A => shown
 wait  HGET {{meta freq-A}} reminders => 1
 check HGET {{meta freq-A}} period_start => ~clock
 page freq-B => shown
 wait  HGET {{meta freq-B}} reminders => 1
 check HGET {{meta freq-B}} period_start => ~clock
+seed freq-B visit_last=now-31m
 page freq-B => shown
+seed freq-B visit_last=now-31m
 page freq-B => capped
-counters impressions:banner=5 suppressed:frequency=3 suppressed:timing=0
+counters impressions:banner=5 suppressed:frequency=5 suppressed:timing=0
 
 
 
 === TEST 12: retarget_incentive: never in the first reminder of a cart
 --- config
 retarget on;
-retarget_frequency 10 1d;
+retarget_frequency 10 1d pages=1000;
 retarget_incentive 1h SAVE10 "10% off today";
 location / { }
 location /retarget/ { retarget_control; }
@@ -500,8 +517,9 @@ page inc-A => shown
 page inc-A => shown
     incentive SAVE10|10% off today
 # the cart changed after the last reminder: a first reminder again
-# (once page 3's own write has landed, or it would undo the seed)
-wait HGET {{meta inc-A}} reminders => 3
+# (once page 3's own write has landed, or it would undo the seed: the
+# third page of one visit)
+wait HGET {{meta inc-A}} visit_pages => 3
 seed inc-A last_reminder=now-3h
 page inc-A => shown
     incentive none
@@ -518,7 +536,7 @@ page inc-B => shown
 === TEST 13: retarget_incentive: the longest "after" that applies, min_total
 --- config
 retarget on;
-retarget_frequency 10 1d;
+retarget_frequency 10 1d pages=1000;
 retarget_incentive 1h ONE "one";
 retarget_incentive 3h THREE "three";
 retarget_incentive 2h TWO "two";
@@ -559,7 +577,7 @@ page longest-ZERO => too_soon
 === TEST 14: retarget_incentive pool: one code per visitor
 --- config
 retarget on;
-retarget_frequency 10 1d;
+retarget_frequency 10 1d pages=1000;
 retarget_incentive 1h pool:spring "Spring sale";
 location / { }
 location /retarget/ { retarget_control; }
@@ -608,7 +626,7 @@ check HGET {{meta pool-E}} code:spring => (nil)
 === TEST 15: retarget_incentive pool: two pages at once pin one code
 --- config
 retarget on;
-retarget_frequency 10 1d;
+retarget_frequency 10 1d pages=1000;
 retarget_incentive 1h pool:race "Race";
 location / { }
 location /retarget/ { retarget_control; }
@@ -629,7 +647,7 @@ page race-A => shown
 === TEST 16: retarget_incentive pool: an empty pool offers nothing
 --- config
 retarget on;
-retarget_frequency 10 1d;
+retarget_frequency 10 1d pages=1000;
 retarget_incentive 1h pool:empty "Nothing left";
 location / { }
 location /retarget/ { retarget_control; }
@@ -658,7 +676,7 @@ page empty-B => shown
 === TEST 17: retarget_variant: weighted, stable, sticky
 --- config
 retarget on;
-retarget_frequency 100 1d;
+retarget_frequency 100 1d pages=1000;
 retarget_variant small 1 builtin;
 retarget_variant large 3 builtin;
 location / { }
@@ -711,7 +729,7 @@ is($s->{'impressions:small'} // 0,
 --- config
 retarget on;
 retarget_holdout 100;
-retarget_frequency 2 1d;
+retarget_frequency 2 1d pages=2;
 location / { }
 location /retarget/ { retarget_control; }
 --- steps
@@ -724,7 +742,7 @@ check HGET {{meta hold-A}} seen          => /^\d+ holdout$/
 check HGET {{meta hold-A}} last_reminder => ~now
 check HGET {{meta hold-A}} variant       => (nil)
 page hold-A => holdout
-# the holdout is capped too
+# the holdout is capped too (the visit's two pages)
 page hold-A => capped
 # not eligible, not counted
 page hold-B => too_soon
@@ -736,7 +754,7 @@ counters eligible:holdout=2 impressions:banner=0 suppressed:frequency=1 suppress
 --- config
 retarget on;
 retarget_holdout 0;
-retarget_frequency 100 1d;
+retarget_frequency 100 1d pages=1000;
 location / { }
 location /retarget/ { retarget_control; }
 --- code
@@ -753,7 +771,7 @@ counters_are({ 'eligible:holdout' => 0, 'impressions:banner' => 200 },
 --- config
 retarget on;
 retarget_holdout 30;
-retarget_frequency 100 1d;
+retarget_frequency 100 1d pages=1000;
 location / { }
 location /retarget/ { retarget_control; }
 --- code

@@ -35,7 +35,8 @@ my %PAGES = map { $_ => $PAGE }
 
 my $SERVER = q{
     retarget on;
-    retarget_frequency 1000 1d;
+    # every page of a visit may remind: these are tests of the read
+    retarget_frequency 1000 1d pages=1000;
     location / { }
     location /spa/ { try_files $uri /app.html; }
     location /missing/ { error_page 404 =200 /fallback.html; }
@@ -208,7 +209,8 @@ rsection('MONITOR: the read, then the page\'s writes', sub {
         or diag(explain \@cmds);
     my %f = @{ $hset || [] }[2 .. $#{ $hset || [] }];
     is_deeply([ sort keys %f ],
-              [ sort qw(seen last_reminder reminders period_start variant) ],
+              [ sort qw(seen last_reminder reminders period_start visit_last
+                        visit_pages variant) ],
               'the impression fields');
     ok((grep { uc $_->[0] eq 'EXPIRE' && $_->[1] eq meta_key($A) } @cmds),
        'EXPIRE of the meta hash');

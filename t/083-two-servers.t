@@ -31,7 +31,7 @@ my $HTTP = qq{
 my $SERVER = q{
     retarget on;
     retarget_delay 1h;
-    retarget_frequency 2 1d;
+    retarget_frequency 2 1d pages=2;
     access_log logs/rt.log rt;
     location / { }
     location = /add {
@@ -131,11 +131,11 @@ sub {
     like($r->{body}, qr/Harbor Mug/, 'A shows the item added on A');
     like($r->{body}, qr/Sailor Cap/, 'and the one added on B');
 
-    # the frequency cap counts the reminders of both servers
+    # the page cap of the visit counts the reminders of both servers
     sleep 0.3;
     $r = get($port, '/', $V);
     unlike($r->{body}, qr/Harbor Mug/,
-           'a third page, on B: capped after two reminders in the day');
+           'a third page, on B: capped after two pages of the visit');
     sleep 0.3;
 
     is_deeply(decisions(servroot(), $V), ['shown'],

@@ -63,7 +63,7 @@ __DATA__
 === TEST 1: 200,000 out-of-stock skus: fast pages, an idle worker, sold out within 1.2s
 --- config
 retarget on;
-retarget_frequency 1000 1d;
+retarget_frequency 1000 1d pages=1000;
 location / { }
 --- code
 my $now = NOW;

@@ -137,11 +137,14 @@ sub cart_is {
     is_deeply(line_qty(), $want, "$name: the lines in the meta");
 }
 
-# the reminder: the cart idle for 2h, then a page
+# the reminder: the cart idle for 2h, then a page of a new visit (the
+# frequency cap counts visits: the visit of the last reminder is
+# forgotten)
 sub reminder {
     barrier();
     redis_cmd('HSET', $META, 'cart_updated', time - 7200);
-    redis_cmd('HDEL', $META, 'last_reminder', 'reminders', 'seen');
+    redis_cmd('HDEL', $META, 'last_reminder', 'reminders', 'seen',
+              'visit_last', 'visit_pages');
     return page($V);
 }
 
