@@ -649,7 +649,8 @@ ngx_http_retarget_product_hash(ngx_http_retarget_batch_t *b,
 
     ngx_http_retarget_event_item(ev, &it);
 
-    return ngx_http_retarget_product_set(b->r->pool, b->rmcf, b->cmds, &it);
+    return ngx_http_retarget_product_set(b->r->pool, b->rmcf, b->cmds, &it,
+                                         NULL);
 }
 
 

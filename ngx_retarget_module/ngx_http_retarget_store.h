@@ -159,6 +159,10 @@ extern ngx_str_t  ngx_http_retarget_f_cart_cleared;
 /* the count of the fixed fields above */
 #define NGX_HTTP_RETARGET_META_FIXED    14
 
+/* the fields of <prefix>p:SKU: name, price, image, url, currency, in_stock */
+#define NGX_HTTP_RETARGET_PRODUCT_FIELDS  6
+extern ngx_str_t  ngx_http_retarget_product_fields[];
+
 /* the fields of <prefix>stats:DAY that name a custom event: events:NAME */
 extern ngx_str_t  ngx_http_retarget_c_events;
 
@@ -220,7 +224,7 @@ ngx_int_t ngx_http_retarget_item_set(ngx_pool_t *pool,
     size_t *gap);
 ngx_int_t ngx_http_retarget_product_set(ngx_pool_t *pool,
     ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds,
-    ngx_http_retarget_item_t *it);
+    ngx_http_retarget_item_t *it, ngx_str_t *in_stock);
 ngx_int_t ngx_http_retarget_cart_line_op(ngx_pool_t *pool,
     ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
     ngx_http_retarget_cart_change_t *ch);
