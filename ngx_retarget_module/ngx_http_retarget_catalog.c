@@ -125,7 +125,8 @@ static void ngx_http_retarget_catalog_page_reply(ngx_http_request_t *r,
 static void ngx_http_retarget_catalog_page_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
 static void ngx_http_retarget_catalog_learn(ngx_http_retarget_catalog_t *cat,
-    ngx_str_t *sku, redisReply *reply, ngx_uint_t crossed);
+    ngx_str_t *sku, redisReply *reply, ngx_uint_t crossed,
+    ngx_uint_t refresh);
 static ngx_http_retarget_product_t *ngx_http_retarget_catalog_find(
     ngx_http_retarget_catalog_t *cat, ngx_str_t *sku);
 static void ngx_http_retarget_catalog_forget(ngx_http_retarget_catalog_t *cat,
@@ -356,7 +357,7 @@ ngx_http_retarget_catalog_refresh_reply(void *data, redisReply *reply)
 
     if (p != NULL && reply != NULL) {
         ngx_http_retarget_catalog_learn(cat, &ask->sku, reply,
-                                        ask->gen != cat->gen);
+                                        ask->gen != cat->gen, 1);
     }
 
     ngx_free(ask);
@@ -518,7 +519,7 @@ ngx_http_retarget_catalog_page_reply(ngx_http_request_t *r, void *data,
     }
 
     ngx_http_retarget_catalog_learn(cat, &pg->skus[pg->replies++], reply,
-                                    pg->gen != cat->gen);
+                                    pg->gen != cat->gen, 0);
 
     if (pg->gen != cat->gen && cat->recheck) {
         ngx_http_retarget_catalog_soon(cat);
@@ -548,12 +549,14 @@ ngx_http_retarget_catalog_page_done(ngx_http_request_t *r, void *data,
  * Anyone may write Redis: a value beyond them, or not printable, is left
  * out, and a reply of another shape (an error, the key of another type)
  * makes a product with nothing to say, asked again by the next refresh
- * when polled.  "crossed": a change was told while it was asked.
+ * when polled.  "crossed": a change was told while it was asked.  What
+ * the refresh reads again keeps its place and its last use by a page.
  */
 
 static void
 ngx_http_retarget_catalog_learn(ngx_http_retarget_catalog_t *cat,
-    ngx_str_t *sku, redisReply *reply, ngx_uint_t crossed)
+    ngx_str_t *sku, redisReply *reply, ngx_uint_t crossed,
+    ngx_uint_t refresh)
 {
     u_char                       *d;
     size_t                        size, max[NGX_HTTP_RETARGET_PRODUCT_FIELDS];
@@ -561,7 +564,7 @@ ngx_http_retarget_catalog_learn(ngx_http_retarget_catalog_t *cat,
     ngx_str_t                    *to[NGX_HTTP_RETARGET_PRODUCT_FIELDS];
     ngx_uint_t                    k, exists, spaces;
     redisReply                   *e;
-    ngx_http_retarget_product_t  *p, tmp;
+    ngx_http_retarget_product_t  *p, *old, tmp;
     u_char                        safe[NGX_HTTP_RETARGET_LOG_VALUE_SIZE];
 
     if (sku->len == 0 || sku->len > NGX_HTTP_RETARGET_SKU_MAX) {
@@ -638,26 +641,27 @@ ngx_http_retarget_catalog_learn(ngx_http_retarget_catalog_t *cat,
         size += v[k].len;
     }
 
-    p = ngx_http_retarget_catalog_find(cat, sku);
+    old = ngx_http_retarget_catalog_find(cat, sku);
 
-    if (p != NULL) {
-        ngx_http_retarget_catalog_forget(cat, p);
-    }
-
-    ngx_http_retarget_catalog_trim(cat,
+    if (old == NULL) {
+        ngx_http_retarget_catalog_trim(cat,
                                    (cat->tracked
                                     ? NGX_HTTP_RETARGET_CATALOG_MAX
                                     : NGX_HTTP_RETARGET_CATALOG_POLL_MAX) - 1,
                                    NGX_HTTP_RETARGET_CATALOG_BYTES - size);
+    }
 
     p = ngx_alloc(size, ngx_cycle->log);
     if (p == NULL) {
+        if (old != NULL) {
+            ngx_http_retarget_catalog_forget(cat, old);
+        }
+
         return;
     }
 
     *p = tmp;
     p->size = size;
-    p->used = ngx_current_msec;
     p->exists = exists;
     p->out = (v[5].len == 1 && v[5].data[0] == '0');
 
@@ -684,9 +688,21 @@ ngx_http_retarget_catalog_learn(ngx_http_retarget_catalog_t *cat,
         p->currency.data[k] = ngx_toupper(p->currency.data[k]);
     }
 
+    if (old != NULL && refresh) {
+        p->used = old->used;
+        ngx_queue_insert_after(&old->lru, &p->lru);
+
+    } else {
+        p->used = ngx_current_msec;
+        ngx_queue_insert_head(&cat->lru, &p->lru);
+    }
+
+    if (old != NULL) {
+        ngx_http_retarget_catalog_forget(cat, old);
+    }
+
     p->sn.node.key = ngx_crc32_short(p->sn.str.data, p->sn.str.len);
     ngx_rbtree_insert(&cat->tree, &p->sn.node);
-    ngx_queue_insert_head(&cat->lru, &p->lru);
     cat->n++;
     cat->bytes += size;
 

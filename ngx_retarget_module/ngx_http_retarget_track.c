@@ -325,8 +325,10 @@ ngx_http_retarget_track_enable(ngx_http_retarget_track_t *t)
     ngx_http_retarget_arg(&cmd, (u_char *) "TRACKING", 8);
     ngx_http_retarget_arg(&cmd, (u_char *) "off", 3);
 
-    if (ngx_http_retarget_redis_write(ngx_http_retarget_redis_get(),
-                                      cmd.argc, cmd.argv, cmd.len)
+    /* a read, not a write: sent at once, ahead of the "on" */
+
+    if (ngx_http_retarget_redis_read(ngx_http_retarget_redis_get(),
+                                     cmd.argc, cmd.argv, cmd.len, NULL, NULL)
         != NGX_OK)
     {
         return;
