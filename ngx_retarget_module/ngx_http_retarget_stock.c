@@ -196,6 +196,12 @@ ngx_http_retarget_stock_refresh(ngx_event_t *ev)
         return;
     }
 
+    if (st->nskus == 0) {
+        /* nothing to ask again */
+        st->stale = 0;
+        return;
+    }
+
     rds = ngx_http_retarget_redis_get();
 
     if (st->nskus == 0 || st->asked

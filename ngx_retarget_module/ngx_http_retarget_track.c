@@ -33,7 +33,9 @@
  * builds replies within the limits of ngx_http_retarget_reply.c; a reply
  * of the wrong shape, or past the limits, drops the link (and the
  * cache), which comes back with the main link's backoff rules: doubling
- * from 100 ms to 10 s, reset once subscribed.  Connect and handshake are
+ * from 100 ms to 10 s, reset once a subscribed link has lasted a second
+ * (a server that confirms the SUBSCRIBE and then sends garbage keeps the
+ * backoff growing).  Connect and handshake are
  * bounded by retarget_redis_timeout, as on the main link.
  */
 
@@ -67,6 +69,7 @@ typedef struct {
     ngx_uint_t                      auth;      /* AUTH is the first */
     long long                       id;        /* CLIENT ID, once known */
     ngx_uint_t                      ready;     /* subscribed */
+    ngx_msec_t                      ready_at;
 
     ngx_uint_t                      gen;       /* main link ups and downs */
     ngx_uint_t                      can;       /* main: CLIENT TRACKING ok */
@@ -693,7 +696,7 @@ ngx_http_retarget_track_reply(ngx_http_retarget_track_t *t,
 
     t->steps = 0;
     t->ready = 1;
-    t->backoff = NGX_HTTP_RETARGET_TRACK_BACKOFF_MIN;
+    t->ready_at = ngx_current_msec;
 
     if (t->timer.timer_set) {
         ngx_del_timer(&t->timer);
@@ -831,6 +834,11 @@ ngx_http_retarget_track_lost(ngx_http_retarget_track_t *t, const char *why)
 
     if (t->timer.timer_set) {
         ngx_del_timer(&t->timer);
+    }
+
+    if (t->ready && ngx_current_msec - t->ready_at >= 1000) {
+        /* it had proved healthy: this is a new failure */
+        t->backoff = NGX_HTTP_RETARGET_TRACK_BACKOFF_MIN;
     }
 
     ngx_http_retarget_track_close(t);

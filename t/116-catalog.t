@@ -36,9 +36,11 @@ sub start_cat_nginx {
     write_file('page.html', $Test::Retarget::Campaign::PAGE);
     return start_nginx({
         http_config => campaign_http(redis => "127.0.0.1:$port",
-                                     timeout => '1s') . q{
-            map $arg_sku $cat_name  { MUG "Harbor Mug"; }
-            map $arg_sku $cat_price { MUG 12.00; }
+                                     timeout => '2s') . q{
+            map $arg_sku $cat_name  { MUG "Harbor Mug"; CAP "Sea Cap"; }
+            map $arg_sku $cat_price { MUG 12.00; CAP 8.00; }
+            map $arg_sku $cat_cur   { CAP EUR; }
+            map $arg_sku $cat_stock { CAP 0; }
         },
         config => q{
             retarget on;
@@ -48,6 +50,12 @@ sub start_cat_nginx {
             location = /e/product {
                 retarget_event product sku=$arg_sku name=$cat_name
                                price=$cat_price catalog;
+                return 200 "ok\n";
+            }
+            location = /e/product2 {
+                retarget_event product sku=$arg_sku name=$cat_name
+                               price=$cat_price currency=$cat_cur
+                               in_stock=$cat_stock catalog;
                 return 200 "ok\n";
             }
         },
@@ -217,9 +225,11 @@ sub warm {
     my ($d) = warm($port, 'tracked');
     is($d->{hgetall} // 0, $PAGES, 'tracked: one HGETALL per warm page');
     # the rest are the writes of the reminders shown (impressions), not
-    # waited for
-    is(join(',', grep { !/^(?:hgetall|hset|expire)$/ } sort keys %$d),
-       '', 'tracked: no other read, no catalogue read');
+    # waited for, and the worker's once-a-second counter flushes and
+    # retention trims
+    is(join(',', grep { !/^(?:hgetall|hset|expire|hincrby|xtrim
+                                |zremrangebyscore)$/x } sort keys %$d),
+       '', 'tracked: no other read, no catalogue or stock question');
 
     changes($port, 'tracked');
 
@@ -248,6 +258,14 @@ sub warm {
     ok(wait_until(sub { (rcmd($port, 'HGET', 'rt:p:MUG', 'price') // '')
                         eq '12.00' }, 2),
        'tracked: a product page with other values writes them');
+
+    # a catalog event writes currency and in_stock when it has them
+    http_req(uri => '/e/product2?sku=CAP',
+             headers => { Cookie => 'rt_vid=' . signed_cookie($CART, $SECRET) });
+    ok(wait_until(sub { (rcmd($port, 'HGET', 'rt:p:CAP', 'in_stock') // '')
+                        eq '0' }, 2), 'tracked: in_stock= written');
+    is(rcmd($port, 'HGET', 'rt:p:CAP', 'currency'), 'EUR',
+       'tracked: currency= written');
 
     # killed and restarted with other values: none of before shows
     kill_mine($redis, 'KILL');
@@ -301,6 +319,39 @@ sub warm {
     unlike($log, qr/\[(?:alert|crit|emerg)\]/, 'polled: no alert');
     is(stop_nginx(), 1, 'polled: nginx exits on QUIT');
     kill_mine($redis, 'KILL');
+}
+
+#==========================================================================
+# 3. A hostile server on the invalidation link: the worker survives
+#==========================================================================
+{
+    require Test::Retarget::FakeRedis;
+    my ($port) = Test::Retarget::free_ports(1);
+    my $fake = Test::Retarget::FakeRedis->start(port => $port,
+                                                mode => 'track_hostile');
+    ok(start_cat_nginx($port), 'hostile: nginx starts');
+    ok(wait_link('up', 5), 'hostile: the main link is up');
+    my $pid = worker_status()->{pid};
+    my $bad = 0;
+    my $t0 = time;
+    while (time - $t0 < 1.5) {
+        my $r = page($CART);
+        $bad++ unless ($r->{status} // 0) == 200
+                      && $r->{body} =~ $Test::Retarget::Campaign::WHOLE_PAGE;
+        sleep 0.05;
+    }
+    is($bad, 0, 'hostile: every page whole meanwhile');
+    is(worker_status()->{pid}, $pid, 'hostile: the same worker');
+    my $n = $fake->connections;
+    cmp_ok($n, '>=', 3, 'hostile: the invalidation link was tried again')
+        or diag("connections: $n");
+    cmp_ok($n, '<=', 12, 'hostile: with backoff, not in a loop')
+        or diag("connections: $n");
+    my $log = error_log_text();
+    unlike($log, qr/\[(?:alert|crit|emerg)\]|exited on signal/,
+           'hostile: no crash');
+    is(stop_nginx(), 1, 'hostile: nginx exits on QUIT');
+    $fake->stop;
 }
 
 done_testing();
