@@ -29,9 +29,14 @@
  *   <prefix>{vid}:events list   the ids of the visitor's entries on the
  *                               event stream, oldest first, 1000 at most:
  *                               what "forget" deletes and "me" shows
- *   <prefix>p:SKU       hash    name, price, image, url: written only by
- *                               "retarget_event ... catalog", with the
- *                               retention TTL, refreshed by each write
+ *   <prefix>p:SKU       hash    the catalogue: name, price, currency,
+ *                               image, url, in_stock ("0": out of stock,
+ *                               anything else or absent: in stock), what
+ *                               reminders show (ngx_http_retarget_catalog.c);
+ *                               written by "retarget_event ... catalog"
+ *                               (with the retention TTL, refreshed by each
+ *                               write that changes it), by the shop, and
+ *                               by the feed loader (util/)
  *   <prefix>carts       zset    vid -> time of the last cart change: the
  *                               abandoned-cart queue; members older than
  *                               the retention are removed each second
