@@ -808,9 +808,10 @@ static ngx_int_t
 ngx_http_retarget_event_value(ngx_http_request_t *r,
     ngx_http_retarget_event_t *ev, ngx_uint_t k)
 {
-    u_char     *p;
-    int64_t     cents;
-    ngx_str_t  *v;
+    u_char      *p;
+    size_t       n;
+    int64_t      cents;
+    ngx_str_t   *v;
 
     v = &ev->v[k];
 
@@ -843,6 +844,23 @@ ngx_http_retarget_event_value(ngx_http_request_t *r,
     }
 
     switch (k) {
+
+    case ngx_http_retarget_p_currency:
+
+        /* "eur" as a page may write it: "EUR"; a variable's value is not
+         * ours to change in place */
+
+        p = ngx_pnalloc(r->pool, v->len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (n = 0; n < v->len; n++) {
+            p[n] = ngx_toupper(v->data[n]);
+        }
+
+        v->data = p;
+        break;
 
     case ngx_http_retarget_p_price:
     case ngx_http_retarget_p_value:
@@ -1231,7 +1249,7 @@ ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
         return ngx_http_retarget_printable(v, NGX_HTTP_RETARGET_NAME_MAX, 1);
 
     case ngx_http_retarget_p_currency:
-        /* ISO 4217: three letters, kept upper case */
+        /* ISO 4217: three letters (stored upper case, event_value()) */
         if (v->len != 3) {
             return NGX_ERROR;
         }
@@ -1240,11 +1258,6 @@ ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
             if ((v->data[n] | 0x20) < 'a' || (v->data[n] | 0x20) > 'z') {
                 return NGX_ERROR;
             }
-        }
-
-        if (v->data[0] >= 'a' || v->data[1] >= 'a' || v->data[2] >= 'a') {
-            /* written as upper case (a variable's value is not ours) */
-            return NGX_ERROR;
         }
 
         return NGX_OK;
