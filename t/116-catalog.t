@@ -109,9 +109,10 @@ sub lacks_name {
 }
 
 sub calls {
-    my ($port) = @_;
+    my ($port, $what) = @_;
     my $info = rcmd($port, 'INFO', 'commandstats') // '';
-    return { map { /^cmdstat_(\w+):calls=(\d+)/ ? ($1 => $2) : () }
+    return { map { /^cmdstat_(\w+):calls=(\d+),usec=(\d+)/
+                   ? ($1 => ($what // '') eq 'usec' ? $3 : $2) : () }
              split /\r?\n/, $info };
 }
 
@@ -185,13 +186,18 @@ sub warm {
     reminder($CART) for 1 .. 3;
     reminder($BROWSE) for 1 .. 3;
     my $c0 = calls($port);
+    my $u0 = calls($port, 'usec');
     my $t0 = time;
     reminder($_ % 2 ? $CART : $BROWSE) for 1 .. $PAGES;
     my $secs = time - $t0;
     my $d = delta($c0, calls($port));
+    my $u = delta($u0, calls($port, 'usec'));
     delete $d->{info};
-    diag(sprintf "$mode: %d warm pages in %.1fs, Redis: %s", $PAGES, $secs,
-                 show($d));
+    delete $u->{info};
+    my $usec = 0;
+    $usec += $_ for values %$u;
+    diag(sprintf "$mode: %d warm pages in %.1fs, Redis: %s; Redis usec: "
+                 . "%d in all (%s)", $PAGES, $secs, show($d), $usec, show($u));
     return ($d, $secs);
 }
 
