@@ -273,6 +273,35 @@ sub warm {
     is(rcmd($port, 'HGET', 'rt:p:CAP', 'currency'), 'EUR',
        'tracked: currency= written, upper case');
 
+    # either connection dropped alone: tracked again, changes still shown
+    my $pubsub_ids = sub {
+        join ',', (rcmd($port, 'CLIENT', 'LIST', 'TYPE', 'pubsub') // '')
+                  =~ /\bid=(\d+)/g;
+    };
+    for my $type ('pubsub', 'normal') {
+        my $before = $pubsub_ids->();
+        my $n = rcmd($port, 'CLIENT', 'KILL', 'TYPE', $type);
+        ok(($n // 0) >= 1, "$type link killed ($n)");
+        if ($type eq 'pubsub') {
+            ok(wait_until(sub { my $now = $pubsub_ids->();
+                                $now ne '' && $now ne $before }, 3),
+               'the invalidation link is opened again');
+        } else {
+            ok(wait_link('up', 3), 'the main link is up again');
+        }
+        # the status is published once a second
+        sleep 1.1;
+        ok(wait_until(sub { worker_status()->{catalog_tracked} }, 3),
+           "after the $type link's loss: tracked again")
+            or diag(explain(worker_status()));
+        rcmd($port, 'HSET', 'rt:p:MUG', 'name', "Mug after $type");
+        my $t = within($CART, has_name("Mug after $type"), $LIMIT);
+        ok(defined $t, "after the $type link's loss: a change shown within "
+                       . "2s") and diag(sprintf "%s: %.2fs", $type, $t);
+    }
+    ok(worker_status()->{catalog_invalidations} >= 1,
+       'the status counts invalidations');
+
     # killed and restarted with other values: none of before shows
     kill_mine($redis, 'KILL');
     ok(wait_link('down', 3), 'restart: the link is down');
