@@ -54,6 +54,9 @@
 #define NGX_HTTP_RETARGET_TRACK_BACKOFF_MIN  100
 #define NGX_HTTP_RETARGET_TRACK_BACKOFF_MAX  10000
 
+/* where Redis publishes what changed for a REDIRECT (RESP2) */
+#define NGX_HTTP_RETARGET_TRACK_CHANNEL      "__redis__:invalidate"
+
 
 typedef struct {
     ngx_http_retarget_main_conf_t  *rmcf;
@@ -118,7 +121,7 @@ static ngx_uint_t ngx_http_retarget_track_is(redisReply *r, const char *s);
 
 
 static ngx_str_t  ngx_http_retarget_track_channel =
-    ngx_string("__redis__:invalidate");
+    ngx_string(NGX_HTTP_RETARGET_TRACK_CHANNEL);
 
 static ngx_http_retarget_track_t  *ngx_http_retarget_track;
 
@@ -689,7 +692,7 @@ ngx_http_retarget_track_reply(ngx_http_retarget_track_t *t,
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
         || !ngx_http_retarget_track_is(reply->element[0], "subscribe")
         || !ngx_http_retarget_track_is(reply->element[1],
-                                   (char *) ngx_http_retarget_track_channel.data))
+                                       NGX_HTTP_RETARGET_TRACK_CHANNEL))
     {
         return NGX_ERROR;
     }
@@ -731,7 +734,7 @@ ngx_http_retarget_track_message(ngx_http_retarget_track_t *t,
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
         || !ngx_http_retarget_track_is(reply->element[0], "message")
         || !ngx_http_retarget_track_is(reply->element[1],
-                                   (char *) ngx_http_retarget_track_channel.data))
+                                       NGX_HTTP_RETARGET_TRACK_CHANNEL))
     {
         return NGX_ERROR;
     }
