@@ -666,7 +666,8 @@ ngx_http_retarget_product_hash(ngx_http_retarget_batch_t *b,
 
     ngx_http_retarget_event_item(ev, &it);
 
-    return ngx_http_retarget_product_set(b->r->pool, b->rmcf, b->cmds, &it);
+    return ngx_http_retarget_product_set(b->r->pool, b->rmcf, b->cmds, &it,
+                                         &ev->v[ngx_http_retarget_p_in_stock]);
 }
 
 
@@ -710,6 +711,7 @@ ngx_http_retarget_event_item(ngx_http_retarget_event_t *ev,
     it->name = ev->v[ngx_http_retarget_p_name];
     it->image = ev->v[ngx_http_retarget_p_image];
     it->url = ev->v[ngx_http_retarget_p_url];
+    it->currency = ev->v[ngx_http_retarget_p_currency];
     it->line = ev->v[ngx_http_retarget_p_line];
     it->cents = ev->cents;
     it->qty = ev->qty;

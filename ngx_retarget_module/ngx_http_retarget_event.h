@@ -39,6 +39,8 @@ typedef enum {
     ngx_http_retarget_p_name,
     ngx_http_retarget_p_image,
     ngx_http_retarget_p_url,
+    ngx_http_retarget_p_currency, /* product: <prefix>p:SKU only */
+    ngx_http_retarget_p_in_stock, /* product: <prefix>p:SKU only */
     ngx_http_retarget_p_order,
     ngx_http_retarget_p_value,
     ngx_http_retarget_p_user,

@@ -92,6 +92,8 @@ static ngx_str_t  ngx_http_retarget_param_names[] = {
     ngx_string("name="),
     ngx_string("image="),
     ngx_string("url="),
+    ngx_string("currency="),
+    ngx_string("in_stock="),
     ngx_string("order="),
     ngx_string("value="),
     ngx_string("user="),
@@ -116,6 +118,8 @@ static ngx_str_t  ngx_http_retarget_bad[ngx_http_retarget_p_count] = {
     [ngx_http_retarget_p_name] = ngx_string("rejected:bad_name"),
     [ngx_http_retarget_p_image] = ngx_string("rejected:bad_image"),
     [ngx_http_retarget_p_url] = ngx_string("rejected:bad_url"),
+    [ngx_http_retarget_p_currency] = ngx_string("rejected:bad_currency"),
+    [ngx_http_retarget_p_in_stock] = ngx_string("rejected:bad_in_stock"),
     [ngx_http_retarget_p_order] = ngx_string("rejected:bad_order"),
     [ngx_http_retarget_p_value] = ngx_string("rejected:bad_value"),
     [ngx_http_retarget_p_user] = ngx_string("rejected:bad_user"),
@@ -143,14 +147,16 @@ static ngx_str_t  ngx_http_retarget_page_params[] = {
     ngx_string("$retarget_page_price"),
     ngx_string("$retarget_page_name"),
     ngx_string("$retarget_page_image"),
-    ngx_string("$retarget_page_url")
+    ngx_string("$retarget_page_url"),
+    ngx_string("$retarget_page_currency"),
+    ngx_string("$retarget_page_in_stock")
 };
 
 
 /* the same, as keys of the stream's JSON */
 const char  *ngx_http_retarget_json_keys[] = {
-    "sku", "qty", "price", "name", "image", "url", "order", "value", "user",
-    "line", "delta", "items", "minor"
+    "sku", "qty", "price", "name", "image", "url", "currency", "in_stock",
+    "order", "value", "user", "line", "delta", "items", "minor"
 };
 
 
@@ -399,7 +405,7 @@ ngx_http_retarget_event_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     for (k = ngx_http_retarget_p_price;
-         ec->catalog && k <= ngx_http_retarget_p_url;
+         ec->catalog && k <= ngx_http_retarget_p_in_stock;
          k++)
     {
         if (ngx_http_retarget_catalog_value(&raw[k], &var) != NGX_OK) {
@@ -528,7 +534,7 @@ ngx_http_retarget_event_page(ngx_conf_t *cf,
 
     ec->page = page;
 
-    for (k = 0; page && k <= ngx_http_retarget_p_url; k++) {
+    for (k = 0; page && k <= ngx_http_retarget_p_in_stock; k++) {
         if (ec->params[k] != NULL || k == ngx_http_retarget_p_qty) {
             continue;
         }
@@ -802,9 +808,10 @@ static ngx_int_t
 ngx_http_retarget_event_value(ngx_http_request_t *r,
     ngx_http_retarget_event_t *ev, ngx_uint_t k)
 {
-    u_char     *p;
-    int64_t     cents;
-    ngx_str_t  *v;
+    u_char      *p;
+    size_t       n;
+    int64_t      cents;
+    ngx_str_t   *v;
 
     v = &ev->v[k];
 
@@ -837,6 +844,23 @@ ngx_http_retarget_event_value(ngx_http_request_t *r,
     }
 
     switch (k) {
+
+    case ngx_http_retarget_p_currency:
+
+        /* "eur" as a page may write it: "EUR"; a variable's value is not
+         * ours to change in place */
+
+        p = ngx_pnalloc(r->pool, v->len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (n = 0; n < v->len; n++) {
+            p[n] = ngx_toupper(v->data[n]);
+        }
+
+        v->data = p;
+        break;
 
     case ngx_http_retarget_p_price:
     case ngx_http_retarget_p_value:
@@ -1223,6 +1247,25 @@ ngx_http_retarget_event_check(ngx_uint_t param, ngx_str_t *v,
 
     case ngx_http_retarget_p_name:
         return ngx_http_retarget_printable(v, NGX_HTTP_RETARGET_NAME_MAX, 1);
+
+    case ngx_http_retarget_p_currency:
+        /* ISO 4217: three letters (stored upper case, event_value()) */
+        if (v->len != 3) {
+            return NGX_ERROR;
+        }
+
+        for (n = 0; n < 3; n++) {
+            if ((v->data[n] | 0x20) < 'a' || (v->data[n] | 0x20) > 'z') {
+                return NGX_ERROR;
+            }
+        }
+
+        return NGX_OK;
+
+    case ngx_http_retarget_p_in_stock:
+        /* "1" or "0", as $retarget_page_in_stock has it */
+        return (v->len == 1 && (v->data[0] == '0' || v->data[0] == '1'))
+               ? NGX_OK : NGX_ERROR;
 
     case ngx_http_retarget_p_image:
     case ngx_http_retarget_p_url:

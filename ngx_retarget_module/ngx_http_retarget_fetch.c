@@ -11,14 +11,18 @@
  * injection point if the answer has not come yet, and never longer than
  * retarget_redis_timeout after the read was sent.  The waiter leaves its
  * resume handler in ctx->resume, called once the read has ended: this
- * file does not know who waits.  When the hash names skus this worker has
- * not asked the out-of-stock set about, the read ends only once those
- * are answered (ngx_http_retarget_stock.c: one more pipelined round, the
- * first time a worker meets a sku).
+ * file does not know who waits.  When the hash names skus this worker
+ * does not know yet (their product in the catalogue, their place in the
+ * out-of-stock set), the read ends only once those are answered: one
+ * more pipelined round, the first time a worker meets a sku, of the
+ * HMGETs of ngx_http_retarget_catalog.c and the SMISMEMBER of
+ * ngx_http_retarget_stock.c together.  The items then take the
+ * catalogue's current values.
  */
 
 
 #include "ngx_http_retarget_fetch.h"
+#include "ngx_http_retarget_catalog.h"
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_state.h"
 #include "ngx_http_retarget_status.h"
@@ -31,8 +35,15 @@ static void ngx_http_retarget_fetch_reply(ngx_http_request_t *r, void *data,
     redisReply *reply);
 static void ngx_http_retarget_fetch_ended(ngx_http_request_t *r, void *data,
     ngx_int_t rc);
-static void ngx_http_retarget_fetch_stock_done(ngx_http_request_t *r,
+static void ngx_http_retarget_fetch_second_done(ngx_http_request_t *r,
     void *data);
+
+
+/* the second round of a page: its questions still unanswered */
+typedef struct {
+    ngx_http_retarget_ctx_t        *ctx;
+    ngx_uint_t                      pending;
+} ngx_http_retarget_fetch_second_t;
 static void ngx_http_retarget_fetch_finish(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_int_t rc);
 
@@ -164,15 +175,45 @@ ngx_http_retarget_fetch_ended(ngx_http_request_t *r, void *data,
 {
     ngx_http_retarget_ctx_t *ctx = data;
 
-    if (rc == NGX_OK && ctx->state != NULL
-        && ngx_http_retarget_stock_check(r, ctx->state,
-                                         ngx_http_retarget_fetch_stock_done,
-                                         ctx)
-           == NGX_OK)
+    ngx_http_retarget_fetch_second_t  *sec;
+
+    if (rc != NGX_OK || ctx->state == NULL) {
+        ngx_http_retarget_fetch_finish(r, ctx, rc);
+        return;
+    }
+
+    sec = ngx_palloc(r->pool, sizeof(ngx_http_retarget_fetch_second_t));
+    if (sec == NULL) {
+        ngx_http_retarget_fetch_finish(r, ctx, NGX_ERROR);
+        return;
+    }
+
+    sec->ctx = ctx;
+    sec->pending = 0;
+
+    /* neither calls its handler before it returns */
+
+    if (ngx_http_retarget_stock_check(r, ctx->state,
+                                      ngx_http_retarget_fetch_second_done,
+                                      sec)
+        == NGX_OK)
     {
+        sec->pending++;
+    }
+
+    if (ngx_http_retarget_catalog_ask(r, ctx->state,
+                                        ngx_http_retarget_fetch_second_done,
+                                        sec)
+        == NGX_OK)
+    {
+        sec->pending++;
+    }
+
+    if (sec->pending) {
         /* ctx->fetch stays pending: the waiter waits for the skus too */
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "retarget fetch: answered, asking about its skus");
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget fetch: answered, asking about its skus "
+                       "(%ui questions)", sec->pending);
         return;
     }
 
@@ -181,10 +222,16 @@ ngx_http_retarget_fetch_ended(ngx_http_request_t *r, void *data,
 
 
 static void
-ngx_http_retarget_fetch_stock_done(ngx_http_request_t *r, void *data)
+ngx_http_retarget_fetch_second_done(ngx_http_request_t *r, void *data)
 {
+    ngx_http_retarget_fetch_second_t *sec = data;
+
+    if (--sec->pending) {
+        return;
+    }
+
     /* the state was read; skus without an answer count as in stock */
-    ngx_http_retarget_fetch_finish(r, data, NGX_OK);
+    ngx_http_retarget_fetch_finish(r, sec->ctx, NGX_OK);
 }
 
 
@@ -199,6 +246,10 @@ ngx_http_retarget_fetch_finish(ngx_http_request_t *r,
 
     } else if (rc == NGX_OK && ctx->state != NULL) {
         ctx->fetch = ngx_http_retarget_fetch_done;
+
+        if (ngx_http_retarget_catalog_merge(r->pool, ctx->state) != NGX_OK) {
+            ctx->fetch = ngx_http_retarget_fetch_failed;
+        }
 
     } else {
         ctx->fetch = ngx_http_retarget_fetch_failed;

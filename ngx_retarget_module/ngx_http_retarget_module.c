@@ -49,6 +49,8 @@
 #include "ngx_http_retarget_request.h"
 #include "ngx_http_retarget_status.h"
 #include "ngx_http_retarget_stock.h"
+#include "ngx_http_retarget_catalog.h"
+#include "ngx_http_retarget_track.h"
 #include "ngx_http_retarget_template.h"
 
 
@@ -776,7 +778,13 @@ ngx_http_retarget_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_http_retarget_stock_init_process(cycle, rmcf);
+    if (ngx_http_retarget_stock_init_process(cycle, rmcf) != NGX_OK
+        || ngx_http_retarget_catalog_init_process(cycle, rmcf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_retarget_track_init_process(cycle, rmcf);
 }
 
 
@@ -786,6 +794,7 @@ ngx_http_retarget_exit_process(ngx_cycle_t *cycle)
     ngx_log_debug0(NGX_LOG_DEBUG_EVENT, cycle->log, 0,
                    "retarget: worker exits");
 
+    ngx_http_retarget_track_exit_process(cycle);
     ngx_http_retarget_redis_exit_process(cycle);
 }
 

@@ -181,6 +181,7 @@ typedef struct ngx_http_retarget_redis_s  ngx_http_retarget_redis_t;
 
 /* run when the worker starts to leave, before the last writes go out */
 typedef void (*ngx_http_retarget_redis_exit_pt)(void *data);
+typedef void (*ngx_http_retarget_redis_link_pt)(void *data, ngx_uint_t up);
 
 
 /* the pages' reads of visitor state, per worker */

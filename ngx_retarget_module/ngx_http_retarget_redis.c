@@ -101,6 +101,9 @@ struct ngx_http_retarget_redis_s {
     ngx_http_retarget_redis_exit_t  exits[NGX_HTTP_RETARGET_EXIT_HANDLERS];
     ngx_uint_t                      nexit;
 
+    ngx_http_retarget_redis_link_pt on_link;    /* up, or no longer up */
+    void                           *link_data;
+
     u_char                          down_reason[128];
 
     unsigned                        error_logged:1;
@@ -244,6 +247,23 @@ ngx_http_retarget_redis_exit_process(ngx_cycle_t *cycle)
     ngx_http_retarget_redis_drop_pending(rds);
 
     ngx_http_retarget_redis_link = NULL;
+}
+
+
+/*
+ * Asks for "handler" to be called each time the link comes up (up 1) and
+ * each time it stops being up (up 0): the catalogue's cache trusts what
+ * Redis told it only for as long as the connection that told it lasts.
+ */
+
+void
+ngx_http_retarget_redis_on_link(ngx_http_retarget_redis_t *rds,
+    ngx_http_retarget_redis_link_pt handler, void *data)
+{
+    if (rds != NULL) {
+        rds->on_link = handler;
+        rds->link_data = data;
+    }
 }
 
 
@@ -769,7 +789,7 @@ static void
 ngx_http_retarget_redis_set_state(ngx_http_retarget_redis_t *rds,
     ngx_http_retarget_link_e state, const char *why)
 {
-    ngx_uint_t  level;
+    ngx_uint_t  level, up;
 
     if (rds->state == state) {
         return;
@@ -822,7 +842,13 @@ ngx_http_retarget_redis_set_state(ngx_http_retarget_redis_t *rds,
                   &rds->rmcf->redis.name, ngx_http_retarget_link_names[state],
                   why ? ": " : "", why ? why : "");
 
+    up = (rds->state == ngx_http_retarget_link_up);
+
     rds->state = state;
+
+    if (rds->on_link != NULL && up != (state == ngx_http_retarget_link_up)) {
+        rds->on_link(rds->link_data, !up);
+    }
 }
 
 

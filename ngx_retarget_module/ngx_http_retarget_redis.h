@@ -25,6 +25,8 @@ ngx_int_t ngx_http_retarget_redis_read(ngx_http_retarget_redis_t *rds,
 ngx_int_t ngx_http_retarget_redis_read_ordered(ngx_http_retarget_redis_t *rds,
     int argc, const char **argv, const size_t *argvlen,
     ngx_http_retarget_redis_reply_pt handler, void *data, ngx_uint_t hold);
+void ngx_http_retarget_redis_on_link(ngx_http_retarget_redis_t *rds,
+    ngx_http_retarget_redis_link_pt handler, void *data);
 ngx_int_t ngx_http_retarget_redis_on_exit(ngx_http_retarget_redis_t *rds,
     ngx_http_retarget_redis_exit_pt handler, void *data);
 ngx_http_retarget_link_e ngx_http_retarget_redis_state(

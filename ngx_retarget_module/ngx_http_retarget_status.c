@@ -24,6 +24,7 @@
 
 
 #include "ngx_http_retarget_status.h"
+#include "ngx_http_retarget_catalog.h"
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_escape.h"
 #include "ngx_http_retarget_redis.h"
@@ -75,6 +76,10 @@ typedef struct {
     ngx_http_retarget_redis_stats_t    redis;
     ngx_atomic_uint_t                  decisions[NGX_HTTP_RETARGET_OUTCOMES];
     ngx_http_retarget_reads_t          reads;
+    ngx_atomic_uint_t                  products;  /* the catalogue's cache */
+    ngx_atomic_uint_t                  product_bytes;
+    ngx_atomic_uint_t                  tracked;
+    ngx_atomic_uint_t                  invalidations;
 } ngx_http_retarget_status_slot_t;
 
 
@@ -225,11 +230,32 @@ static ngx_http_retarget_status_metric_t  ngx_http_retarget_status_metrics[] = {
       offsetof(ngx_http_retarget_status_row_t, s.reads.msec),
       "cart_read_ms_total", 9 },
 
+    { "retarget_catalog_products", "gauge",
+      "Products of the catalogue the worker keeps for reminders.",
+      offsetof(ngx_http_retarget_status_row_t, s.products),
+      "catalog_products", 10 },
+
+    { "retarget_catalog_bytes", "gauge",
+      "Bytes of the products the worker keeps.",
+      offsetof(ngx_http_retarget_status_row_t, s.product_bytes),
+      NULL, 0 },
+
+    { "retarget_catalog_tracked", "gauge",
+      "Whether Redis tells the worker of catalogue changes (else it "
+      "polls).",
+      offsetof(ngx_http_retarget_status_row_t, s.tracked),
+      "catalog_tracked", 11 },
+
+    { "retarget_catalog_invalidations_total", "counter",
+      "Changes of the catalogue Redis told the worker of.",
+      offsetof(ngx_http_retarget_status_row_t, s.invalidations),
+      "catalog_invalidations", 12 },
+
     { NULL, NULL, NULL, 0, NULL, 0 }
 };
 
 /* the metrics that have a JSON key */
-#define NGX_HTTP_RETARGET_STATUS_KEYS  10
+#define NGX_HTTP_RETARGET_STATUS_KEYS  13
 
 
 /* this worker's slot, NULL when it publishes nothing */
@@ -461,6 +487,8 @@ ngx_http_retarget_status_tick(ngx_event_t *ev)
 static void
 ngx_http_retarget_status_publish(void)
 {
+    size_t                            bytes;
+    ngx_uint_t                        products, tracked, invalidations;
     ngx_http_retarget_link_e          link;
     ngx_http_retarget_redis_stats_t   stats;
     ngx_http_retarget_status_slot_t  *slot;
@@ -474,6 +502,9 @@ ngx_http_retarget_status_publish(void)
     link = ngx_http_retarget_redis_state(ngx_http_retarget_redis_get(),
                                          &stats);
 
+    ngx_http_retarget_catalog_stats(&products, &bytes, &tracked,
+                                    &invalidations);
+
     (void) ngx_atomic_fetch_add(&slot->seq, 1);
     ngx_memory_barrier();
 
@@ -483,6 +514,10 @@ ngx_http_retarget_status_publish(void)
     ngx_memcpy(slot->decisions, ngx_http_retarget_counts,
                sizeof(slot->decisions));
     slot->reads = ngx_http_retarget_reads;
+    slot->products = products;
+    slot->product_bytes = bytes;
+    slot->tracked = tracked;
+    slot->invalidations = invalidations;
 
     ngx_memory_barrier();
     (void) ngx_atomic_fetch_add(&slot->seq, 1);

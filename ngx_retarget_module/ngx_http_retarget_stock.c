@@ -24,6 +24,10 @@
  *     is shown at most about a second after it sold out, and is shown
  *     again about a second after it is back.
  *
+ * When Redis tells the worker of changes to the set (tracked, see
+ * ngx_http_retarget_catalog.c) the second is done only after a change,
+ * and once more for an answer that crossed a change on its way.
+ *
  * Redis spends O(skus asked) on either, never O(size of the set).  A sku
  * whose answer has not come (Redis away, slow, or older than 6.2, which
  * has no SMISMEMBER) counts as in stock, as every sku did before the
@@ -32,6 +36,7 @@
 
 
 #include "ngx_http_retarget_stock.h"
+#include "ngx_http_retarget_catalog.h"
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_escape.h"
 #include "ngx_http_retarget_redis.h"
@@ -58,6 +63,9 @@ typedef struct {
     ngx_event_t                     refresh;
     ngx_uint_t                      asked;     /* refresh chunks in flight */
     ngx_uint_t                      warned;    /* SMISMEMBER failed */
+    ngx_uint_t                      tracked;   /* told of changes */
+    ngx_uint_t                      stale;     /* to be asked again */
+    ngx_uint_t                      gen;       /* changes told */
     ngx_http_retarget_stock_sku_t  *skus;      /* sorted by sku */
     ngx_uint_t                      nskus;
 } ngx_http_retarget_stock_t;
@@ -66,6 +74,7 @@ typedef struct {
 /* the skus of one refresh chunk, the reply's order */
 typedef struct {
     ngx_http_retarget_stock_t      *st;
+    ngx_uint_t                      gen;
     ngx_uint_t                      n;
     ngx_str_t                      *skus;
 } ngx_http_retarget_stock_chunk_t;
@@ -78,10 +87,12 @@ typedef struct {
     ngx_str_t                      *skus;
     ngx_uint_t                      n;
     ngx_uint_t                      replies;   /* seen so far */
+    ngx_uint_t                      gen;
 } ngx_http_retarget_stock_ask_t;
 
 
 static void ngx_http_retarget_stock_refresh(ngx_event_t *ev);
+static void ngx_http_retarget_stock_soon(ngx_http_retarget_stock_t *st);
 static ngx_int_t ngx_http_retarget_stock_send_chunk(
     ngx_http_retarget_stock_t *st, ngx_http_retarget_redis_t *rds,
     ngx_uint_t from, ngx_uint_t n);
@@ -166,7 +177,9 @@ ngx_http_retarget_stock_refresh(ngx_event_t *ev)
         return;
     }
 
-    ngx_add_timer(ev, NGX_HTTP_RETARGET_STOCK_INTERVAL);
+    if (!ev->timer_set) {
+        ngx_add_timer(ev, NGX_HTTP_RETARGET_STOCK_INTERVAL);
+    }
 
     /* the skus no page has shown for a while are forgotten */
 
@@ -176,6 +189,17 @@ ngx_http_retarget_stock_refresh(ngx_event_t *ev)
         {
             ngx_http_retarget_stock_forget(st, i - 1);
         }
+    }
+
+    if (st->tracked && !st->stale) {
+        /* Redis tells of changes: nothing changed */
+        return;
+    }
+
+    if (st->nskus == 0) {
+        /* nothing to ask again */
+        st->stale = 0;
+        return;
     }
 
     rds = ngx_http_retarget_redis_get();
@@ -193,6 +217,8 @@ ngx_http_retarget_stock_refresh(ngx_event_t *ev)
                                    : "link not up");
         return;
     }
+
+    st->stale = 0;
 
     for (i = 0; i < st->nskus; i += n) {
         n = ngx_min(st->nskus - i, NGX_HTTP_RETARGET_STOCK_CHUNK);
@@ -240,6 +266,7 @@ ngx_http_retarget_stock_send_chunk(ngx_http_retarget_stock_t *st,
     }
 
     ch->st = st;
+    ch->gen = st->gen;
     ch->n = n;
     ch->skus = (ngx_str_t *) (ch + 1);
     p = (u_char *) (ch->skus + n);
@@ -310,7 +337,77 @@ ngx_http_retarget_stock_chunk_reply(void *data, redisReply *reply)
                        out, ch->n);
     }
 
+    if (ch->gen != st->gen) {
+        /* the set changed while this was asked: it may be older */
+        st->stale = 1;
+    }
+
     ngx_free(ch);
+
+    if (st->asked == 0 && st->stale && st->tracked) {
+        ngx_http_retarget_stock_soon(st);
+    }
+}
+
+
+/* the refresh runs as soon as the event loop comes back to the timers */
+
+static void
+ngx_http_retarget_stock_soon(ngx_http_retarget_stock_t *st)
+{
+    if (st->asked || ngx_exiting) {
+        /* the last answer of the refresh in flight calls this again */
+        return;
+    }
+
+    if (st->refresh.timer_set) {
+        ngx_del_timer(&st->refresh);
+    }
+
+    ngx_add_timer(&st->refresh, 1);
+}
+
+
+/* Redis tells the worker of changes to the set (1), or no longer (0) */
+
+void
+ngx_http_retarget_stock_tracked(ngx_uint_t on)
+{
+    ngx_http_retarget_stock_t  *st;
+
+    st = ngx_http_retarget_stock;
+
+    if (st == NULL) {
+        return;
+    }
+
+    /* what was answered before the change of mode is asked again */
+
+    st->tracked = on;
+    st->gen++;
+    st->stale = 1;
+
+    ngx_http_retarget_stock_soon(st);
+}
+
+
+/* the set changed: every sku known is asked about again */
+
+void
+ngx_http_retarget_stock_changed(void)
+{
+    ngx_http_retarget_stock_t  *st;
+
+    st = ngx_http_retarget_stock;
+
+    if (st == NULL) {
+        return;
+    }
+
+    st->gen++;
+    st->stale = 1;
+
+    ngx_http_retarget_stock_soon(st);
 }
 
 
@@ -413,6 +510,7 @@ ngx_http_retarget_stock_check(ngx_http_request_t *r,
     ask->skus = skus.elts;
     ask->n = skus.nelts;
     ask->replies = 0;
+    ask->gen = st->gen;
 
     sku = skus.elts;
 
@@ -497,6 +595,12 @@ ngx_http_retarget_stock_ask_reply(ngx_http_request_t *r, void *data,
         ngx_http_retarget_stock_learn(&ask->skus[from + i],
                                       reply->element[i]->integer != 0);
     }
+
+    if (ask->gen != ngx_http_retarget_stock->gen) {
+        /* the set changed while this was asked: asked again, now */
+        ngx_http_retarget_stock->stale = 1;
+        ngx_http_retarget_stock_soon(ngx_http_retarget_stock);
+    }
 }
 
 
@@ -520,6 +624,11 @@ ngx_int_t
 ngx_http_retarget_out_of_stock(ngx_str_t *sku)
 {
     ngx_http_retarget_stock_sku_t  *sk;
+
+    if (ngx_http_retarget_catalog_sold_out(sku)) {
+        /* in_stock "0" in the product's hash */
+        return 1;
+    }
 
     sk = ngx_http_retarget_stock_find(sku, NULL);
 

@@ -10,6 +10,7 @@
 
 
 #include "ngx_http_retarget_store.h"
+#include "ngx_http_retarget_catalog.h"
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_redis.h"
 
@@ -261,11 +262,14 @@ static ngx_str_t  ngx_http_retarget_f_code = ngx_string("code:");
 ngx_str_t  ngx_http_retarget_c_events = ngx_string("events:");
 
 /* the fields of <prefix>p:SKU, in the order they are written */
-static ngx_str_t  ngx_http_retarget_product_fields[] = {
+/* the fields of <prefix>p:SKU, in the order of HMGET's answer */
+ngx_str_t  ngx_http_retarget_product_fields[] = {
     ngx_string("name"),
     ngx_string("price"),
     ngx_string("image"),
-    ngx_string("url")
+    ngx_string("url"),
+    ngx_string("currency"),
+    ngx_string("in_stock")
 };
 
 
@@ -1051,11 +1055,35 @@ ngx_http_retarget_cart_sync(ngx_pool_t *pool,
 ngx_int_t
 ngx_http_retarget_product_set(ngx_pool_t *pool,
     ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds,
-    ngx_http_retarget_item_t *it)
+    ngx_http_retarget_item_t *it, ngx_str_t *in_stock)
 {
+    ngx_str_t                 none;
     ngx_uint_t                k;
-    ngx_str_t                *v[4];
+    ngx_str_t                *v[NGX_HTTP_RETARGET_PRODUCT_FIELDS];
     ngx_http_retarget_cmd_t  *cmd;
+
+    none.len = 0;
+    none.data = NULL;
+
+    if (in_stock == NULL) {
+        in_stock = &none;
+    }
+
+    /*
+     * A product page writes the product on every view: when the worker
+     * knows it with these values already (read since its last change),
+     * nothing is written.  Each write would make Redis tell every worker
+     * to forget the product (ngx_http_retarget_catalog.c), and costs it
+     * a write.  The TTL is then refreshed by the next write that changes
+     * something, or by the shop's own writes.
+     */
+
+    if (ngx_http_retarget_catalog_same(it, &it->currency, in_stock)) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                       "retarget store: product \"%V\" unchanged, "
+                       "not written", &it->sku);
+        return NGX_OK;
+    }
 
     cmd = ngx_http_retarget_key_cmd(pool, rmcf, cmds, "HSET",
                                     ngx_http_retarget_key_product, &it->sku);
@@ -1067,8 +1095,10 @@ ngx_http_retarget_product_set(ngx_pool_t *pool,
     v[1] = &it->price;
     v[2] = &it->image;
     v[3] = &it->url;
+    v[4] = &it->currency;
+    v[5] = in_stock;
 
-    for (k = 0; k < 4; k++) {
+    for (k = 0; k < NGX_HTTP_RETARGET_PRODUCT_FIELDS; k++) {
         if (v[k]->len) {
             ngx_http_retarget_arg_str(cmd,
                                       &ngx_http_retarget_product_fields[k]);

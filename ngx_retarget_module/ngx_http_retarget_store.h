@@ -33,9 +33,14 @@
  *   <prefix>{vid}:events list   the ids of the visitor's entries on the
  *                               event stream, oldest first, 1000 at most:
  *                               what "forget" deletes and "me" shows
- *   <prefix>p:SKU       hash    name, price, image, url: written only by
- *                               "retarget_event ... catalog", with the
- *                               retention TTL, refreshed by each write
+ *   <prefix>p:SKU       hash    the catalogue: name, price, currency,
+ *                               image, url, in_stock ("0": out of stock,
+ *                               anything else or absent: in stock), what
+ *                               reminders show (ngx_http_retarget_catalog.c);
+ *                               written by "retarget_event ... catalog"
+ *                               (with the retention TTL, refreshed by each
+ *                               write that changes it), by the shop, and
+ *                               by the feed loader (util/)
  *   <prefix>carts       zset    vid -> time of the last cart change: the
  *                               abandoned-cart queue; members older than
  *                               the retention are removed each second
@@ -165,6 +170,10 @@ extern ngx_str_t  ngx_http_retarget_f_visit_pages;
 /* the count of the fixed fields above */
 #define NGX_HTTP_RETARGET_META_FIXED    16
 
+/* the fields of <prefix>p:SKU: name, price, image, url, currency, in_stock */
+#define NGX_HTTP_RETARGET_PRODUCT_FIELDS  6
+extern ngx_str_t  ngx_http_retarget_product_fields[];
+
 /* the fields of <prefix>stats:DAY that name a custom event: events:NAME */
 extern ngx_str_t  ngx_http_retarget_c_events;
 
@@ -226,7 +235,7 @@ ngx_int_t ngx_http_retarget_item_set(ngx_pool_t *pool,
     size_t *gap);
 ngx_int_t ngx_http_retarget_product_set(ngx_pool_t *pool,
     ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds,
-    ngx_http_retarget_item_t *it);
+    ngx_http_retarget_item_t *it, ngx_str_t *in_stock);
 ngx_int_t ngx_http_retarget_cart_line_op(ngx_pool_t *pool,
     ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds, ngx_str_t *vid,
     ngx_http_retarget_cart_change_t *ch);

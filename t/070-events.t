@@ -985,6 +985,8 @@ sub monitor_read {
         # the worker's questions about the out-of-stock set: once a second
         # about the skus it knows, and once about a sku it meets first
         next if $args[0] =~ /^SMISMEMBER$/i && $args[1] eq 'rt:out_of_stock';
+        # the catalogue's questions about the products the worker meets
+        next if $args[0] =~ /^HMGET$/i && ($args[1] // '') =~ /^rt:p:/;
         # and the retention trims of the stream and the carts, once a second
         next if $args[0] =~ /^(?:XTRIM|ZREMRANGEBYSCORE)$/i;
         push @cmds, \@args;
@@ -996,7 +998,8 @@ sub commandstats {
     my $info = redis_cmd('INFO', 'commandstats');
     my %n;
     $n{$1} = $2 while $info =~ /^cmdstat_(\S+?):calls=(\d+)/mg;
-    delete @n{qw(info config monitor smismember xtrim zremrangebyscore)};
+    delete @n{qw(info config monitor smismember hmget xtrim
+                 zremrangebyscore)};
     return \%n;
 }
 

@@ -222,10 +222,15 @@ rsection('MONITOR: the read, then the page\'s writes', sub {
     my @ask = grep { uc $_->[0] eq 'SMISMEMBER' } @cmds;
     ok(!grep({ $_->[1] ne 'rt:out_of_stock' } @ask),
        'SMISMEMBER only of the out-of-stock set') or diag(explain \@ask);
+    # the catalogue is asked for the page's products the first time this
+    # worker meets them (ngx_http_retarget_catalog.c), one HMGET each
+    my @hmget = grep { uc $_->[0] eq 'HMGET' } @cmds;
+    ok(!grep({ $_->[1] !~ /^rt:p:/ } @hmget),
+       'HMGET only of the catalogue') or diag(explain \@hmget);
     # (XTRIM and ZREMRANGEBYSCORE are the worker's once-a-second retention
     # trims, which a slow run such as valgrind's sees within the window)
     my @other = grep { !/^(?:HGETALL|HSET|EXPIRE|HDEL|HINCRBY|HINCRBYFLOAT
-                            |SMISMEMBER|XTRIM|ZREMRANGEBYSCORE)$/x }
+                            |SMISMEMBER|HMGET|XTRIM|ZREMRANGEBYSCORE)$/x }
                 @names;
     is_deeply(\@other, [], 'nothing else for a page view');
 });

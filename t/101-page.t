@@ -448,6 +448,9 @@ section_p('retarget_event product catalog: the page is the shop\'s word', sub {
     my $p = hash('rt:p:woo-hoodie-with-logo');
     is($p->{name}, 'Hoodie with Logo', 'product hash: name from the page');
     is($p->{price}, '42.00', 'product hash: price from the page');
+    # issue 11: the catalogue has the page's currency and availability too
+    is($p->{currency}, 'USD', 'product hash: currency from the page');
+    is($p->{in_stock}, '1', 'product hash: in_stock from the page');
 });
 
 #--------------------------------------------------------------------------

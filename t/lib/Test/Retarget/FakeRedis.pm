@@ -33,6 +33,10 @@ package Test::Retarget::FakeRedis;
 #   error_reply   every command answered with $HOSTILE_ERROR, an error
 #                 reply of control bytes, bytes >= 0x80 and 100 more bytes
 #   ping_error    the handshake's PING answered with $HOSTILE_ERROR
+#   track_hostile sane, but CLIENT TRACKING is answered +OK and CLIENT ID
+#                 :7 (the module then opens its invalidation link), and a
+#                 SUBSCRIBE with its confirmation and then a "message" of
+#                 one element (hiredis' pub/sub dispatcher asserts on it)
 #
 # Every accepted connection is appended to <dir>/fake-redis-<port>.log
 # (one line each), which connections() counts.  stop() ends the listener,
@@ -48,7 +52,7 @@ use Time::HiRes qw(sleep time);
 
 my %MODES = map { $_ => 1 } qw(sane extra huge_array wide huge_bulk big_bulk
                                 deep drip reset garbage pong_garbage
-                                error_reply ping_error);
+                                error_reply ping_error track_hostile);
 
 # An error line a hostile Redis may send (RESP ends it at "\r\n" only):
 # a terminal escape, a bell, a lone carriage return, bytes >= 0x80, a
@@ -184,6 +188,23 @@ sub serve {
         my $out = '';
         while (defined(my $cmd = take_command(\$buf))) {
             my $name = uc($cmd->[0] // '');
+            if ($mode eq 'track_hostile') {
+                my $sub = uc($cmd->[1] // '');
+                if ($name eq 'CLIENT' && $sub eq 'ID') {
+                    $out .= ":7\r\n";
+                    next;
+                }
+                if ($name eq 'CLIENT' && $sub eq 'TRACKING') {
+                    $out .= "+OK\r\n";
+                    next;
+                }
+                if ($name eq 'SUBSCRIBE') {
+                    my $ch = $cmd->[1] // '';
+                    $out .= "*3\r\n\$9\r\nsubscribe\r\n\$" . length($ch)
+                          . "\r\n$ch\r\n:1\r\n*1\r\n\$7\r\nmessage\r\n";
+                    next;
+                }
+            }
             if (!$up) {
                 if ($name eq 'PING' && $mode eq 'ping_error') {
                     $out .= "-$HOSTILE_ERROR\r\n";
@@ -197,7 +218,9 @@ sub serve {
                 next;
             }
             my $sane = sane_reply($name);
-            if ($mode eq 'sane' || $mode eq 'pong_garbage') {
+            if ($mode eq 'sane' || $mode eq 'pong_garbage'
+                || $mode eq 'track_hostile')
+            {
                 $out .= $sane;
             } elsif ($mode eq 'extra') {
                 $out .= $sane . ":1\r\n";
