@@ -11,11 +11,11 @@
 
 #include "ngx_http_retarget_campaign.h"
 #include "ngx_http_retarget_banner.h"
+#include "ngx_http_retarget_catalog.h"
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_counters.h"
 #include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_request.h"
-#include "ngx_http_retarget_stock.h"
 #include "ngx_http_retarget_store.h"
 
 

@@ -868,14 +868,23 @@ ngx_http_retarget_catalog_copy(ngx_pool_t *pool, ngx_str_t *to,
 }
 
 
+/*
+ * Whether a product is left out of reminders: in_stock "0" in its hash,
+ * or its sku in the out-of-stock set (ngx_http_retarget_stock.c).
+ */
+
 ngx_uint_t
-ngx_http_retarget_catalog_sold_out(ngx_str_t *sku)
+ngx_http_retarget_out_of_stock(ngx_str_t *sku)
 {
     ngx_http_retarget_product_t  *p;
 
     p = ngx_http_retarget_catalog_find(ngx_http_retarget_catalog, sku);
 
-    return p != NULL && p->out;
+    if (p != NULL && p->out) {
+        return 1;
+    }
+
+    return ngx_http_retarget_stock_listed(sku);
 }
 
 

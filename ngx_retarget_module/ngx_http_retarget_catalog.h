@@ -25,7 +25,7 @@ ngx_int_t ngx_http_retarget_catalog_ask(ngx_http_request_t *r,
     void *data);
 ngx_int_t ngx_http_retarget_catalog_merge(ngx_pool_t *pool,
     ngx_http_retarget_state_t *state);
-ngx_uint_t ngx_http_retarget_catalog_sold_out(ngx_str_t *sku);
+ngx_uint_t ngx_http_retarget_out_of_stock(ngx_str_t *sku);
 ngx_uint_t ngx_http_retarget_catalog_same(ngx_http_retarget_item_t *it,
     ngx_str_t *currency, ngx_str_t *in_stock);
 

@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_retarget_event.h"
+#include "ngx_http_retarget_catalog.h"
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_counters.h"
 #include "ngx_http_retarget_store.h"
@@ -665,6 +666,24 @@ ngx_http_retarget_product_hash(ngx_http_retarget_batch_t *b,
     }
 
     ngx_http_retarget_event_item(ev, &it);
+
+    /*
+     * A product page writes the product on every view: when the worker
+     * knows it with these values already (read since its last change),
+     * nothing is written.  Each write would make Redis tell every worker
+     * to forget the product (ngx_http_retarget_catalog.c), and costs it
+     * a write.  The TTL is then refreshed by the next write that changes
+     * something, or by the shop's own writes.
+     */
+
+    if (ngx_http_retarget_catalog_same(&it, &it.currency,
+                                       &ev->v[ngx_http_retarget_p_in_stock]))
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, b->r->connection->log, 0,
+                       "retarget event: product \"%V\" unchanged, "
+                       "not written", &it.sku);
+        return NGX_OK;
+    }
 
     return ngx_http_retarget_product_set(b->r->pool, b->rmcf, b->cmds, &it,
                                          &ev->v[ngx_http_retarget_p_in_stock]);

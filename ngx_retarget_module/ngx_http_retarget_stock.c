@@ -36,7 +36,6 @@
 
 
 #include "ngx_http_retarget_stock.h"
-#include "ngx_http_retarget_catalog.h"
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_escape.h"
 #include "ngx_http_retarget_redis.h"
@@ -620,15 +619,12 @@ ngx_http_retarget_stock_ask_done(ngx_http_request_t *r, void *data,
 }
 
 
-ngx_int_t
-ngx_http_retarget_out_of_stock(ngx_str_t *sku)
+/* whether the sku is in the out-of-stock set, as the worker knows */
+
+ngx_uint_t
+ngx_http_retarget_stock_listed(ngx_str_t *sku)
 {
     ngx_http_retarget_stock_sku_t  *sk;
-
-    if (ngx_http_retarget_catalog_sold_out(sku)) {
-        /* in_stock "0" in the product's hash */
-        return 1;
-    }
 
     sk = ngx_http_retarget_stock_find(sku, NULL);
 

@@ -22,7 +22,7 @@ ngx_int_t ngx_http_retarget_stock_init_process(ngx_cycle_t *cycle,
 ngx_int_t ngx_http_retarget_stock_check(ngx_http_request_t *r,
     ngx_http_retarget_state_t *state, ngx_http_retarget_stock_done_pt done,
     void *data);
-ngx_int_t ngx_http_retarget_out_of_stock(ngx_str_t *sku);
+ngx_uint_t ngx_http_retarget_stock_listed(ngx_str_t *sku);
 void ngx_http_retarget_stock_tracked(ngx_uint_t on);
 void ngx_http_retarget_stock_changed(void);
 

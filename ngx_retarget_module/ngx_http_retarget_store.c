@@ -10,7 +10,6 @@
 
 
 #include "ngx_http_retarget_store.h"
-#include "ngx_http_retarget_catalog.h"
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_redis.h"
 
@@ -1067,22 +1066,6 @@ ngx_http_retarget_product_set(ngx_pool_t *pool,
 
     if (in_stock == NULL) {
         in_stock = &none;
-    }
-
-    /*
-     * A product page writes the product on every view: when the worker
-     * knows it with these values already (read since its last change),
-     * nothing is written.  Each write would make Redis tell every worker
-     * to forget the product (ngx_http_retarget_catalog.c), and costs it
-     * a write.  The TTL is then refreshed by the next write that changes
-     * something, or by the shop's own writes.
-     */
-
-    if (ngx_http_retarget_catalog_same(it, &it->currency, in_stock)) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
-                       "retarget store: product \"%V\" unchanged, "
-                       "not written", &it->sku);
-        return NGX_OK;
     }
 
     cmd = ngx_http_retarget_key_cmd(pool, rmcf, cmds, "HSET",
