@@ -44,7 +44,7 @@ sub start_cat_nginx {
         },
         config => q{
             retarget on;
-            retarget_frequency 100000 1d;
+            retarget_frequency 100000 1d pages=100000;
             location / { }
             location = /st { retarget_status; }
             location = /e/product {
