@@ -18,6 +18,7 @@ use lib 't/lib';
 use Encode qw(encode_utf8 decode_utf8);
 use File::Path qw(make_path);
 use IO::Compress::Gzip qw(gzip $GzipError);
+use IO::Socket::INET;
 use JSON::PP qw(decode_json);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
@@ -80,6 +81,52 @@ sub product_keys {
 
 sub fresh { redis_cmd('FLUSHALL') }
 
+# INFO commandstats: {command => calls}
+sub calls {
+    my $info = redis_cmd('INFO', 'commandstats') // '';
+    return { map { /^cmdstat_([\w|]+):calls=(\d+)/ ? ($1 => $2) : () }
+             split /\r?\n/, $info };
+}
+
+# the write commands Redis ran meanwhile, by INFO commandstats
+sub writes_during {
+    my ($code) = @_;
+    my $c0 = calls();
+    my @r = $code->();
+    my $c1 = calls();
+    my %d = map { $_ => $c1->{$_} - ($c0->{$_} // 0) }
+            grep { /^(?:hset|hdel|sadd|srem|expire|persist|del|set)$/ }
+            keys %$c1;
+    delete @d{ grep { !$d{$_} } keys %d };
+    return (\%d, @r);
+}
+
+# the commands Redis ran while $code ran (MONITOR), as "CMD arg ..."
+sub monitored {
+    my ($code) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Timeout => 5) or die "monitor: $!";
+    print {$s} "MONITOR\r\n";
+    my $ok = <$s>;
+    die "MONITOR: $ok" unless ($ok // '') =~ /^\+OK/;
+    my @r = $code->();
+    redis_cmd('ECHO', 'monitored-end');
+    my @cmds;
+    local $SIG{ALRM} = sub { die "MONITOR: no end in 10 s\n" };
+    alarm 10;
+    while (my $l = <$s>) {
+        # +1700000000.123456 [0 127.0.0.1:5678] "HSET" "rt:p:X" "price" "1"
+        my ($rest) = $l =~ /^\+\S+ \[[^\]]*\] (.*?)\r?$/ or next;
+        my @a = $rest =~ /"((?:[^"\\]|\\.)*)"/g;
+        last if uc $a[0] eq 'ECHO' && ($a[1] // '') eq 'monitored-end';
+        push @cmds, join ' ', uc(shift @a), @a;
+    }
+    alarm 0;
+    close $s;
+    return ([ grep { /^(?:HSET|HDEL|SADD|SREM|EXPIRE|PERSIST|DEL|SET) /
+                   } @cmds ], @r);
+}
+
 sub no_traceback {
     my ($err, $what) = @_;
     unlike($err, qr/Traceback|File "/, "$what: no traceback");
@@ -114,7 +161,7 @@ subtest 'Google Merchant TSV' => sub {
     my ($rc, $out, $err) = feed("$DATA/google.tsv");
     is($rc, 0, 'exit 0');
     is($out, '', 'nothing on stdout');
-    like($err, qr/google\.tsv: delimited \(tab\), 6 rows: loaded 6 \(2 out of stock\), skipped 0, values not written 0, notes 0/,
+    like($err, qr/google\.tsv: delimited \(tab\), 6 rows: loaded 6 \(2 out of stock\), unchanged 0, changed 6, skipped 0, values not written 0, notes 0/,
          'the summary counts 6 products, 2 out of stock');
     is_deeply(hash('rt:p:MUG-1'), { name => 'Harbor Mug', price => '12.00',
         currency => 'USD', url => 'https://shop.example/p/mug',
@@ -167,7 +214,7 @@ subtest 'Google Merchant TSV' => sub {
                  . "V-M\tVest M\tVEST\tout_of_stock\n");
     ($rc, undef, $err) = feed('--sku-column', 'item_group_id,id',
                               '--prefix', 'g2:', $f);
-    like($err, qr/3 rows: loaded 2 \(1 out of stock\), skipped 0.*variants merged 1/,
+    like($err, qr/3 rows: loaded 2 \(1 out of stock\), unchanged 0, changed 2, skipped 0.*variants merged 1/,
          '--sku-column item_group_id,id: the group, and the id where none');
     is_deeply([ hash('g2:p:VEST')->{in_stock}, hash('g2:p:SOLO')->{name} ],
               [ '0', 'Solo Cap' ], 'VEST out of stock (both are), SOLO');
@@ -186,7 +233,7 @@ subtest 'Google Merchant RSS and Atom XML' => sub {
     redis_cmd('HSET', 'rt:p:VASE-3', 'url', 'https://shop.example/p/vase');
     my ($rc, $out, $err) = feed("$DATA/google.xml");
     is($rc, 0, 'RSS: exit 0');
-    like($err, qr/XML \(RSS\), 4 items: loaded 3 \(1 out of stock\), skipped 1, values not written 1/,
+    like($err, qr/XML \(RSS\), 4 items: loaded 3 \(1 out of stock\), unchanged 0, changed 3, skipped 1, values not written 1/,
          'RSS: 3 loaded, 1 skipped, 1 value not written');
     like($err, qr/^item 4 \(line 36\): skipped: no id$/m,
          'the item without g:id, by number and line');
@@ -218,7 +265,7 @@ subtest 'Meta catalogue CSV' => sub {
     fresh();
     my ($rc, $out, $err) = feed("$DATA/meta.csv");
     is($rc, 0, 'exit 0');
-    like($err, qr/delimited \(comma\), 5 rows: loaded 5 \(2 out of stock\), skipped 0, values not written 0, notes 1/,
+    like($err, qr/delimited \(comma\), 5 rows: loaded 5 \(2 out of stock\), unchanged 0, changed 5, skipped 0, values not written 0, notes 1/,
          'the summary');
     like($err, qr/^row 6: sale_price: not used: above the price$/m,
          'a sale price above the price is reported, not used');
@@ -251,7 +298,7 @@ subtest 'a hostile feed' => sub {
     my ($rc, $out, $err) = feed("$DATA/hostile.csv");
     is($rc, 0, 'exit 0: something was loaded');
     no_traceback($err, 'hostile');
-    like($err, qr/hostile\.csv: delimited \(comma\), 24 rows: loaded 17 \(1 out of stock\), skipped 7, values not written 12, notes 4/,
+    like($err, qr/hostile\.csv: delimited \(comma\), 24 rows: loaded 17 \(1 out of stock\), unchanged 0, changed 17, skipped 7, values not written 12, notes 4/,
          'the summary counts');
     for my $line (
         'row 3: skipped: no id',
@@ -535,6 +582,129 @@ subtest 'Redis: db, ACL user, unix socket, unreachable, gzip, stdin' => sub {
     like($err, qr/loaded 4 .*refused by Redis 1/, 'the others loaded');
 };
 
+subtest 'compare before write: an unchanged feed writes nothing' => sub {
+    fresh();
+    my ($rc, $out, $err) = feed("$DATA/google.tsv");
+    like($err, qr/loaded 6 \(2 out of stock\), unchanged 0, changed 6,/,
+         'the first load writes every product');
+
+    # BCAST tracking tells every worker of every write under rt:p:, equal
+    # values or not: a load of the same feed must write nothing
+    my $w;
+    ($w, $rc, $out, $err) = writes_during(sub { feed("$DATA/google.tsv") });
+    is($rc, 0, 'the same feed again: exit 0');
+    like($err, qr/loaded 6 \(2 out of stock\), unchanged 6, changed 0, skipped 0/,
+         'the summary: 6 unchanged, 0 changed');
+    is_deeply($w, {}, 'no write command at all (INFO commandstats: no '
+                      . 'HSET, SADD, SREM, PERSIST, EXPIRE)')
+        or diag(explain($w));
+
+    # one price and one availability changed: only those fields
+    my $tsv = slurp("$DATA/google.tsv");
+    (my $changed = $tsv) =~ s/(MUG-1\t[^\n]*?)12\.00 USD/${1}13.00 USD/
+        or die 'MUG-1 price';
+    $changed =~ s/(NOTE-1\t[^\n]*?)preorder/${1}out_of_stock/
+        or die 'NOTE-1 availability';
+    my $f = spew('changed.tsv', $changed);
+    ($w, $rc, $out, $err) = monitored(sub { feed($f) });
+    like($err, qr/loaded 6 \(3 out of stock\), unchanged 4, changed 2,/,
+         'a changed price and a changed availability: 2 changed');
+    is_deeply($w, [ 'HSET rt:p:MUG-1 price 13.00',
+                    'HSET rt:p:NOTE-1 in_stock 0',
+                    'SADD rt:out_of_stock NOTE-1' ],
+              'MONITOR: only the changed fields, SADD of the one sku')
+        or diag(explain($w));
+    is(hash('rt:p:MUG-1')->{name}, 'Harbor Mug', 'the rest kept');
+
+    # back: SREM of the one sku, nothing else
+    ($w, $rc, $out, $err) = monitored(sub { feed("$DATA/google.tsv") });
+    is_deeply($w, [ 'HSET rt:p:MUG-1 price 12.00',
+                    'HSET rt:p:NOTE-1 in_stock 1',
+                    'SREM rt:out_of_stock NOTE-1' ],
+              'and back: SREM of the one sku') or diag(explain($w));
+
+    # the set or a field changed by someone else is put right
+    redis_cmd('SREM', 'rt:out_of_stock', 'TEE-S');
+    redis_cmd('HSET', 'rt:p:LAMP-1', 'name', 'Lamp (edited by hand)');
+    ($w) = monitored(sub { feed("$DATA/google.tsv") });
+    is_deeply($w, [ 'HSET rt:p:LAMP-1 name Brass Lamp',
+                    'SADD rt:out_of_stock TEE-S' ],
+              'a hand edit and a lost set member written back')
+        or diag(explain($w));
+
+    # a TTL a catalog event gave: PERSIST only, counted apart
+    redis_cmd('EXPIRE', 'rt:p:TEE-M', 1000);
+    ($w, $rc, $out, $err) = monitored(sub { feed("$DATA/google.tsv") });
+    is_deeply($w, [ 'PERSIST rt:p:TEE-M' ], 'a TTL: only the PERSIST');
+    like($err, qr/unchanged 5, changed 0, .*expiry renewed 1$/m,
+         'counted as an expiry renewed');
+    is(redis_cmd('TTL', 'rt:p:TEE-M'), -1, 'persistent again');
+
+    # --ttl: EXPIRE of every product the first time, then only when less
+    # than half of it is left
+    ($w, $rc, $out, $err) = writes_during(sub {
+        feed('--ttl', '2d', "$DATA/google.tsv") });
+    is_deeply($w, { expire => 6 }, '--ttl 2d on persistent products: '
+                                   . '6 EXPIRE, no HSET');
+    ($w) = writes_during(sub { feed('--ttl', '2d', "$DATA/google.tsv") });
+    is_deeply($w, {}, '--ttl 2d again: nothing') or diag(explain($w));
+    redis_cmd('EXPIRE', 'rt:p:MUG-1', 3600);
+    ($w) = monitored(sub { feed('--ttl', '2d', "$DATA/google.tsv") });
+    is_deeply($w, [ 'EXPIRE rt:p:MUG-1 172800' ],
+              'an hour left of 2 days: that one renewed');
+
+    # --force: everything, as without compare
+    ($w, $rc, $out, $err) = writes_during(sub {
+        feed('--force', "$DATA/google.tsv") });
+    is_deeply($w, { hset => 6, persist => 6, sadd => 1, srem => 1 },
+              '--force: every product written');
+    like($err, qr/unchanged 0, changed 6,/, '--force: 6 changed');
+
+    # variants in one batch compared once: VEST out of stock in one row,
+    # in stock in the next: in stock, one HSET
+    $f = spew('variants.tsv', "id\ttitle\titem_group_id\tavailability\n"
+              . "V-S\tVest\tVEST\tout_of_stock\n"
+              . "V-M\tVest\tVEST\tin_stock\n");
+    ($w) = monitored(sub { feed('--sku-column', 'item_group_id', $f) });
+    is_deeply($w, [ 'HSET rt:p:VEST name Vest in_stock 1' ],
+              'variants: one write, in stock') or diag(explain($w));
+    ($w) = monitored(sub { feed('--sku-column', 'item_group_id', $f) });
+    is_deeply($w, [], 'and nothing the second time') or diag(explain($w));
+
+    # a product the feed cannot write (WRONGTYPE) is still reported
+    redis_cmd('SET', 'rt:p:MUG-1', 'a string');
+    ($rc, $out, $err) = feed("$DATA/google.tsv");
+    is($rc, 3, 'WRONGTYPE: exit 3');
+    like($err, qr/row 2: Redis refused the write of "MUG-1": WRONGTYPE/,
+         'WRONGTYPE reported by row');
+    like($err, qr/unchanged 5, changed 0,.*refused by Redis 1/,
+         'the others unchanged');
+
+    # Redis before 6.2 has no SMISMEMBER: SISMEMBER each
+    my $sock = "$tmp/redis-old.sock";
+    unlink $sock;
+    my $pid = fork // die;
+    if (!$pid) {
+        open STDOUT, '>', "$tmp/redis-old.log";
+        open STDERR, '>&', \*STDOUT;
+        exec('redis-server', '--port', '0', '--unixsocket', $sock,
+             '--save', '', '--appendonly', 'no', '--dir', $tmp,
+             '--rename-command', 'SMISMEMBER', '')
+            or POSIX::_exit(127);
+    }
+    eventually(sub { -S $sock }, 5);
+    ($rc, $out, $err) = feed('--redis', "unix:$sock", "$DATA/meta.csv");
+    like($err, qr/loaded 5 \(2 out of stock\), unchanged 0, changed 5,/,
+         'no SMISMEMBER: loaded');
+    ($rc, $out, $err) = feed('--redis', "unix:$sock", "$DATA/meta.csv");
+    is($rc, 0, 'no SMISMEMBER: exit 0 again');
+    like($err, qr/loaded 5 \(2 out of stock\), unchanged 5, changed 0,/,
+         'no SMISMEMBER: the set read by SISMEMBER, nothing written');
+    no_traceback($err, 'no SMISMEMBER');
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
+};
+
 subtest 'a large feed' => sub {
     fresh();
     my $n = 20_000;
@@ -548,13 +718,24 @@ subtest 'a large feed' => sub {
     my ($rc, $out, $err) = feed($f);
     my $secs = time - $t0;
     is($rc, 0, 'exit 0');
-    like($err, qr/$n rows: loaded $n \(2000 out of stock\), skipped 0/,
+    like($err, qr/$n rows: loaded $n \(2000 out of stock\), unchanged 0, changed $n, skipped 0/,
          "$n products, one with a 1 MB description");
     is(scalar @{ product_keys() }, $n, "$n hashes");
     is(redis_cmd('SCARD', 'rt:out_of_stock'), 2000, '2000 out of stock');
     is(hash('rt:p:P00007')->{price}, '7.07', 'the product with the huge field');
     diag(sprintf '%d products in %.2f s (%.0f/s)', $n, $secs, $n / $secs);
     ok($secs < 60, sprintf 'in %.2f s (a loaded machine: 6 s)', $secs);
+
+    # the same feed again: read, compared, nothing written
+    $t0 = time;
+    (my $w, $rc, $out, $err) = writes_during(sub { feed($f) });
+    $secs = time - $t0;
+    like($err, qr/loaded $n \(2000 out of stock\), unchanged $n, changed 0,/,
+         "the same $n again: all unchanged");
+    is_deeply($w, {}, 'and nothing written') or diag(explain($w));
+    diag(sprintf '%d unchanged products in %.2f s (%.0f/s)', $n, $secs,
+         $n / $secs);
+    ok($secs < 60, sprintf 'in %.2f s', $secs);
 };
 
 done_testing();

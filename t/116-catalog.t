@@ -7,7 +7,10 @@
 # redis-servers of this file: one that tracks keys (CLIENT TRACKING ...
 # REDIRECT, ngx_http_retarget_track.c), one that cannot (CLIENT renamed
 # away: the catalogue polls once a second), and a kill -9 and restart
-# that must not leave a value of before the restart in any reminder.
+# that must not leave a value of before the restart in any reminder;
+# then util/retarget-feed into the reminders: a load shows the feed's
+# name and price, a load of the same feed invalidates nothing, a product
+# sold out in the feed leaves them, a new price shows, each within 2 s.
 # Nothing sleeps longer than needed: every wait polls each 100 ms.
 #
 # TEST_RETARGET_PAGES=1000 for the commandstats of 1000 warm pages.
@@ -387,6 +390,118 @@ sub warm {
            'hostile: no crash');
     is(stop_nginx(), 1, 'hostile: nginx exits on QUIT');
     $fake->stop;
+}
+
+#==========================================================================
+# 4. The feed (util/retarget-feed) into the reminders, end to end
+#==========================================================================
+{
+    my ($port) = Test::Retarget::free_ports(1);
+    my $redis = start_redis($port);
+    seed_visitors($port);
+
+    ok(start_cat_nginx($port), 'feed: nginx starts');
+    ok(wait_link('up', 5), 'feed: the link is up');
+    ok(wait_until(sub { error_log_text() =~ /tells of catalogue changes/ },
+                  5), 'feed: Redis tracks the catalogue for the worker');
+    is_deeply(reminder($CART)->{names}, ['Old Mug', 'Cup'],
+              "feed: before any load, the line's own copy");
+
+    my $file = servroot() . '/feed.tsv';
+    # loads rows "SKU title price availability": the summary line
+    my $load = sub {
+        my (@opt) = @_;
+        my @rows = ref $opt[-1] ? @{ pop @opt } : ();
+        open my $fh, '>', $file or die "$file: $!";
+        print {$fh} "id\ttitle\tprice\tavailability\n";
+        print {$fh} join("\t", @$_), "\n" for @rows;
+        close $fh;
+        my $out = `util/retarget-feed --redis 127.0.0.1:$port @opt $file 2>&1`;
+        is($? >> 8, 0, "feed: util/retarget-feed @opt exits 0")
+            or diag($out);
+        return $out;
+    };
+    my @feed = (['MUG', 'Feed Mug', '11.00 USD', 'in_stock'],
+                ['TEE', 'Feed Tee', '20.00 USD', 'in_stock']);
+    my $t;
+
+    like($load->(\@feed), qr/loaded 2 .*changed 2/, 'feed: loaded');
+    $t = within($CART, has_name('Feed Mug'), $LIMIT);
+    ok(defined $t, "feed: the feed's name reaches the cart reminder within "
+                   . '2s') and diag(sprintf 'feed: name shown after %.2fs', $t);
+    my $rem = reminder($CART);
+    is_deeply($rem->{names}, ['Feed Mug', 'Cup'], 'feed: the other line kept');
+    like($rem->{banner}, qr/11\.00/, "feed: with the feed's price");
+    like($rem->{banner}, qr/\b2\b/, "feed: and the visitor's quantity");
+    $t = within($BROWSE, has_name('Feed Tee'), $LIMIT);
+    ok(defined $t, 'feed: and the browse reminder within 2s');
+    like(reminder($BROWSE)->{banner}, qr/20\.00/, 'feed: its price');
+
+    # --force writes equal values: every worker told, products read again
+    my $c0 = calls($port);
+    like($load->('--force', \@feed), qr/unchanged 0, changed 2/,
+         'feed: --force writes both');
+    $t = within($CART, sub { (delta($c0, calls($port))->{hmget} // 0) > 0 },
+                $LIMIT);
+    ok(defined $t, 'feed: after --force the worker reads the product '
+                   . 'again (invalidated)');
+
+    # the same feed again: nothing written, nothing invalidated, the
+    # worker's catalogue stays warm (no HMGET on the pages after it)
+    reminder($CART) for 1 .. 2;
+    reminder($BROWSE) for 1 .. 2;
+    $c0 = calls($port);
+    like($load->(\@feed), qr/loaded 2 .*unchanged 2, changed 0/,
+         'feed: the same feed again: unchanged');
+    my $c1 = calls($port);
+    my $d = delta($c0, $c1);
+    is($d->{hmget} // 0, 2, "feed: the load's own reads (HMGET of its 2 "
+                            . 'products)') or diag(show($d));
+    # (HSET and EXPIRE: the worker's too, a visit's meta)
+    ok(!$d->{sadd} && !$d->{srem} && !$d->{persist},
+       'feed: no SADD, SREM or PERSIST') or diag(show($d));
+    # an invalidation would make the next page read the product again
+    for (1 .. 5) {
+        reminder($CART);
+        reminder($BROWSE);
+        sleep 0.1;
+    }
+    $d = delta($c1, calls($port));
+    is($d->{hmget} // 0, 0, 'feed: an unchanged load invalidates nothing: '
+                            . 'no HMGET on the pages after it')
+        or diag(show($d));
+
+    # sold out in the feed: out of both reminders within 2s
+    $feed[0][3] = 'out_of_stock';
+    $feed[1][3] = 'out_of_stock';
+    like($load->(\@feed), qr/\(2 out of stock\), unchanged 0, changed 2/,
+         'feed: both sold out');
+    $t = within($CART, lacks_name('Feed Mug'), $LIMIT);
+    ok(defined $t, 'feed: a product sold out in the feed leaves the cart '
+                   . 'reminder within 2s')
+        and diag(sprintf 'feed: out of stock effective after %.2fs', $t);
+    is_deeply(reminder($CART)->{names}, ['Cup'], 'feed: the other line stays');
+    $t = within($BROWSE, sub { $_[0]{decision} ne 'shown' }, $LIMIT);
+    ok(defined $t, 'feed: the sold-out viewed product: no browse reminder '
+                   . 'within 2s');
+
+    # back in stock at a new price: the new price shows
+    @feed = (['MUG', 'Feed Mug', '9.50 USD', 'in_stock'],
+             ['TEE', 'Feed Tee', '18.00 USD', 'in_stock']);
+    like($load->(\@feed), qr/unchanged 0, changed 2/,
+         'feed: back in stock, new prices');
+    $t = within($CART, sub { $_[0]{banner} =~ /9\.50/
+                             && has_name('Feed Mug')->($_[0]) }, $LIMIT);
+    ok(defined $t, "feed: the feed's new price in the cart reminder within "
+                   . '2s') and diag(sprintf 'feed: price shown after %.2fs', $t);
+    unlike(reminder($CART)->{banner}, qr/11\.00/, 'feed: not the old one');
+    $t = within($BROWSE, sub { $_[0]{banner} =~ /18\.00/ }, $LIMIT);
+    ok(defined $t, 'feed: and in the browse reminder within 2s');
+
+    my $log = error_log_text();
+    unlike($log, qr/\[(?:alert|crit|emerg)\]/, 'feed: no alert');
+    is(stop_nginx(), 1, 'feed: nginx exits on QUIT');
+    kill_mine($redis, 'KILL');
 }
 
 done_testing();
