@@ -66,7 +66,7 @@ static ngx_str_t  ngx_http_retarget_banner_positions[] = {
  * It stays where retarget_banner_position puts it (data-rt-at, and the
  * offset --rt-o from that edge): in a corner a small card, at the bottom
  * or the top a bar, on a phone a single row; while the notice shows, a
- * bottom banner stands above it (--rt-notice-h, published by the notice)
+ * bottom banner stands above it (--rt-nh, published by the notice)
  * instead of moving.  Collapsed to the heading, the total and the main
  * link; the items are a <details> away, so it covers little and is never
  * the page's largest contentful paint.  html's scroll-padding (and, at
@@ -80,17 +80,17 @@ static ngx_str_t  ngx_http_retarget_builtin_banner = ngx_string(
 "{{#browse}}Recently viewed{{/browse}}{{^browse}}Your cart{{/browse}}\" "
 "data-rt-variant=\"{{variant}}\" data-rt-at=\"{{position}}\">"
 "<style>"
-"html:has(>body>.rt-banner[data-rt-at^=bottom]){--rt-banner-h:160px;"
-"scroll-padding-bottom:var(--rt-bottom,calc(var(--rt-notice-h,0px) + "
-"var(--rt-banner-h)));padding-bottom:var(--rt-bottom,"
-"calc(var(--rt-notice-h,0px) + var(--rt-banner-h)))}"
+"html:has(>body>.rt-banner[data-rt-at^=bottom]){--rt-bh:160px;"
+"scroll-padding-bottom:var(--rt-bottom,calc(var(--rt-nh,0px) + "
+"var(--rt-bh)));padding-bottom:var(--rt-bottom,"
+"calc(var(--rt-nh,0px) + var(--rt-bh)))}"
 "html:has(>body>.rt-banner[data-rt-at=top]){scroll-padding-top:"
 "var(--rt-top,calc({{offset}} + 64px))}"
 ".rt-banner{--rt-o:{{offset}};all:initial;position:fixed;"
-"right:16px;bottom:calc(16px + var(--rt-o) + var(--rt-notice-h,0px));"
+"right:16px;bottom:calc(16px + var(--rt-o) + var(--rt-nh,0px));"
 "z-index:2147482999;display:flex;flex-wrap:wrap;align-items:center;"
 "gap:6px 12px;box-sizing:border-box;width:23.5em;"
-"max-height:calc(100vh - 32px - var(--rt-o) - var(--rt-notice-h,0px));"
+"max-height:calc(100vh - 32px - var(--rt-o) - var(--rt-nh,0px));"
 "overflow:auto;padding:12px 16px;border-radius:.75em;background:#fff;"
 "color:#1f2933;font:15px/1.45 system-ui,sans-serif;"
 "overflow-wrap:break-word;box-shadow:0 0 0 1px #0002,0 8px 28px #0003}"
@@ -137,7 +137,9 @@ static ngx_str_t  ngx_http_retarget_builtin_banner = ngx_string(
 ".rt-banner :focus-visible{outline:3px solid #2563eb;outline-offset:2px}"
 "@media(min-width:768px){"
 ".rt-banner[data-rt-at=bottom] details,.rt-banner[data-rt-at=top] details"
-"{flex-basis:0;flex-grow:1}"
+"{flex:1 1 auto}"
+".rt-banner[data-rt-at=bottom] .rt-banner-tot,"
+".rt-banner[data-rt-at=top] .rt-banner-tot{flex:none}"
 ".rt-banner[data-rt-at=bottom] details[open],"
 ".rt-banner[data-rt-at=top] details[open]{flex-basis:100%}"
 ".rt-banner[data-rt-at=bottom] .rt-banner-x,"
@@ -153,12 +155,12 @@ static ngx_str_t  ngx_http_retarget_builtin_banner = ngx_string(
 ":is(.rt-banner-inc,.rt-banner-why){display:block}"
 "}"
 "@media(max-width:767px){"
-"html:has(>body>.rt-banner[data-rt-at^=bottom]){--rt-banner-h:56px}"
+"html:has(>body>.rt-banner[data-rt-at^=bottom]){--rt-bh:56px}"
 ".rt-banner,.rt-banner[data-rt-at]{left:0;right:0;width:auto;margin:0;"
 "gap:6px 8px;padding:8px 6px 8px 12px;"
-"max-height:calc(70vh - var(--rt-notice-h,0px));border-radius:12px 12px 0 0}"
+"max-height:calc(70vh - var(--rt-nh,0px));border-radius:12px 12px 0 0}"
 ".rt-banner:not([data-rt-at=top]){bottom:calc(var(--rt-o) + "
-"var(--rt-notice-h,0px))}"
+"var(--rt-nh,0px))}"
 ".rt-banner[data-rt-at=top]{border-radius:0 0 12px 12px}"
 ".rt-banner details{flex:1 1 0}"
 ".rt-banner details[open]{flex-basis:100%}"

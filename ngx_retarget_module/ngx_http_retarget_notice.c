@@ -25,7 +25,7 @@
  * min-height: a page painted while the notice is half parsed must not
  * see it grow, that would be a layout shift; the script comes last for
  * the same reason: the parser may paint before running it), which
- * the notice publishes as --rt-notice-h for the banner to stand above
+ * the notice publishes as --rt-nh for the banner to stand above
  * it, and html's scroll-padding and padding keep the page's focused
  * controls, and its end, clear of it.  It keeps to the banner's side
  * (data-rt-side, retarget_banner_position), so that the banner, above
@@ -36,10 +36,10 @@ static ngx_str_t  ngx_http_retarget_builtin_notice = ngx_string(
 "<div class=\"rt-notice\" role=\"region\" aria-label=\"Privacy notice\" "
 "data-rt-side=\"{{position}}\">"
 "<style>"
-":root{--rt-notice-h:80px}"
-"html{scroll-padding-bottom:var(--rt-bottom,calc(var(--rt-notice-h) + "
-"var(--rt-banner-h,0px)));padding-bottom:var(--rt-bottom,"
-"calc(var(--rt-notice-h) + var(--rt-banner-h,0px)))}"
+":root{--rt-nh:80px}"
+"html{scroll-padding-bottom:var(--rt-bottom,calc(var(--rt-nh) + "
+"var(--rt-bh,0px)));padding-bottom:var(--rt-bottom,"
+"calc(var(--rt-nh) + var(--rt-bh,0px)))}"
 ".rt-notice{all:initial;position:fixed;left:16px;right:16px;bottom:16px;"
 "z-index:2147483000;box-sizing:border-box;display:flex;flex-wrap:wrap;"
 "align-items:center;gap:8px 12px;max-width:44em;min-height:54px;"
@@ -69,7 +69,7 @@ static ngx_str_t  ngx_http_retarget_builtin_notice = ngx_string(
 ".rt-notice[data-rt-side=bottom-right]{margin-right:0}"
 ".rt-notice[data-rt-side=bottom-left]{margin-left:0}}"
 "@media(max-width:767px){"
-":root{--rt-notice-h:90px}"
+":root{--rt-nh:90px}"
 ".rt-notice{left:0;right:0;bottom:0;min-height:84px;gap:8px 10px;"
 "padding:10px 12px;"
 "border-radius:12px 12px 0 0}"

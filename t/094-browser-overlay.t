@@ -74,7 +74,7 @@ main{max-width:960px;margin:0 auto;padding:16px}
 .more{display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:12px;padding:0;list-style:none}
 .more li{background:#fff;border:1px solid #ddd;padding:12px;height:120px}
 form.checkout label{display:block;margin:0 0 14px}
-form.checkout input{display:block;width:100%;max-width:420px;padding:8px;font:inherit}
+form.checkout input{display:block;box-sizing:border-box;width:100%;max-width:420px;padding:8px;font:inherit}
 footer{padding:24px 16px;border-top:1px solid #ddd;display:flex;gap:16px;flex-wrap:wrap}
 \@media(max-width:700px){.product{grid-template-columns:1fr}}
 </style>
