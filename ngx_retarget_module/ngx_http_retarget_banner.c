@@ -71,9 +71,9 @@ static ngx_str_t  ngx_http_retarget_banner_positions[] = {
  * link; the items are a <details> away, so it covers little and is never
  * the page's largest contentful paint.  html's scroll-padding (and, at
  * the bottom, padding) keep a focused control of the page from being
- * hidden under it; the estimates here are refined by the script, which
- * comes last: the parser may paint before running it, and the banner
- * must be whole by then (no layout shift).
+ * hidden under it; the estimates here are refined by the script.  It is
+ * hidden until the parser has read all of it (see notice.h): a banner
+ * anchored at the bottom that grew as it is parsed would shift.
  */
 static ngx_str_t  ngx_http_retarget_builtin_banner = ngx_string(
 "<div class=\"rt-banner\" role=\"region\" aria-label=\""
@@ -95,6 +95,7 @@ static ngx_str_t  ngx_http_retarget_builtin_banner = ngx_string(
 "color:#1f2933;font:15px/1.45 system-ui,sans-serif;"
 "overflow-wrap:break-word;box-shadow:0 0 0 1px #0002,0 8px 28px #0003}"
 ".rt-banner *{all:revert}"
+".rt-banner:not(:has(>.rt-sr)){visibility:hidden}"
 ".rt-banner[data-rt-at=bottom-left]{right:auto;left:16px}"
 ".rt-banner[data-rt-at=bottom],.rt-banner[data-rt-at=top]{left:0;right:0;"
 "margin:0 auto;width:min(44em,calc(100% - 32px))}"
@@ -177,7 +178,6 @@ static ngx_str_t  ngx_http_retarget_builtin_banner = ngx_string(
 ".rt-banner-cta{padding:.4em .7em}}"
 "@media print{.rt-banner{display:none}}"
 "</style>"
-NGX_HTTP_RETARGET_OVERLAY_LIVE
 "<details><summary>"
 "<h2>{{#browse}}Still thinking about these?{{/browse}}"
 "{{^browse}}Items left in your cart: {{cart_count}}{{/browse}}</h2>"
@@ -211,6 +211,7 @@ NGX_HTTP_RETARGET_OVERLAY_LIVE
 "{{#privacy_url}}<a class=\"rt-banner-why\" href=\"{{privacy_url}}\">"
 "Why am I seeing this?</a>{{/privacy_url}}"
 NGX_HTTP_RETARGET_OVERLAY_SCRIPT
+NGX_HTTP_RETARGET_OVERLAY_LIVE
 "</div>");
 
 

@@ -21,16 +21,13 @@
  * the keyboard.  One line and its buttons (two rows on a phone): the
  * first sentence says what happens, the rest is behind "Details", so
  * that the notice covers little of the page and is never its largest
- * text.  Its height is fixed by its layout (one line, px sizes, and a
- * min-height: a page painted while the notice is half parsed must not
- * see it grow, that would be a layout shift; the script comes last for
- * the same reason: the parser may paint before running it), which
- * the notice publishes as --rt-nh for the banner to stand above
- * it, and html's scroll-padding and padding keep the page's focused
- * controls, and its end, clear of it.  It keeps to the banner's side
- * (data-rt-side, retarget_banner_position), so that the banner, above
- * it, lines up with it.  "all" resets keep the page's rules out, as in
- * the banner.
+ * text.  Its height is fixed by its layout (one line, px sizes, a
+ * min-height), and the notice publishes it as --rt-nh for the banner to
+ * stand above it; html's scroll-padding and padding keep the page's
+ * focused controls, and its end, clear of it.  It keeps to the banner's
+ * side (data-rt-side, retarget_banner_position), so that the banner,
+ * above it, lines up with it.  "all" resets keep the page's rules out,
+ * as in the banner.
  */
 static ngx_str_t  ngx_http_retarget_builtin_notice = ngx_string(
 "<div class=\"rt-notice\" role=\"region\" aria-label=\"Privacy notice\" "
@@ -47,6 +44,7 @@ static ngx_str_t  ngx_http_retarget_builtin_notice = ngx_string(
 "padding:10px 16px;border-radius:8px;background:#1f2933;color:#f5f7fa;"
 "font:15px/1.45 system-ui,sans-serif;box-shadow:0 4px 18px #0000004d}"
 ".rt-notice *{all:revert}"
+".rt-notice:not(:has(>.rt-sr)){visibility:hidden}"
 ".rt-notice details{flex:1 1 0;min-width:0}"
 ".rt-notice details[open]{flex-basis:100%;max-height:40vh;overflow:auto}"
 ".rt-notice summary{display:flex;gap:.5em;align-items:baseline;"
@@ -76,7 +74,6 @@ static ngx_str_t  ngx_http_retarget_builtin_notice = ngx_string(
 ".rt-notice details{flex-basis:100%}}"
 "@media print{.rt-notice{display:none}}"
 "</style>"
-NGX_HTTP_RETARGET_OVERLAY_LIVE
 "{{#optin}}"
 "<details><summary><strong>May this shop remember your visit?</strong>"
 "<span>Details</span></summary>"
@@ -107,6 +104,7 @@ NGX_HTTP_RETARGET_OVERLAY_LIVE
 "{{#privacy_url}}<a href=\"{{privacy_url}}\">Privacy policy</a>"
 "{{/privacy_url}}"
 NGX_HTTP_RETARGET_OVERLAY_SCRIPT
+NGX_HTTP_RETARGET_OVERLAY_LIVE
 "</div>");
 
 

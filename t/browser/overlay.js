@@ -59,7 +59,7 @@ function perf() {
     return new Promise((resolve) => {
         const inOverlay = (n) => {
             const e = n && (n.nodeType === 1 ? n : n.parentElement);
-            return !!(e && e.closest('.rt-notice, .rt-banner'));
+            return !!(e && e.closest('.rt-notice, [data-rt-variant]'));
         };
         const out = { cls: 0, cls_overlay: 0, shifts: [], lcp: null };
         new PerformanceObserver((list) => {
@@ -115,7 +115,7 @@ function measure() {
                  width: r.width, height: r.height };
     };
     const notice = document.querySelector('.rt-notice[role]');
-    const banner = document.querySelector('.rt-banner[role]');
+    const banner = document.querySelector('[data-rt-variant][role]');
     const header = document.querySelector('header');
     const nb = box(notice), bb = box(banner), hb = box(header);
     const nc = clip(nb), bc = clip(bb);
@@ -161,6 +161,7 @@ function measure() {
         }
     }
     const live = (o) => !o || !!o.querySelector('[role=status], [aria-live=polite]');
+    const customBanner = !!banner && !banner.classList.contains('rt-banner');
     return {
         notice: !!notice, banner: !!banner, nb, bb, hb,
         covered_pct: Math.round(both / (vw * vh) * 1000) / 10,
@@ -172,10 +173,11 @@ function measure() {
                             && bb.bottom <= vh + 0.5 && bb.right <= vw + 0.5,
         min_contrast: Math.round(min * 100) / 100,
         low_contrast: low,
-        live_polite: live(notice) && live(banner),
+        // a custom template (banner-minimal.html) has none of its own
+        live_polite: live(notice) && (customBanner || live(banner)),
         live_assertive: !!document.querySelector(
-            '.rt-notice [role=alert], .rt-banner [role=alert], '
-            + '.rt-notice [aria-live=assertive], .rt-banner [aria-live=assertive]'),
+            '.rt-notice [role=alert], [data-rt-variant] [role=alert], '
+            + '.rt-notice [aria-live=assertive], [data-rt-variant] [aria-live=assertive]'),
     };
 }
 
@@ -186,7 +188,7 @@ function focusState() {
         return null;
     const label = (a.tagName + ':' + (a.getAttribute('aria-label') || a.name
                    || a.textContent.trim().slice(0, 24) || a.type || '')).trim();
-    const inOverlay = !!a.closest('.rt-notice, .rt-banner');
+    const inOverlay = !!a.closest('.rt-notice, [data-rt-variant]');
     if (inOverlay) {
         const s = getComputedStyle(a);
         return { label, inOverlay,
@@ -204,7 +206,7 @@ function focusState() {
             const x = x1 + (x2 - x1) * (i + 0.5) / 5, y = y1 + (y2 - y1) * (j + 0.5) / 5;
             const e = document.elementFromPoint(x, y);
             total++;
-            if (e && e.closest('.rt-notice, .rt-banner'))
+            if (e && e.closest('.rt-notice, [data-rt-variant]'))
                 covered++;
         }
     }
@@ -297,6 +299,8 @@ async function escape(context, r, visitor) {
     const url = `${opt.base}/bottom-right/product.html`;
     await page.goto(url, { waitUntil: 'load' });
     r.url_before = page.url();
+    r.navigations = 0;
+    page.on('framenavigated', (f) => { if (f === page.mainFrame()) r.navigations++; });
     const count = () => page.evaluate(() => ({
         banner: document.querySelectorAll('.rt-banner[role]').length,
         notice: document.querySelectorAll('.rt-notice[role]').length,
@@ -323,6 +327,7 @@ async function escape(context, r, visitor) {
     const st2 = await status('notice');
     r.after_second = { ...(await count()), status: st2.text };
     r.url_after = page.url();
+    r.navigations_during = r.navigations;
     const p = shotPath('escape-after');
     await page.screenshot({ path: p });
     result.screenshots.push(p);
@@ -366,6 +371,10 @@ run.main(async (browser) => {
     for (const viewport of Object.keys(VIEWPORTS))
         for (const pageName of PAGES)
             await load(browser, 'bottom-right', viewport, true, pageName, false);
+    // conf-examples/banner-minimal.html, the demo's other variant
+    for (const viewport of Object.keys(VIEWPORTS))
+        for (const notice of [false, true])
+            await load(browser, 'minimal', viewport, notice, 'product', true);
 
     result.escape = {};
     try {
