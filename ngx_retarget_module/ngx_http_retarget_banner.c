@@ -244,8 +244,8 @@ ngx_http_retarget_banner_init_conf(ngx_conf_t *cf)
  * retarget_banner_position bottom-right | bottom-left | bottom | top
  *                          [offset=LENGTH]
  *
- * Both land in the banner's markup (data-rt-at and a CSS custom property
- * in its style attribute), so the length is held to digits and a unit
+ * Both land in the banner's markup (data-rt-at, and the custom property
+ * --rt-o in its <style>), so the length is held to digits and a unit
  * here: nothing else can reach the page's CSS.
  */
 
