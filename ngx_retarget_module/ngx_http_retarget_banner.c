@@ -40,41 +40,85 @@ static ngx_int_t ngx_http_retarget_data_json(ngx_pool_t *pool,
     ngx_array_t *data, ngx_str_t *out);
 static ngx_uint_t ngx_http_retarget_line_separator(u_char *s, u_char *last);
 static json_t *ngx_http_retarget_json_object(ngx_array_t *obj);
+static ngx_int_t ngx_http_retarget_css_length(ngx_pool_t *pool,
+    ngx_str_t *value, ngx_str_t *out);
+
+
+/* the places of retarget_banner_position, as the banner's data-rt-at */
+static ngx_str_t  ngx_http_retarget_banner_positions[] = {
+    ngx_string("bottom-right"),
+    ngx_string("bottom-left"),
+    ngx_string("bottom"),
+    ngx_string("top"),
+    ngx_null_string
+};
 
 
 /*
- * Plain HTML and CSS, no script and no external request but the shop's
- * own product images.  Dismissing is a form posting to the control
- * endpoint: a link prefetcher cannot dismiss the banner, and the keyboard
- * can.  Every rule is under .rt-banner, so the banner cannot restyle the
- * page, and "all" resets keep the page's rules (body text-transform, h2,
- * a, ul, img...) out of the banner.  Only the list of items scrolls, so
- * the heading, the dismiss button and the main link stay in view.  The
- * banner stays below the notice's z-index, and moves to the top of the
- * window while a notice is on the page, so that neither covers the other.
+ * Plain HTML and CSS, no external request but the shop's own product
+ * images; the script only enhances (Escape, see notice.h).  Dismissing
+ * is a form posting to the control endpoint: a link prefetcher cannot
+ * dismiss the banner, and the keyboard can.  Every rule is under
+ * .rt-banner, so the banner cannot restyle the page, and "all" resets
+ * keep the page's rules (body text-transform, h2, a, ul, img...) out of
+ * the banner.
+ *
+ * It stays where retarget_banner_position puts it (data-rt-at, and the
+ * offset --rt-o from that edge): in a corner a small card, at the bottom
+ * or the top a bar, on a phone a single row; while the notice shows, a
+ * bottom banner stands above it (--rt-nh, published by the notice)
+ * instead of moving.  Collapsed to the heading, the total and the main
+ * link; the items are a <details> away, so it covers little and is never
+ * the page's largest contentful paint.  html's scroll-padding (and, at
+ * the bottom, padding) keep a focused control of the page from being
+ * hidden under it; the estimates here are refined by the script.  It is
+ * hidden until the parser has read all of it (see notice.h): a banner
+ * anchored at the bottom that grew as it is parsed would shift.
  */
 static ngx_str_t  ngx_http_retarget_builtin_banner = ngx_string(
 "<div class=\"rt-banner\" role=\"region\" aria-label=\""
 "{{#browse}}Recently viewed{{/browse}}{{^browse}}Your cart{{/browse}}\" "
-"data-rt-variant=\"{{variant}}\">"
+"data-rt-variant=\"{{variant}}\" data-rt-at=\"{{position}}\">"
 "<style>"
-".rt-banner{all:initial;position:fixed;right:1em;bottom:1em;"
-"z-index:2147482999;display:flex;flex-direction:column;"
-"box-sizing:border-box;width:23.5em;max-height:calc(100vh - 2em);"
-"overflow:auto;padding:1em 1.25em;border-radius:.75em;background:#fff;"
+"html:has(>body>.rt-banner[data-rt-at^=bottom]){--rt-bh:160px;"
+"scroll-padding-bottom:var(--rt-bottom,calc(var(--rt-nh,0px) + "
+"var(--rt-bh)));padding-bottom:var(--rt-bottom,"
+"calc(var(--rt-nh,0px) + var(--rt-bh)))}"
+"html:has(>body>.rt-banner[data-rt-at=top]){scroll-padding-top:"
+"var(--rt-top,calc({{offset}} + 64px))}"
+".rt-banner{--rt-o:{{offset}};all:initial;position:fixed;"
+"right:16px;bottom:calc(16px + var(--rt-o) + var(--rt-nh,0px));"
+"z-index:2147482999;display:flex;flex-wrap:wrap;align-items:center;"
+"gap:6px 12px;box-sizing:border-box;width:23.5em;"
+"max-height:calc(100vh - 32px - var(--rt-o) - var(--rt-nh,0px));"
+"overflow:auto;padding:12px 16px;border-radius:.75em;background:#fff;"
 "color:#1f2933;font:15px/1.45 system-ui,sans-serif;"
 "overflow-wrap:break-word;box-shadow:0 0 0 1px #0002,0 8px 28px #0003}"
 ".rt-banner *{all:revert}"
-".rt-banner h2{margin:0 2em .75em 0;font-size:1.05em;line-height:1.3}"
-".rt-banner form{position:absolute;top:.5em;right:.5em}"
-".rt-banner button{width:1.6em;height:1.6em;border:0;border-radius:50%;"
-"background:none;color:#52606d;font:1.5em/1 sans-serif;cursor:pointer}"
+".rt-banner:not(:has(>.rt-sr)){visibility:hidden}"
+".rt-banner[data-rt-at=bottom-left]{right:auto;left:16px}"
+".rt-banner[data-rt-at=bottom],.rt-banner[data-rt-at=top]{left:0;right:0;"
+"margin:0 auto;width:min(44em,calc(100% - 32px))}"
+".rt-banner[data-rt-at=top]{top:var(--rt-o);bottom:auto;"
+"max-height:calc(100vh - var(--rt-o));border-radius:0 0 .75em .75em}"
+".rt-banner details{flex:1 1 100%;min-width:0}"
+".rt-banner details[open]{max-height:50vh;overflow:auto}"
+".rt-banner summary{display:flex;align-items:center;gap:.4em;"
+"margin-right:1.8em;cursor:pointer;list-style:none}"
+".rt-banner summary::-webkit-details-marker{display:none}"
+".rt-banner summary:after{content:\"\\25B8\";flex:none;color:#52606d}"
+".rt-banner details[open] summary:after{content:\"\\25BE\"}"
+".rt-banner h2{min-width:0;margin:0;overflow:hidden;"
+"text-overflow:ellipsis;white-space:nowrap;font-size:1em;line-height:1.45}"
+".rt-banner-x{position:absolute;top:6px;right:6px;margin:0}"
+".rt-banner button{display:block;width:1.6em;height:1.6em;border:0;"
+"border-radius:50%;background:none;color:#52606d;font:1.5em/1 sans-serif;"
+"cursor:pointer}"
 ".rt-banner button:hover{background:#f0f4f8}"
-".rt-banner ul{margin:0;padding:0;list-style:none;overflow:auto;"
-"overscroll-behavior:contain}"
+".rt-banner ul{margin:.5em 0 0;padding:0;list-style:none}"
 ".rt-banner li{position:relative;display:flex;align-items:center;"
-"gap:.75em;padding:.6em 0;border-top:1px solid #e4e7eb}"
-".rt-banner img,.rt-banner i{flex:none;width:56px;height:56px;"
+"gap:.75em;padding:.5em 0;border-top:1px solid #e4e7eb}"
+".rt-banner img,.rt-banner i{flex:none;width:48px;height:48px;"
 "border-radius:.4em;object-fit:cover;background:#f0f4f8}"
 ".rt-banner li div{flex:1;min-width:0;font-weight:600}"
 ".rt-banner li a{color:inherit}"
@@ -82,31 +126,62 @@ static ngx_str_t  ngx_http_retarget_builtin_banner = ngx_string(
 ".rt-banner li a:not(:hover){text-decoration:none}"
 ".rt-banner small{display:block;color:#52606d;font-size:.9em;"
 "font-weight:400}"
-".rt-banner-inc{margin:0 0 .75em;padding:.6em .75em;"
-"border:1px dashed #c05621;border-radius:.5em;background:#fffaf0}"
+".rt-banner-inc{flex:1 1 100%;margin:0;padding:.4em .75em;"
+"border:1px dashed #c05621;border-radius:.5em;background:#fffaf0;"
+"font-size:.9em}"
 ".rt-banner-inc strong{user-select:all}"
-".rt-banner-tot{display:flex;justify-content:space-between;margin:0;"
-"padding-top:.6em;border-top:1px solid #e4e7eb;font-weight:600}"
-".rt-banner-cta{margin-top:.75em;padding:.65em;border-radius:.5em;"
+".rt-banner-tot{flex:1 1 auto;margin:0;font-weight:600}"
+".rt-banner-cta{flex:none;padding:.45em .9em;border-radius:.5em;"
 "background:#1f2933;color:#fff;font-weight:600;text-align:center;"
 "text-decoration:none}"
-".rt-banner-why{margin-top:.5em;color:#52606d;font-size:.8em;"
-"text-align:center}"
+".rt-banner-why{flex:1 1 100%;color:#52606d;font-size:.8em}"
 ".rt-banner :focus-visible{outline:3px solid #2563eb;outline-offset:2px}"
-"body:has(.rt-notice) .rt-banner{top:1em;bottom:auto;max-height:50vh}"
-"@media(max-width:30em){"
-".rt-banner{left:0;right:0;bottom:0;width:auto;max-height:70vh;"
-"border-radius:1em 1em 0 0}"
-"body:has(.rt-notice) .rt-banner{top:0;border-radius:0 0 1em 1em}}"
+"@media(min-width:768px){"
+".rt-banner[data-rt-at=bottom] details,.rt-banner[data-rt-at=top] details"
+"{flex:1 1 auto}"
+".rt-banner[data-rt-at=bottom] .rt-banner-tot,"
+".rt-banner[data-rt-at=top] .rt-banner-tot{flex:none}"
+".rt-banner[data-rt-at=bottom] details[open],"
+".rt-banner[data-rt-at=top] details[open]{flex-basis:100%}"
+".rt-banner[data-rt-at=bottom] .rt-banner-x,"
+".rt-banner[data-rt-at=top] .rt-banner-x{position:static;order:9}"
+".rt-banner[data-rt-at=bottom] summary,"
+".rt-banner[data-rt-at=top] summary{margin-right:0}"
+".rt-banner[data-rt-at=bottom] .rt-banner-inc,"
+".rt-banner[data-rt-at=top] .rt-banner-inc,"
+".rt-banner[data-rt-at=bottom] .rt-banner-why,"
+".rt-banner[data-rt-at=top] .rt-banner-why{display:none}"
+".rt-banner[data-rt-at=bottom]:has(details[open]) :is(.rt-banner-inc,"
+".rt-banner-why),.rt-banner[data-rt-at=top]:has(details[open]) "
+":is(.rt-banner-inc,.rt-banner-why){display:block}"
+"}"
+"@media(max-width:767px){"
+"html:has(>body>.rt-banner[data-rt-at^=bottom]){--rt-bh:56px}"
+".rt-banner,.rt-banner[data-rt-at]{left:0;right:0;width:auto;margin:0;"
+"gap:6px 8px;padding:8px 6px 8px 12px;"
+"max-height:calc(70vh - var(--rt-nh,0px));border-radius:12px 12px 0 0}"
+".rt-banner:not([data-rt-at=top]){bottom:calc(var(--rt-o) + "
+"var(--rt-nh,0px))}"
+".rt-banner[data-rt-at=top]{border-radius:0 0 12px 12px}"
+".rt-banner details{flex:1 1 0}"
+".rt-banner details[open]{flex-basis:100%}"
+".rt-banner summary{margin-right:0}"
+".rt-banner h2{display:-webkit-box;-webkit-box-orient:vertical;"
+"-webkit-line-clamp:2;white-space:normal}"
+".rt-banner-x{position:static;order:9}"
+".rt-banner:has(details[open]) .rt-banner-x{position:absolute}"
+".rt-banner details[open] summary{margin-right:1.8em}"
+".rt-banner .rt-banner-inc,.rt-banner .rt-banner-tot,"
+".rt-banner .rt-banner-why{display:none}"
+".rt-banner:has(details[open]) :is(.rt-banner-inc,.rt-banner-tot,"
+".rt-banner-why){display:block}"
+".rt-banner-cta{padding:.4em .7em}}"
 "@media print{.rt-banner{display:none}}"
 "</style>"
+"<details><summary>"
 "<h2>{{#browse}}Still thinking about these?{{/browse}}"
 "{{^browse}}Items left in your cart: {{cart_count}}{{/browse}}</h2>"
-"<form method=\"post\" action=\"{{control}}dismiss?to={{return_to}}\">"
-"<button type=\"submit\" aria-label=\"Dismiss reminder\">&times;</button>"
-"</form>"
-"{{#incentive}}<p class=\"rt-banner-inc\"><b>{{text}}</b><br>"
-"Use code <strong>{{code}}</strong> at checkout.</p>{{/incentive}}"
+"</summary>"
 "<ul>"
 "{{#browse}}{{#viewed}}<li>"
 "{{#image}}<img src=\"{{image}}\" alt=\"{{name}}\" width=\"56\" "
@@ -121,13 +196,22 @@ static ngx_str_t  ngx_http_retarget_builtin_banner = ngx_string(
 "<small>{{qty}} &times; {{price}}</small></div><b>{{line_total}}</b>"
 "</li>{{/cart}}{{/browse}}"
 "</ul>"
+"</details>"
+"{{#incentive}}<p class=\"rt-banner-inc\"><b>{{text}}</b><br>"
+"Use code <strong>{{code}}</strong> at checkout.</p>{{/incentive}}"
 "{{^browse}}<p class=\"rt-banner-tot\">Total <b>{{cart_total}}</b></p>"
 "{{/browse}}"
 "{{#click_url}}<a class=\"rt-banner-cta\" href=\"{{click_url}}\">"
 "{{#browse}}Take another look{{/browse}}"
 "{{^browse}}View your cart{{/browse}}</a>{{/click_url}}"
+"<form class=\"rt-banner-x\" method=\"post\" "
+"action=\"{{control}}dismiss?to={{return_to}}\" data-rt-esc>"
+"<button type=\"submit\" aria-label=\"Dismiss reminder\">&times;</button>"
+"</form>"
 "{{#privacy_url}}<a class=\"rt-banner-why\" href=\"{{privacy_url}}\">"
 "Why am I seeing this?</a>{{/privacy_url}}"
+NGX_HTTP_RETARGET_OVERLAY_SCRIPT
+NGX_HTTP_RETARGET_OVERLAY_LIVE
 "</div>");
 
 
@@ -153,6 +237,171 @@ ngx_http_retarget_banner_init_conf(ngx_conf_t *cf)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * retarget_banner_position bottom-right | bottom-left | bottom | top
+ *                          [offset=LENGTH]
+ *
+ * Both land in the banner's markup (data-rt-at, and the custom property
+ * --rt-o in its <style>), so the length is held to digits and a unit
+ * here: nothing else can reach the page's CSS.
+ */
+
+char *
+ngx_http_retarget_banner_position(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_retarget_loc_conf_t *rlcf = conf;
+
+    ngx_str_t   *value, v;
+    ngx_uint_t   i;
+
+    if (rlcf->overlay.position.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; ngx_http_retarget_banner_positions[i].len; i++) {
+        if (value[1].len == ngx_http_retarget_banner_positions[i].len
+            && ngx_strncmp(value[1].data,
+                           ngx_http_retarget_banner_positions[i].data,
+                           value[1].len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (ngx_http_retarget_banner_positions[i].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid position \"%V\" in \"%V\", it must be "
+                           "\"bottom-right\", \"bottom-left\", \"bottom\" "
+                           "or \"top\"", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    rlcf->overlay.position = ngx_http_retarget_banner_positions[i];
+    ngx_str_set(&rlcf->overlay.offset, "0px");
+
+    if (cf->args->nelts == 2) {
+        return NGX_CONF_OK;
+    }
+
+    if (value[2].len <= sizeof("offset=") - 1
+        || ngx_strncmp(value[2].data, "offset=", sizeof("offset=") - 1) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\", "
+                           "only \"offset=\" is allowed",
+                           &value[2], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    v.data = value[2].data + sizeof("offset=") - 1;
+    v.len = value[2].len - (sizeof("offset=") - 1);
+
+    if (ngx_http_retarget_css_length(cf->pool, &v, &rlcf->overlay.offset)
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid offset \"%V\" in \"%V\", it must be "
+                           "a number of at most 4 digits and 2 decimals, "
+                           "with \"px\" (the default), \"rem\" or \"em\"",
+                           &v, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * "64", "64px", "4rem", "2.5em": digits, at most two decimals, one of
+ * three units; as CSS wants it, with "px" when the unit was left out.
+ */
+
+static ngx_int_t
+ngx_http_retarget_css_length(ngx_pool_t *pool, ngx_str_t *value,
+    ngx_str_t *out)
+{
+    u_char      *p, *last;
+    size_t       unit;
+    ngx_uint_t   digits, decimals, dot;
+
+    p = value->data;
+    last = p + value->len;
+    digits = 0;
+    decimals = 0;
+    dot = 0;
+
+    for ( /* void */ ; p < last; p++) {
+
+        if (*p == '.' && !dot && digits) {
+            dot = 1;
+            continue;
+        }
+
+        if (*p < '0' || *p > '9') {
+            break;
+        }
+
+        if (dot) {
+            decimals++;
+
+        } else {
+            digits++;
+        }
+    }
+
+    if (digits == 0 || digits > 4 || decimals > 2 || (dot && !decimals)) {
+        return NGX_ERROR;
+    }
+
+    unit = last - p;
+
+    if (!(unit == 0
+          || (unit == 2 && ngx_strncmp(p, "px", 2) == 0)
+          || (unit == 2 && ngx_strncmp(p, "em", 2) == 0)
+          || (unit == 3 && ngx_strncmp(p, "rem", 3) == 0)))
+    {
+        return NGX_ERROR;
+    }
+
+    if (unit) {
+        *out = *value;
+        return NGX_OK;
+    }
+
+    out->len = value->len + 2;
+    out->data = ngx_pnalloc(pool, out->len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(out->data, value->data, value->len), "px", 2);
+
+    return NGX_OK;
+}
+
+
+/* the position and its offset go together: both of one level */
+
+void
+ngx_http_retarget_banner_merge_conf(ngx_http_retarget_overlay_conf_t *prev,
+    ngx_http_retarget_overlay_conf_t *conf)
+{
+    if (conf->position.data != NULL) {
+        return;
+    }
+
+    if (prev->position.data == NULL) {
+        ngx_str_set(&prev->position, "bottom-right");
+        ngx_str_set(&prev->offset, "0px");
+    }
+
+    *conf = *prev;
 }
 
 
@@ -304,7 +553,13 @@ ngx_http_retarget_banner_data(ngx_http_request_t *r,
         || ngx_http_retarget_hidden_field(data, "privacy_url",
                                           &rlcf->privacy_url)
            != NGX_OK
-        || ngx_http_retarget_hidden_field(data, "return_to", &to) != NGX_OK)
+        || ngx_http_retarget_hidden_field(data, "return_to", &to) != NGX_OK
+        || ngx_http_retarget_hidden_field(data, "position",
+                                          &rlcf->overlay.position)
+           != NGX_OK
+        || ngx_http_retarget_hidden_field(data, "offset",
+                                          &rlcf->overlay.offset)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -24,6 +24,11 @@ typedef struct {
 } ngx_http_retarget_banner_t;
 
 ngx_int_t ngx_http_retarget_banner_init_conf(ngx_conf_t *cf);
+char *ngx_http_retarget_banner_position(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_retarget_banner_merge_conf(
+    ngx_http_retarget_overlay_conf_t *prev,
+    ngx_http_retarget_overlay_conf_t *conf);
 ngx_int_t ngx_http_retarget_banner_render(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_banner_t *bn,
     ngx_str_t *out);

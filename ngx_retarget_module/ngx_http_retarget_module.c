@@ -32,6 +32,7 @@
 
 
 #include "ngx_http_retarget_module.h"
+#include "ngx_http_retarget_banner.h"
 #include "ngx_http_retarget_body.h"
 #include "ngx_http_retarget_campaign.h"
 #include "ngx_http_retarget_consent.h"
@@ -335,6 +336,13 @@ static ngx_command_t  ngx_http_retarget_commands[] = {
     { ngx_string("retarget_control"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_retarget_control,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("retarget_banner_position"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_retarget_banner_position,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -874,6 +882,7 @@ ngx_http_retarget_create_loc_conf(ngx_conf_t *cf)
      *     rlcf->types_keys = NULL;
      *     rlcf->control = 0;
      *     rlcf->events = NULL;
+     *     rlcf->overlay = { { 0, NULL }, { 0, NULL } };
      */
 
     rlcf->enable = NGX_CONF_UNSET;
@@ -948,6 +957,7 @@ ngx_http_retarget_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_http_retarget_page_merge_conf(&prev->page, &conf->page);
+    ngx_http_retarget_banner_merge_conf(&prev->overlay, &conf->overlay);
 
     return ngx_http_retarget_campaign_merge(cf, &prev->campaign,
                                             &conf->campaign);

@@ -355,6 +355,14 @@ typedef struct {
 } ngx_http_retarget_page_conf_t;
 
 
+/* where the built-in banner sits: ngx_http_retarget_banner.c */
+typedef struct {
+    ngx_str_t                      position;      /* "bottom-right" ...,
+                                                     NULL data: unset */
+    ngx_str_t                      offset;        /* a CSS length */
+} ngx_http_retarget_overlay_conf_t;
+
+
 typedef struct {
     ngx_flag_t                     enable;
     ngx_uint_t                     consent_mode;
@@ -380,6 +388,8 @@ typedef struct {
     ngx_http_retarget_campaign_t   campaign;
 
     ngx_http_retarget_page_conf_t  page;
+
+    ngx_http_retarget_overlay_conf_t  overlay;
 } ngx_http_retarget_loc_conf_t;
 
 

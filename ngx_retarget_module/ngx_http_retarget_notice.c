@@ -15,49 +15,96 @@
 
 
 /*
- * Plain HTML and CSS, no script and no external request.  The buttons
- * are forms posting to the control endpoints: a link prefetcher must not
- * be able to opt a visitor out, and forms work from the keyboard.
+ * Plain HTML and CSS; the script only enhances (Escape, see notice.h).
+ * The buttons are forms posting to the control endpoints: a link
+ * prefetcher must not be able to opt a visitor out, and forms work from
+ * the keyboard.  One line and its buttons (two rows on a phone): the
+ * first sentence says what happens, the rest is behind "Details", so
+ * that the notice covers little of the page and is never its largest
+ * text.  Its height is fixed by its layout (one line, px sizes, a
+ * min-height), and the notice publishes it as --rt-nh for the banner to
+ * stand above it; html's scroll-padding and padding keep the page's
+ * focused controls, and its end, clear of it.  It keeps to the banner's
+ * side (data-rt-side, retarget_banner_position), so that the banner,
+ * above it, lines up with it.  "all" resets keep the page's rules out,
+ * as in the banner.
  */
 static ngx_str_t  ngx_http_retarget_builtin_notice = ngx_string(
 "<div class=\"rt-notice\" role=\"region\" aria-label=\"Privacy notice\" "
-"style=\"position:fixed;left:1rem;right:1rem;bottom:1rem;z-index:2147483000;"
-"max-width:44rem;margin:0 auto;padding:1rem 1.25rem;border-radius:.5rem;"
-"background:#1f2933;color:#f5f7fa;font:15px/1.45 system-ui,sans-serif;"
-"box-shadow:0 4px 18px rgba(0,0,0,.3)\">"
-"<style>.rt-notice form{display:inline;margin:0}"
-".rt-notice button{font:inherit;cursor:pointer;margin:.5rem .5rem 0 0;"
-"padding:.35rem .9rem;border-radius:.3rem;border:1px solid #f5f7fa;"
+"data-rt-side=\"{{position}}\">"
+"<style>"
+":root{--rt-nh:80px}"
+"html{scroll-padding-bottom:var(--rt-bottom,calc(var(--rt-nh) + "
+"var(--rt-bh,0px)));padding-bottom:var(--rt-bottom,"
+"calc(var(--rt-nh) + var(--rt-bh,0px)))}"
+".rt-notice{all:initial;position:fixed;left:16px;right:16px;bottom:16px;"
+"z-index:2147483000;box-sizing:border-box;display:flex;flex-wrap:wrap;"
+"align-items:center;gap:8px 12px;max-width:44em;min-height:54px;"
+"margin:0 auto;"
+"padding:10px 16px;border-radius:8px;background:#1f2933;color:#f5f7fa;"
+"font:15px/1.45 system-ui,sans-serif;box-shadow:0 4px 18px #0000004d}"
+".rt-notice *{all:revert}"
+".rt-notice:not(:has(>.rt-sr)){visibility:hidden}"
+".rt-notice details{flex:1 1 0;min-width:0}"
+".rt-notice details[open]{flex-basis:100%;max-height:40vh;overflow:auto}"
+".rt-notice summary{display:flex;gap:.5em;align-items:baseline;"
+"cursor:pointer;list-style:none}"
+".rt-notice summary::-webkit-details-marker{display:none}"
+".rt-notice summary strong{min-width:0;overflow:hidden;"
+"text-overflow:ellipsis;white-space:nowrap}"
+".rt-notice summary span{flex:none;color:#b3ecff;text-decoration:underline}"
+".rt-notice summary span:after{content:\" \\25B8\"}"
+".rt-notice details[open] span:after{content:\" \\25BE\"}"
+".rt-notice p{margin:.5em 0 0}"
+".rt-notice form{display:inline;margin:0}"
+".rt-notice button{font:inherit;cursor:pointer;margin:0;"
+"padding:5px 14px;border-radius:5px;border:1px solid #f5f7fa;"
 "background:transparent;color:inherit}"
 ".rt-notice button.rt-primary{background:#f5f7fa;color:#1f2933}"
-".rt-notice button:focus-visible,.rt-notice a:focus-visible"
-"{outline:3px solid #7cc4fa;outline-offset:2px}"
-".rt-notice a{color:#b3ecff}</style>"
+".rt-notice a{color:#b3ecff}"
+".rt-notice :focus-visible{outline:3px solid #7cc4fa;outline-offset:2px}"
+"@media(min-width:768px){"
+".rt-notice[data-rt-side=bottom-right]{margin-right:0}"
+".rt-notice[data-rt-side=bottom-left]{margin-left:0}}"
+"@media(max-width:767px){"
+":root{--rt-nh:90px}"
+".rt-notice{left:0;right:0;bottom:0;min-height:84px;gap:8px 10px;"
+"padding:10px 12px;"
+"border-radius:12px 12px 0 0}"
+".rt-notice details{flex-basis:100%}}"
+"@media print{.rt-notice{display:none}}"
+"</style>"
 "{{#optin}}"
-"<p style=\"margin:0\"><strong>May this shop remember your visit?</strong> "
-"With your permission it sets a cookie ({{cookie_name}}) and records "
+"<details><summary><strong>May this shop remember your visit?</strong>"
+"<span>Details</span></summary>"
+"<p>With your permission it sets a cookie ({{cookie_name}}) and records "
 "the products you view and your cart, to remind you of them on later "
 "visits. The data stays with this shop, is shared with no one, and is "
-"deleted after {{retention_days}} days without a visit.</p>"
+"deleted after {{retention_days}} days without a visit.</p></details>"
 "<form method=\"post\" action=\"{{control}}optin?to={{return_to}}\">"
 "<button type=\"submit\" class=\"rt-primary\">Allow</button></form>"
-"<form method=\"post\" action=\"{{control}}optout?to={{return_to}}\">"
+"<form method=\"post\" action=\"{{control}}optout?to={{return_to}}\" "
+"data-rt-esc>"
 "<button type=\"submit\">No, thanks</button></form>"
 "{{/optin}}"
 "{{^optin}}"
-"<p style=\"margin:0\"><strong>This shop remembers your visit.</strong> "
-"A first-party cookie ({{cookie_name}}) lets it record the products you "
+"<details><summary><strong>This shop remembers your visit.</strong>"
+"<span>Details</span></summary>"
+"<p>A first-party cookie ({{cookie_name}}) lets it record the products you "
 "view and your cart, to remind you of them on later visits. The data "
 "stays with this shop, is shared with no one, and is deleted after "
 "{{retention_days}} days without a visit. You can opt out at any "
-"time.</p>"
-"<form method=\"post\" action=\"{{control}}ack?to={{return_to}}\">"
+"time.</p></details>"
+"<form method=\"post\" action=\"{{control}}ack?to={{return_to}}\" "
+"data-rt-esc>"
 "<button type=\"submit\" class=\"rt-primary\">OK</button></form>"
 "<form method=\"post\" action=\"{{control}}optout?to={{return_to}}\">"
 "<button type=\"submit\">Opt out</button></form>"
 "{{/optin}}"
 "{{#privacy_url}}<a href=\"{{privacy_url}}\">Privacy policy</a>"
 "{{/privacy_url}}"
+NGX_HTTP_RETARGET_OVERLAY_SCRIPT
+NGX_HTTP_RETARGET_OVERLAY_LIVE
 "</div>");
 
 
@@ -131,6 +178,10 @@ ngx_http_retarget_notice_render(ngx_http_request_t *r,
         || ngx_http_retarget_tpl_field_add(data, "return_to",
                                            ngx_http_retarget_tv_str,
                                            &to, 0) == NULL
+        || ngx_http_retarget_tpl_field_add(data, "position",
+                                           ngx_http_retarget_tv_str,
+                                           &rlcf->overlay.position, 0)
+           == NULL
         || ngx_http_retarget_tpl_field_add(data, "consent",
                                            ngx_http_retarget_tv_str,
                                            ngx_http_retarget_consent_name(

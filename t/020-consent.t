@@ -29,8 +29,8 @@ GET /index.html
 Accept: text/html
 --- response_headers_like
 Set-Cookie: ^rt_vid=
---- response_body_like: <h1>Shop</h1><div class="rt-notice" role="region" aria-label="Privacy notice".*This shop remembers your visit.*\(rt_vid\).*deleted after 30 days.*action="/retarget/ack\?to=/index.html".*action="/retarget/optout\?to=/index.html".*href="/privacy.html">Privacy policy</a></div></body></html>
---- response_body_unlike: <script
+--- response_body_like: <h1>Shop</h1><div class="rt-notice" role="region" aria-label="Privacy notice".*This shop remembers your visit.*\(rt_vid\).*deleted after 30 days.*action="/retarget/ack\?to=/index.html".*action="/retarget/optout\?to=/index.html".*href="/privacy.html">Privacy policy</a><script>\(function\(b\)\{.*</script><p class="rt-sr" role="status"[^>]*></p></div></body></html>
+--- response_body_unlike: <script(?!>\(function\(b\)\{var d=document,)
 
 === TEST 2: the notice tells the configured retention, cookie name and control prefix
 --- http_config

@@ -178,7 +178,9 @@ my $CLICK = "/retarget/click?v=banner&to=$CART";
               'A: the hostile item: a placeholder, no element from its name');
     is($d->{imgs_in_banner}, 1, 'A: one <img> in the banner (the mug)');
     is_deeply($d->{imgs_in_page}, ['/i/mug.svg'], 'A: no injected <img> in the page');
-    is($d->{scripts_in_banner}, 0, 'A: no <script> in the banner');
+    is_deeply($d->{scripts_in_banner}, ['overlay'],
+              'A: no <script> in the banner but its own (Escape)');
+    ok($s->{items_hidden}, 'A: the items are hidden until the summary is opened');
     is_deeply($d->{event_attrs}, [], 'A: no event handler attribute in the banner');
     is($d->{total}, 'Total 28.99', 'A: the total is 28.99');
     is_deeply($d->{page_styles}, { h2 => 'none rgb(31, 41, 51)', img_border => 'none' },

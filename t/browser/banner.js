@@ -101,7 +101,10 @@ async function bannerDom(page) {
             imgs_in_banner: n.querySelectorAll('img').length,
             imgs_in_page: [...document.querySelectorAll('img')]
                 .map((i) => i.getAttribute('src')),
-            scripts_in_banner: n.querySelectorAll('script').length,
+            // the overlay's own script (Escape, see notice.h) and nothing else
+            scripts_in_banner: [...n.querySelectorAll('script')].map((e) =>
+                /^\(function\(b\)\{var d=document,/.test(e.textContent)
+                    ? 'overlay' : e.outerHTML.slice(0, 60)),
             event_attrs: [...n.querySelectorAll('*')].flatMap((e) =>
                 [...e.attributes].filter((a) => /^on/i.test(a.name))
                     .map((a) => `${e.tagName}[${a.name}]`)),
@@ -133,6 +136,9 @@ async function waitForImages(page) {
 async function dismissByKeyboard(context, r) {
     const { page, region } =
         await openWithRegion(context, opt.base + PAGE, 'Your cart', r);
+    // the items are a <details> away: open them, as a visitor would
+    r.items_hidden = await page.locator(`${BANNER} li`).first().isHidden();
+    await region.locator('summary').click();
     await waitForImages(page);
     r.dom = await bannerDom(page);
     r.dismiss_buttons = await region

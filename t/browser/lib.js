@@ -167,11 +167,12 @@ function browserRun(spec) {
 
     // A fresh context (empty cookie jar) in which only 127.0.0.1 may be
     // reached: every request is recorded, anything else also as foreign,
-    // and fails.
-    async function newContext(browser) {
+    // and fails.  options: more of browser.newContext()'s (viewport...).
+    async function newContext(browser, options) {
         const context = await browser.newContext({
             viewport: { width: 1024, height: 700 },
             serviceWorkers: 'block',
+            ...options,
         });
         context.setDefaultTimeout(spec.stepMs);
         context.setDefaultNavigationTimeout(spec.stepMs);
