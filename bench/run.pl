@@ -97,6 +97,8 @@ my $CONNS   = env_int('BENCH_CONNECTIONS', 16, 1, 1000);
 my $THREADS = env_int('BENCH_THREADS', 1, 1, 16);
 my $EVENT   = $ENV{BENCH_EVENT} ? 1 : 0;
 my $KEEP    = $ENV{BENCH_KEEP} ? 1 : 0;
+my $HOLD    = env_int('BENCH_HOLD', 0, 0, 3600);
+my $PROFILE = $ENV{BENCH_PROFILE} // '';
 
 # Targets of issue 4, on a 2-core machine.
 my %TARGET = (
@@ -220,6 +222,7 @@ sub main {
     wait_redis_clients(scalar @MODULE_KEYS);  # (c), (d) linked to Redis
 
     check_responses();
+    hold() if $HOLD;
 
     print "\nwarm-up: ${WARMUP}s per variant\n" if $WARMUP;
     if ($WARMUP) {
@@ -260,6 +263,8 @@ sub main {
         @{ $V{$k} }{qw(round_trips cpu_unbatched)} =
             redis_round_trips($V{$k}, 200);
     }
+
+    profile($V{$_}) for grep { $V{$_} } split //, $PROFILE;
 
     check_error_logs();
     report();
@@ -1091,4 +1096,50 @@ sub write_file {
     open my $fh, '>', $path or die "bench: $path: $!\n";
     print {$fh} $text;
     close $fh or die "bench: $path: $!\n";
+}
+
+# BENCH_HOLD=SECONDS: the servers stay up, seeded and checked, for that
+# long before the measurement, to profile a worker by hand (perf record
+# -p, valgrind): the ports and pids are printed.
+sub hold {
+    printf "\nholding %ds: redis 127.0.0.1:%d (pid %d)\n", $HOLD,
+           $REDIS_PORT, $PIDS{redis};
+    for my $v (@VARIANTS) {
+        printf "  (%s) http://127.0.0.1:%d%s  worker %d  %s/%s\n",
+               $v->{key}, $v->{port}, $v->{path}, nginx_worker($v),
+               $TMP, $v->{name};
+    }
+    print "  Cookie: $COOKIE\n  Accept: $ACCEPT\n";
+    sleep $HOLD;
+}
+
+# BENCH_PROFILE=d (variant letters): after the rounds, one more wrk run
+# of each with `perf record -g` (cpu-clock: this VM has no hardware
+# counters) on its worker; the report prints the worker's own functions
+# (self time, % of the worker's samples) and the kernel's share.
+sub profile {
+    my ($v) = @_;
+    system('command -v perf >/dev/null 2>&1') == 0
+        or do { print "\nprofile: perf is not installed\n"; return };
+    my $worker = nginx_worker($v);
+    my $data = "$TMP/perf-$v->{key}.data";
+    my $pid = spawn('perf', 'record', '-q', '-e', 'cpu-clock', '-F', '4999',
+                    '-g', '-o', $data, '-p', $worker);
+    sleep 0.3;
+    my $res = wrk($v, $SECONDS);
+    kill 'INT', $pid;
+    waitpid($pid, 0);
+    my $out = capture('perf', 'report', '-i', $data, '--stdio',
+                      '--no-children', '--sort', 'dso,symbol', '-g', 'none',
+                      '--percent-limit', '0.7');
+    my @lines = grep { /^\s+\d+\.\d+%/ } split /\n/, $out;
+    my $kernel = 0;
+    for (split /\n/, capture('perf', 'report', '-i', $data, '--stdio',
+                             '--no-children', '--sort', 'dso', '-g', 'none')) {
+        $kernel += $1 if /^\s+([\d.]+)%\s+\[kernel/;
+    }
+    printf "\nprofile of (%s), %d requests (%.0f req/s under perf): "
+         . "kernel %.1f%%, top functions (self):\n", $v->{key},
+           $res->{requests}, $res->{rps}, $kernel;
+    print map { "  $_\n" } @lines[0 .. ($#lines < 29 ? $#lines : 29)];
 }
