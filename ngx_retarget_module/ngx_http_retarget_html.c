@@ -599,28 +599,30 @@ ngx_http_retarget_html_may_start(u_char *p, u_char *last)
 }
 
 
-/* whether the two bytes after the "<" at p may begin one of the tags */
+/*
+ * Whether the two bytes after the "<" at p may begin one of the tags:
+ * "</b", "<!-", "<sc", "<st", "<te", "<ti" (letters in any case).  Two
+ * table lookups, no branch on the page's bytes: a bit of the first
+ * table stands for a byte pair's first byte, the same bit of the second
+ * for the second bytes that may follow it.
+ */
+
+static u_char  ngx_http_retarget_html_pair1[256] = {
+    ['/'] = 1, ['!'] = 2, ['s'] = 4, ['S'] = 4, ['t'] = 8, ['T'] = 8
+};
+
+static u_char  ngx_http_retarget_html_pair2[256] = {
+    ['b'] = 1, ['B'] = 1, ['-'] = 2,
+    ['c'] = 4, ['C'] = 4, ['t'] = 4, ['T'] = 4,
+    ['e'] = 8, ['E'] = 8, ['i'] = 8, ['I'] = 8
+};
+
 
 static ngx_inline ngx_uint_t
 ngx_http_retarget_html_pair(u_char *p)
 {
-    u_char  b, c;
-
-    b = p[1];
-    c = p[2] | 0x20;
-
-    switch (b | 0x20) {
-    case '/':
-        return b == '/' && c == 'b';
-    case '!':
-        return b == '!' && p[2] == '-';
-    case 's':
-        return c == 'c' || c == 't';
-    case 't':
-        return c == 'e' || c == 'i';
-    }
-
-    return 0;
+    return ngx_http_retarget_html_pair1[p[1]]
+           & ngx_http_retarget_html_pair2[p[2]];
 }
 
 
