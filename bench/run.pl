@@ -60,6 +60,9 @@
 #                       shop's product location would; off by default: the
 #                       issue's (d) is a page view
 #   BENCH_KEEP=1        keep the temporary directory (configs, logs)
+#   BENCH_ACK=unsigned  the returning visitors' consent cookie unsigned, as
+#                       before issue 11: the notice then shows on their
+#                       pages too (an unsigned "ack" is no "ack")
 #   BENCH_PROFILE=d     after the rounds, one more run of these variants
 #                       under "perf record -g": the worker's top functions
 #   BENCH_HOLD=600      after the checks, keep the servers up that long
@@ -124,7 +127,14 @@ my %TARGET = (
 # signed with it here, as the module signs it.
 my $SECRET = 'bench-secret-not-for-production-0123456789';
 my $VID    = 'BenchReturningVisitor1';          # 22 of [A-Za-z0-9_-]
-my $COOKIE = 'rt_vid=' . signed_cookie($VID, $SECRET) . '; rt_vid_consent=ack';
+# The visitor acknowledged the notice: a signed "ack" (the module has
+# signed its consent cookie since issue 6; an unsigned "ack" is not one,
+# so the notice showed on every returning page, beside the banner, in
+# the runs before issue 11: BENCH_ACK=unsigned measures that again).
+my $ACK    = ($ENV{BENCH_ACK} // '') eq 'unsigned' ? 'ack'
+           : signed_consent('ack', $SECRET);
+my $COOKIE = 'rt_vid=' . signed_cookie($VID, $SECRET)
+           . "; rt_vid_consent=$ACK";
 
 # The returning visitor's cart.  None of these names is on page.html, so
 # finding one in a (d) response proves the banner was injected.
@@ -627,6 +637,9 @@ sub check_responses {
                 die "bench: (d) got a new visitor id: the signed cookie "
                   . "was not accepted\n";
             }
+            die "bench: ($v->{key}) showed the notice to a visitor who "
+              . "acknowledged it\n"
+                if $ACK ne 'ack' && index($body, 'class="rt-notice"') >= 0;
             $v->{banner} = index($body, $BANNER_MARK) >= 0;
             $note = $v->{banner}
                 ? 'cookie accepted, cart banner injected'
@@ -646,8 +659,8 @@ sub check_responses {
             $note .= $v->{key} eq 'e' ? ', product read from the page'
                                       : ', product event from literals';
         }
-        printf "  (%s) %-10s %6d bytes  %s\n", $v->{key}, $v->{name},
-               length($body), $note;
+        printf "  (%s) %-10s %6s bytes  %s\n", $v->{key}, $v->{name},
+               $v->{key} eq 'g' ? '-' : length($body), $note;
         $v->{bytes} = length($body);
     }
 }
@@ -1116,6 +1129,14 @@ sub signed_cookie {
     return "$vid." . encode_base64url(substr(hmac_sha256($vid, $secret), 0, 16));
 }
 
+sub signed_consent {
+    my ($choice, $secret) = @_;
+    # As t/lib/Test/Retarget/Redis.pm: "<choice>.<sig>", the HMAC over
+    # "consent:<choice>"
+    return "$choice." . encode_base64url(substr(hmac_sha256("consent:$choice",
+                                                            $secret), 0, 16));
+}
+
 sub sub_filter_banner {
     my $items = join '', map {
         my ($sku, $qty, $price, $name) = @$_;
@@ -1214,7 +1235,7 @@ sub mix_vid {
 
 sub mix_cookie {
     my ($vid) = @_;
-    return 'rt_vid=' . signed_cookie($vid, $SECRET) . '; rt_vid_consent=ack';
+    return 'rt_vid=' . signed_cookie($vid, $SECRET) . "; rt_vid_consent=$ACK";
 }
 
 # The returning visitors of (g): without a cart, two products viewed a
@@ -1339,11 +1360,9 @@ sub check_mix {
         my ($head, $body) = split /\r\n\r\n/, $raw, 2;
         my ($method, $path) = $head =~ /^(\S+) (\S+)/;
         my @cmd = ('curl', '-sS', '--max-time', '5', '-D', '-', '-X', $method);
-        for my $h (grep { !/^(Host|Content-Length):/ }
-                   (split /\r\n/, $head)[1 .. 1000])
-        {
-            push @cmd, '-H', $h if defined $h;
-        }
+        my (undef, @headers) = split /\r\n/, $head;
+        push @cmd, map { ('-H', $_) }
+                   grep { !/^(Host|Content-Length):/ } @headers;
         push @cmd, '--data-binary', $body if length $body;
         my $vid = $kind eq 'N' ? undef
                 : mix_vid($kind =~ /[BP]/ ? 'B' : 'C', 1);
