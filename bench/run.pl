@@ -776,8 +776,9 @@ sub resp_read {
 sub redis_snapshot {
     my $info = redis('INFO', 'all') // '';
     my %s = (cmds => {});
-    while ($info =~ /^cmdstat_([^:]+):calls=(\d+)/mg) {
+    while ($info =~ /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/mg) {
         $s{cmds}{$1} = $2;
+        $s{usec}{$1} = $3;
     }
     ($s{cpu_sys}) = $info =~ /^used_cpu_sys:([\d.]+)/m;
     ($s{cpu_user}) = $info =~ /^used_cpu_user:([\d.]+)/m;
@@ -803,6 +804,16 @@ sub add_redis_delta {
         # is between the two INFOs
         $d-- if $c eq 'hgetall';
         $v->{redis_cmds}{$c} += $d if $d;
+        next if $c eq 'hgetall';        # the snapshot's own is in it
+        $v->{redis_usec} += $after->{usec}{$c} - ($before->{usec}{$c} // 0);
+    }
+    # hgetall: the module's share, by calls
+    my $hg = $after->{cmds}{hgetall} // 0;
+    my $hg0 = $before->{cmds}{hgetall} // 0;
+    if ($hg > $hg0) {
+        $v->{redis_usec} += (($after->{usec}{hgetall} // 0)
+                             - ($before->{usec}{hgetall} // 0))
+                          * ($hg - $hg0 - 1) / ($hg - $hg0);
     }
     $v->{redis_cpu} += cpu_s($after) - cpu_s($before);
     my $shown = $v->{key} eq 'c' ? 'notices' : 'impressions';
@@ -935,6 +946,13 @@ EOF
                  $cmds->{$_} / $V{$k}{redis_requests} } @top) || 'none';
     }
     print "\n";
+    for my $k (@MODULE_KEYS) {
+        next unless $V{$k}{redis_requests};
+        printf "redis CPU per 1,000 requests (%s) in its commands (INFO "
+             . "commandstats usec): %.2f ms of %.2f ms\n", $k,
+               ($V{$k}{redis_usec} // 0) / $V{$k}{redis_requests},
+               $V{$k}{cpu_per_1k} // 0;
+    }
     for my $k (grep { $_ ne 'g' } @MODULE_KEYS) {
         printf "redis CPU per 1,000 pages (%s), one page at a time: %.2f ms "
              . "(under load: %.2f)\n", $k, $V{$k}{cpu_unbatched},
