@@ -124,6 +124,19 @@ static ngx_str_t  ngx_http_retarget_html_tags[] = {
 
 
 /*
+ * The tags (bits of h->alive) that "<" and a byte pair may begin, by the
+ * bit ngx_http_retarget_html_pair() gives the pair
+ */
+
+static ngx_uint_t  ngx_http_retarget_html_pair_tags[16] = {
+    [1] = 0x01,                 /* "</b": "</body" */
+    [2] = 0x02,                 /* "<!-": "<!--" */
+    [4] = 0x0c,                 /* "<sc", "<st": "<script", "<style" */
+    [8] = 0x30                  /* "<te", "<ti": "<textarea", "<title" */
+};
+
+
+/*
  * Scans [p, last), the next bytes of the page.  NGX_OK: the injection
  * point was found, *at is its "<" in this buffer, or NULL when it is the
  * first of the h->tail bytes the caller held back from earlier buffers.
@@ -152,8 +165,13 @@ ngx_http_retarget_html_scan(ngx_http_retarget_html_t *h, u_char *p,
                 break;
             }
 
+            /* the tags its two next bytes may begin, when they are here */
+
             h->state = ngx_http_retarget_html_tag;
-            h->alive = NGX_HTTP_RETARGET_HTML_IN_DATA;
+            h->alive = (last - q >= 3)
+                       ? ngx_http_retarget_html_pair_tags[
+                             ngx_http_retarget_html_pair(q)]
+                       : NGX_HTTP_RETARGET_HTML_IN_DATA;
             h->matched = 0;
             break;
 
