@@ -128,7 +128,7 @@ my %TARGET = (
 my $SECRET = 'bench-secret-not-for-production-0123456789';
 my $VID    = 'BenchReturningVisitor1';          # 22 of [A-Za-z0-9_-]
 # The visitor acknowledged the notice: a signed "ack" (the module has
-# signed its consent cookie since issue 6; an unsigned "ack" is not one,
+# signed its consent cookie since cf3975e; an unsigned "ack" is not one,
 # so the notice showed on every returning page, beside the banner, in
 # the runs before issue 11: BENCH_ACK=unsigned measures that again).
 my $ACK    = ($ENV{BENCH_ACK} // '') eq 'unsigned' ? 'ack'
