@@ -24,6 +24,13 @@
 #                   values given as literals in nginx.conf (the old way,
 #                   a catalogue exported into maps); (e) against (f) is
 #                   what reading the product from the page costs
+#   (g) mix         a shop's traffic, 20 requests in a fixed spread order:
+#                   6 new visitors (notice), 8 returning visitors without
+#                   a cart (200 of them, two products viewed a day ago:
+#                   a browse reminder), 3 with a cart (60 of them, as
+#                   (d)'s), 2 product pages read by the scanner (as (e)),
+#                   1 cart API call (POST, a cart_add from the JSON the
+#                   "shop" answers; here a fixed "return 200")
 #
 # (c), (d), (e) and (f) run the very same configuration (a shop with the
 # campaign on); only the request differs.  They share one private redis-server
@@ -48,18 +55,25 @@
 #   BENCH_WARMUP=2      seconds of warm-up per variant, not counted
 #   BENCH_CONNECTIONS=16, BENCH_THREADS=1   wrk -c / -t (bench/RESULTS.md
 #                       says why 16)
-#   BENCH_VARIANTS=ad   only these variants ((a) always runs)
+#   BENCH_VARIANTS=ad   only these variants ((a) always runs), of abcdefg
 #   BENCH_EVENT=1       also log a "product" event on the page (c, d), as a
 #                       shop's product location would; off by default: the
 #                       issue's (d) is a page view
 #   BENCH_KEEP=1        keep the temporary directory (configs, logs)
+#   BENCH_ACK=unsigned  the returning visitors' consent cookie unsigned, as
+#                       before issue 11: the notice then shows on their
+#                       pages too (an unsigned "ack" is no "ack")
+#   BENCH_PROFILE=d     after the rounds, one more run of these variants
+#                       under "perf record -g": the worker's top functions
+#   BENCH_HOLD=600      after the checks, keep the servers up that long
+#                       (ports, pids printed) to profile a worker by hand
 #   NGINX=/usr/sbin/nginx   MODULE=build/ngx_http_retarget_module.so
 #
 # Nothing under /etc/nginx is read: every nginx gets its own nginx.conf in
 # a temporary directory (-p prefix, -c, -e).  Processes are started as
 # this script's children and stopped by their pid at the end, on errors
 # and on Ctrl-C.  The run is bounded: about
-#   4 x WARMUP + ROUNDS x (4 x SECONDS + 2 x 1.2) + ~15 s  (~105 s default).
+#   7 x WARMUP + ROUNDS x (7 x SECONDS + 5 x 1.2) + ~20 s  (~200 s default).
 #
 # Exit status: 0 when the measurements could be taken (a missed target is
 # reported, not fatal), 1 when something broke (a server did not start, a
@@ -97,6 +111,8 @@ my $CONNS   = env_int('BENCH_CONNECTIONS', 16, 1, 1000);
 my $THREADS = env_int('BENCH_THREADS', 1, 1, 16);
 my $EVENT   = $ENV{BENCH_EVENT} ? 1 : 0;
 my $KEEP    = $ENV{BENCH_KEEP} ? 1 : 0;
+my $HOLD    = env_int('BENCH_HOLD', 0, 0, 3600);
+my $PROFILE = $ENV{BENCH_PROFILE} // '';
 
 # Targets of issue 4, on a 2-core machine.
 my %TARGET = (
@@ -111,7 +127,14 @@ my %TARGET = (
 # signed with it here, as the module signs it.
 my $SECRET = 'bench-secret-not-for-production-0123456789';
 my $VID    = 'BenchReturningVisitor1';          # 22 of [A-Za-z0-9_-]
-my $COOKIE = 'rt_vid=' . signed_cookie($VID, $SECRET) . '; rt_vid_consent=ack';
+# The visitor acknowledged the notice: a signed "ack" (the module has
+# signed its consent cookie since cf3975e; an unsigned "ack" is not one,
+# so the notice showed on every returning page, beside the banner, in
+# the runs before issue 11: BENCH_ACK=unsigned measures that again).
+my $ACK    = ($ENV{BENCH_ACK} // '') eq 'unsigned' ? 'ack'
+           : signed_consent('ack', $SECRET);
+my $COOKIE = 'rt_vid=' . signed_cookie($VID, $SECRET)
+           . "; rt_vid_consent=$ACK";
 
 # The returning visitor's cart.  None of these names is on page.html, so
 # finding one in a (d) response proves the banner was injected.
@@ -122,6 +145,16 @@ my @CART = (
     ['cast-iron-skillet-26', 1, '64.00', 'Cast Iron Skillet 26 cm'],
 );
 my $BANNER_MARK = 'Walnut Pepper Mill';
+
+# (g), a shop's mix of requests, per 20: 6 new visitors (N), 8 returning
+# visitors without a cart (B), 3 with a cart (C), 2 product pages read
+# by the scanner (P), 1 cart API call (A); bench/RESULTS.md says why.
+my %MIX = (N => 6, B => 8, C => 3, P => 2, A => 1);
+my $MIX_BROWSERS = 200;         # returning visitors without a cart
+my $MIX_CARTS    = 60;          # returning visitors with one
+my $MIX_API_REPLY = '{"item":{"id":"ln_bench1","sku":"walnut-pepper-mill",'
+                  . '"quantity":3,"name":"Walnut Pepper Mill",'
+                  . '"price":"39.50"}}';
 
 # (b)'s banner: a fixed ~1 KB block, about what a cart reminder weighs.
 my $SUB_BANNER = sub_filter_banner();
@@ -146,17 +179,21 @@ my @VARIANTS = (
     { key => 'f', name => 'literal', path => '/product-lit.html',
       what => '(e) without the scanner: the same page and product event, '
             . 'its values literals in nginx.conf' },
+    { key => 'g', name => 'mix',
+      what => 'a shop\'s mix: 30 % new visitors, 40 % returning without a '
+            . 'cart, 15 % with a cart, 10 % product pages read by the '
+            . 'scanner, 5 % cart API calls (bench/RESULTS.md)' },
 );
 $_->{path} //= '/product.html' for @VARIANTS;
 # BENCH_VARIANTS=ad: a subset, e.g. while working on (d); (a) always
 # runs, every ratio is to it.
-my $ONLY = $ENV{BENCH_VARIANTS} // 'abcdef';
-die "bench: BENCH_VARIANTS=$ONLY: letters from abcdef\n"
-    unless $ONLY =~ /^[abcdef]+$/;
+my $ONLY = $ENV{BENCH_VARIANTS} // 'abcdefg';
+die "bench: BENCH_VARIANTS=$ONLY: letters from abcdefg\n"
+    unless $ONLY =~ /^[abcdefg]+$/;
 @VARIANTS = grep { $_->{key} eq 'a' || index($ONLY, $_->{key}) >= 0 }
             @VARIANTS;
 my %V = map { $_->{key} => $_ } @VARIANTS;
-my @MODULE_KEYS = grep { $V{$_} } qw(c d e f);
+my @MODULE_KEYS = grep { $V{$_} } qw(c d e f g);
 
 my ($TMP, %PIDS, $REDIS_PORT, $CAMPAIGN, $EXIT, $RUNNING);
 
@@ -207,6 +244,10 @@ sub main {
 
     start_redis();
     seed_redis();
+    if ($V{g}) {
+        seed_mix();
+        write_file("$TMP/mix.lua", mix_lua($V{g}));
+    }
 
     $CAMPAIGN = @MODULE_KEYS ? campaign_supported() : 0;
 
@@ -220,6 +261,7 @@ sub main {
     wait_redis_clients(scalar @MODULE_KEYS);  # (c), (d) linked to Redis
 
     check_responses();
+    hold() if $HOLD;
 
     print "\nwarm-up: ${WARMUP}s per variant\n" if $WARMUP;
     if ($WARMUP) {
@@ -233,7 +275,7 @@ sub main {
     for my $round (1 .. $ROUNDS) {
         printf "round %d:", $round;
         for my $v (@VARIANTS) {
-            my $uses_redis = $v->{key} =~ /^[cdef]$/;
+            my $uses_redis = $v->{key} =~ /^[cdefg]$/;
             my $before = $uses_redis ? redis_snapshot() : undef;
             my $worker = nginx_worker($v);
             my @cpu0 = sched_ns($worker);
@@ -255,11 +297,14 @@ sub main {
         print "\n";
     }
 
-    # The page's round trips to Redis, from a slow probe (see there).
-    for my $k (@MODULE_KEYS) {
+    # The page's round trips to Redis, from a slow probe (see there);
+    # not for (g), whose requests differ.
+    for my $k (grep { $_ ne 'g' } @MODULE_KEYS) {
         @{ $V{$k} }{qw(round_trips cpu_unbatched)} =
             redis_round_trips($V{$k}, 200);
     }
+
+    profile($V{$_}) for grep { $V{$_} } split //, $PROFILE;
 
     check_error_logs();
     report();
@@ -404,7 +449,7 @@ sub nginx_conf {
     $campaign //= $CAMPAIGN;
     my $dir = "$TMP/$v->{name}";
     my $port = $v->{port} // 1;
-    my $module = $v->{key} =~ /^[cdef]$/;
+    my $module = $v->{key} =~ /^[cdefg]$/;
 
     my $c = '';
     $c .= "load_module $MODULE;\n" if $module;
@@ -445,6 +490,14 @@ EOF
 
     retarget_secret $SECRET;
     retarget_redis  127.0.0.1:$REDIS_PORT;
+
+    # (g)'s cart API: the line as the shop answers it, as in
+    # conf-examples/demo.conf
+    retarget_extract \$mix_qty   request  qty;
+    retarget_extract \$mix_line  response item.id;
+    retarget_extract \$mix_sku   response item.sku;
+    retarget_extract \$mix_name  response item.name;
+    retarget_extract \$mix_price response item.price;
 EOF
     }
 
@@ -503,6 +556,16 @@ EOF
         location /retarget/ {
             retarget_control;
         }
+
+        # (g): a shop's add-to-cart API, its JSON answer fixed here (the
+        # shop itself is not what is measured)
+        location = /api/cart/items {
+            default_type application/json;
+            return 200 '$MIX_API_REPLY';
+            retarget_event cart_add sku=\$mix_sku qty=\$mix_qty
+                           line=\$mix_line name=\$mix_name
+                           price=\$mix_price if=\$mix_line;
+        }
 EOF
     }
 
@@ -549,7 +612,10 @@ sub check_responses {
         die "bench: ($v->{key}) answered $status, not 200\n"
             unless $status == 200;
         my $note;
-        if ($v->{key} eq 'a') {
+        if ($v->{key} eq 'g') {
+            $note = check_mix($v);
+            ($status, $headers, $body) = (200, '', '');
+        } elsif ($v->{key} eq 'a') {
             die "bench: (a) did not serve page.html unchanged\n"
                 unless $body eq $plain;
             $note = 'the page, unchanged';
@@ -571,6 +637,9 @@ sub check_responses {
                 die "bench: (d) got a new visitor id: the signed cookie "
                   . "was not accepted\n";
             }
+            die "bench: ($v->{key}) showed the notice to a visitor who "
+              . "acknowledged it\n"
+                if $ACK ne 'ack' && index($body, 'class="rt-notice"') >= 0;
             $v->{banner} = index($body, $BANNER_MARK) >= 0;
             $note = $v->{banner}
                 ? 'cookie accepted, cart banner injected'
@@ -590,8 +659,8 @@ sub check_responses {
             $note .= $v->{key} eq 'e' ? ', product read from the page'
                                       : ', product event from literals';
         }
-        printf "  (%s) %-10s %6d bytes  %s\n", $v->{key}, $v->{name},
-               length($body), $note;
+        printf "  (%s) %-10s %6s bytes  %s\n", $v->{key}, $v->{name},
+               $v->{key} eq 'g' ? '-' : length($body), $note;
         $v->{bytes} = length($body);
     }
 }
@@ -629,7 +698,8 @@ sub check_error_logs {
 sub wrk {
     my ($v, $seconds) = @_;
     my @cmd = ('wrk', "-t$THREADS", "-c$CONNS", "-d${seconds}s",
-               '--timeout', '2s', '-s', "$TMP/report.lua",
+               '--timeout', '2s', '-s',
+               $v->{key} eq 'g' ? "$TMP/mix.lua" : "$TMP/report.lua",
                '-H', "Accept: $ACCEPT");
     push @cmd, '-H', "Cookie: $COOKIE" if $v->{key} =~ /^[def]$/;
     push @cmd, "http://127.0.0.1:$v->{port}$v->{path}";
@@ -706,8 +776,9 @@ sub resp_read {
 sub redis_snapshot {
     my $info = redis('INFO', 'all') // '';
     my %s = (cmds => {});
-    while ($info =~ /^cmdstat_([^:]+):calls=(\d+)/mg) {
+    while ($info =~ /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/mg) {
         $s{cmds}{$1} = $2;
+        $s{usec}{$1} = $3;
     }
     ($s{cpu_sys}) = $info =~ /^used_cpu_sys:([\d.]+)/m;
     ($s{cpu_user}) = $info =~ /^used_cpu_user:([\d.]+)/m;
@@ -733,6 +804,16 @@ sub add_redis_delta {
         # is between the two INFOs
         $d-- if $c eq 'hgetall';
         $v->{redis_cmds}{$c} += $d if $d;
+        next if $c eq 'hgetall';        # the snapshot's own is in it
+        $v->{redis_usec} += $after->{usec}{$c} - ($before->{usec}{$c} // 0);
+    }
+    # hgetall: the module's share, by calls
+    my $hg = $after->{cmds}{hgetall} // 0;
+    my $hg0 = $before->{cmds}{hgetall} // 0;
+    if ($hg > $hg0) {
+        $v->{redis_usec} += (($after->{usec}{hgetall} // 0)
+                             - ($before->{usec}{hgetall} // 0))
+                          * ($hg - $hg0 - 1) / ($hg - $hg0);
     }
     $v->{redis_cpu} += cpu_s($after) - cpu_s($before);
     my $shown = $v->{key} eq 'c' ? 'notices' : 'impressions';
@@ -838,7 +919,7 @@ sub report {
             sprintf('%.2f', $v->{p50}), sprintf('%.2f', $v->{p99}),
             sprintf('%.2f', $v->{ratio}), sprintf('%.1f', $v->{worker_us}),
             sprintf('%.0f', $v->{wait_pct}),
-            sprintf('%.1f', $v->{bytes} / 1024),
+            $v->{bytes} ? sprintf('%.1f', $v->{bytes} / 1024) : '-',
             map { defined $_ ? sprintf('%.2f', $_) : '-' }
                 $v->{cmds_per_req}, $v->{round_trips}, $v->{cpu_per_1k};
     }
@@ -866,6 +947,13 @@ EOF
     }
     print "\n";
     for my $k (@MODULE_KEYS) {
+        next unless $V{$k}{redis_requests};
+        printf "redis CPU per 1,000 requests (%s) in its commands (INFO "
+             . "commandstats usec): %.2f ms of %.2f ms\n", $k,
+               ($V{$k}{redis_usec} // 0) / $V{$k}{redis_requests},
+               $V{$k}{cpu_per_1k} // 0;
+    }
+    for my $k (grep { $_ ne 'g' } @MODULE_KEYS) {
         printf "redis CPU per 1,000 pages (%s), one page at a time: %.2f ms "
              . "(under load: %.2f)\n", $k, $V{$k}{cpu_unbatched},
                $V{$k}{cpu_per_1k} // 0;
@@ -873,7 +961,7 @@ EOF
     print "  (one page at a time, Redis sleeps between round trips and "
         . "each one wakes it:\n   on a VM that wake-up costs more than "
         . "the commands; see bench/RESULTS.md)\n" if @MODULE_KEYS;
-    for my $k (@MODULE_KEYS) {
+    for my $k (grep { $_ ne 'g' } @MODULE_KEYS) {
         my $v = $V{$k};
         next unless $v->{shown_of};
         my $pct = 100 * $v->{shown} / $v->{shown_of};
@@ -933,11 +1021,17 @@ EOF
              sprintf('%.2f ms', $d->{cpu_per_1k} // 0),
              ($d->{cpu_per_1k} // 0) <= $TARGET{cpu_per_1k}];
     }
-    print "\ntargets (issue 4), informational:\n" if @checks;
+    if (my $g = $V{g}) {
+        push @checks, [1, "(g) the mix, its ratio to (a)",
+            sprintf('%.2f x   (by worker CPU: %.2f x)', $g->{ratio},
+                    $plain->{worker_us} / $g->{worker_us}), undef];
+    }
+    print "\ntargets (issues 4, 11), informational:\n" if @checks;
     for my $c (@checks) {
         my ($real, $what, $value, $ok) = @$c;
         printf "  %-4s  %-44s %s\n",
-               $real ? ($ok ? 'PASS' : 'FAIL') : 'n/a', $what, $value;
+               !$real ? 'n/a' : !defined $ok ? '' : $ok ? 'PASS' : 'FAIL',
+               $what, $value;
     }
     print "  (d) showed no banner: the campaign is not in this build, so "
         . "(d) is not measured yet\n" if $V{d} && !$V{d}{banner};
@@ -1053,6 +1147,14 @@ sub signed_cookie {
     return "$vid." . encode_base64url(substr(hmac_sha256($vid, $secret), 0, 16));
 }
 
+sub signed_consent {
+    my ($choice, $secret) = @_;
+    # As t/lib/Test/Retarget/Redis.pm: "<choice>.<sig>", the HMAC over
+    # "consent:<choice>"
+    return "$choice." . encode_base64url(substr(hmac_sha256("consent:$choice",
+                                                            $secret), 0, 16));
+}
+
 sub sub_filter_banner {
     my $items = join '', map {
         my ($sku, $qty, $price, $name) = @$_;
@@ -1091,4 +1193,234 @@ sub write_file {
     open my $fh, '>', $path or die "bench: $path: $!\n";
     print {$fh} $text;
     close $fh or die "bench: $path: $!\n";
+}
+
+# BENCH_HOLD=SECONDS: the servers stay up, seeded and checked, for that
+# long before the measurement, to profile a worker by hand (perf record
+# -p, valgrind): the ports and pids are printed.
+sub hold {
+    printf "\nholding %ds: redis 127.0.0.1:%d (pid %d)\n", $HOLD,
+           $REDIS_PORT, $PIDS{redis};
+    for my $v (@VARIANTS) {
+        printf "  (%s) http://127.0.0.1:%d%s  worker %d  %s/%s\n",
+               $v->{key}, $v->{port}, $v->{path}, nginx_worker($v),
+               $TMP, $v->{name};
+    }
+    print "  Cookie: $COOKIE\n  Accept: $ACCEPT\n";
+    sleep $HOLD;
+}
+
+# BENCH_PROFILE=d (variant letters): after the rounds, one more wrk run
+# of each with `perf record -g` (cpu-clock: this VM has no hardware
+# counters) on its worker; the report prints the worker's own functions
+# (self time, % of the worker's samples) and the kernel's share.
+sub profile {
+    my ($v) = @_;
+    system('command -v perf >/dev/null 2>&1') == 0
+        or do { print "\nprofile: perf is not installed\n"; return };
+    my $worker = nginx_worker($v);
+    my $data = "$TMP/perf-$v->{key}.data";
+    my $pid = spawn('perf', 'record', '-q', '-e', 'cpu-clock', '-F', '4999',
+                    '-g', '-o', $data, '-p', $worker);
+    sleep 0.3;
+    my $res = wrk($v, $SECONDS);
+    kill 'INT', $pid;
+    waitpid($pid, 0);
+    my $out = capture('perf', 'report', '-i', $data, '--stdio',
+                      '--no-children', '--sort', 'dso,symbol', '-g', 'none',
+                      '--percent-limit', '0.7');
+    my @lines = grep { /^\s+\d+\.\d+%/ } split /\n/, $out;
+    my $kernel = 0;
+    for (split /\n/, capture('perf', 'report', '-i', $data, '--stdio',
+                             '--no-children', '--sort', 'dso', '-g', 'none')) {
+        $kernel += $1 if /^\s+([\d.]+)%\s+\[kernel/;
+    }
+    printf "\nprofile of (%s), %d requests (%.0f req/s under perf): "
+         . "kernel %.1f%%, top functions (self):\n", $v->{key},
+           $res->{requests}, $res->{rps}, $kernel;
+    print map { "  $_\n" } @lines[0 .. ($#lines < 29 ? $#lines : 29)];
+}
+
+
+# ------------------------------------------------------------------ (g) mix
+
+sub mix_vid {
+    my ($kind, $i) = @_;
+    # 22 of [A-Za-z0-9_-], as the module's ids
+    return $kind eq 'B' ? sprintf('BenchMixBrowse%08d', $i)
+                        : sprintf('BenchMixCart%010d', $i);
+}
+
+sub mix_cookie {
+    my ($vid) = @_;
+    return 'rt_vid=' . signed_cookie($vid, $SECRET) . "; rt_vid_consent=$ACK";
+}
+
+# The returning visitors of (g): without a cart, two products viewed a
+# day ago; with a cart, as (d)'s visitor.  One pipelined connection.
+sub seed_mix {
+    my $now = int(time);
+    my @cmds;
+    for my $i (1 .. $MIX_BROWSERS) {
+        my $meta = 'rt:{' . mix_vid('B', $i) . '}:meta';
+        my $seen = $now - 86400;
+        my @f = (first_seen => $seen - 9 * 86400, last_seen => $seen);
+        for my $line (@CART[0, 1]) {
+            my ($sku, undef, $price, $name) = @$line;
+            push @f, "v:$sku", join("\t", $seen * 1000, $price, $name,
+                                    "/img/$sku.jpg", "/product/$sku.html");
+        }
+        push @cmds, ['HSET', $meta, @f], ['EXPIRE', $meta, 30 * 86400];
+    }
+    my $updated = $now - 2 * 3600;
+    for my $i (1 .. $MIX_CARTS) {
+        my $vid = mix_vid('C', $i);
+        my $meta = "rt:{$vid}:meta";
+        my @f = (first_seen => $updated - 3 * 86400,
+                 last_seen => $updated, cart_updated => $updated);
+        my $n = 0;
+        for my $line (@CART) {
+            my ($sku, $qty, $price, $name) = @$line;
+            my $ms = ($updated - 60 * (@CART - $n++)) * 1000;
+            push @f, "c:$sku", join("\t", $ms, $qty, $price, $name,
+                                    "/img/$sku.jpg", "/product/$sku.html");
+        }
+        push @cmds, ['HSET', $meta, @f],
+                    ['HSET', "rt:{$vid}:cart",
+                     map { ($_->[0], $_->[1]) } @CART],
+                    ['ZADD', 'rt:carts', $updated, $vid],
+                    ['EXPIRE', $meta, 30 * 86400],
+                    ['EXPIRE', "rt:{$vid}:cart", 30 * 86400];
+    }
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+        PeerPort => $REDIS_PORT, Proto => 'tcp', Timeout => 2)
+        or die "bench: redis: $!\n";
+    binmode $s;
+    setsockopt($s, SOL_SOCKET, SO_RCVTIMEO, pack('l!l!', 5, 0));
+    print {$s} map {
+        my @a = @$_;
+        '*' . @a . "\r\n", map { '$' . length($_) . "\r\n$_\r\n" } @a
+    } @cmds;
+    resp_read($s) for @cmds;
+    close $s;
+}
+
+# The order of the kinds in 20 requests: each slot takes the kind
+# furthest behind its share, so that they are spread, not in blocks.
+sub mix_pattern {
+    my %used;
+    my @p;
+    for my $slot (1 .. 20) {
+        my ($best) = sort {
+            ($MIX{$b} * $slot / 20 - ($used{$b} // 0))
+                <=> ($MIX{$a} * $slot / 20 - ($used{$a} // 0)) || $a cmp $b
+        } keys %MIX;
+        $used{$best}++;
+        push @p, $best;
+    }
+    return @p;
+}
+
+# One raw request of a kind, the i-th visitor of its pool.
+sub mix_request {
+    my ($v, $kind, $i) = @_;
+    my $host = "Host: 127.0.0.1:$v->{port}\r\n";
+    my $nav = "Accept: $ACCEPT\r\n";
+    if ($kind eq 'N') {
+        return "GET /product.html HTTP/1.1\r\n$host$nav\r\n";
+    }
+    if ($kind eq 'B' || $kind eq 'P') {
+        my $path = $kind eq 'B' ? '/product.html' : '/product-woo.html';
+        my $c = mix_cookie(mix_vid('B', 1 + $i % $MIX_BROWSERS));
+        return "GET $path HTTP/1.1\r\n$host${nav}Cookie: $c\r\n\r\n";
+    }
+    my $c = mix_cookie(mix_vid('C', 1 + $i % $MIX_CARTS));
+    if ($kind eq 'C') {
+        return "GET /product.html HTTP/1.1\r\n$host${nav}Cookie: $c\r\n\r\n";
+    }
+    my $body = '{"sku":"walnut-pepper-mill","qty":1}';
+    return "POST /api/cart/items HTTP/1.1\r\n$host"
+         . "Accept: application/json\r\nContent-Type: application/json\r\n"
+         . "Content-Length: " . length($body) . "\r\nCookie: $c\r\n\r\n$body";
+}
+
+# wrk's script for (g): 2,000 requests, built here, sent in turn.
+sub mix_lua {
+    my ($v) = @_;
+    my @pattern = mix_pattern();
+    my %next;
+    my @reqs;
+    for my $n (0 .. 1999) {
+        my $kind = $pattern[$n % @pattern];
+        my $i = $next{$kind}++;
+        (my $q = mix_request($v, $kind, $i)) =~ s/(["\\])/\\$1/g;
+        $q =~ s/\r/\\r/g;
+        $q =~ s/\n/\\n/g;
+        push @reqs, qq("$q");
+    }
+    return "-- written by bench/run.pl: (g)'s requests, in turn\n"
+         . "local reqs = {\n" . join(",\n", @reqs) . "\n}\n"
+         . "local i = 0\n"
+         . "request = function()\n"
+         . "  i = i % #reqs + 1\n"
+         . "  return reqs[i]\n"
+         . "end\n"
+         . wrk_report_lua();
+}
+
+# One request of each kind, looked at.
+sub check_mix {
+    my ($v) = @_;
+    my $plain = read_file("$BENCH/page.html");
+    my %got;
+    for my $kind (qw(N B C P A)) {
+        my $raw = mix_request($v, $kind, 0);
+        my ($head, $body) = split /\r\n\r\n/, $raw, 2;
+        my ($method, $path) = $head =~ /^(\S+) (\S+)/;
+        my @cmd = ('curl', '-sS', '--max-time', '5', '-D', '-', '-X', $method);
+        my (undef, @headers) = split /\r\n/, $head;
+        push @cmd, map { ('-H', $_) }
+                   grep { !/^(Host|Content-Length):/ } @headers;
+        push @cmd, '--data-binary', $body if length $body;
+        my $vid = $kind eq 'N' ? undef
+                : mix_vid($kind =~ /[BP]/ ? 'B' : 'C', 1);
+        my $qty = $vid ? redis('HGET', "rt:{$vid}:cart", 'walnut-pepper-mill')
+                       : undef;
+        redis('DEL', "rt:{$vid}:viewed") if $kind eq 'P';
+        push @cmd, "http://127.0.0.1:$v->{port}$path";
+        my $out = capture(@cmd);
+        my ($h, $b) = split /\r\n\r\n/, $out, 2;
+        my ($status) = ($h // '') =~ m{^HTTP/\S+ (\d+)};
+        die "bench: (g) $kind $path answered " . ($status // 'nothing')
+          . ", not 200\n" unless ($status // 0) == 200;
+        $b //= '';
+        if ($kind eq 'N') {
+            die "bench: (g) a new visitor got no cookie or no notice\n"
+                unless $h =~ /^set-cookie:\s*rt_vid=/mi
+                       && length($b) > length($plain);
+        } elsif ($kind eq 'C') {
+            die "bench: (g) a visitor with a cart got no cart banner\n"
+                unless index($b, $BANNER_MARK) >= 0;
+        } elsif ($kind eq 'B') {
+            $got{browse} = length($b) > length($plain) ? 'a reminder'
+                                                       : 'no reminder';
+        }
+        if ($kind eq 'P' || $kind eq 'A') {
+            sleep 0.2;
+        }
+        if ($kind eq 'P') {
+            my $viewed = redis('LRANGE', "rt:{$vid}:viewed", 0, 0);
+            die "bench: (g) the product page logged no product event\n"
+                unless ref $viewed
+                       && ($viewed->[0] // '') eq 'stoneware-mug-sand';
+        }
+        if ($kind eq 'A') {
+            my $now = redis('HGET', "rt:{$vid}:cart", 'walnut-pepper-mill');
+            die "bench: (g) the cart API call logged no cart_add ("
+              . ($qty // 'none') . ' -> ' . ($now // 'none') . ")\n"
+                unless ($now // 0) == ($qty // 0) + 1;
+        }
+    }
+    return "N cookie + notice, B $got{browse}, C banner, P product event, "
+         . "A cart_add";
 }

@@ -37,10 +37,11 @@
  * raw text elements (xmp, iframe, noembed, noframes, noscript,
  * plaintext), and bogus comments ("<!x>", "<?x>").
  *
- * The fast paths: in data, SSE2 looks at 16 positions at once for a "<"
- * followed by a byte pair only those tags begin with ("/b", "!-", "sc",
- * "st", "te", "ti", in any case); in raw text for "</" and the end tag's
- * first letter; in comments memchr() looks for "-".
+ * The fast paths: in data, SSE2 looks at 32 positions at once for "<",
+ * and only a "<" followed by a byte pair those tags begin with ("/b",
+ * "!-", "sc", "st", "te", "ti", in any case) is looked at further; in
+ * raw text SSE2 looks for "</" and the end tag's first letter; in
+ * comments memchr() looks for "-".
  */
 
 
@@ -103,6 +104,7 @@ static void ngx_http_retarget_html_enter(ngx_http_retarget_html_t *h,
     ngx_uint_t i, u_char c);
 static u_char *ngx_http_retarget_html_data_next(u_char *p, u_char *last);
 static ngx_uint_t ngx_http_retarget_html_may_start(u_char *p, u_char *last);
+static ngx_inline ngx_uint_t ngx_http_retarget_html_pair(u_char *p);
 static u_char *ngx_http_retarget_html_raw_next(u_char *p, u_char *last,
     u_char first);
 
@@ -118,6 +120,19 @@ static ngx_str_t  ngx_http_retarget_html_tags[] = {
     ngx_string("</style"),
     ngx_string("</textarea"),
     ngx_string("</title")
+};
+
+
+/*
+ * The tags (bits of h->alive) that "<" and a byte pair may begin, by the
+ * bit ngx_http_retarget_html_pair() gives the pair
+ */
+
+static ngx_uint_t  ngx_http_retarget_html_pair_tags[16] = {
+    [1] = 0x01,                 /* "</b": "</body" */
+    [2] = 0x02,                 /* "<!-": "<!--" */
+    [4] = 0x0c,                 /* "<sc", "<st": "<script", "<style" */
+    [8] = 0x30                  /* "<te", "<ti": "<textarea", "<title" */
 };
 
 
@@ -150,8 +165,13 @@ ngx_http_retarget_html_scan(ngx_http_retarget_html_t *h, u_char *p,
                 break;
             }
 
+            /* the tags its two next bytes may begin, when they are here */
+
             h->state = ngx_http_retarget_html_tag;
-            h->alive = NGX_HTTP_RETARGET_HTML_IN_DATA;
+            h->alive = (last - q >= 3)
+                       ? ngx_http_retarget_html_pair_tags[
+                             ngx_http_retarget_html_pair(q)]
+                       : NGX_HTTP_RETARGET_HTML_IN_DATA;
             h->matched = 0;
             break;
 
@@ -528,54 +548,47 @@ ngx_http_retarget_html_enter(ngx_http_retarget_html_t *h, ngx_uint_t i,
 }
 
 
-/* the next "<" from p on that may begin one of the tags looked for */
+/*
+ * The next "<" from p on that may begin one of the tags looked for.
+ *
+ * SSE2 finds the "<" of 32 bytes at once; each is then tested alone.  A
+ * page has a "<" every 30 bytes or so, almost none of them one of these
+ * tags, and a test of its two next bytes costs less than testing all 16
+ * positions of a block for the six byte pairs whenever one "<" is in it
+ * (callgrind, bench/page.html: 38 K instructions a page before, see
+ * bench/RESULTS.md for after).
+ */
 
 static u_char *
 ngx_http_retarget_html_data_next(u_char *p, u_char *last)
 {
 #if (defined __SSE2__)
+    u_char    *q;
     unsigned   m;
-    __m128i    a, b, c, b2, c2, lt, x;
+    __m128i    lt, a, b;
 
-    while (last - p >= 18) {
-        a = _mm_loadu_si128((__m128i *) p);
-        lt = _mm_cmpeq_epi8(a, _mm_set1_epi8('<'));
+    lt = _mm_set1_epi8('<');
 
-        if (_mm_movemask_epi8(lt) == 0) {
-            p += 16;
-            continue;
+    /* 34: the two bytes after a "<" at p + 31 are read too */
+
+    while (last - p >= 34) {
+        a = _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) p), lt);
+        b = _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) (p + 16)), lt);
+
+        m = (unsigned) _mm_movemask_epi8(a)
+            | ((unsigned) _mm_movemask_epi8(b) << 16);
+
+        while (m) {
+            q = p + __builtin_ctz(m);
+
+            if (ngx_http_retarget_html_pair(q)) {
+                return q;
+            }
+
+            m &= m - 1;
         }
 
-        b = _mm_loadu_si128((__m128i *) (p + 1));
-        c = _mm_loadu_si128((__m128i *) (p + 2));
-        b2 = _mm_or_si128(b, _mm_set1_epi8(0x20));
-        c2 = _mm_or_si128(c, _mm_set1_epi8(0x20));
-
-        /* "</b", "<!-", "<sc", "<st", "<te", "<ti" */
-
-        x = _mm_or_si128(
-                _mm_and_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('/')),
-                              _mm_cmpeq_epi8(c2, _mm_set1_epi8('b'))),
-                _mm_and_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('!')),
-                              _mm_cmpeq_epi8(c, _mm_set1_epi8('-'))));
-
-        x = _mm_or_si128(x,
-                _mm_and_si128(_mm_cmpeq_epi8(b2, _mm_set1_epi8('s')),
-                    _mm_or_si128(_mm_cmpeq_epi8(c2, _mm_set1_epi8('c')),
-                                 _mm_cmpeq_epi8(c2, _mm_set1_epi8('t')))));
-
-        x = _mm_or_si128(x,
-                _mm_and_si128(_mm_cmpeq_epi8(b2, _mm_set1_epi8('t')),
-                    _mm_or_si128(_mm_cmpeq_epi8(c2, _mm_set1_epi8('e')),
-                                 _mm_cmpeq_epi8(c2, _mm_set1_epi8('i')))));
-
-        m = _mm_movemask_epi8(_mm_and_si128(lt, x));
-
-        if (m) {
-            return p + __builtin_ctz(m);
-        }
-
-        p += 16;
+        p += 32;
     }
 #endif
 
@@ -595,32 +608,39 @@ ngx_http_retarget_html_data_next(u_char *p, u_char *last)
 }
 
 
-/* the scalar twin of the SSE2 test above; true too near the end */
+/* whether the "<" at p may begin one of the tags; true too near the end */
 
 static ngx_uint_t
 ngx_http_retarget_html_may_start(u_char *p, u_char *last)
 {
-    u_char  b, c;
+    return (last - p < 3) ? 1 : ngx_http_retarget_html_pair(p);
+}
 
-    if (last - p < 3) {
-        return 1;
-    }
 
-    b = p[1];
-    c = p[2] | 0x20;
+/*
+ * Whether the two bytes after the "<" at p may begin one of the tags:
+ * "</b", "<!-", "<sc", "<st", "<te", "<ti" (letters in any case).  Two
+ * table lookups, no branch on the page's bytes: a bit of the first
+ * table stands for a byte pair's first byte, the same bit of the second
+ * for the second bytes that may follow it.
+ */
 
-    switch (b | 0x20) {
-    case '/':
-        return b == '/' && c == 'b';
-    case '!':
-        return b == '!' && p[2] == '-';
-    case 's':
-        return c == 'c' || c == 't';
-    case 't':
-        return c == 'e' || c == 'i';
-    }
+static u_char  ngx_http_retarget_html_pair1[256] = {
+    ['/'] = 1, ['!'] = 2, ['s'] = 4, ['S'] = 4, ['t'] = 8, ['T'] = 8
+};
 
-    return 0;
+static u_char  ngx_http_retarget_html_pair2[256] = {
+    ['b'] = 1, ['B'] = 1, ['-'] = 2,
+    ['c'] = 4, ['C'] = 4, ['t'] = 4, ['T'] = 4,
+    ['e'] = 8, ['E'] = 8, ['i'] = 8, ['I'] = 8
+};
+
+
+static ngx_inline ngx_uint_t
+ngx_http_retarget_html_pair(u_char *p)
+{
+    return ngx_http_retarget_html_pair1[p[1]]
+           & ngx_http_retarget_html_pair2[p[2]];
 }
 
 

@@ -39,6 +39,7 @@
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_escape.h"
 #include "ngx_http_retarget_reply.h"
+#include "ngx_http_retarget_resp.h"
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -990,8 +991,9 @@ ngx_http_retarget_redis_write(ngx_http_retarget_redis_t *rds, int argc,
     if (rds->state == ngx_http_retarget_link_up && rds->ac != NULL
         && rds->hold == 0)
     {
-        if (redisAsyncCommandArgv(rds->ac, ngx_http_retarget_redis_write_done,
-                                  rds, argc, argv, argvlen)
+        if (ngx_http_retarget_resp_command(rds->ac,
+                                           ngx_http_retarget_redis_write_done,
+                                           rds, argc, argv, argvlen)
             != REDIS_OK)
         {
             rds->stats.dropped++;
@@ -1292,8 +1294,9 @@ ngx_http_retarget_redis_ask(ngx_http_retarget_redis_t *rds, int argc,
         return NGX_OK;
     }
 
-    if (redisAsyncCommandArgv(rds->ac, ngx_http_retarget_redis_read_done, rd,
-                              argc, argv, argvlen)
+    if (ngx_http_retarget_resp_command(rds->ac,
+                                       ngx_http_retarget_redis_read_done, rd,
+                                       argc, argv, argvlen)
         != REDIS_OK)
     {
         ngx_free(rd);

@@ -170,23 +170,19 @@ ngx_http_retarget_reply_string(const redisReadTask *task, char *str,
         return NULL;
     }
 
+    /* the string right after the object, in the same allocation */
+
     r = ngx_http_retarget_reply_new(task, task->type, len + 1);
     if (r == NULL) {
         return NULL;
     }
 
-    r->str = ngx_alloc(len + 1, g->log);
-    if (r->str == NULL) {
-        ngx_free(r);
-        return NULL;
-    }
-
+    r->str = (char *) (r + 1);
     ngx_memcpy(r->str, str, len);
     r->str[len] = '\0';
     r->len = len;
 
     if (ngx_http_retarget_reply_attach(task, r) != NGX_OK) {
-        ngx_free(r->str);
         ngx_free(r);
         return NULL;
     }
@@ -226,6 +222,8 @@ ngx_http_retarget_reply_array(const redisReadTask *task, int elements)
         return NULL;
     }
 
+    /* the elements' slots right after the object, in the same allocation */
+
     r = ngx_http_retarget_reply_new(task, REDIS_REPLY_ARRAY,
                                     (size_t) elements * sizeof(redisReply *));
     if (r == NULL) {
@@ -233,18 +231,13 @@ ngx_http_retarget_reply_array(const redisReadTask *task, int elements)
     }
 
     if (elements) {
-        r->element = ngx_calloc((size_t) elements * sizeof(redisReply *),
-                                g->log);
-        if (r->element == NULL) {
-            ngx_free(r);
-            return NULL;
-        }
+        r->element = (redisReply **) (r + 1);
+        ngx_memzero(r->element, (size_t) elements * sizeof(redisReply *));
     }
 
     r->elements = elements;
 
     if (ngx_http_retarget_reply_attach(task, r) != NGX_OK) {
-        ngx_free(r->element);
         ngx_free(r);
         return NULL;
     }
@@ -307,30 +300,12 @@ ngx_http_retarget_reply_free(void *obj)
         return;
     }
 
-    switch (r->type) {
+    /* an array's slots and a string are in the object's allocation */
 
-    case REDIS_REPLY_ARRAY:
-        if (r->element != NULL) {
-            for (i = 0; i < r->elements; i++) {
-                ngx_http_retarget_reply_free(r->element[i]);
-            }
-
-            ngx_free(r->element);
+    if (r->type == REDIS_REPLY_ARRAY && r->element != NULL) {
+        for (i = 0; i < r->elements; i++) {
+            ngx_http_retarget_reply_free(r->element[i]);
         }
-
-        break;
-
-    case REDIS_REPLY_STRING:
-    case REDIS_REPLY_STATUS:
-    case REDIS_REPLY_ERROR:
-        if (r->str != NULL) {
-            ngx_free(r->str);
-        }
-
-        break;
-
-    default:
-        break;
     }
 
     ngx_free(r);
@@ -378,7 +353,14 @@ ngx_http_retarget_reply_new(const redisReadTask *task, int type,
 
     g->size += cost;
 
-    r = ngx_alloc(sizeof(redisReply), g->log);
+    /*
+     * What the object holds (a string, an array's slots) is allocated
+     * with it, "extra" bytes after it: one malloc() and one free() an
+     * element, not two (callgrind, bench (d): the HGETALL of the page
+     * made 29 objects, 58 allocations)
+     */
+
+    r = ngx_alloc(cost, g->log);
     if (r == NULL) {
         return NULL;
     }

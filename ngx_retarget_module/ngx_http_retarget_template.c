@@ -1191,10 +1191,25 @@ ngx_http_retarget_tpl_truthy(ngx_http_retarget_tfield_t *f)
 }
 
 
+/*
+ * The bytes each byte adds when escaped: a table, and runs of bytes that
+ * stay as they are copied at once (callgrind, bench (d): 13 K
+ * instructions a page for the two passes with a switch per byte).
+ */
+
+static u_char  ngx_http_retarget_escape_extra[256] = {
+    ['&'] = sizeof("&amp;") - 2,
+    ['<'] = sizeof("&lt;") - 2,
+    ['>'] = sizeof("&gt;") - 2,
+    ['"'] = sizeof("&quot;") - 2,
+    ['\''] = sizeof("&#39;") - 2
+};
+
+
 size_t
 ngx_http_retarget_escape_html(u_char *dst, u_char *src, size_t size)
 {
-    u_char  *p, *last;
+    u_char  *p, *last, *run;
     size_t   len;
 
     last = src + size;
@@ -1203,29 +1218,7 @@ ngx_http_retarget_escape_html(u_char *dst, u_char *src, size_t size)
         len = size;
 
         while (src < last) {
-
-            switch (*src++) {
-
-            case '&':
-                len += sizeof("&amp;") - 2;
-                break;
-
-            case '<':
-            case '>':
-                len += sizeof("&lt;") - 2;
-                break;
-
-            case '"':
-                len += sizeof("&quot;") - 2;
-                break;
-
-            case '\'':
-                len += sizeof("&#39;") - 2;
-                break;
-
-            default:
-                break;
-            }
+            len += ngx_http_retarget_escape_extra[*src++];
         }
 
         return len;
@@ -1235,7 +1228,19 @@ ngx_http_retarget_escape_html(u_char *dst, u_char *src, size_t size)
 
     while (src < last) {
 
-        switch (*src) {
+        run = src;
+
+        while (src < last && ngx_http_retarget_escape_extra[*src] == 0) {
+            src++;
+        }
+
+        p = ngx_cpymem(p, run, src - run);
+
+        if (src == last) {
+            break;
+        }
+
+        switch (*src++) {
 
         case '&':
             p = ngx_cpymem(p, "&amp;", sizeof("&amp;") - 1);
@@ -1253,16 +1258,10 @@ ngx_http_retarget_escape_html(u_char *dst, u_char *src, size_t size)
             p = ngx_cpymem(p, "&quot;", sizeof("&quot;") - 1);
             break;
 
-        case '\'':
+        default: /* '\'' */
             p = ngx_cpymem(p, "&#39;", sizeof("&#39;") - 1);
             break;
-
-        default:
-            *p++ = *src;
-            break;
         }
-
-        src++;
     }
 
     return p - dst;
