@@ -527,7 +527,7 @@ EOF
         # their defaults (30m, 14d); the cart is 2 hours old.
         $c .= <<"EOF" if $campaign;
         retarget_campaign on;
-        retarget_frequency 1000000000 1d;
+        retarget_frequency 1000000000 1d pages=1000000000;
 EOF
         $c .= "\n        location / {\n";
         $c .= <<"EOF" if $EVENT;
