@@ -252,16 +252,19 @@ ngx_http_retarget_banner_data(ngx_http_request_t *r,
 
     count.len = ngx_sprintf(count.data, "%L", ctx->cart_count) - count.data;
 
-    /* the main link: the configured page, or the first item's */
+    /*
+     * The main link: the configured page (the cart), or the first item's;
+     * a browse reminder's goes to the product first, as the cart page of
+     * link= would only say that the cart is empty
+     */
 
     link = bn->link;
+    it = bn->browse ? bn->viewed->elts : bn->cart->elts;
 
-    if (link.len == 0) {
-        it = bn->browse ? bn->viewed->elts : bn->cart->elts;
-
-        if (ngx_http_retarget_same_site_path(&it[0].url)) {
-            link = it[0].url;
-        }
+    if ((link.len == 0 || bn->browse)
+        && ngx_http_retarget_same_site_path(&it[0].url))
+    {
+        link = it[0].url;
     }
 
     if (ngx_http_retarget_click_url(r, ctx, &link, &click) != NGX_OK

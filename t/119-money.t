@@ -62,6 +62,7 @@ sub msection {
     my %pages = ('tpl/all.tpl' => $TPL);
     $pages{substr($_->[0], 1)} = $PAGE for @LOCATIONS;
     $pages{"custom/$_/page.html"} = $PAGE for qw(us jp none);
+    $pages{"linked/page.html"} = $PAGE;
     section($name, { http_config => campaign_http(), config => q{
         retarget on;
         retarget_frequency 100 1d;
@@ -74,6 +75,7 @@ sub msection {
         location /ch/ { retarget_currency CHF; }
         location /xyz/ { retarget_currency XYZ; }
         location /plain/ { retarget_currency off; }
+        location /linked/ { retarget_campaign on link=/cart.html; }
         location /custom/ {
             retarget_variant fancy 1 $TEST_NGINX_HTML_DIR/tpl/all.tpl;
             location /custom/us/ { retarget_currency USD; }
@@ -181,7 +183,8 @@ msection('singular and plural, a line without a price', sub {
          'c:MUG' => cart_line(ms => ($now - 2 * $H) * 1000, qty => 2,
                               price => '', name => 'Mug'));
     seed($V1, 'v:HAT' => view_line(ms => ($now - 2 * $H) * 1000,
-                                   price => '5', name => 'Hat'));
+                                   price => '5', name => 'Hat',
+                                   url => '/p/hat'));
     seed($V2, 'v:HAT' => view_line(ms => ($now - 2 * $H) * 1000,
                                    price => '5', name => 'Hat'),
               'v:CAP' => view_line(ms => ($now - 3 * $H) * 1000,
@@ -200,6 +203,15 @@ msection('singular and plural, a line without a price', sub {
     my $b = banner_of(page($V1, uri => '/us/page.html')->{body}) // '';
     like($b, qr{<h2>Still thinking about this one\?</h2>}, 'one viewed: "this one"');
     like($b, qr{>Hat</a><small>\$5\.00</small></div>}, 'one viewed: its price, $5.00');
+
+    # the main link: a cart reminder's to link=, a browse reminder's to
+    # the product (the cart page would say that the cart is empty)
+    $b = banner_of(page($V1, uri => '/linked/page.html')->{body}) // '';
+    like($b, qr{<a class="rt-banner-cta" href="/retarget/click\?v=banner&amp;to=/p/hat">Take another look</a>},
+         'one viewed, link=/cart.html: the main link goes to the product');
+    $b = banner_of(page($ONE, uri => '/linked/page.html')->{body}) // '';
+    like($b, qr{<a class="rt-banner-cta" href="/retarget/click\?v=banner&amp;to=/cart\.html">View your cart</a>},
+         'a cart, link=/cart.html: the main link goes to the cart');
 
     $b = banner_of(page($V2, uri => '/us/page.html')->{body}) // '';
     like($b, qr{<h2>Still thinking about these\?</h2>}, 'two viewed: "these"');
