@@ -1,0 +1,177 @@
+'use strict';
+// Every shipped template as a visitor sees it, run by
+// t/093-browser-templates.t.
+//
+//   node t/browser/templates.js --base http://127.0.0.1:PORT --out DIR \
+//       --shots DIR --cases FILE
+//
+// FILE is a JSON array of cases written by the .t file:
+//   { "name": "builtin-cart3-EUR", "path": "/builtin/EUR/shop.html",
+//     "vid": "RT_VID_COOKIE" or "", "consent": "CONSENT_COOKIE" or "" }
+// Each case is loaded at desktop (1280x800) and phone (390x844) size, each
+// time in a fresh context holding only the case's cookies.  Recorded for
+// each: the status, the text the visitor sees of everything the module
+// injected (every node after the shop's <main id="shop">: innerText of
+// the elements, and any bare text, which is stray), each injected
+// element's box and the text of its parts that fall outside the viewport,
+// and a screenshot (--shots/templates-NAME-VIEWPORT.png).
+// Prints one JSON line on stdout (t/browser/lib.js).
+
+const fs = require('fs');
+
+const STEP_MS = 10000;
+const VIEWPORTS = {
+    desktop: { width: 1280, height: 800 },
+    phone: { width: 390, height: 844 },
+};
+
+const run = require('./lib').browserRun({
+    args: { base: 'URL', out: 'DIR', shots: 'DIR', cases: 'FILE' },
+    totalMs: 170000,
+    launchMs: 30000,
+    stepMs: STEP_MS,
+    result: {
+        dialogs: [],        // alert/confirm/prompt opened by any page
+        page_errors: [],    // uncaught exceptions of the pages' scripts
+        screenshots: [],
+    },
+});
+const { opt, result } = run;
+
+const cases = JSON.parse(fs.readFileSync(opt.cases, 'utf8'));
+
+async function caseContext(browser, c) {
+    const context = await run.newContext(browser);
+    const cookies = [];
+    if (c.vid)
+        cookies.push({ name: 'rt_vid', value: c.vid, url: opt.base,
+                       httpOnly: true, sameSite: 'Lax' });
+    if (c.consent)
+        cookies.push({ name: 'rt_vid_consent', value: c.consent,
+                       url: opt.base, sameSite: 'Lax' });
+    if (cookies.length)
+        await context.addCookies(cookies);
+    return context;
+}
+
+function watch(page) {
+    page.on('dialog', (d) => {
+        result.dialogs.push(`${d.type()}: ${d.message()}`);
+        d.dismiss().catch(() => {});
+    });
+    page.on('pageerror', (e) => result.page_errors.push(`${page.url()}: ${e.message}`));
+}
+
+async function waitForImages(page) {
+    await page.waitForFunction(() => [...document.images]
+        .every((i) => i.complete), null, { timeout: STEP_MS }).catch(() => {});
+}
+
+// What the module added to the page, as the visitor sees it: where it is.
+async function injected(page) {
+    return page.evaluate(() => {
+        const main = document.getElementById('shop');
+        const out = { stray: [], elements: [] };
+        const vw = innerWidth;
+        const vh = innerHeight;
+        const rect = (e) => {
+            const b = e.getBoundingClientRect();
+            return { top: Math.round(b.top), left: Math.round(b.left),
+                     bottom: Math.round(b.bottom), right: Math.round(b.right),
+                     width: Math.round(b.width), height: Math.round(b.height) };
+        };
+        for (let n = main ? main.nextSibling : null; n; n = n.nextSibling) {
+            if (n.nodeType === Node.TEXT_NODE) {
+                const t = n.textContent.trim();
+                if (t)
+                    out.stray.push(t);
+                continue;
+            }
+            if (n.nodeType !== Node.ELEMENT_NODE
+                || ['SCRIPT', 'STYLE', 'TEMPLATE'].includes(n.tagName))
+            {
+                continue;
+            }
+            const box = rect(n);
+            // the parts with text of their own that the viewport cuts
+            const cut = [];
+            for (const e of n.querySelectorAll('*')) {
+                const own = [...e.childNodes].some((c) => c.nodeType === Node.TEXT_NODE
+                                                    && c.textContent.trim());
+                if (!own || !e.getClientRects().length)
+                    continue;
+                const b = e.getBoundingClientRect();
+                if (b.width > 0 && (b.left < -1 || b.right > vw + 1
+                                    || b.top < -1 || b.bottom > vh + 1))
+                {
+                    cut.push(e.textContent.trim().slice(0, 60));
+                }
+            }
+            out.elements.push({
+                tag: n.tagName, cls: n.getAttribute('class'),
+                role: n.getAttribute('role'), label: n.getAttribute('aria-label'),
+                box, cut,
+                visible: box.width > 0 && box.height > 0,
+                // the share of the viewport it covers
+                covers: Math.round(1000 * Math.max(0, Math.min(box.bottom, vh) - Math.max(box.top, 0))
+                                   * Math.max(0, Math.min(box.right, vw) - Math.max(box.left, 0))
+                                   / (vw * vh)) / 10,
+            });
+        }
+        out.viewport = { width: vw, height: vh };
+        out.page_scrolls_sideways = document.documentElement.scrollWidth > vw;
+        return out;
+    });
+}
+
+// The text of what the module added (after the screenshot): innerText of
+// each element, any bare text; buttons and links get a space on each side
+// first, as innerText puts none between two buttons side by side, where
+// the visitor sees a gap.
+async function injectedText(page) {
+    return page.evaluate(() => {
+        const main = document.getElementById('shop');
+        const parts = [];
+        for (let n = main ? main.nextSibling : null; n; n = n.nextSibling) {
+            if (n.nodeType === Node.TEXT_NODE) {
+                parts.push(n.textContent);
+                continue;
+            }
+            if (n.nodeType !== Node.ELEMENT_NODE
+                || ['SCRIPT', 'STYLE', 'TEMPLATE'].includes(n.tagName))
+            {
+                continue;
+            }
+            for (const e of n.querySelectorAll('button, a')) {
+                e.before(' ');
+                e.after(' ');
+            }
+            parts.push(n.innerText);
+        }
+        return parts.join('\n');
+    });
+}
+
+async function render(browser, c, vp) {
+    await run.scenario(`${c.name}-${vp}`, () => caseContext(browser, c),
+        async (context, r) => {
+            const page = await context.newPage();
+            watch(page);
+            await page.setViewportSize(VIEWPORTS[vp]);
+            const resp = await page.goto(opt.base + c.path, { waitUntil: 'load' });
+            r.status = resp.status();
+            await waitForImages(page);
+            r.dom = await injected(page);
+            const path = `${opt.shots}/templates-${c.name}-${vp}.png`;
+            r.screenshot_bytes = (await page.screenshot({ path })).length;
+            r.screenshot = path;
+            result.screenshots.push(path);
+            r.dom.text = await injectedText(page);
+        });
+}
+
+run.main(async (browser) => {
+    for (const c of cases)
+        for (const vp of Object.keys(VIEWPORTS))
+            await render(browser, c, vp);
+});
