@@ -8,13 +8,13 @@
 // FILE is a JSON array of cases written by the .t file:
 //   { "name": "builtin-cart3-EUR", "path": "/builtin/EUR/shop.html",
 //     "vid": "RT_VID_COOKIE" or "", "consent": "CONSENT_COOKIE" or "" }
-// Each case is loaded at desktop (1280x800) and phone (390x844) size, each
-// time in a fresh context holding only the case's cookies.  Recorded for
-// each: the status, the text the visitor sees of everything the module
-// injected (every node after the shop's <main id="shop">: innerText of
-// the elements, and any bare text, which is stray), each injected
-// element's box and the text of its parts that fall outside the viewport,
-// and a screenshot (--shots/templates-NAME-VIEWPORT.png).
+// Each case is loaded once, in a fresh context holding only the case's
+// cookies, and laid out at desktop (1280x800) then phone (390x844) size.
+// Recorded: the status, the text the visitor sees of everything the
+// module injected (every node after the shop's <main id="shop">:
+// innerText of the elements; any bare text is stray), and at each size
+// each injected element's box, the text of its parts that fall outside
+// the viewport, and a screenshot (--shots/templates-NAME-VIEWPORT.png).
 // Prints one JSON line on stdout (t/browser/lib.js).
 
 const fs = require('fs');
@@ -27,7 +27,7 @@ const VIEWPORTS = {
 
 const run = require('./lib').browserRun({
     args: { base: 'URL', out: 'DIR', shots: 'DIR', cases: 'FILE' },
-    totalMs: 170000,
+    totalMs: 190000,
     launchMs: 30000,
     stepMs: STEP_MS,
     result: {
@@ -152,26 +152,32 @@ async function injectedText(page) {
     });
 }
 
-async function render(browser, c, vp) {
-    await run.scenario(`${c.name}-${vp}`, () => caseContext(browser, c),
+// One page load per case (each is a page view, a reminder shown), laid
+// out at each size in turn: r.desktop, r.phone.
+async function render(browser, c) {
+    await run.scenario(c.name, () => caseContext(browser, c),
         async (context, r) => {
             const page = await context.newPage();
             watch(page);
-            await page.setViewportSize(VIEWPORTS[vp]);
+            await page.setViewportSize(VIEWPORTS.desktop);
             const resp = await page.goto(opt.base + c.path, { waitUntil: 'load' });
             r.status = resp.status();
             await waitForImages(page);
-            r.dom = await injected(page);
-            const path = `${opt.shots}/templates-${c.name}-${vp}.png`;
-            r.screenshot_bytes = (await page.screenshot({ path })).length;
-            r.screenshot = path;
-            result.screenshots.push(path);
-            r.dom.text = await injectedText(page);
+            for (const [vp, size] of Object.entries(VIEWPORTS)) {
+                await page.setViewportSize(size);
+                await page.evaluate(() => new Promise((done) =>
+                    requestAnimationFrame(() => requestAnimationFrame(done))));
+                const v = r[vp] = { dom: await injected(page) };
+                const path = `${opt.shots}/templates-${c.name}-${vp}.png`;
+                v.screenshot_bytes = (await page.screenshot({ path })).length;
+                v.screenshot = path;
+                result.screenshots.push(path);
+            }
+            r.text = await injectedText(page);
         });
 }
 
 run.main(async (browser) => {
     for (const c of cases)
-        for (const vp of Object.keys(VIEWPORTS))
-            await render(browser, c, vp);
+        await render(browser, c);
 });
