@@ -18,6 +18,7 @@ use lib 't/lib';
 use Test::Retarget;
 use Test::Retarget::Redis;
 use Test::Retarget::Campaign;
+use Test::Retarget::Browser ();
 use Cwd ();
 use JSON::PP ();
 our $TODO;
@@ -316,6 +317,32 @@ msection("the catalogue's currency wins over retarget_currency", sub {
         is($t->{total}, '35.00', 'GBP and USD: the total is a plain number');
     }
 });
+
+#--------------------------------------------------------------------------
+# the notice: whole days, rounded up, "1 day"
+#--------------------------------------------------------------------------
+
+for my $case (['12h', '1 day'], ['1d', '1 day'], ['36h', '2 days'], ['30d', '30 days']) {
+    my ($retention, $days) = @$case;
+    section("the notice with retarget_retention $retention", {
+        http_config => campaign_http() . "retarget_retention $retention;\n",
+        config => q{
+            retarget on;
+            location / { }
+            location /optin/ { retarget_consent optin; }
+            location /custom/ { retarget_notice $TEST_NGINX_HTML_DIR/notice.html; }
+        },
+    }, { 'page.html' => $PAGE, 'optin/page.html' => $PAGE,
+         'custom/page.html' => $PAGE,
+         'notice.html' => scalar Test::Retarget::Browser::slurp('conf-examples/notice.html') },
+    sub {
+        for my $uri ('/page.html', '/optin/page.html', '/custom/page.html') {
+            my $r = http_req(uri => $uri, headers => ['Accept: text/html']);
+            like($r->{body}, qr/deleted after\s+\Q$days\E without a visit/,
+                 "$uri: deleted after $days");
+        }
+    });
+}
 
 #--------------------------------------------------------------------------
 # nginx -t
