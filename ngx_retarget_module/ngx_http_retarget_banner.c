@@ -479,9 +479,11 @@ ngx_http_retarget_item_list(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
+        /* the 12 fields of a cart line, without growing */
+
         obj = ngx_array_push(*list);
         if (obj == NULL
-            || ngx_array_init(obj, r->pool, 8,
+            || ngx_array_init(obj, r->pool, 12,
                               sizeof(ngx_http_retarget_tfield_t))
                != NGX_OK)
         {
@@ -648,8 +650,8 @@ ngx_http_retarget_item_currency(ngx_http_request_t *r,
 
     cur = ngx_palloc(r->pool, sizeof(ngx_http_retarget_currency_t));
     if (cur == NULL) {
-        /* money without its symbol rather than no page */
-        return dflt;
+        /* a plain number rather than another currency's symbol */
+        return NULL;
     }
 
     (void) ngx_http_retarget_currency_set(&it->currency, cur);
