@@ -18,7 +18,11 @@
 # 1d), nothing cut off by the viewport.  The share of the viewport each
 # one covers is printed (the overlay's own test, t/094, bounds it).
 #
-# Screenshots: t/browser/screenshots/templates-NAME-VIEWPORT.png.
+# An overlay that folds its content into <details> is read as it first
+# shows and again with its disclosures opened (as a visitor who taps
+# them): the exact text is the opened one.
+#
+# Screenshots: t/browser/screenshots/templates-NAME-VIEWPORT[-open].png.
 #
 # Needs chromium, node and npm: when one is missing this test FAILS, it does
 # not skip (see Test::Retarget::Browser).
@@ -299,7 +303,7 @@ sub collapse {
 #==========================================================================
 
 make_path($SHOTS);
-unlink glob("$SHOTS/templates-*.png");
+unlink glob("$SHOTS/templates-*.png");   # also the -open ones
 my $cases_file = servroot() . '/templates-cases.json';
 open my $fh, '>', $cases_file or die "$cases_file: $!";
 print $fh JSON::PP->new->canonical->encode(\@cases);
@@ -323,64 +327,70 @@ my @coverage;
 for my $c (@cases) {
     my $name = $c->{name};
     my $res = $S->{$name} || {};
-    my $text = collapse($res->{text});
     is($res->{status}, 200, "$name: 200");
 
-    # what the visitor reads: the words agree with the numbers
-    unlike($text, qr/\{\{|\}\}/, "$name: no {{ or }}");
-    unlike($text, qr/item\(s\)|\b1 items\b|\b(?:[02-9]|\d\d+) item\b|\b1 days\b|\b0 days?\b|undefined|NaN/,
-           "$name: singular and plural agree with the numbers");
-
-    if ($TPL{$c->{tpl}}{kind} eq 'banner') {
-        my $m = $MONEY{$c->{currency}};
-        my $sc = $c->{scenario};
-        my @names = $sc eq 'cart1' ? ('Tide notebook')
-                  : $sc eq 'viewed1' ? ('Blue mug') : ('Blue mug', 'Tide notebook');
-        # a one-line bar may count a cart's products without naming them
-        @names = () if $sc =~ /^cart/ && !$TPL{$c->{tpl}}{cart_names};
-        like($text, qr/\Q$_\E/, "$name: names $_") for @names;
-        if ($sc =~ /^cart/) {
-            my $total = $sc eq 'cart1' ? $m->{total1} : $m->{total3};
-            like($text, qr/\Q$total\E/, "$name: the total, $total");
-            my $items = $sc eq 'cart1' ? '1 item' : '3 items';
-            like($text, qr/\b$items\b/, "$name: $items");
-        }
-        if ($sc eq 'cart3') {
-            like($text, qr/SAVE10/, "$name: the incentive's code");
-        } else {
-            unlike($text, qr/SAVE10/, "$name: no incentive");
-        }
-        # money only in the location's currency
-        my %other = (EUR => $EUR, USD => '$', JPY => $YEN);
-        delete $other{$c->{currency}};
-        my $signs = join '', values %other;
-        unlike($text, qr/[\Q$signs\E]/, "$name: no other currency's sign");
-        if ($c->{currency} eq 'JPY') {
-            unlike($text, qr/\d\.\d/, "$name: yen without decimals");
-        } else {
-            unlike($text, qr/(?<![\d$EUR$YEN\$.])\d+\.\d\d(?!\d)/,
-                   "$name: no amount without its currency");
-        }
-    }
-
-    my $want = expected($c);
-    is($text, $want, "$name: the text a visitor reads") if defined $want;
-
-    # where it is, at each size
     for my $vp (@VIEWPORTS) {
         my $v = $res->{$vp} || {};
-        my $d = $v->{dom} || {};
-        my @els = @{ $d->{elements} || [] };
-        is(scalar @els, 1, "$name-$vp: one element injected")
-            or diag(explain [ map { "$_->{tag}.$_->{cls}" } @els ]);
-        my $e = $els[0] || {};
-        is($e->{role}, 'region', "$name-$vp: a region");
-        ok($e->{visible}, "$name-$vp: visible");
-        is_deeply($d->{stray}, [], "$name-$vp: no stray text beside it");
-        is_deeply($e->{cut} || [], [], "$name-$vp: no text cut off by the viewport");
-        ok(!$d->{page_scrolls_sideways}, "$name-$vp: the page does not scroll sideways");
-        ok($v->{screenshot_bytes}, "$name-$vp: a screenshot");
-        push @coverage, sprintf '%-36s %5.1f %%', "$name-$vp", $e->{covers} // -1;
+        # as it first shows, and with its disclosures opened (if any)
+        my @states = ([ "$name-$vp", $v ]);
+        push @states, [ "$name-$vp-open", $v->{open} ] if $v->{open};
+
+        for my $st (@states) {
+            my ($n, $o) = @$st;
+            my $d = $o->{dom} || {};
+            my $text = collapse($o->{text});
+            my @els = @{ $d->{elements} || [] };
+            is(scalar @els, 1, "$n: one element injected")
+                or diag(explain [ map { "$_->{tag}.$_->{cls}" } @els ]);
+            my $e = $els[0] || {};
+            is($e->{role}, 'region', "$n: a region");
+            ok($e->{visible}, "$n: visible");
+            is_deeply($d->{stray}, [], "$n: no stray text beside it");
+            is_deeply($e->{cut} || [], [], "$n: no text cut off by the viewport");
+            ok(!$d->{page_scrolls_sideways}, "$n: the page does not scroll sideways");
+            ok($o->{screenshot_bytes}, "$n: a screenshot");
+            unlike($text, qr/\{\{|\}\}/, "$n: no {{ or }}");
+            unlike($text, qr/item\(s\)|\b1 items\b|\b(?:[02-9]|\d\d+) item\b|\b1 days\b|\b0 days?\b|undefined|NaN/,
+                   "$n: singular and plural agree with the numbers");
+            push @coverage, sprintf '%-40s %5.1f %%', $n, $e->{covers} // -1;
+        }
+
+        # all it says, once opened
+        my ($n, $o) = @{ $states[-1] };
+        my $text = collapse($o->{text});
+        if ($TPL{$c->{tpl}}{kind} eq 'banner') {
+            my $m = $MONEY{$c->{currency}};
+            my $sc = $c->{scenario};
+            my @names = $sc eq 'cart1' ? ('Tide notebook')
+                      : $sc eq 'viewed1' ? ('Blue mug') : ('Blue mug', 'Tide notebook');
+            # a one-line bar may count a cart's products without naming them
+            @names = () if $sc =~ /^cart/ && !$TPL{$c->{tpl}}{cart_names};
+            like($text, qr/\Q$_\E/, "$n: names $_") for @names;
+            if ($sc =~ /^cart/) {
+                my $total = $sc eq 'cart1' ? $m->{total1} : $m->{total3};
+                like($text, qr/\Q$total\E/, "$n: the total, $total");
+                my $items = $sc eq 'cart1' ? '1 item' : '3 items';
+                like($text, qr/\b$items\b/, "$n: $items");
+            }
+            if ($sc eq 'cart3') {
+                like($text, qr/SAVE10/, "$n: the incentive's code");
+            } else {
+                unlike($text, qr/SAVE10/, "$n: no incentive");
+            }
+            # money only in the location's currency
+            my %other = (EUR => $EUR, USD => '$', JPY => $YEN);
+            delete $other{$c->{currency}};
+            my $signs = join '', values %other;
+            unlike($text, qr/[\Q$signs\E]/, "$n: no other currency's sign");
+            if ($c->{currency} eq 'JPY') {
+                unlike($text, qr/\d\.\d/, "$n: yen without decimals");
+            } else {
+                unlike($text, qr/(?<![\d$EUR$YEN\$.])\d+\.\d\d(?!\d)/,
+                       "$n: no amount without its currency");
+            }
+        }
+        my $want = expected($c);
+        is($text, $want, "$n: the text a visitor reads") if defined $want;
     }
 }
 note("share of the viewport each covers:\n" . join "\n", @coverage);
@@ -388,8 +398,10 @@ note("share of the viewport each covers:\n" . join "\n", @coverage);
 nothing_foreign($r);
 is_deeply($r->{dialogs}, [], 'no dialog was opened');
 is_deeply($r->{page_errors}, [], 'no page script threw');
-is(scalar(grep { -s $_ } @{ $r->{screenshots} || [] }), 2 * @cases,
-   sprintf('%d screenshots (%d cases, desktop and phone)', 2 * @cases, scalar @cases));
+my @shots = @{ $r->{screenshots} || [] };
+cmp_ok(scalar(grep { -s $_ } @shots), '>=', 2 * @cases,
+       sprintf('%d screenshots (%d cases, desktop and phone, and opened)',
+               scalar @shots, scalar @cases));
 diag("screenshots: $SHOTS/templates-*.png");
 
 is(stop_nginx(), 1, 'nginx exited on QUIT');

@@ -10,11 +10,13 @@
 //     "vid": "RT_VID_COOKIE" or "", "consent": "CONSENT_COOKIE" or "" }
 // Each case is loaded once, in a fresh context holding only the case's
 // cookies, and laid out at desktop (1280x800) then phone (390x844) size.
-// Recorded: the status, the text the visitor sees of everything the
-// module injected (every node after the shop's <main id="shop">:
-// innerText of the elements; any bare text is stray), and at each size
-// each injected element's box, the text of its parts that fall outside
-// the viewport, and a screenshot (--shots/templates-NAME-VIEWPORT.png).
+// Recorded: the status, and at each size the text the visitor sees of
+// everything the module injected (every node after the shop's <main
+// id="shop">: innerText of the elements; any bare text is stray), each
+// injected element's box, the text of its parts that fall outside the
+// viewport, and a screenshot (--shots/templates-NAME-VIEWPORT.png); when
+// the injected markup has <details>, the same again with them opened
+// (r[viewport].open, templates-NAME-VIEWPORT-open.png).
 // Prints one JSON line on stdout (t/browser/lib.js).
 
 const fs = require('fs');
@@ -93,19 +95,32 @@ async function injected(page) {
                 continue;
             }
             const box = rect(n);
-            // the parts with text of their own that the viewport cuts
+            // the parts with text of their own that the viewport cuts: what
+            // shows of them (clipped by every ancestor that hides its
+            // overflow, up to the injected element) reaches past its edge
             const cut = [];
             for (const e of n.querySelectorAll('*')) {
                 const own = [...e.childNodes].some((c) => c.nodeType === Node.TEXT_NODE
                                                     && c.textContent.trim());
-                if (!own || !e.getClientRects().length)
-                    continue;
-                const b = e.getBoundingClientRect();
-                if (b.width > 0 && (b.left < -1 || b.right > vw + 1
-                                    || b.top < -1 || b.bottom > vh + 1))
+                if (!own || !e.getClientRects().length
+                    || !e.checkVisibility({ visibilityProperty: true }))
                 {
-                    cut.push(e.textContent.trim().slice(0, 60));
+                    continue;
                 }
+                const b = e.getBoundingClientRect();
+                let [l, t, r, btm] = [b.left, b.top, b.right, b.bottom];
+                for (let a = e.parentElement; a && a !== n.parentElement; a = a.parentElement) {
+                    const st = getComputedStyle(a);
+                    if (st.overflowX === 'visible' && st.overflowY === 'visible')
+                        continue;
+                    const ab = a.getBoundingClientRect();
+                    [l, t, r, btm] = [Math.max(l, ab.left), Math.max(t, ab.top),
+                                      Math.min(r, ab.right), Math.min(btm, ab.bottom)];
+                }
+                if (r - l < 1 || btm - t < 1)
+                    continue;           // scrolled or folded away, not cut
+                if (l < -1 || r > vw + 1 || t < -1 || btm > vh + 1)
+                    cut.push(e.textContent.trim().slice(0, 60));
             }
             out.elements.push({
                 tag: n.tagName, cls: n.getAttribute('class'),
@@ -126,12 +141,13 @@ async function injected(page) {
 
 // The text of what the module added (after the screenshot): innerText of
 // each element, any bare text; buttons and links get a space on each side
-// first, as innerText puts none between two buttons side by side, where
-// the visitor sees a gap.
+// for the reading, as innerText puts none between two buttons side by
+// side, where the visitor sees a gap (the spaces are taken out again).
 async function injectedText(page) {
     return page.evaluate(() => {
         const main = document.getElementById('shop');
         const parts = [];
+        const added = [];
         for (let n = main ? main.nextSibling : null; n; n = n.nextSibling) {
             if (n.nodeType === Node.TEXT_NODE) {
                 parts.push(n.textContent);
@@ -142,14 +158,54 @@ async function injectedText(page) {
             {
                 continue;
             }
-            for (const e of n.querySelectorAll('button, a')) {
-                e.before(' ');
-                e.after(' ');
+            for (const e of n.querySelectorAll('button, a, summary')) {
+                const [before, after] = [document.createTextNode(' '),
+                                         document.createTextNode(' ')];
+                e.before(before);
+                e.after(after);
+                added.push(before, after);
             }
             parts.push(n.innerText);
         }
+        for (const t of added)
+            t.remove();
         return parts.join('\n');
     });
+}
+
+// Opens (or closes again) every disclosure the module added, as a visitor
+// who taps "details" does; returns how many there are.
+async function disclose(page, open) {
+    return page.evaluate((open) => {
+        const main = document.getElementById('shop');
+        let count = 0;
+        for (let n = main ? main.nextSibling : null; n; n = n.nextSibling) {
+            if (n.nodeType !== Node.ELEMENT_NODE)
+                continue;
+            for (const d of n.querySelectorAll('details')) {
+                d.open = open;
+                count++;
+            }
+        }
+        return count;
+    }, open);
+}
+
+async function frames(page) {
+    await page.evaluate(() => new Promise((done) =>
+        requestAnimationFrame(() => requestAnimationFrame(done))));
+}
+
+// At one size: where it is, a screenshot, what it says; the same with
+// every disclosure opened, when there is one.
+async function look(page, c, vp, tag) {
+    const v = { dom: await injected(page) };
+    const path = `${opt.shots}/templates-${c.name}-${vp}${tag}.png`;
+    v.screenshot_bytes = (await page.screenshot({ path })).length;
+    v.screenshot = path;
+    result.screenshots.push(path);
+    v.text = await injectedText(page);
+    return v;
 }
 
 // One page load per case (each is a page view, a reminder shown), laid
@@ -165,15 +221,14 @@ async function render(browser, c) {
             await waitForImages(page);
             for (const [vp, size] of Object.entries(VIEWPORTS)) {
                 await page.setViewportSize(size);
-                await page.evaluate(() => new Promise((done) =>
-                    requestAnimationFrame(() => requestAnimationFrame(done))));
-                const v = r[vp] = { dom: await injected(page) };
-                const path = `${opt.shots}/templates-${c.name}-${vp}.png`;
-                v.screenshot_bytes = (await page.screenshot({ path })).length;
-                v.screenshot = path;
-                result.screenshots.push(path);
+                await frames(page);
+                const v = r[vp] = await look(page, c, vp, '');
+                if (await disclose(page, true)) {
+                    await frames(page);
+                    v.open = await look(page, c, vp, '-open');
+                    await disclose(page, false);
+                }
             }
-            r.text = await injectedText(page);
         });
 }
 
