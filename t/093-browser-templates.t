@@ -232,9 +232,12 @@ for my $t (@NOTICES) {
 # What a visitor should read
 #==========================================================================
 
-# exactly, for the shipped templates; whitespace collapsed
+# exactly, for the shipped templates; whitespace collapsed.  $open: read
+# with its disclosures opened: the built-in overlays of the overlay work
+# (issue 11) fold their content into <details> and put the dismiss button
+# after the main link and the incentive after the items
 sub expected {
-    my ($c) = @_;
+    my ($c, $open) = @_;
     my ($t, $s, $cur) = @$c{qw(tpl scenario currency)};
     my $m = $MONEY{$cur // 'EUR'};
     my $why = 'Why am I seeing this?';
@@ -282,6 +285,23 @@ sub expected {
                    . 'visit. Allow No, thanks How we use your data',
         },
     );
+    if ($open && $t eq 'builtin') {
+        %{ $text{builtin} } = (
+            cart1 => "1 item left in your cart Tide notebook 1 \x{d7} $m->{nb} $m->{nb} "
+                   . "Total $m->{total1} View your cart \x{d7} $why",
+            cart3 => "3 items left in your cart Blue mug 2 \x{d7} $m->{mug} $m->{mug2} "
+                   . "Tide notebook 1 \x{d7} $m->{nb} $m->{nb} 10% off your order Use "
+                   . "code SAVE10 at checkout. Total $m->{total3} View your cart \x{d7} $why",
+            viewed1 => "Still thinking about this one? Blue mug $m->{mug} "
+                     . "Take another look \x{d7} $why",
+            viewed2 => "Still thinking about these? Blue mug $m->{mug} "
+                     . "Tide notebook $m->{nb} Take another look \x{d7} $why",
+        );
+    }
+    if ($open && $t eq 'builtin-notice') {
+        s/^(This shop remembers your visit\.|May this shop remember your visit\?) /$1 Details /
+            for values %{ $text{'builtin-notice'} };
+    }
     return $text{$t} ? $text{$t}{$s} : undef;
 }
 
@@ -389,7 +409,7 @@ for my $c (@cases) {
                        "$n: no amount without its currency");
             }
         }
-        my $want = expected($c);
+        my $want = expected($c, exists $v->{open});
         is($text, $want, "$n: the text a visitor reads") if defined $want;
     }
 }
