@@ -111,7 +111,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_TARGETS := template_fuzz return_path_fuzz state_fuzz event_conf_fuzz \
                 cookie_fuzz reply_fuzz html_fuzz json_fuzz form_fuzz \
-                page_fuzz
+                page_fuzz money_fuzz
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -W -Wall -Wno-unused-parameter -Werror
@@ -175,6 +175,9 @@ fuzz-build: $(BUILD)/nginx/objs/Makefile
 	    ngx_retarget_module/ngx_http_retarget_page_ld.c \
 	    ngx_retarget_module/ngx_http_retarget_page_clean.c \
 	    $(FUZZ_DIR)/stubs.o -ljansson -o $(FUZZ_DIR)/page_fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
+	    fuzz/money_fuzz.c ngx_retarget_module/ngx_http_retarget_money.c \
+	    $(FUZZ_DIR)/stubs.o -o $(FUZZ_DIR)/money_fuzz
 
 fuzz: fuzz-build
 	@failed=; \

@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_retarget_banner.h"
+#include "ngx_http_retarget_money.h"
 #include "ngx_http_retarget_notice.h"
 #include "ngx_http_retarget_template.h"
 #include "ngx_http_retarget_url.h"
@@ -30,11 +31,19 @@ static ngx_int_t ngx_http_retarget_hidden_field(ngx_array_t *data,
     char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_retarget_item_list(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_array_t *items, ngx_uint_t max,
-    ngx_uint_t cart, ngx_array_t **list);
+    ngx_uint_t cart, ngx_http_retarget_currency_t *dflt, ngx_array_t **list);
+static ngx_int_t ngx_http_retarget_money_fields(ngx_array_t *obj,
+    char *name, char *value_name, ngx_str_t *formatted, ngx_str_t *value);
+static ngx_http_retarget_currency_t *ngx_http_retarget_item_currency(
+    ngx_http_request_t *r, ngx_http_retarget_item_t *it,
+    ngx_http_retarget_currency_t *dflt);
+static ngx_http_retarget_currency_t *ngx_http_retarget_cart_currency(
+    ngx_http_request_t *r, ngx_array_t *cart,
+    ngx_http_retarget_currency_t *dflt);
+static ngx_int_t ngx_http_retarget_currency_field(ngx_array_t *obj,
+    ngx_http_retarget_currency_t *cur);
 static ngx_int_t ngx_http_retarget_click_url(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_str_t *to, ngx_str_t *out);
-static ngx_int_t ngx_http_retarget_money(ngx_pool_t *pool, int64_t cents,
-    ngx_str_t *out);
 static ngx_uint_t ngx_http_retarget_safe_image(ngx_str_t *image);
 static ngx_int_t ngx_http_retarget_data_json(ngx_pool_t *pool,
     ngx_array_t *data, ngx_str_t *out);
@@ -179,21 +188,26 @@ static ngx_str_t  ngx_http_retarget_builtin_banner = ngx_string(
 "@media print{.rt-banner{display:none}}"
 "</style>"
 "<details><summary>"
-"<h2>{{#browse}}Still thinking about these?{{/browse}}"
-"{{^browse}}Items left in your cart: {{cart_count}}{{/browse}}</h2>"
+"<h2>{{#browse}}Still thinking about "
+"{{#viewed_plural}}these{{/viewed_plural}}"
+"{{^viewed_plural}}this one{{/viewed_plural}}?{{/browse}}"
+"{{^browse}}{{cart_count}} item{{#cart_plural}}s{{/cart_plural}} left in "
+"your cart{{/browse}}</h2>"
 "</summary>"
 "<ul>"
 "{{#browse}}{{#viewed}}<li>"
 "{{#image}}<img src=\"{{image}}\" alt=\"{{name}}\" width=\"56\" "
 "height=\"56\" loading=\"lazy\">{{/image}}{{^image}}<i></i>{{/image}}"
 "<div><a{{#click_url}} href=\"{{click_url}}\"{{/click_url}}>{{name}}</a>"
-"<small>{{price}}</small></div>"
+"{{#price}}<small>{{price}}</small>{{/price}}</div>"
 "</li>{{/viewed}}{{/browse}}"
 "{{^browse}}{{#cart}}<li>"
 "{{#image}}<img src=\"{{image}}\" alt=\"{{name}}\" width=\"56\" "
 "height=\"56\" loading=\"lazy\">{{/image}}{{^image}}<i></i>{{/image}}"
 "<div><a{{#click_url}} href=\"{{click_url}}\"{{/click_url}}>{{name}}</a>"
-"<small>{{qty}} &times; {{price}}</small></div><b>{{line_total}}</b>"
+"<small>{{#price}}{{qty}} &times; {{price}}{{/price}}"
+"{{^price}}Quantity: {{qty}}{{/price}}</small></div>"
+"{{#line_total}}<b>{{line_total}}</b>{{/line_total}}"
 "</li>{{/cart}}{{/browse}}"
 "</ul>"
 "</details>"
@@ -447,10 +461,12 @@ ngx_http_retarget_banner_data(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_http_retarget_banner_t *bn,
     ngx_array_t *data)
 {
-    ngx_str_t                       count, total, link, click, to, json;
+    ngx_str_t                       count, total, total_value, link, click,
+                                    to, json;
     ngx_array_t                    *cart, *viewed, *inc, *obj;
     ngx_http_retarget_item_t       *it;
     ngx_http_retarget_tfield_t     *f;
+    ngx_http_retarget_currency_t   *cur;
     ngx_http_retarget_loc_conf_t   *rlcf;
     ngx_http_retarget_main_conf_t  *rmcf;
 
@@ -458,19 +474,26 @@ ngx_http_retarget_banner_data(ngx_http_request_t *r,
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
 
     if (ngx_http_retarget_item_list(r, ctx, bn->cart,
-                                    NGX_HTTP_RETARGET_BANNER_ITEMS, 1, &cart)
+                                    NGX_HTTP_RETARGET_BANNER_ITEMS, 1,
+                                    rlcf->campaign.currency, &cart)
         != NGX_OK
         || ngx_http_retarget_item_list(r, ctx, bn->viewed,
                                        NGX_HTTP_RETARGET_BROWSE_ITEMS, 0,
-                                       &viewed)
+                                       rlcf->campaign.currency, &viewed)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
+    /* the total is in the lines' currency, a plain number if they differ */
+
+    cur = ngx_http_retarget_cart_currency(r, bn->cart,
+                                          rlcf->campaign.currency);
+
     count.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     if (count.data == NULL
-        || ngx_http_retarget_money(r->pool, ctx->cart_cents, &total)
+        || ngx_http_retarget_money(r->pool, ctx->cart_cents, cur, &total,
+                                   &total_value)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -478,16 +501,19 @@ ngx_http_retarget_banner_data(ngx_http_request_t *r,
 
     count.len = ngx_sprintf(count.data, "%L", ctx->cart_count) - count.data;
 
-    /* the main link: the configured page, or the first item's */
+    /*
+     * The main link: the configured page (the cart), or the first item's;
+     * a browse reminder's goes to the product first, as the cart page of
+     * link= would only say that the cart is empty
+     */
 
     link = bn->link;
+    it = bn->browse ? bn->viewed->elts : bn->cart->elts;
 
-    if (link.len == 0) {
-        it = bn->browse ? bn->viewed->elts : bn->cart->elts;
-
-        if (ngx_http_retarget_same_site_path(&it[0].url)) {
-            link = it[0].url;
-        }
+    if ((link.len == 0 || bn->browse)
+        && ngx_http_retarget_same_site_path(&it[0].url))
+    {
+        link = it[0].url;
     }
 
     if (ngx_http_retarget_click_url(r, ctx, &link, &click) != NGX_OK
@@ -537,9 +563,11 @@ ngx_http_retarget_banner_data(ngx_http_request_t *r,
         || ngx_http_retarget_tpl_field_add(data, "cart_count",
                                            ngx_http_retarget_tv_num, &count,
                                            0) == NULL
-        || ngx_http_retarget_tpl_field_add(data, "cart_total",
-                                           ngx_http_retarget_tv_str, &total,
-                                           0) == NULL
+        || ngx_http_retarget_money_fields(data, "cart_total",
+                                          "cart_total_value", &total,
+                                          &total_value)
+           != NGX_OK
+        || ngx_http_retarget_currency_field(data, cur) != NGX_OK
         || ngx_http_retarget_tpl_field_add(data, "browse",
                                            ngx_http_retarget_tv_bool, NULL,
                                            bn->browse) == NULL
@@ -563,6 +591,29 @@ ngx_http_retarget_banner_data(ngx_http_request_t *r,
     {
         return NGX_ERROR;
     }
+
+    /*
+     * Singular and plural for the words around the numbers: "1 item",
+     * "2 items", "this" or "these" (presentation only, not in data_json)
+     */
+
+    f = ngx_http_retarget_tpl_field_add(data, "cart_plural",
+                                        ngx_http_retarget_tv_bool, NULL,
+                                        ctx->cart_count != 1);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->hidden = 1;
+
+    f = ngx_http_retarget_tpl_field_add(data, "viewed_plural",
+                                        ngx_http_retarget_tv_bool, NULL,
+                                        viewed->nelts != 1);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->hidden = 1;
 
     if (!bn->variant->data_json) {
         return NGX_OK;
@@ -624,12 +675,15 @@ ngx_http_retarget_hidden_field(ngx_array_t *data, char *name,
 static ngx_int_t
 ngx_http_retarget_item_list(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_array_t *items, ngx_uint_t max,
-    ngx_uint_t cart, ngx_array_t **list)
+    ngx_uint_t cart, ngx_http_retarget_currency_t *dflt, ngx_array_t **list)
 {
-    ngx_str_t                    qty, line, url, image, click, price;
-    ngx_uint_t                   i;
-    ngx_array_t                 *obj;
-    ngx_http_retarget_item_t    *it;
+    ngx_str_t                      qty, line, line_value, url, image, click,
+                                   price, price_value;
+    ngx_uint_t                     i, n;
+    ngx_array_t                   *obj;
+    ngx_http_retarget_item_t      *it;
+    ngx_http_retarget_tfield_t    *f;
+    ngx_http_retarget_currency_t  *cur;
 
     *list = ngx_array_create(r->pool, items->nelts + 1, sizeof(ngx_array_t));
     if (*list == NULL) {
@@ -637,8 +691,9 @@ ngx_http_retarget_item_list(ngx_http_request_t *r,
     }
 
     it = items->elts;
+    n = ngx_min(items->nelts, max);
 
-    for (i = 0; i < items->nelts && i < max; i++) {
+    for (i = 0; i < n; i++) {
 
         url = it[i].url;
         image = it[i].image;
@@ -661,20 +716,29 @@ ngx_http_retarget_item_list(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        /* "11.9" or "15.0000" as the shop sent it: shown as "11.90" */
+        /*
+         * "11.9" as the shop sent it: shown as "11.90", or as "$11.90" in
+         * the item's currency (the catalogue's), else the location's
+         */
 
-        price.len = 0;
+        cur = ngx_http_retarget_item_currency(r, &it[i], dflt);
+
+        ngx_str_null(&price);
+        ngx_str_null(&price_value);
 
         if (it[i].price.len
-            && ngx_http_retarget_money(r->pool, it[i].cents, &price)
+            && ngx_http_retarget_money(r->pool, it[i].cents, cur, &price,
+                                       &price_value)
                != NGX_OK)
         {
             return NGX_ERROR;
         }
 
+        /* the 12 fields of a cart line, without growing */
+
         obj = ngx_array_push(*list);
         if (obj == NULL
-            || ngx_array_init(obj, r->pool, 8,
+            || ngx_array_init(obj, r->pool, 12,
                               sizeof(ngx_http_retarget_tfield_t))
                != NGX_OK)
         {
@@ -687,9 +751,10 @@ ngx_http_retarget_item_list(ngx_http_request_t *r,
             || ngx_http_retarget_tpl_field_add(obj, "name",
                                                ngx_http_retarget_tv_str,
                                                &it[i].name, 0) == NULL
-            || ngx_http_retarget_tpl_field_add(obj, "price",
-                                               ngx_http_retarget_tv_str,
-                                               &price, 0) == NULL
+            || ngx_http_retarget_money_fields(obj, "price", "price_value",
+                                              &price, &price_value)
+               != NGX_OK
+            || ngx_http_retarget_currency_field(obj, cur) != NGX_OK
             || ngx_http_retarget_tpl_field_add(obj, "image",
                                                ngx_http_retarget_tv_str,
                                                &image, 0) == NULL
@@ -702,27 +767,46 @@ ngx_http_retarget_item_list(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
+        /* for lists written out as text: "A, B and C" */
+
+        f = ngx_http_retarget_tpl_field_add(obj, "last",
+                                            ngx_http_retarget_tv_bool, NULL,
+                                            i + 1 == n);
+        if (f == NULL) {
+            return NGX_ERROR;
+        }
+
+        f->hidden = 1;
+
         if (!cart) {
             continue;
         }
 
         qty.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-        if (qty.data == NULL
-            || ngx_http_retarget_money(r->pool, it[i].cents * it[i].qty,
-                                       &line)
-               != NGX_OK)
-        {
+        if (qty.data == NULL) {
             return NGX_ERROR;
         }
 
         qty.len = ngx_sprintf(qty.data, "%L", it[i].qty) - qty.data;
 
+        ngx_str_null(&line);
+        ngx_str_null(&line_value);
+
+        if (it[i].price.len
+            && ngx_http_retarget_money(r->pool, it[i].cents * it[i].qty, cur,
+                                       &line, &line_value)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         if (ngx_http_retarget_tpl_field_add(obj, "qty",
                                             ngx_http_retarget_tv_num,
                                             &qty, 0) == NULL
-            || ngx_http_retarget_tpl_field_add(obj, "line_total",
-                                               ngx_http_retarget_tv_str,
-                                               &line, 0) == NULL)
+            || ngx_http_retarget_money_fields(obj, "line_total",
+                                              "line_total_value", &line,
+                                              &line_value)
+               != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -777,22 +861,133 @@ ngx_http_retarget_click_url(ngx_http_request_t *r,
 }
 
 
-/* cents as "12.34"; never negative (the sums are bounded, see store.h) */
+/* an amount twice: as money ("price") and as a number ("price_value") */
 
 static ngx_int_t
-ngx_http_retarget_money(ngx_pool_t *pool, int64_t cents, ngx_str_t *out)
+ngx_http_retarget_money_fields(ngx_array_t *obj, char *name,
+    char *value_name, ngx_str_t *formatted, ngx_str_t *value)
 {
-    if (cents < 0) {
-        cents = 0;
-    }
-
-    out->data = ngx_pnalloc(pool, NGX_INT64_LEN + 2);
-    if (out->data == NULL) {
+    if (ngx_http_retarget_tpl_field_add(obj, name, ngx_http_retarget_tv_str,
+                                        formatted, 0) == NULL
+        || ngx_http_retarget_tpl_field_add(obj, value_name,
+                                           ngx_http_retarget_tv_str, value, 0)
+           == NULL)
+    {
         return NGX_ERROR;
     }
 
-    out->len = ngx_sprintf(out->data, "%L.%02L", cents / 100, cents % 100)
-               - out->data;
+    return NGX_OK;
+}
+
+
+/*
+ * The currency of an item: its own (the catalogue's or the page's),
+ * unless that is not a code, else the location's retarget_currency;
+ * NULL: none, a plain number.
+ */
+
+static ngx_http_retarget_currency_t *
+ngx_http_retarget_item_currency(ngx_http_request_t *r,
+    ngx_http_retarget_item_t *it, ngx_http_retarget_currency_t *dflt)
+{
+    ngx_http_retarget_currency_t  *cur;
+
+    if (it->currency.len == 0) {
+        return dflt;
+    }
+
+    if (ngx_http_retarget_currency_code(&it->currency) != NGX_OK) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget banner: currency \"%V\" of \"%V\" is not "
+                       "a code, ignored", &it->currency, &it->sku);
+        return dflt;
+    }
+
+    cur = ngx_palloc(r->pool, sizeof(ngx_http_retarget_currency_t));
+    if (cur == NULL) {
+        /* a plain number rather than another currency's symbol */
+        return NULL;
+    }
+
+    (void) ngx_http_retarget_currency_set(&it->currency, cur);
+
+    return cur;
+}
+
+
+/*
+ * The currency of the cart's total: the one of every line, else none
+ * (a sum of euros and dollars is a number, not money); the location's
+ * for an empty cart.
+ */
+
+static ngx_http_retarget_currency_t *
+ngx_http_retarget_cart_currency(ngx_http_request_t *r, ngx_array_t *cart,
+    ngx_http_retarget_currency_t *dflt)
+{
+    u_char                    *code, *first;
+    ngx_uint_t                 i;
+    ngx_http_retarget_item_t  *it;
+
+    it = cart->elts;
+    first = NULL;
+
+    for (i = 0; i < cart->nelts; i++) {
+
+        if (it[i].currency.len
+            && ngx_http_retarget_currency_code(&it[i].currency) == NGX_OK)
+        {
+            code = it[i].currency.data;
+
+        } else {
+            code = dflt ? dflt->code : NULL;
+        }
+
+        if (i == 0) {
+            first = code;
+            continue;
+        }
+
+        if ((first == NULL) != (code == NULL)
+            || (code != NULL && ngx_strncasecmp(first, code, 3) != 0))
+        {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "retarget banner: line \"%V\" in another "
+                           "currency, the total is a plain number",
+                           &it[i].sku);
+            return NULL;
+        }
+    }
+
+    if (cart->nelts == 0) {
+        return dflt;
+    }
+
+    return ngx_http_retarget_item_currency(r, &it[0], dflt);
+}
+
+
+/* "currency": the code money is shown in here, empty for none */
+
+static ngx_int_t
+ngx_http_retarget_currency_field(ngx_array_t *obj,
+    ngx_http_retarget_currency_t *cur)
+{
+    ngx_str_t  code;
+
+    ngx_str_null(&code);
+
+    if (cur != NULL) {
+        code.data = cur->code;
+        code.len = 3;
+    }
+
+    if (ngx_http_retarget_tpl_field_add(obj, "currency",
+                                        ngx_http_retarget_tv_str, &code, 0)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }

@@ -32,6 +32,8 @@ char *ngx_http_retarget_holdout_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 char *ngx_http_retarget_attribution_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+char *ngx_http_retarget_currency_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 ngx_http_retarget_variant_name_t *ngx_http_retarget_variant_find(
     ngx_http_retarget_main_conf_t *rmcf, u_char *name, size_t len);
 

@@ -62,6 +62,7 @@ ngx_http_retarget_campaign_create(ngx_http_retarget_campaign_t *cp)
     cp->holdout = NGX_CONF_UNSET_UINT;
     cp->click_window = NGX_CONF_UNSET;
     cp->view_window = NGX_CONF_UNSET;
+    cp->currency = NGX_CONF_UNSET_PTR;
 }
 
 
@@ -109,6 +110,7 @@ ngx_http_retarget_campaign_merge(ngx_conf_t *cf,
 
     ngx_conf_merge_ptr_value(conf->incentives, prev->incentives, NULL);
     ngx_conf_merge_uint_value(conf->holdout, prev->holdout, 0);
+    ngx_conf_merge_ptr_value(conf->currency, prev->currency, NULL);
 
     if (conf->click_window == NGX_CONF_UNSET) {
         conf->click_window = (prev->click_window == NGX_CONF_UNSET)
@@ -731,3 +733,58 @@ ngx_http_retarget_variant_name_valid(ngx_str_t *name)
     return 1;
 }
 
+
+/* retarget_currency CODE | off */
+
+char *
+ngx_http_retarget_currency_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_retarget_loc_conf_t *rlcf = conf;
+
+    u_char                        *p;
+    ngx_str_t                     *value;
+    ngx_http_retarget_currency_t  *cur;
+
+    if (rlcf->campaign.currency != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        rlcf->campaign.currency = NULL;
+        return NGX_CONF_OK;
+    }
+
+    /* as ISO 4217 writes it: what the catalogue holds may be in any case */
+
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        if (*p < 'A' || *p > 'Z') {
+            break;
+        }
+    }
+
+    if (value[1].len != 3 || p != value[1].data + value[1].len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid currency \"%V\": an ISO 4217 code is "
+                           "three capital letters, such as \"EUR\", "
+                           "\"USD\" or \"JPY\" (or \"off\")", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    cur = ngx_palloc(cf->pool, sizeof(ngx_http_retarget_currency_t));
+    if (cur == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    (void) ngx_http_retarget_currency_set(&value[1], cur);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "retarget currency: %*s, %d minor digits, symbol \"%V\"",
+                   (size_t) 3, cur->code, (int) cur->digits, &cur->symbol);
+
+    rlcf->campaign.currency = cur;
+
+    return NGX_CONF_OK;
+}

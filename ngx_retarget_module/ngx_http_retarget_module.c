@@ -356,6 +356,13 @@ static ngx_command_t  ngx_http_retarget_commands[] = {
       0,
       NULL },
 
+    { ngx_string("retarget_currency"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_retarget_currency_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 

@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "ngx_http_retarget_html.h"
+#include "ngx_http_retarget_money.h"
 
 
 /* 16 random bytes, base64url without padding */
@@ -298,6 +299,8 @@ typedef struct {
     ngx_uint_t                     holdout;       /* percent */
     time_t                         click_window;
     time_t                         view_window;
+    ngx_http_retarget_currency_t  *currency;      /* retarget_currency, or
+                                                     NULL: plain numbers */
 } ngx_http_retarget_campaign_t;
 
 

@@ -80,7 +80,8 @@ static ngx_str_t  ngx_http_retarget_builtin_notice = ngx_string(
 "<p>With your permission it sets a cookie ({{cookie_name}}) and records "
 "the products you view and your cart, to remind you of them on later "
 "visits. The data stays with this shop, is shared with no one, and is "
-"deleted after {{retention_days}} days without a visit.</p></details>"
+"deleted after {{retention_days}} day{{#retention_plural}}s"
+"{{/retention_plural}} without a visit.</p></details>"
 "<form method=\"post\" action=\"{{control}}optin?to={{return_to}}\">"
 "<button type=\"submit\" class=\"rt-primary\">Allow</button></form>"
 "<form method=\"post\" action=\"{{control}}optout?to={{return_to}}\" "
@@ -93,8 +94,8 @@ static ngx_str_t  ngx_http_retarget_builtin_notice = ngx_string(
 "<p>A first-party cookie ({{cookie_name}}) lets it record the products you "
 "view and your cart, to remind you of them on later visits. The data "
 "stays with this shop, is shared with no one, and is deleted after "
-"{{retention_days}} days without a visit. You can opt out at any "
-"time.</p></details>"
+"{{retention_days}} day{{#retention_plural}}s{{/retention_plural}} "
+"without a visit. You can opt out at any time.</p></details>"
 "<form method=\"post\" action=\"{{control}}ack?to={{return_to}}\" "
 "data-rt-esc>"
 "<button type=\"submit\" class=\"rt-primary\">OK</button></form>"
@@ -140,8 +141,10 @@ ngx_http_retarget_notice_render(ngx_http_request_t *r,
     ngx_str_t *out)
 {
     u_char                         *p;
+    time_t                          n;
     ngx_str_t                       days, to;
     ngx_array_t                    *data;
+    ngx_http_retarget_tfield_t     *f;
     ngx_http_retarget_main_conf_t  *rmcf;
 
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
@@ -156,8 +159,12 @@ ngx_http_retarget_notice_render(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    /* whole days, rounded up: "deleted after 0 days" would be untrue */
+
+    n = (rmcf->retention + 86399) / 86400;
+
     days.data = p;
-    days.len = ngx_sprintf(p, "%T", rmcf->retention / 86400) - p;
+    days.len = ngx_sprintf(p, "%T", n) - p;
 
     if (ngx_http_retarget_return_to(r, &to) != NGX_OK) {
         return NGX_ERROR;
@@ -192,6 +199,15 @@ ngx_http_retarget_notice_render(ngx_http_request_t *r,
                                            == NGX_HTTP_RETARGET_MODE_OPTIN)
            == NULL)
     {
+        return NGX_ERROR;
+    }
+
+    /* "1 day", "30 days" */
+
+    f = ngx_http_retarget_tpl_field_add(data, "retention_plural",
+                                        ngx_http_retarget_tv_bool, NULL,
+                                        n != 1);
+    if (f == NULL) {
         return NGX_ERROR;
     }
 

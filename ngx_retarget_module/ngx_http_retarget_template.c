@@ -439,6 +439,19 @@ ngx_http_retarget_tpl_tag(ngx_http_retarget_tparse_t *ps,
         tag->type = ngx_http_retarget_tn_comment;
         tag->end = q + 2;
 
+        /*
+         * As in Mustache, the first "}}" ends a comment: a tag written in
+         * one would end it early and print the rest of it on every page
+         */
+
+        if (ngx_strlcasestrn(p + 1, q, (u_char *) "{{", 2 - 1) != NULL) {
+            ngx_http_retarget_tpl_tag_error(ps, tag,
+                                            "a comment cannot hold \"{{\" "
+                                            "(its first \"}}\" ends it), "
+                                            "in");
+            return NGX_ERROR;
+        }
+
         return NGX_OK;
     }
 

@@ -84,7 +84,7 @@ seed shown-A first_seen=now-1d cart_updated=now-2h
 seed shown-A c:MUG cart at=now-2h qty=2 price=12.50 "name=Big Mug" image=/img/mug.png url=/p/mug
 seed shown-B first_seen=now-1d last_seen=now-60s
 page shown-A => shown variant=banner count=2 total=25.00
-    banner like Items left in your cart: 2
+    banner like 2 items left in your cart
     banner like >Big Mug</a><small>2 &times; 12.50</small></div><b>25.00</b>
     banner like Total <b>25\.00</b>
     header Cache-Control like ^private
@@ -810,7 +810,7 @@ seed vars-A c:E cart at=now-2h qty=1 price=
 seed vars-B cart_updated=now-60s c:A cart at=now-60s qty=1000 price=999999.99
 # quantities summed; 3 x 1.99 + 10 + 2 x 0.50, bad prices as 0
 page vars-A => shown count=11 total=16.97
-    banner like Items left in your cart: 11
+    banner like 11 items left in your cart
     banner like Total <b>16\.97</b>
 # no reminder, the variables all the same; a large total (a stored qty
 # beyond 999 is read as 999: issue 9, point 1)

@@ -188,15 +188,25 @@ bsection('a template with every variable', q{
     is(JSON::PP->new->canonical->encode([$j->{cart_count}]), '[3]',
        'json: cart_count is a number');
     is($j->{cart_total}, '44.90', 'json: cart_total');
+    is($j->{cart_total_value}, '44.90', 'json: cart_total_value');
+    is($j->{currency}, '', 'json: currency (none configured)');
     is_deeply($j->{cart}, [
         { sku => 'MUG', name => 'Big Mug', price => '12.50', qty => 2,
-          image => '/i/mug.png', url => '/p/mug', line_total => '25.00' },
+          price_value => '12.50', currency => '',
+          image => '/i/mug.png', url => '/p/mug', line_total => '25.00',
+          line_total_value => '25.00' },
         { sku => 'TEE', name => 'Tee', price => '19.90', qty => 1,
+          price_value => '19.90', currency => '',
           image => 'https://cdn.example/tee.jpg', url => '/p/tee?c=red&s=M',
-          line_total => '19.90' } ], 'json: cart');
+          line_total => '19.90', line_total_value => '19.90' } ],
+              'json: cart');
     is_deeply($j->{viewed}, [
-        { sku => 'HAT', name => 'Hat', price => '5.00', image => '/i/hat.png',
-          url => '/p/hat' } ], 'json: viewed');
+        { sku => 'HAT', name => 'Hat', price => '5.00', price_value => '5.00',
+          currency => '', image => '/i/hat.png', url => '/p/hat' } ],
+              'json: viewed');
+    ok(!exists $j->{cart_plural} && !exists $j->{viewed_plural}
+       && !exists $j->{cart}[0]{last},
+       'json: no cart_plural, viewed_plural or last (presentation only)');
     is_deeply($j->{incentive}, { code => 'SAVE5',
                                  text => '5 off: today & tomorrow' },
               'json: incentive');
@@ -512,7 +522,7 @@ bsection('the built-in banner', q{
 
     like($b, qr{<p class="rt-banner-inc"><b>10% off</b><br>Use code <strong>WELCOME</strong> at checkout\.</p>},
          'A: the incentive');
-    like($b, qr{Items left in your cart: 3}, 'A: the count');
+    like($b, qr{<h2>3 items left in your cart</h2>}, 'A: the count');
     like($b, qr{<p class="rt-banner-tot">Total <b>35\.00</b></p>}, 'A: the total');
     like($b, qr{<a class="rt-banner-cta" href="/retarget/click\?v=banner&amp;to=/p/mug">View your cart</a>},
          'A: the main link');

@@ -156,7 +156,7 @@ my $CLICK = "/retarget/click?v=banner&to=$CART";
     is($d->{parent}, 'BODY', 'A: the banner is a child of <body>');
     ok($d->{last_in_body}, 'A: the banner is the last element of <body>');
     is($d->{notices}, 0, 'A: no privacy notice (consent "ack")');
-    is($d->{heading}, 'Items left in your cart: 3', 'A: the heading counts 3 items');
+    is($d->{heading}, '3 items left in your cart', 'A: the heading counts 3 items');
     my @items = @{ $d->{items} || [] };
     is(scalar @items, 2, 'A: two items');
     my ($mug, $hack) = @items;

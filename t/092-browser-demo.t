@@ -163,10 +163,13 @@ for my $step ([mug => 'Harbor Mug', 2, 2], [category => 'Tide Notebook', 1, 3]) 
 is($s->{category}{cards}, 2, 'the category page lists its two products');
 
 # 3. The cart page, and the reminder after the delay
-my @CART1 = (['Harbor Mug', 2, '12.00', '24.00'], ['Tide Notebook', 1, '9.50', '9.50']);
+# money as the shop writes it (retarget_currency EUR in the demo)
+my $EUR = "\x{20ac}";
+my @CART1 = (['Harbor Mug', 2, "${EUR}12.00", "${EUR}24.00"],
+             ['Tide Notebook', 1, "${EUR}9.50", "${EUR}9.50"]);
 my $c1 = $s->{cart1} || {};
 is_deeply(lines($c1->{lines}), \@CART1, 'cart page: the mugs and the notebook');
-is($c1->{total}, '33.50', 'cart page: total 33.50');
+is($c1->{total}, "${EUR}33.50", 'cart page: total EUR 33.50');
 is($c1->{reminder}, undef, 'cart page: no reminder (campaign off)');
 is_deeply([ map { $_->{line} } @{ $c1->{lines} || [] } ],
           [ @added{'Harbor Mug', 'Tide Notebook'} ], 'cart page: the lines the API answered');
@@ -182,7 +185,7 @@ ok($rem1->{last_in_body}, 'reminder: the last element of <body>');
 is_deeply(lines($rem1->{items}, 1), lines($c1->{lines}, 1),
           'reminder: exactly the lines of the cart page (names, quantities, prices, line totals)');
 is($rem1->{count}, 3, 'reminder: 3 items, as the cart');
-is($rem1->{total}, $c1->{total}, 'reminder: the total of the cart page (33.50)');
+is($rem1->{total}, $c1->{total}, 'reminder: the total of the cart page (EUR 33.50)');
 if (($rem1->{variant} // '') eq 'banner') {
     is_deeply([ sort map { $_->{image} // '' } @{ $rem1->{items} } ],
               ['/img/mug.svg', '/img/notebook.svg'], "reminder: the products' images from the shop's reply");
@@ -205,10 +208,10 @@ like($rem1->{cta} // '', qr{^/retarget/click\?v=\w+&to=/cart\z}, 'reminder: its 
     is($rm->{status}, 200, 'Remove the notebook: DELETE answered 200');
     is($rm->{url}, "/api/cart/items/$added{'Tide Notebook'}", 'Remove the notebook: names only the line id');
 }
-my @CART2 = (['Harbor Mug', 3, '12.00', '36.00']);
+my @CART2 = (['Harbor Mug', 3, "${EUR}12.00", "${EUR}36.00"]);
 my $c2 = $s->{cart2} || {};
 is_deeply(lines($c2->{lines}), \@CART2, 'cart page after: three mugs');
-is($c2->{total}, '36.00', 'cart page after: total 36.00');
+is($c2->{total}, "${EUR}36.00", 'cart page after: total EUR 36.00');
 
 my $b2 = $s->{back2} || {};
 my $rem2 = $b2->{reminder} || {};
@@ -216,7 +219,7 @@ ok($b2->{reminder} && !$rem2->{browse}, 'back again after the delay: a reminder 
 is_deeply(lines($rem2->{items}, 1), lines($c2->{lines}, 1),
           'reminder: follows the cart page (three mugs, no notebook)');
 is($rem2->{count}, 3, 'reminder: 3 items');
-is($rem2->{total}, '36.00', 'reminder: total 36.00, as the cart page');
+is($rem2->{total}, "${EUR}36.00", 'reminder: total EUR 36.00, as the cart page');
 is($rem2->{variant}, $rem1->{variant}, 'reminder: the same variant for the same visitor');
 
 # 5. Checkout and the order

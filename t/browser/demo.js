@@ -80,7 +80,8 @@ async function jsonLd(page) {
 async function cartPage(page) {
     return page.evaluate(() => {
         const txt = (e) => (e ? e.textContent.trim() : null);
-        const money = (e) => (e ? e.textContent.replace('\u20ac', '').trim() : null);
+        // money as the page shows it ("\u20ac12.00"): the reminder must match
+        const money = (e) => (e ? e.textContent.trim() : null);
         return {
             lines: [...document.querySelectorAll('tr[data-line]')].map((tr) => ({
                 line: tr.dataset.line,
@@ -122,8 +123,8 @@ async function reminder(page) {
                 ...common,
                 variant: 'banner',
                 text: h,
-                browse: !/^Items left in your cart/.test(h || ''),
-                count: (h.match(/: (\d+)$/) || [])[1] || null,
+                browse: !/ left in your cart$/.test(h || ''),
+                count: ((h || '').match(/^(\d+) items? left/) || [])[1] || null,
                 items: [...b.querySelectorAll('li')].map((li) => {
                     const [qty, price] = (txt(li.querySelector('small')) || '').split(' \u00d7 ');
                     const img = li.querySelector('img');
