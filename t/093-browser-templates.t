@@ -149,7 +149,7 @@ my $started = start_nginx({
         retarget_privacy_url /privacy.html;
         retarget_campaign on link=/cart.html;
         retarget_delay 1m;
-        retarget_frequency 1000 1d;
+        retarget_frequency 1000 1d pages=1000;
         retarget_incentive 1h SAVE10 "10% off your order";
         location / { }
         location = /cart.html { retarget_campaign off; }

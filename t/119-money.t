@@ -66,7 +66,7 @@ sub msection {
     $pages{"linked/page.html"} = $PAGE;
     section($name, { http_config => campaign_http(), config => q{
         retarget on;
-        retarget_frequency 100 1d;
+        retarget_frequency 100 1d pages=100;
         retarget_currency EUR;
         location / { }
         location /us/ { retarget_currency USD; }
