@@ -25,6 +25,7 @@ use warnings;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
+use File::Temp qw(tempdir);
 use JSON::PP qw(decode_json);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
@@ -105,19 +106,24 @@ sub install_node_modules {
 
 # Runs t/browser/$script with node and @$args, at most $o{limit} seconds,
 # stdout and stderr to servroot/browser.out and browser.err.  Chromium
-# writes into $HOME (~/.pki, caches) and Playwright puts the temporary
-# profile under $TMPDIR: both are kept (fresh) inside servroot.  Returns
+# writes into $HOME (~/.pki, caches), kept (fresh) inside servroot, and
+# Playwright puts the temporary profile under $TMPDIR: a short directory
+# of its own under /tmp, since Chromium's profile holds a unix socket and
+# a socket's path is at most 107 bytes (a checkout's servroot may be
+# deeper than that allows).  Returns
 # { status, stdout, stderr, took, limit, err } for browser_result().
 sub run_browser_script {
     my ($script, $args, %o) = @_;
     die "browser_prerequisites() first\n" unless $Node;
     die "run_browser_script: no limit\n" unless $o{limit};
     my $out = servroot();
-    my %env = (HOME => "$out/browser-home", TMPDIR => "$out/browser-tmp",
+    my %env = (HOME => "$out/browser-home",
+               TMPDIR => tempdir('rt-browser-XXXXXX', TMPDIR => 1,
+                                 CLEANUP => 1),
                XDG_CONFIG_HOME => "$out/browser-home/.config",
                XDG_CACHE_HOME => "$out/browser-home/.cache");
-    remove_tree($env{HOME}, $env{TMPDIR});
-    make_path($env{HOME}, $env{TMPDIR});
+    remove_tree($env{HOME});
+    make_path($env{HOME});
 
     my %run = (limit => $o{limit}, err => "$out/browser.err");
     my $t0 = time;
