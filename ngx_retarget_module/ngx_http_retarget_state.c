@@ -110,7 +110,7 @@ ngx_http_retarget_state_parse(ngx_pool_t *pool, ngx_str_t *kv, ngx_uint_t n,
          */
 
         if (st->purchased
-            && it[i].ms < ((int64_t) st->purchased + 1) * 1000
+            && it[i].ms / 1000 <= (int64_t) st->purchased
             && ngx_http_retarget_forget_bought(st, &it[i].sku) != NGX_OK)
         {
             return NGX_ERROR;
@@ -337,7 +337,7 @@ ngx_http_retarget_forget_bought(ngx_http_retarget_state_t *st,
 
         if (it[i].sku.len != sku->len
             || ngx_strncmp(it[i].sku.data, sku->data, sku->len) != 0
-            || it[i].ms >= ((int64_t) st->purchased + 1) * 1000)
+            || it[i].ms / 1000 > (int64_t) st->purchased)
         {
             continue;
         }
