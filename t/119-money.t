@@ -21,7 +21,6 @@ use Test::Retarget::Campaign;
 use Test::Retarget::Browser ();
 use Cwd ();
 use JSON::PP ();
-our $TODO;
 
 use_redis();
 
@@ -281,10 +280,7 @@ msection('a template gets money and the plain numbers', sub {
 # the item's own currency (the catalogue's) wins over the location's
 #--------------------------------------------------------------------------
 
-# item.currency is filled from rt:p:SKU by the catalogue (another branch of
-# issue 11): until it is merged, these are TODO
-my $NO_CATALOG = -f 'ngx_retarget_module/ngx_http_retarget_catalog.c' ? undef
-               : 'the catalogue (ngx_http_retarget_catalog.c) fills item.currency';
+# item.currency is filled from rt:p:SKU by ngx_http_retarget_catalog.c
 
 msection("the catalogue's currency wins over retarget_currency", sub {
     my $now = NOW;
@@ -299,27 +295,21 @@ msection("the catalogue's currency wins over retarget_currency", sub {
     redis_cmd('HSET', 'rt:p:PEN', name => 'Pen', price => '10.00',
               currency => 'GBP');
     my $t = banner_text(page($A, uri => '/page.html')->{body}) || {};
-  TODO: {
-        local $TODO = $NO_CATALOG;
-        is_deeply($t->{lines}, [ [ "2 &times; ${GBP}12.50", "${GBP}25.00" ],
-                                 [ "1 &times; ${GBP}10.00", "${GBP}10.00" ] ],
-                  'GBP from the catalogue, not the location\'s EUR');
-        is($t->{total}, "${GBP}35.00", 'the total in GBP');
-    }
+    is_deeply($t->{lines}, [ [ "2 &times; ${GBP}12.50", "${GBP}25.00" ],
+                             [ "1 &times; ${GBP}10.00", "${GBP}10.00" ] ],
+              'GBP from the catalogue, not the location\'s EUR');
+    is($t->{total}, "${GBP}35.00", 'the total in GBP');
     # one line in another currency: the total is a number, not money (the
     # catalogue is current within 2 s of a change)
     redis_cmd('HSET', 'rt:p:PEN', currency => 'USD');
     eventually(sub {
         $t = banner_text(page($A, uri => '/page.html')->{body}) || {};
         return ($t->{total} // '') eq '35.00';
-    }, $NO_CATALOG ? 0 : 2.5);
-  TODO: {
-        local $TODO = $NO_CATALOG;
-        is_deeply($t->{lines}, [ [ "2 &times; ${GBP}12.50", "${GBP}25.00" ],
-                                 [ '1 &times; $10.00', '$10.00' ] ],
-                  'each line in its own currency');
-        is($t->{total}, '35.00', 'GBP and USD: the total is a plain number');
-    }
+    }, 2.5);
+    is_deeply($t->{lines}, [ [ "2 &times; ${GBP}12.50", "${GBP}25.00" ],
+                             [ '1 &times; $10.00', '$10.00' ] ],
+              'each line in its own currency');
+    is($t->{total}, '35.00', 'GBP and USD: the total is a plain number');
 });
 
 #--------------------------------------------------------------------------
