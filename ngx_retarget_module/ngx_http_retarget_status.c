@@ -31,6 +31,7 @@
 #include "ngx_http_retarget_catalog.h"
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_escape.h"
+#include "ngx_http_retarget_optimize.h"
 #include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_request.h"
 #include "ngx_http_retarget_store.h"
@@ -1395,6 +1396,10 @@ ngx_http_retarget_status_json(ngx_http_request_t *r,
                                addr->len ? json_stringn((char *) addr->data,
                                                         addr->len)
                                          : json_null());
+
+    /* the weights this worker gives new visitors (retarget_optimize) */
+    err |= json_object_set_new(root, "optimize",
+                               ngx_http_retarget_optimize_json(rmcf));
 
     if (ctx->date[0]) {
         err |= json_object_set_new(root, "date",
