@@ -134,6 +134,8 @@ static void ngx_http_retarget_optimize_failed(
     ngx_http_retarget_optimize_t *opt, const char *why);
 static uint64_t ngx_http_retarget_optimize_seed(
     ngx_http_retarget_optimize_t *opt, time_t k);
+static json_t *ngx_http_retarget_optimize_json(
+    ngx_http_retarget_main_conf_t *rmcf);
 
 
 static ngx_str_t  ngx_http_retarget_optimize_sources[] = {
@@ -1120,11 +1122,25 @@ ngx_http_retarget_optimize_seed(ngx_http_retarget_optimize_t *opt, time_t k)
 
 
 /*
- * retarget_status: what this worker uses for each optimised campaign,
- * so that operators and tests see the weights in force.
+ * retarget_status: "optimize", what this worker uses for each optimised
+ * campaign, so that operators and tests see the weights in force; not
+ * there without retarget_optimize.  Nonzero on an error, as jansson's.
  */
 
-json_t *
+int
+ngx_http_retarget_optimize_status(json_t *root,
+    ngx_http_retarget_main_conf_t *rmcf)
+{
+    if (rmcf->optimizers == NULL) {
+        return 0;
+    }
+
+    return json_object_set_new(root, "optimize",
+                               ngx_http_retarget_optimize_json(rmcf));
+}
+
+
+static json_t *
 ngx_http_retarget_optimize_json(ngx_http_retarget_main_conf_t *rmcf)
 {
     int                            err;
@@ -1135,10 +1151,6 @@ ngx_http_retarget_optimize_json(ngx_http_retarget_main_conf_t *rmcf)
     list = json_array();
     if (list == NULL) {
         return NULL;
-    }
-
-    if (rmcf->optimizers == NULL) {
-        return list;
     }
 
     known = rmcf->optimizers->elts;

@@ -26,7 +26,8 @@ ngx_int_t ngx_http_retarget_optimize_init_process(ngx_cycle_t *cycle,
     ngx_http_retarget_main_conf_t *rmcf);
 ngx_uint_t *ngx_http_retarget_optimize_weights(
     ngx_http_retarget_optimize_t *opt, ngx_uint_t *total);
-json_t *ngx_http_retarget_optimize_json(ngx_http_retarget_main_conf_t *rmcf);
+int ngx_http_retarget_optimize_status(json_t *root,
+    ngx_http_retarget_main_conf_t *rmcf);
 
 
 #endif /* _NGX_HTTP_RETARGET_OPTIMIZE_H_INCLUDED_ */

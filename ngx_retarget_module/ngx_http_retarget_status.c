@@ -1398,8 +1398,7 @@ ngx_http_retarget_status_json(ngx_http_request_t *r,
                                          : json_null());
 
     /* the weights this worker gives new visitors (retarget_optimize) */
-    err |= json_object_set_new(root, "optimize",
-                               ngx_http_retarget_optimize_json(rmcf));
+    err |= ngx_http_retarget_optimize_status(root, rmcf);
 
     if (ctx->date[0]) {
         err |= json_object_set_new(root, "date",
