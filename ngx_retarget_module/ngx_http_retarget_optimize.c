@@ -85,7 +85,8 @@ struct ngx_http_retarget_optimize_s {
     time_t                          asking;      /* in flight, or -1 */
     ngx_uint_t                      gen;         /* of the refresh */
     ngx_uint_t                      owed;        /* PFCOUNT replies */
-    ngx_uint_t                      failed;
+    ngx_uint_t                      failed;      /* no reply: link */
+    ngx_uint_t                      refused;     /* not a count */
     int64_t                         eligible[NGX_HTTP_RETARGET_ARMS];
     int64_t                         converters[NGX_HTTP_RETARGET_ARMS];
     ngx_event_t                     timer;
@@ -131,6 +132,8 @@ static ngx_int_t ngx_http_retarget_optimize_hash_cmd(ngx_pool_t *pool,
 static ngx_http_retarget_optimize_ask_t *ngx_http_retarget_optimize_ask(
     ngx_http_retarget_optimize_t *opt, ngx_uint_t index);
 static void ngx_http_retarget_optimize_failed(
+    ngx_http_retarget_optimize_t *opt, const char *why);
+static void ngx_http_retarget_optimize_refused(
     ngx_http_retarget_optimize_t *opt, const char *why);
 static uint64_t ngx_http_retarget_optimize_seed(
     ngx_http_retarget_optimize_t *opt, time_t k);
@@ -558,6 +561,7 @@ ngx_http_retarget_optimize_tick(ngx_event_t *ev)
     opt->asking = start;
     opt->owed = 0;
     opt->failed = 0;
+    opt->refused = 0;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ev->log, 0,
                    "retarget optimize \"%V\": asking for period %T, "
@@ -680,7 +684,7 @@ ngx_http_retarget_optimize_stored(void *data, redisReply *reply)
 
     ngx_free(ask);
 
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+    if (reply == NULL) {
         ngx_http_retarget_optimize_failed(opt, "no reply to HGET");
         return;
     }
@@ -703,19 +707,9 @@ ngx_http_retarget_optimize_stored(void *data, redisReply *reply)
                                            opt->narms, opt->floor, w)
            != NGX_OK)
     {
-        if (!opt->bad_logged) {
-            opt->bad_logged = 1;
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "retarget optimize \"%V\": the weights of period "
-                          "%T in Redis are not weights of these variants "
-                          "with floor %ui.%02ui%%, ignored: the last "
-                          "weights stay", &opt->arms, opt->asking,
-                          opt->floor / 100, opt->floor % 100);
-        }
-
-        /* not asked again this period: the field stays what it is */
-        opt->done = opt->asking;
-        opt->asking = -1;
+        ngx_http_retarget_optimize_refused(opt, "the weights of the period "
+                                           "are not weights of these "
+                                           "variants with this floor");
         return;
     }
 
@@ -852,10 +846,11 @@ ngx_http_retarget_optimize_counted(void *data, redisReply *reply)
 
     opt->owed--;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
-        || reply->integer < 0)
-    {
+    if (reply == NULL) {
         opt->failed++;
+
+    } else if (reply->type != REDIS_REPLY_INTEGER || reply->integer < 0) {
+        opt->refused++;
 
     } else {
         n = reply->integer;
@@ -874,6 +869,12 @@ ngx_http_retarget_optimize_counted(void *data, redisReply *reply)
 
     if (opt->failed) {
         ngx_http_retarget_optimize_failed(opt, "PFCOUNT failed");
+        return;
+    }
+
+    if (opt->refused) {
+        ngx_http_retarget_optimize_refused(opt, "PFCOUNT did not answer a "
+                                           "count of visitors");
         return;
     }
 
@@ -909,6 +910,7 @@ ngx_http_retarget_optimize_decide(ngx_http_retarget_optimize_t *opt)
 
             opt->total = opt->configured_total;
             opt->thompson = 0;
+            opt->bad_logged = 0;
             opt->period = opt->asking;
             opt->done = opt->asking;
             opt->asking = -1;
@@ -1089,6 +1091,30 @@ ngx_http_retarget_optimize_failed(ngx_http_retarget_optimize_t *opt,
 
     ngx_http_retarget_optimize_schedule(opt,
                                         NGX_HTTP_RETARGET_OPTIMIZE_RETRY);
+}
+
+
+/*
+ * Redis answered, but not what it should have (a hostile value, a key of
+ * another type): the last weights stay for the period, said once until
+ * a period goes well again; not asked again before the next period.
+ */
+
+static void
+ngx_http_retarget_optimize_refused(ngx_http_retarget_optimize_t *opt,
+    const char *why)
+{
+    if (!opt->bad_logged) {
+        opt->bad_logged = 1;
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "retarget optimize \"%V\": period %T in Redis: %s "
+                      "(floor %ui.%02ui%%), ignored: the last weights stay",
+                      &opt->arms, opt->asking, why, opt->floor / 100,
+                      opt->floor % 100);
+    }
+
+    opt->done = opt->asking;
+    opt->asking = -1;
 }
 
 

@@ -461,15 +461,36 @@ sub {
     visit($first, new_visitor());
     ok($Seen[-1]{variant} ne '', 'visitors are still decided');
 
-    # a valid period afterwards is used again
+    # a valid period afterwards is used again, by both
+    my %after;
     ok(eventually(sub {
-        my $s = status_of($first);
-        return $s && ($s->{period} // 0) >= $end && $s->{source} eq 'thompson';
+        %after = map { $_ => status_of($_) } @ports;
+        return !grep { !$_ || ($_->{period} // 0) < $end
+                       || $_->{source} ne 'thompson' } values %after;
     }, 3 * $EVERY), 'after them, a new period\'s weights are used again');
 
+    # a day's HyperLogLog that is not one: PFCOUNT fails, nothing moves
+    redis_cmd('DEL', 'rt:optimize:A,B');
+    redis_cmd('SET', 'rt:people:' . today() . ':converters:B', 'garbage');
+    into_period(0.6);
+    sleep $EVERY;
+    my %stuck = map { $_ => status_of($_)->{period} } @ports;
+    sleep $EVERY;
+    for my $pt (@ports) {
+        my $s = status_of($pt);
+        ok($stuck{$pt} < period_now() - $EVERY
+           && $s->{period} == $stuck{$pt},
+           "port $pt: a broken HyperLogLog leaves the weights of period "
+           . "$stuck{$pt} in force");
+    }
+    is(redis_cmd('EXISTS', 'rt:optimize:A,B'), 0, 'and nothing is written');
+
     for my $log (servroot() . '/logs/error.log', "$dir/logs/error.log") {
-        my @w = read_file($log) =~ /\[warn\].*retarget optimize "A,B": the weights of period \d+ in Redis are not weights of these variants/g;
+        my $text = read_file($log);
+        my @w = $text =~ /\[warn\].*retarget optimize "A,B": period \d+ in Redis: the weights of the period are not weights of these variants with this floor \(floor 10\.00%\), ignored: the last weights stay/g;
         is(scalar(@w), 1, "the hostile weights were warned of once in $log");
+        my @p = $text =~ /\[warn\].*retarget optimize "A,B": period \d+ in Redis: PFCOUNT did not answer a count of visitors/g;
+        is(scalar(@p), 1, "the broken count was warned of once in $log");
     }
 
     ok(Test::Retarget::stop_child($pid, 'QUIT', 10),
