@@ -588,20 +588,20 @@ static void
 ngx_http_retarget_optimize_schedule(ngx_http_retarget_optimize_t *opt,
     ngx_msec_t retry)
 {
-    ngx_msec_t   now, next, delay;
+    time_t       left;
+    ngx_msec_t   delay;
     ngx_time_t  *tp;
 
     if (ngx_exiting) {
         return;
     }
 
+    /* in seconds first: milliseconds since 1970 overflow a 32-bit msec */
+
     tp = ngx_timeofday();
 
-    now = (ngx_msec_t) tp->sec * 1000 + tp->msec;
-    next = (ngx_msec_t) (tp->sec - tp->sec % opt->every + opt->every) * 1000
-           + opt->jitter;
-
-    delay = (next > now) ? next - now : 1;
+    left = opt->every - tp->sec % opt->every;
+    delay = (ngx_msec_t) left * 1000 - tp->msec + opt->jitter;
 
     if (retry && retry < delay) {
         delay = retry;
