@@ -52,6 +52,10 @@ my $SERVER = qq{
         return 200 "ok\\n";
     }
     location = /retarget_status { retarget_status; }
+    location /other/ {
+        retarget_variant C 1 builtin;
+        retarget_variant D 3 builtin;
+    }
 };
 
 #--------------------------------------------------------------------------
@@ -242,13 +246,20 @@ sub visit {
     return $v;
 }
 
-sub status_of {
+sub status_all {
     my ($port) = @_;
     local $ENV{TEST_NGINX_SERVER_PORT} = $port;
     my $r = http_req(uri => '/retarget_status');
     return undef unless $r->{status} == 200;
     my $j = eval { decode_json($r->{body}) } or return undef;
-    return $j->{optimize}[0];
+    return $j->{optimize};
+}
+
+# the optimizer of A,B
+sub status_of {
+    my $all = status_all(@_) or return undef;
+    my ($o) = grep { $_->{arms} eq 'A,B' } @$all;
+    return $o;
 }
 
 sub people {
@@ -323,6 +334,15 @@ sub {
 
     # 1. before min: the configured weights, on both
 
+    # the server's locations share one optimizer; /other/ has its own
+    my $all = status_all($first);
+    is_deeply([ map { $_->{arms} } @{ $all || [] } ], ['A,B', 'C,D'],
+              'status: two optimizers, A,B and C,D');
+    my ($cd) = grep { $_->{arms} eq 'C,D' } @{ $all || [] };
+    is_deeply($cd->{weights}, { C => 0.25, D => 0.75 },
+              'C,D has its configured 1:3');
+    is_deeply([ @$cd{qw(every min floor)} ], [ $EVERY, $MIN, $FLOOR ],
+              'with the same settings');
     my $st = status_of($first);
     is($st->{arms}, 'A,B', 'status: the optimizer of A,B');
     is($st->{source}, 'configured', 'at first the configured weights');
