@@ -286,7 +286,11 @@ psection('clickers: distinct visitors who clicked, per variant', sub {
        'no clickers of a made-up variant');
     ttl_ok(people_key('clickers', 'A'));
 
+    my $pfcount0 = cmd_calls('pfcount');
     my ($m) = prometheus();
+    is(cmd_calls('pfcount') - $pfcount0, 8,
+       'the status: 8 PFCOUNTs (3 per variant, 2 for the holdout), in its '
+       . 'one wait');
     is($m->{'clickers:A'}, 2, 'prometheus: clickers{arm="A"} 2');
     is($m->{'clicks:A'}, 4, 'prometheus: clicks{arm="A"} 4');
     is($m->{'clickers:B'}, 1, 'prometheus: clickers{arm="B"} 1');
