@@ -86,11 +86,6 @@
  */
 #define NGX_HTTP_RETARGET_STATUS_COUNT_MAX  9007199254740991LL
 
-/* the people kinds read, for the debug log */
-static char  *ngx_http_retarget_status_kinds[] = {
-    "eligible", "clickers", "converters"
-};
-
 /* which arms a per-arm metric is shown for */
 #define NGX_HTTP_RETARGET_ARM_VARIANT    1
 #define NGX_HTTP_RETARGET_ARM_HOLDOUT    2
@@ -328,6 +323,12 @@ static ngx_http_retarget_status_metric_t  ngx_http_retarget_status_metrics[] = {
 
 /* the metrics that have a JSON key */
 #define NGX_HTTP_RETARGET_STATUS_KEYS  13
+
+
+/* the people kinds read, for the debug log */
+static char  *ngx_http_retarget_status_kinds[] = {
+    "eligible", "clickers", "converters"
+};
 
 
 static ngx_http_retarget_status_arm_metric_t
