@@ -352,13 +352,13 @@ ngx_http_retarget_stats_lift(double ka, double na, double kb, double nb,
  * The relative lift L = (b - a) / a by inverting the same test (Fieller's
  * way): L0 is in the interval when the mSPRT does not reject
  * pb - (1 + L0) pa = 0, whose estimate has the variance
- * vb + (1 + L0)^2 va.  At L0 = 0 this is the diff's test, so the relative
+ * vb + (1 + L0)^2 va (scaled: ngx_http_retarget_stats_rejects()).  At L0 = 0 this is the diff's test, so the relative
  * interval excludes 0 exactly when the diff's does; and unlike the delta
  * method's symmetric interval it is not too narrow for a lift below 0
  * (which t/121-stats.t's A/A experiments showed declaring losers).
  * The ends are the first values rejected going out from the estimate;
- * when the base rate is too uncertain for an upper end within 2^60 of
- * the first step, the interval is invalid.
+ * when a's rate is too uncertain to tell from 0, there is no upper end
+ * (none within 2^60 first steps) and the interval is invalid.
  */
 
 static void
@@ -433,19 +433,28 @@ ngx_http_retarget_stats_ratio(ngx_http_retarget_stats_ratio_t *r,
 }
 
 
-/* whether the mSPRT rejects a relative lift l0 */
+/*
+ * Whether the mSPRT rejects a relative lift l0: the contrast
+ * pb - (1 + l0) pa is scaled by 2 / (2 + l0), which makes it pb - pa at
+ * l0 = 0 and keeps it of the size of a rate for any l0, so that the
+ * diff's mixing variance suits it (unscaled, its variance grows as
+ * (1 + l0)^2 while the mixing stays, and a large enough l0 is never
+ * rejected: the interval had no upper end even with a clear lift).
+ */
 
 static int
 ngx_http_retarget_stats_rejects(ngx_http_retarget_stats_ratio_t *r,
     double l0)
 {
-    double  m, h;
+    double  m, c, h;
 
     m = 1 + l0;
-    h = ngx_http_retarget_stats_halfwidth(r->vb + m * m * r->va, r->t2);
+    c = 2 / (1 + m);
+    h = ngx_http_retarget_stats_halfwidth(c * c * (r->vb + m * m * r->va),
+                                          r->t2);
 
     /* no half-width (overflow): not rejected */
-    return h >= 0 && fabs(r->pb - m * r->pa) > h;
+    return h >= 0 && fabs(c * (r->pb - m * r->pa)) > h;
 }
 
 

@@ -30,6 +30,10 @@ use Time::HiRes ();
 
 my $T0 = Time::HiRes::time();
 
+# TEST_STATS_SCALE=10: ten times the simulated experiments, for a closer
+# measurement of the rates (the README's numbers); the seeds stay fixed
+my $SCALE = $ENV{TEST_STATS_SCALE} || 1;
+
 my $SRC = 'ngx_retarget_module/ngx_http_retarget_stats.c';
 my $CC = $ENV{CC} // 'cc';
 my $TMP = File::Temp::tempdir('retarget-stats-XXXXXX', TMPDIR => 1,
@@ -177,9 +181,13 @@ sub ref_lift {
     # in steps of a fiftieth of the delta method's standard error, the
     # first rejected one refined by bisection
     my $l = $d / $pa;
+    # (the contrast scaled by 2 / (2 + L0): pb - pa at L0 = 0, the size of
+    # a rate for any L0)
     my $keeps = sub {
         my $m = 1 + $_[0];
-        return abs($pb - $m * $pa) <= halfwidth($vb + $m * $m * $va, $t2);
+        my $c = 2 / (1 + $m);
+        return abs($c * ($pb - $m * $pa))
+               <= halfwidth($c * $c * ($vb + $m * $m * $va), $t2);
     };
     my $step = sqrt($vb + ($pb / $pa) ** 2 * $va) / $pa / 50;
     my @end;
@@ -310,8 +318,27 @@ my @lifts = ([120, 3000, 150, 3000], [40, 1000, 40, 1000],
               [ ref_lift(@{ $lifts[$_] }) ]) for 0 .. $#lifts;
 }
 
-# the relative lift needs a base rate
+# the relative lift needs a base rate, one told from 0: else no upper end
 is(run1('lift 0 500 10 500')->[7], 0, 'no relative lift without a conversion in a');
+{
+    my $r = run1('lift 10 150 0 150');
+    is($r->[7], 0, 'no relative lift while a is not told from 0 (10 of 150)');
+    is_deeply([ (ref_lift(10, 150, 0, 150))[4 .. 7] ], [ 0, 0, 0, 0 ],
+              '... the reference finds no upper end either');
+}
+
+# the relative interval excludes 0 exactly when the diff's does
+{
+    my @c = map { [ 40, 1000, $_, 1000 ] } 40 .. 90;
+    push @c, map { [ 400, 10000, $_, 2000 ] } 40 .. 120;
+    my @r = run(map { "lift @$_" } @c);
+    my @bad = grep {
+        my $x = $r[$_];
+        $x->[7] && (($x->[1] > 0) != ($x->[5] > 0) || ($x->[2] < 0) != ($x->[6] < 0))
+    } 0 .. $#c;
+    ok(!@bad, 'rel excludes 0 when diff does, over ' . scalar(@c) . ' cases')
+        or diag(join "\n", map { "@{ $c[$_] }: @{ $r[$_] }" } @bad);
+}
 
 # chi-square: table values (rounded to 3 decimals: 1e-3 relative) ...
 for my $c ([10.828, 1, 0.001], [13.816, 2, 0.001], [16.266, 3, 0.001],
@@ -413,6 +440,7 @@ for my $case ([0.04, 0.05, 3000, 400], [0.10, 0.12, 1000, 200],
               [0.02, 0.02, 5000, 200])
 {
     my ($pa, $pb, $n, $runs) = @$case;
+    $runs *= $SCALE;
     srand(1212);
     my @data = map { [ binomial($n, $pa), $n, binomial($n, $pb), $n ] }
                1 .. $runs;
@@ -446,6 +474,7 @@ for my $case ([0.04, 100, 100, 30, 200], [0.04, 180, 20, 30, 200],
               [0.10, 300, 300, 30, 200])
 {
     my ($p, $ra, $rb, $days, $runs) = @$case;
+    $runs *= $SCALE;
     srand(4242);
     my (@cmds, @owner);
     my $naive = 0;
