@@ -474,8 +474,9 @@ for my $case ([0.04, 0.05, 3000, 400], [0.10, 0.12, 1000, 200],
 
 # A/A looked at every day: a winner is a diff interval excluding 0 at
 # any look with >= 150 in each arm
+# (a 10 % arm on either side: as b, and as a, the holdout)
 for my $case ([0.04, 100, 100, 30, 200], [0.04, 180, 20, 30, 200],
-              [0.10, 300, 300, 30, 200])
+              [0.04, 20, 180, 30, 200], [0.10, 300, 300, 30, 200])
 {
     my ($p, $ra, $rb, $days, $runs) = @$case;
     $runs *= $SCALE;
