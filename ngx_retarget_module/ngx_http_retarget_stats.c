@@ -436,11 +436,14 @@ ngx_http_retarget_stats_ratio(ngx_http_retarget_stats_ratio_t *r,
 
 /*
  * Whether the mSPRT rejects a relative lift l0: the contrast
- * pb - (1 + l0) pa is scaled by 2 / (2 + l0), which makes it pb - pa at
- * l0 = 0 and keeps it of the size of a rate for any l0, so that the
- * diff's mixing variance suits it (unscaled, its variance grows as
- * (1 + l0)^2 while the mixing stays, and a large enough l0 is never
- * rejected: the interval had no upper end even with a clear lift).
+ * pb - (1 + l0) pa, divided by 1 + l0 when that is above 1, which leaves
+ * pb - pa at l0 = 0 and keeps it of the size of a rate for any l0, so
+ * that the diff's mixing variance suits it.  Unscaled, its variance grows
+ * as (1 + l0)^2 while the mixing stays, and a large enough l0 is never
+ * rejected: the interval had no upper end even with a clear lift.  (Each
+ * l0 has its own test, so any scale that depends on l0 alone keeps the
+ * interval valid; this one gives an upper end soonest: once a's rate is
+ * told from 0 by the same test.)
  */
 
 static int
@@ -450,7 +453,7 @@ ngx_http_retarget_stats_rejects(ngx_http_retarget_stats_ratio_t *r,
     double  m, c, h;
 
     m = 1 + l0;
-    c = 2 / (1 + m);
+    c = (m > 1) ? 1 / m : 1;
     h = ngx_http_retarget_stats_halfwidth(c * c * (r->vb + m * m * r->va),
                                           r->t2);
 

@@ -181,11 +181,11 @@ sub ref_lift {
     # in steps of a fiftieth of the delta method's standard error, the
     # first rejected one refined by bisection
     my $l = $d / $pa;
-    # (the contrast scaled by 2 / (2 + L0): pb - pa at L0 = 0, the size of
-    # a rate for any L0)
+    # (the contrast divided by 1 + L0 above 1: pb - pa at L0 = 0, the size
+    # of a rate for any L0)
     my $keeps = sub {
         my $m = 1 + $_[0];
-        my $c = 2 / (1 + $m);
+        my $c = $m > 1 ? 1 / $m : 1;
         return abs($c * ($pb - $m * $pa))
                <= halfwidth($c * $c * ($vb + $m * $m * $va), $t2);
     };
