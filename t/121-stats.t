@@ -523,6 +523,36 @@ for my $case ([0.04, 100, 100, 30, 200], [0.04, 180, 20, 30, 200],
     ok(keys(%rel) / $runs <= 0.05, "A/A, relative lift: <= 5 % winners: $tag");
 }
 
+# the per-arm intervals: Wilson for a rate, and the revenue per visitor
+# (4 % buy, amounts log-normal around 50 with sd about 45, squares
+# rounded as the counters keep them) with a known true mean
+{
+    my $runs = 400 * $SCALE;
+    srand(3131);
+    my (@rate, @mean);
+    my ($mu, $sigma) = (log(50) - 0.32, 0.8);
+    my $true_amount = exp($mu + $sigma ** 2 / 2);
+    for (1 .. $runs) {
+        push @rate, 'rate ' . binomial(300, 0.04) . ' 300';
+        my ($sum, $sq, $n) = (0, 0, 3000);
+        for (1 .. binomial($n, 0.04)) {
+            my $x = int(100 * exp($mu + $sigma * gauss()) + 0.5) / 100;
+            $sum += $x;
+            $sq += int($x * $x + 0.5);
+        }
+        push @mean, "mean $sum $sq $n";
+    }
+    my $cr = grep { $_->[1] <= 0.04 && 0.04 <= $_->[2] } run(@rate);
+    my $tm = 0.04 * $true_amount;
+    my $cm = grep { $_->[1] <= $tm && $tm <= $_->[2] } run(@mean);
+    diag(sprintf('coverage of the per-arm 95 %% intervals, %d experiments:'
+                 . ' Wilson (4 %% of 300) %.1f %%, revenue per visitor (4 %%'
+                 . ' of 3000 buy, log-normal amounts) %.1f %%', $runs,
+                 100 * $cr / $runs, 100 * $cm / $runs));
+    ok($cr / $runs >= 0.93, 'Wilson covers the true rate in >= 93 %');
+    ok($cm / $runs >= 0.90, 'the revenue interval covers the true mean in >= 90 %');
+}
+
 # How long a real lift takes, and what days_needed foretold: 4 % against
 # 5 % at 300 visitors a day per arm for 90 days; days_needed asked after
 # the first week at the rates seen so far
