@@ -19,7 +19,8 @@
 #     out exactly when its holdout bucket ("h" + id, mod 100) is under 20;
 #   - hostile values in the optimize hash are ignored (warned once), the
 #     last weights stay, nothing crashes, and a valid period afterwards
-#     is used again.
+#     is used again; a broken HyperLogLog or Redis away leaves the
+#     last weights in force.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -511,6 +512,24 @@ sub {
         is(scalar(@w), 1, "the hostile weights were warned of once in $log");
         my @p = $text =~ /\[warn\].*retarget optimize "A,B": period \d+ in Redis: PFCOUNT did not answer a count of visitors/g;
         is(scalar(@p), 1, "the broken count was warned of once in $log");
+    }
+
+    # 7. Redis away: the last weights stay, pages are still answered
+
+    ok(eventually(sub {
+        %after = map { $_ => status_of($_) } @ports;
+        return !grep { !$_ || $_->{source} ne 'thompson' } values %after;
+    }, 4 * $EVERY), 'the weights in force before Redis goes');
+    Test::Retarget::stop_redis();
+    into_period(0.6);
+    sleep $EVERY;
+    for my $pt (@ports) {
+        my $s = status_of($pt);
+        is_deeply($s, $after{$pt}, "port $pt: Redis away two periods, the "
+                                   . "weights of period $after{$pt}{period} "
+                                   . 'stay');
+        my $r = page_on($pt, rvid('away-' . $pt));
+        is($r->{status}, 200, "port $pt: a page while Redis is away");
     }
 
     # the optimizer's timer is cancelable: it does not hold the exit
