@@ -290,6 +290,23 @@ ngx_utf8_decode(u_char **p, size_t n)
 
 
 
+/* like nginx's: the year in full, the month from 1 (libc's gmtime_r) */
+
+void
+ngx_gmtime(time_t t, ngx_tm_t *tp)
+{
+    struct tm  tm;
+
+    if (gmtime_r(&t, &tm) == NULL) {
+        ngx_memzero(&tm, sizeof(struct tm));
+    }
+
+    *tp = tm;
+    tp->ngx_tm_year += 1900;
+    tp->ngx_tm_mon += 1;
+}
+
+
 void
 ngx_strlow(u_char *dst, u_char *src, size_t n)
 {
