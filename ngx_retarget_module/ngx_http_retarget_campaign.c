@@ -873,7 +873,18 @@ ngx_http_retarget_eligible(ngx_http_request_t *r,
     st = ctx->state;
     now = ngx_time();
 
-    if (st->visit_pages > 1 && st->seen / 86400 == now / 86400) {
+    /*
+     * The same arm too: a visit going through locations with another
+     * holdout or other variants (or a reload that removed a variant) is
+     * eligible for the arm it gets now, and counted there.
+     */
+
+    if (st->visit_pages > 1 && st->seen / 86400 == now / 86400
+        && st->seen_variant.len == ctx->variant->name.len
+        && ngx_strncmp(st->seen_variant.data, ctx->variant->name.data,
+                       st->seen_variant.len)
+           == 0)
+    {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "retarget campaign: page %ui of the visit, \"%V\" "
                        "eligible today already", st->visit_pages,

@@ -37,6 +37,7 @@ typedef struct {
     ngx_http_retarget_counter_t    counters[NGX_HTTP_RETARGET_MAX_COUNTERS];
     ngx_event_t                    flush;
     ngx_uint_t                     dropped;    /* link drops reported */
+    unsigned                       full:1;     /* "too many" reported */
 } ngx_http_retarget_counters_t;
 
 
@@ -154,9 +155,19 @@ ngx_http_retarget_count_now(ngx_str_t *field, int64_t n)
     }
 
     if (rc->n == NGX_HTTP_RETARGET_MAX_COUNTERS) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "retarget: too many counters, \"%V\" not counted",
-                      field);
+
+        /*
+         * Once: the names come from the configuration, so the table does
+         * not empty itself, and every count of a page would log it.
+         */
+
+        if (!rc->full) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "retarget: too many counters, \"%V\" and "
+                          "any later new ones not counted", field);
+            rc->full = 1;
+        }
+
         return;
     }
 

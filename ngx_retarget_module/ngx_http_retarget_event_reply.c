@@ -746,7 +746,10 @@ ngx_http_retarget_purchase_done(ngx_http_retarget_op_t *op)
  * A purchase of the lift's converters: counted, its amount summed, and
  * its amount in units squared (capped first: 10^7 units, so a sum of
  * squares stays far from overflow), for the interval of the revenue per
- * eligible visitor.  round(u^2) = (cents^2 + 5000) / 10000.
+ * eligible visitor.  round(u^2) = (cents^2 + 5000) / 10000.  Each
+ * purchase is one value of the sample: a visitor buying twice counts as
+ * two (the report says so); the squares of a visitor's sum would need a
+ * per-visitor total that the module does not keep.
  */
 
 static void
@@ -767,9 +770,11 @@ ngx_http_retarget_buyer(ngx_http_retarget_purchase_t *p)
 
     ngx_http_retarget_count(&vn->counters[ngx_http_retarget_vc_buyers], 1);
 
-    if (p->cents > 0) {
+    /* capped alike, so that the sum and the squares describe one sample */
+
+    if (cents > 0) {
         ngx_http_retarget_count(
-            &vn->counters[ngx_http_retarget_vc_buyer_revenue], p->cents);
+            &vn->counters[ngx_http_retarget_vc_buyer_revenue], cents);
     }
 
     if (square) {
