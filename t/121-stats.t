@@ -94,6 +94,32 @@ my $Z = 1.959963984540054;
 my $ALPHA = 0.05;
 my $TAU = 0.25;
 
+# The counts of visitors and converters are HyperLogLogs (PFCOUNT), each
+# off by a relative 0.81 % (standard error).  A ratio x / y of two such
+# counts is x (1 + e1) / (y (1 + e2)), about (x / y)(1 + e1 - e2): its
+# error has the sd (x / y) sqrt(0.0081^2 + 0.0081^2) (the errors taken as
+# independent, which for converters within visitors overstates it); with
+# an exact numerator (a revenue or impressions sum) only e2: (x / y) 0.0081.
+my $HLL = 0.0081;
+
+sub hll_sd {
+    my ($est, $hlls) = @_;
+    my $v = 0;
+    $v += ($HLL * $est) ** 2 for 1 .. $hlls;
+    return sqrt($v);
+}
+
+# an interval whose error has an independent HLL part of sd $sd: each
+# end's distance from the estimate is z times an sd, and sds of
+# independent errors add as variances
+sub hll_widen {
+    my ($est, $lo, $hi, $sd, $max) = @_;
+    my $zs = $Z * $sd;
+    my $l = $est - sqrt(($est - $lo) ** 2 + $zs ** 2);
+    my $h = $est + sqrt(($hi - $est) ** 2 + $zs ** 2);
+    return ($est, $l < 0 ? 0 : $l, defined $max && $h > $max ? $max : $h);
+}
+
 # z is the 0.975 quantile: 2 (1 - Phi(z)) = erfc(z / sqrt 2)
 ok(close_to(POSIX::erfc($Z / sqrt(2)), 0.05, 1e-12),
    'z = 1.95996... leaves 5 % in the two tails');
@@ -106,7 +132,8 @@ sub ref_rate {
     my $c = ($p + $Z * $Z / (2 * $n)) / $den;
     my $h = $Z * sqrt($p * (1 - $p) / $n + $Z * $Z / (4 * $n * $n)) / $den;
     # (the interval holds p; rounding must not put p outside it at k = n)
-    return ($p, min($p, max(0, $c - $h)), max($p, min(1, $c + $h)), 1);
+    return (hll_widen($p, min($p, max(0, $c - $h)), max($p, min(1, $c + $h)),
+                      hll_sd($p, 2), 1), 1);
 }
 
 # the normal interval of a mean, variance as sum of squared deviations
@@ -116,7 +143,9 @@ sub ref_mean {
     my $ss = $sumsq - $n * $m * $m;
     $ss = 0 if $ss < 0;
     my $se = sqrt($ss / ($n - 1) / $n);
-    return ($m, max(0, $m - $Z * $se), $m + $Z * $se, 1);
+    # the sum exact, n an HLL count
+    return (hll_widen($m, max(0, $m - $Z * $se), $m + $Z * $se,
+                      hll_sd($m, 1)), 1);
 }
 
 # the Poisson score interval: the roots m of (c - m)^2 = z^2 m
@@ -124,7 +153,8 @@ sub ref_unit {
     my ($c, $n) = @_;
     my $b = 2 * $c + $Z * $Z;
     my $disc = sqrt($b * $b - 4 * $c * $c);
-    return ($c / $n, max(0, ($b - $disc) / 2 / $n), ($b + $disc) / 2 / $n, 1);
+    return (hll_widen($c / $n, max(0, ($b - $disc) / 2 / $n),
+                      ($b + $disc) / 2 / $n, hll_sd($c / $n, 1)), 1);
 }
 
 # The mSPRT: the mixture likelihood ratio of an estimate of variance V
@@ -158,7 +188,15 @@ sub halfwidth {
 }
 
 sub ptilde { my ($k, $n) = @_; return ($k + 0.5) / ($n + 1) }
-sub var { my ($k, $n) = @_; my $p = ptilde($k, $n); return $p * (1 - $p) / $n }
+
+# the binomial variance of a rate, and with the two HLL counts' error
+sub var_binomial {
+    my ($k, $n) = @_;
+    my $p = ptilde($k, $n);
+    return $p * (1 - $p) / $n;
+}
+
+sub var { return var_binomial(@_) + hll_sd(ptilde(@_), 2) ** 2 }
 
 sub pbar {
     my ($ka, $na, $kb, $nb) = @_;
@@ -285,7 +323,8 @@ for my $c ([1e-4, 1e-6], [2.5e-5, 1e-4], [1e-2, 1e-6], [1e-9, 0.0625]) {
 }
 
 my @rates = ([0, 1], [1, 1], [0, 150], [3, 150], [40, 1000], [500, 1000],
-             [999, 1000], [1000, 1000], [12345, 1e6], [1, 1e9], [0.5, 2]);
+             [999, 1000], [1000, 1000], [12345, 1e6], [1, 1e9], [0.5, 2],
+             [3e4, 1e6], [3e5, 1e7], [9.9e6, 1e7]);
 {
     my @r = run(map { "rate @$_" } @rates);
     check_all("rate $rates[$_][0] of $rates[$_][1]: Wilson", $r[$_],
@@ -293,7 +332,8 @@ my @rates = ([0, 1], [1, 1], [0, 150], [3, 150], [40, 1000], [500, 1000],
 }
 
 my @means = ([0, 0, 150], [1000, 1e6, 2], [12000, 4.8e6, 3000],
-             [45.5, 2100.25, 1000], [1e6, 1e11, 1e5], [50, 2500, 10]);
+             [45.5, 2100.25, 1000], [1e6, 1e11, 1e5], [50, 2500, 10],
+             [2e6, 2e8, 1e6]);
 {
     my @r = run(map { "mean @$_" } @means);
     check_all("mean of sum $means[$_][0], squares $means[$_][1], n "
@@ -301,7 +341,8 @@ my @means = ([0, 0, 150], [1000, 1e6, 2], [12000, 4.8e6, 3000],
         for 0 .. $#means;
 }
 
-my @units = ([0, 10], [1, 1], [37, 20], [3000, 1000], [1e7, 1e6]);
+my @units = ([0, 10], [1, 1], [37, 20], [3000, 1000], [1e7, 1e6],
+             [3e7, 1e7]);
 {
     my @r = run(map { "unit @$_" } @units);
     check_all("per unit $units[$_][0] / $units[$_][1]: Poisson score",
@@ -311,11 +352,29 @@ my @units = ([0, 10], [1, 1], [37, 20], [3000, 1000], [1e7, 1e6]);
 my @lifts = ([120, 3000, 150, 3000], [40, 1000, 40, 1000],
              [0, 500, 10, 500], [10, 500, 0, 500], [5, 150, 20, 150],
              [400, 10000, 150, 2000], [2000, 50000, 2400, 50000],
-             [1, 1, 1, 1], [300, 300, 0, 300], [5e5, 1e7, 5.5e5, 1e7]);
+             [1, 1, 1, 1], [300, 300, 0, 300], [5e5, 1e7, 5.5e5, 1e7],
+             [3e4, 1e6, 3.1e4, 1e6], [3e3, 1e5, 3.3e3, 1e5]);
 {
     my @r = run(map { "lift @$_" } @lifts);
     check_all("lift @{ $lifts[$_] }: mSPRT diff and rel", $r[$_],
               [ ref_lift(@{ $lifts[$_] }) ]) for 0 .. $#lifts;
+}
+
+# At 3 % of ten million the HLLs' error (sd 0.0081 sqrt 2 p, 3.4e-4) is
+# what is left of the width: the rate's half-width is about z times it,
+# not Wilson's 1.1e-4; the lift's half-width is over z times the
+# difference's HLL sd (sqrt 2 of a rate's).
+{
+    my $r = run1('rate 3e5 1e7');
+    my $sd = 0.0081 * sqrt(2) * 0.03;
+    ok($r->[2] - $r->[1] >= 2 * $Z * $sd,
+       "rate 3 % of 1e7: width $r->[2] - $r->[1] holds the HLL's error");
+    my $l = run1('lift 3e5 1e7 3e5 1e7');
+    ok($l->[2] - $l->[1] >= 2 * $Z * sqrt(2) * $sd,
+       "lift 3 % vs 3 % at 1e7: the diff interval holds the HLLs' error");
+    my $m = run1('mean 2e6 2e8 1e6');
+    ok($m->[2] - $m->[1] >= 2 * $Z * 0.0081 * 2,
+       'revenue per visitor at 1e6: its interval holds the HLL error of n');
 }
 
 # the relative lift needs a base rate, one told from 0: else no upper end
