@@ -494,6 +494,25 @@ sub gauss {
     return sqrt(-2 * log(1 - rand())) * cos(8 * atan2(1, 1) * rand());
 }
 
+# a binomial by its normal approximation, for the large arms
+sub binomial_normal {
+    my ($n, $p) = @_;
+    my $k = int($n * $p + sqrt($n * $p * (1 - $p)) * gauss() + 0.5);
+    return $k < 0 ? 0 : $k > $n ? $n : $k;
+}
+
+# What PFCOUNT would say of a true count: off by a relative 0.81 % (sd),
+# rounded.  (Redis' estimate is far closer at a few hundred; 0.81 % at
+# every size is the harder case.)
+sub hll_count { return int($_[0] * (1 + $HLL * gauss()) + 0.5) }
+
+# an arm's converters and visitors as PFCOUNTs, each with its own error;
+# never more converters than visitors (the report takes the smaller)
+sub hll_arm {
+    my ($k, $n) = map { hll_count($_) } @_;
+    return ($k > $n ? $n : $k, $n);
+}
+
 # coverage with a known lift
 # (the last: a 10 % holdout as a, the variant at 30 % above it)
 for my $case ([0.04, 0.05, 3000, 400], [0.10, 0.12, 1000, 200],
@@ -503,8 +522,8 @@ for my $case ([0.04, 0.05, 3000, 400], [0.10, 0.12, 1000, 200],
     $na //= $n;
     $runs *= $SCALE;
     srand(1212);
-    my @data = map { [ binomial($na, $pa), $na, binomial($n, $pb), $n ] }
-               1 .. $runs;
+    my @data = map { [ hll_arm(binomial($na, $pa), $na),
+                       hll_arm(binomial($n, $pb), $n) ] } 1 .. $runs;
     my @r = run(map { "lift @$_" } @data);
     my ($d, $l) = ($pb - $pa, ($pb - $pa) / $pa);
     my ($cd, $cl, $cw, $rl) = (0, 0, 0, 0);
@@ -552,14 +571,16 @@ for my $case ([0.04, 100, 100, 30, 200], [0.04, 180, 20, 30, 200],
             $ka += binomial($da, $p); $na += $da;
             $kb += binomial($db, $p); $nb += $db;
             next if $na < 150 || $nb < 150;
-            push @cmds, "lift $ka $na $kb $nb";
+            # each look's PFCOUNTs with their own errors
+            my ($ha, $hna, $hb, $hnb) = (hll_arm($ka, $na), hll_arm($kb, $nb));
+            push @cmds, "lift $ha $hna $hb $hnb";
             push @owner, $e;
-            my $se = sqrt(var($ka, $na) + var($kb, $nb));
-            $wald = 1 if abs($kb / $nb - $ka / $na) > $Z * $se;
+            my $se = sqrt(var($ha, $hna) + var($hb, $hnb));
+            $wald = 1 if abs($hb / $hnb - $ha / $hna) > $Z * $se;
             # the Bayesian "probability that b beats a" (uniform priors,
             # the Beta posteriors' normal approximation) above 95 %
-            my ($ma, $mb) = (($ka + 1) / ($na + 2), ($kb + 1) / ($nb + 2));
-            my $sd = sqrt($ma * (1 - $ma) / ($na + 3) + $mb * (1 - $mb) / ($nb + 3));
+            my ($ma, $mb) = (($ha + 1) / ($hna + 2), ($hb + 1) / ($hnb + 2));
+            my $sd = sqrt($ma * (1 - $ma) / ($hna + 3) + $mb * (1 - $mb) / ($hnb + 3));
             $beats = 1 if 0.5 * POSIX::erfc(-($mb - $ma) / $sd / sqrt(2)) > 0.95;
         }
         $naive += $wald;
@@ -582,6 +603,86 @@ for my $case ([0.04, 100, 100, 30, 200], [0.04, 180, 20, 30, 200],
     ok(keys(%rel) / $runs <= 0.05, "A/A, relative lift: <= 5 % winners: $tag");
 }
 
+# A/A at a million visitors an arm (33,334 a day for 30 days, 3 %),
+# looked at daily: the PFCOUNTs' error, which does not shrink with n, is
+# then larger than the sampling error (HLL sd of the difference 4.9e-4,
+# the sampling one 2.4e-4).  Without its variance (the half-width from
+# the binomial variance alone, computed here) the always-valid interval
+# declares winners; with it, few.  Two models of the HLL error across
+# looks: independent at each look (the registers change as the set
+# grows: the harder case, more chances), and one error per count for the
+# whole experiment.
+for my $model ('independent at each look', 'one per experiment') {
+    my ($p, $rate, $days, $runs) = (0.03, 33334, 30, 200 * $SCALE);
+    srand(8989);
+    my (@cmds, @owner, %plain);
+    for my $e (1 .. $runs) {
+        my ($ka, $kb, $n) = (0, 0, 0);
+        my @err = map { 1 + $HLL * gauss() } 1 .. 4;
+        for my $day (1 .. $days) {
+            $ka += binomial_normal($rate, $p);
+            $kb += binomial_normal($rate, $p);
+            $n += $rate;
+            @err = map { 1 + $HLL * gauss() } 1 .. 4
+                if $model =~ /^independent/;
+            my @c = map { int($_ + 0.5) }
+                    $ka * $err[0], $n * $err[1], $kb * $err[2], $n * $err[3];
+            push @cmds, "lift @c";
+            push @owner, $e;
+            my $d = $c[2] / $c[3] - $c[0] / $c[1];
+            my $h = halfwidth(var_binomial(@c[0, 1]) + var_binomial(@c[2, 3]),
+                              ($TAU * pbar(@c)) ** 2);
+            $plain{$e} = 1 if abs($d) > $h;
+        }
+    }
+    my @r = run(@cmds);
+    my (%won, %rel);
+    for my $i (0 .. $#r) {
+        $won{ $owner[$i] } = 1 if $r[$i][3] && ($r[$i][1] > 0 || $r[$i][2] < 0);
+        $rel{ $owner[$i] } = 1 if $r[$i][7] && ($r[$i][5] > 0 || $r[$i][6] < 0);
+    }
+    my $tag = "3 %, 1e6 an arm, 30 daily looks, $runs experiments, HLL "
+              . "error $model";
+    diag(sprintf('A/A %s: winners %.1f %% (rel %.1f %%); without the HLL '
+                 . 'variance: %.1f %%', $tag, 100 * keys(%won) / $runs,
+                 100 * keys(%rel) / $runs, 100 * keys(%plain) / $runs));
+    ok(keys(%won) / $runs <= 0.05 && keys(%rel) / $runs <= 0.05,
+       "A/A at 1e6 an arm: <= 5 % winners: $tag");
+    ok(keys(%plain) > keys(%won),
+       "... fewer than without the HLL variance: $tag");
+}
+
+# the per-arm intervals at a million visitors, where the HLL error is
+# the larger: Wilson for 3 % of 1e6 (against plain Wilson, computed here),
+# the revenue per visitor of 1e6 (4 % buy, the sums' sampling by the
+# normal approximation: amounts of mean 50, sd 45)
+{
+    my $runs = 400 * $SCALE;
+    srand(3232);
+    my (@rate, @mean, $plain);
+    my ($n, $p, $q, $am, $asd) = (1e6, 0.03, 0.04, 50, 45);
+    my $true = $q * $am;
+    for (1 .. $runs) {
+        my ($k, $hn) = hll_arm(binomial_normal($n, $p), $n);
+        push @rate, "rate $k $hn";
+        my $pk = $k / $hn;
+        my $h = $Z * sqrt($pk * (1 - $pk) / $hn);
+        $plain++ if abs($pk - $p) <= $h;
+        my $b = binomial_normal($n, $q);
+        my $sum = $b * $am + sqrt($b) * $asd * gauss();
+        my $sq = $b * ($am * $am + $asd * $asd);
+        push @mean, "mean $sum $sq " . hll_count($n);
+    }
+    my $cr = grep { $_->[1] <= $p && $p <= $_->[2] } run(@rate);
+    my $cm = grep { $_->[1] <= $true && $true <= $_->[2] } run(@mean);
+    diag(sprintf('coverage of the per-arm 95 %% intervals at 1e6, HLL error,'
+                 . ' %d experiments: Wilson (3 %%) %.1f %% (plain Wilson'
+                 . ' %.1f %%), revenue per visitor %.1f %%', $runs,
+                 100 * $cr / $runs, 100 * $plain / $runs, 100 * $cm / $runs));
+    ok($cr / $runs >= 0.93, 'Wilson at 1e6 with HLL error covers in >= 93 %');
+    ok($cm / $runs >= 0.93, 'revenue per visitor at 1e6 covers in >= 93 %');
+}
+
 # the per-arm intervals: Wilson for a rate, and the revenue per visitor
 # (4 % buy, amounts log-normal around 50 with sd about 45, squares
 # rounded as the counters keep them) with a known true mean
@@ -592,14 +693,15 @@ for my $case ([0.04, 100, 100, 30, 200], [0.04, 180, 20, 30, 200],
     my ($mu, $sigma) = (log(50) - 0.32, 0.8);
     my $true_amount = exp($mu + $sigma ** 2 / 2);
     for (1 .. $runs) {
-        push @rate, 'rate ' . binomial(300, 0.04) . ' 300';
+        push @rate, 'rate ' . join(' ', hll_arm(binomial(300, 0.04), 300));
         my ($sum, $sq, $n) = (0, 0, 3000);
         for (1 .. binomial($n, 0.04)) {
             my $x = int(100 * exp($mu + $sigma * gauss()) + 0.5) / 100;
             $sum += $x;
             $sq += int($x * $x + 0.5);
         }
-        push @mean, "mean $sum $sq $n";
+        # the sums exact, n a PFCOUNT
+        push @mean, "mean $sum $sq " . hll_count($n);
     }
     my $cr = grep { $_->[1] <= 0.04 && 0.04 <= $_->[2] } run(@rate);
     my $tm = 0.04 * $true_amount;
