@@ -858,6 +858,10 @@ sub p_greater {
        sprintf('Thompson: p_best(B) %.4f = P(Beta(61,241) > Beta(31,271)) '
                . '%.4f', $r[2][1], $exact));
     is($r[3][0], 1, 'Thompson: one arm is the best');
+    # beyond NGX_HTTP_RETARGET_STATS_MAX_ARMS (64): no draws, 1 / arms each
+    my $many = run1('thompson 65 1 1000 ' . join(' ', ('5 50') x 64, '50 50'));
+    ok(@$many == 65 && !grep({ $_ != 1 / 65 } @$many),
+       'Thompson: 65 arms, over the 64 it draws for: 1/65 each');
 }
 
 
