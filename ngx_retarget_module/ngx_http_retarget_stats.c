@@ -329,8 +329,8 @@ ngx_http_retarget_stats_per_unit(double count, double n,
  * shrink with n: at 3 % it is the larger past some 250,000 visitors an
  * arm, and at a million the difference's error from the HyperLogLogs
  * alone has an sd of 4.9e-4 against a half-width of 8.7e-4 without it
- * (t/121-stats.t's A/A tests of a million an arm looked at daily: 18 to
- * 73 % winners without it, 0 to 1.5 % with it).  The lift, its relative
+ * (t/121-stats.t's A/A tests of a million an arm looked at daily: 16 to
+ * 73 % winners without it, 0 to 2.5 % with it).  The lift, its relative
  * form and days_needed all take it.
  */
 
