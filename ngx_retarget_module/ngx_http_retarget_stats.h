@@ -26,27 +26,33 @@
 #define NGX_HTTP_RETARGET_STATS_SRM_P       0.001
 /* days_needed looks this far ahead at most */
 #define NGX_HTTP_RETARGET_STATS_MAX_DAYS    365
-/* Thompson sampling draws at most this many times per call */
+/* Thompson sampling draws at most this many times per call, of at most
+   this many arms (more: 1 / arms each, as without counts) */
 #define NGX_HTTP_RETARGET_STATS_MAX_DRAWS   100000
+#define NGX_HTTP_RETARGET_STATS_MAX_ARMS    64
 
 
 typedef struct { double est, lo, hi; int valid; } ngx_http_retarget_interval_t;
 
 
-/* 95 % Wilson score interval of k successes in n (rates: click, conversion) */
+/* 95 % Wilson score interval of k successes in n (rates: click, conversion)
+   (k and n HyperLogLog counts: widened by their 0.81 % errors) */
 void ngx_http_retarget_stats_rate(double k, double n,
     ngx_http_retarget_interval_t *out);
 /* 95 % interval of a mean per unit from a sum and sum of squares over n units
    (revenue per eligible visitor: n = eligible, units without a purchase
-   count 0) */
+   count 0)
+   (n a HyperLogLog count, the sum exact: widened by n's error) */
 void ngx_http_retarget_stats_mean(double sum, double sumsq, double n,
     ngx_http_retarget_interval_t *out);
-/* 95 % interval of count/n for a Poisson count (impressions per visitor) */
+/* 95 % interval of count/n for a Poisson count (impressions per visitor)
+   (n a HyperLogLog count, the count exact: widened by n's error) */
 void ngx_http_retarget_stats_per_unit(double count, double n,
     ngx_http_retarget_interval_t *out);
 /* always-valid 95 % intervals (mSPRT, normal mixture) of b against a:
    absolute difference of rates and relative lift (b - a) / a
-   (a is the baseline: the holdout, or the other variant; rel is invalid
+   (each rate's variance includes the HyperLogLogs' error of k and n;
+   a is the baseline: the holdout, or the other variant; rel is invalid
    while a's rate cannot be told from 0, and excludes 0 exactly when diff
    does; neither is a verdict below NGX_HTTP_RETARGET_STATS_MIN_ARM) */
 void ngx_http_retarget_stats_lift(double ka, double na, double kb, double nb,

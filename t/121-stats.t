@@ -94,6 +94,32 @@ my $Z = 1.959963984540054;
 my $ALPHA = 0.05;
 my $TAU = 0.25;
 
+# The counts of visitors and converters are HyperLogLogs (PFCOUNT), each
+# off by a relative 0.81 % (standard error).  A ratio x / y of two such
+# counts is x (1 + e1) / (y (1 + e2)), about (x / y)(1 + e1 - e2): its
+# error has the sd (x / y) sqrt(0.0081^2 + 0.0081^2) (the errors taken as
+# independent, which for converters within visitors overstates it); with
+# an exact numerator (a revenue or impressions sum) only e2: (x / y) 0.0081.
+my $HLL = 0.0081;
+
+sub hll_sd {
+    my ($est, $hlls) = @_;
+    my $v = 0;
+    $v += ($HLL * $est) ** 2 for 1 .. $hlls;
+    return sqrt($v);
+}
+
+# an interval whose error has an independent HLL part of sd $sd: each
+# end's distance from the estimate is z times an sd, and sds of
+# independent errors add as variances
+sub hll_widen {
+    my ($est, $lo, $hi, $sd, $max) = @_;
+    my $zs = $Z * $sd;
+    my $l = $est - sqrt(($est - $lo) ** 2 + $zs ** 2);
+    my $h = $est + sqrt(($hi - $est) ** 2 + $zs ** 2);
+    return ($est, $l < 0 ? 0 : $l, defined $max && $h > $max ? $max : $h);
+}
+
 # z is the 0.975 quantile: 2 (1 - Phi(z)) = erfc(z / sqrt 2)
 ok(close_to(POSIX::erfc($Z / sqrt(2)), 0.05, 1e-12),
    'z = 1.95996... leaves 5 % in the two tails');
@@ -106,7 +132,8 @@ sub ref_rate {
     my $c = ($p + $Z * $Z / (2 * $n)) / $den;
     my $h = $Z * sqrt($p * (1 - $p) / $n + $Z * $Z / (4 * $n * $n)) / $den;
     # (the interval holds p; rounding must not put p outside it at k = n)
-    return ($p, min($p, max(0, $c - $h)), max($p, min(1, $c + $h)), 1);
+    return (hll_widen($p, min($p, max(0, $c - $h)), max($p, min(1, $c + $h)),
+                      hll_sd($p, 2), 1), 1);
 }
 
 # the normal interval of a mean, variance as sum of squared deviations
@@ -116,7 +143,9 @@ sub ref_mean {
     my $ss = $sumsq - $n * $m * $m;
     $ss = 0 if $ss < 0;
     my $se = sqrt($ss / ($n - 1) / $n);
-    return ($m, max(0, $m - $Z * $se), $m + $Z * $se, 1);
+    # the sum exact, n an HLL count
+    return (hll_widen($m, max(0, $m - $Z * $se), $m + $Z * $se,
+                      hll_sd($m, 1)), 1);
 }
 
 # the Poisson score interval: the roots m of (c - m)^2 = z^2 m
@@ -124,7 +153,8 @@ sub ref_unit {
     my ($c, $n) = @_;
     my $b = 2 * $c + $Z * $Z;
     my $disc = sqrt($b * $b - 4 * $c * $c);
-    return ($c / $n, max(0, ($b - $disc) / 2 / $n), ($b + $disc) / 2 / $n, 1);
+    return (hll_widen($c / $n, max(0, ($b - $disc) / 2 / $n),
+                      ($b + $disc) / 2 / $n, hll_sd($c / $n, 1)), 1);
 }
 
 # The mSPRT: the mixture likelihood ratio of an estimate of variance V
@@ -158,7 +188,15 @@ sub halfwidth {
 }
 
 sub ptilde { my ($k, $n) = @_; return ($k + 0.5) / ($n + 1) }
-sub var { my ($k, $n) = @_; my $p = ptilde($k, $n); return $p * (1 - $p) / $n }
+
+# the binomial variance of a rate, and with the two HLL counts' error
+sub var_binomial {
+    my ($k, $n) = @_;
+    my $p = ptilde($k, $n);
+    return $p * (1 - $p) / $n;
+}
+
+sub var { return var_binomial(@_) + hll_sd(ptilde(@_), 2) ** 2 }
 
 sub pbar {
     my ($ka, $na, $kb, $nb) = @_;
@@ -285,7 +323,8 @@ for my $c ([1e-4, 1e-6], [2.5e-5, 1e-4], [1e-2, 1e-6], [1e-9, 0.0625]) {
 }
 
 my @rates = ([0, 1], [1, 1], [0, 150], [3, 150], [40, 1000], [500, 1000],
-             [999, 1000], [1000, 1000], [12345, 1e6], [1, 1e9], [0.5, 2]);
+             [999, 1000], [1000, 1000], [12345, 1e6], [1, 1e9], [0.5, 2],
+             [3e4, 1e6], [3e5, 1e7], [9.9e6, 1e7]);
 {
     my @r = run(map { "rate @$_" } @rates);
     check_all("rate $rates[$_][0] of $rates[$_][1]: Wilson", $r[$_],
@@ -293,7 +332,8 @@ my @rates = ([0, 1], [1, 1], [0, 150], [3, 150], [40, 1000], [500, 1000],
 }
 
 my @means = ([0, 0, 150], [1000, 1e6, 2], [12000, 4.8e6, 3000],
-             [45.5, 2100.25, 1000], [1e6, 1e11, 1e5], [50, 2500, 10]);
+             [45.5, 2100.25, 1000], [1e6, 1e11, 1e5], [50, 2500, 10],
+             [2e6, 2e8, 1e6]);
 {
     my @r = run(map { "mean @$_" } @means);
     check_all("mean of sum $means[$_][0], squares $means[$_][1], n "
@@ -301,7 +341,8 @@ my @means = ([0, 0, 150], [1000, 1e6, 2], [12000, 4.8e6, 3000],
         for 0 .. $#means;
 }
 
-my @units = ([0, 10], [1, 1], [37, 20], [3000, 1000], [1e7, 1e6]);
+my @units = ([0, 10], [1, 1], [37, 20], [3000, 1000], [1e7, 1e6],
+             [3e7, 1e7]);
 {
     my @r = run(map { "unit @$_" } @units);
     check_all("per unit $units[$_][0] / $units[$_][1]: Poisson score",
@@ -311,11 +352,29 @@ my @units = ([0, 10], [1, 1], [37, 20], [3000, 1000], [1e7, 1e6]);
 my @lifts = ([120, 3000, 150, 3000], [40, 1000, 40, 1000],
              [0, 500, 10, 500], [10, 500, 0, 500], [5, 150, 20, 150],
              [400, 10000, 150, 2000], [2000, 50000, 2400, 50000],
-             [1, 1, 1, 1], [300, 300, 0, 300], [5e5, 1e7, 5.5e5, 1e7]);
+             [1, 1, 1, 1], [300, 300, 0, 300], [5e5, 1e7, 5.5e5, 1e7],
+             [3e4, 1e6, 3.1e4, 1e6], [3e3, 1e5, 3.3e3, 1e5]);
 {
     my @r = run(map { "lift @$_" } @lifts);
     check_all("lift @{ $lifts[$_] }: mSPRT diff and rel", $r[$_],
               [ ref_lift(@{ $lifts[$_] }) ]) for 0 .. $#lifts;
+}
+
+# At 3 % of ten million the HLLs' error (sd 0.0081 sqrt 2 p, 3.4e-4) is
+# what is left of the width: the rate's half-width is about z times it,
+# not Wilson's 1.1e-4; the lift's half-width is over z times the
+# difference's HLL sd (sqrt 2 of a rate's).
+{
+    my $r = run1('rate 3e5 1e7');
+    my $sd = 0.0081 * sqrt(2) * 0.03;
+    ok($r->[2] - $r->[1] >= 2 * $Z * $sd,
+       "rate 3 % of 1e7: width $r->[2] - $r->[1] holds the HLL's error");
+    my $l = run1('lift 3e5 1e7 3e5 1e7');
+    ok($l->[2] - $l->[1] >= 2 * $Z * sqrt(2) * $sd,
+       "lift 3 % vs 3 % at 1e7: the diff interval holds the HLLs' error");
+    my $m = run1('mean 2e6 2e8 1e6');
+    ok($m->[2] - $m->[1] >= 2 * $Z * 0.0081 * 2,
+       'revenue per visitor at 1e6: its interval holds the HLL error of n');
 }
 
 # the relative lift needs a base rate, one told from 0: else no upper end
@@ -435,6 +494,25 @@ sub gauss {
     return sqrt(-2 * log(1 - rand())) * cos(8 * atan2(1, 1) * rand());
 }
 
+# a binomial by its normal approximation, for the large arms
+sub binomial_normal {
+    my ($n, $p) = @_;
+    my $k = int($n * $p + sqrt($n * $p * (1 - $p)) * gauss() + 0.5);
+    return $k < 0 ? 0 : $k > $n ? $n : $k;
+}
+
+# What PFCOUNT would say of a true count: off by a relative 0.81 % (sd),
+# rounded.  (Redis' estimate is far closer at a few hundred; 0.81 % at
+# every size is the harder case.)
+sub hll_count { return int($_[0] * (1 + $HLL * gauss()) + 0.5) }
+
+# an arm's converters and visitors as PFCOUNTs, each with its own error;
+# never more converters than visitors (the report takes the smaller)
+sub hll_arm {
+    my ($k, $n) = map { hll_count($_) } @_;
+    return ($k > $n ? $n : $k, $n);
+}
+
 # coverage with a known lift
 # (the last: a 10 % holdout as a, the variant at 30 % above it)
 for my $case ([0.04, 0.05, 3000, 400], [0.10, 0.12, 1000, 200],
@@ -444,8 +522,8 @@ for my $case ([0.04, 0.05, 3000, 400], [0.10, 0.12, 1000, 200],
     $na //= $n;
     $runs *= $SCALE;
     srand(1212);
-    my @data = map { [ binomial($na, $pa), $na, binomial($n, $pb), $n ] }
-               1 .. $runs;
+    my @data = map { [ hll_arm(binomial($na, $pa), $na),
+                       hll_arm(binomial($n, $pb), $n) ] } 1 .. $runs;
     my @r = run(map { "lift @$_" } @data);
     my ($d, $l) = ($pb - $pa, ($pb - $pa) / $pa);
     my ($cd, $cl, $cw, $rl) = (0, 0, 0, 0);
@@ -493,14 +571,16 @@ for my $case ([0.04, 100, 100, 30, 200], [0.04, 180, 20, 30, 200],
             $ka += binomial($da, $p); $na += $da;
             $kb += binomial($db, $p); $nb += $db;
             next if $na < 150 || $nb < 150;
-            push @cmds, "lift $ka $na $kb $nb";
+            # each look's PFCOUNTs with their own errors
+            my ($ha, $hna, $hb, $hnb) = (hll_arm($ka, $na), hll_arm($kb, $nb));
+            push @cmds, "lift $ha $hna $hb $hnb";
             push @owner, $e;
-            my $se = sqrt(var($ka, $na) + var($kb, $nb));
-            $wald = 1 if abs($kb / $nb - $ka / $na) > $Z * $se;
+            my $se = sqrt(var($ha, $hna) + var($hb, $hnb));
+            $wald = 1 if abs($hb / $hnb - $ha / $hna) > $Z * $se;
             # the Bayesian "probability that b beats a" (uniform priors,
             # the Beta posteriors' normal approximation) above 95 %
-            my ($ma, $mb) = (($ka + 1) / ($na + 2), ($kb + 1) / ($nb + 2));
-            my $sd = sqrt($ma * (1 - $ma) / ($na + 3) + $mb * (1 - $mb) / ($nb + 3));
+            my ($ma, $mb) = (($ha + 1) / ($hna + 2), ($hb + 1) / ($hnb + 2));
+            my $sd = sqrt($ma * (1 - $ma) / ($hna + 3) + $mb * (1 - $mb) / ($hnb + 3));
             $beats = 1 if 0.5 * POSIX::erfc(-($mb - $ma) / $sd / sqrt(2)) > 0.95;
         }
         $naive += $wald;
@@ -523,6 +603,86 @@ for my $case ([0.04, 100, 100, 30, 200], [0.04, 180, 20, 30, 200],
     ok(keys(%rel) / $runs <= 0.05, "A/A, relative lift: <= 5 % winners: $tag");
 }
 
+# A/A at a million visitors an arm (33,334 a day for 30 days, 3 %),
+# looked at daily: the PFCOUNTs' error, which does not shrink with n, is
+# then larger than the sampling error (HLL sd of the difference 4.9e-4,
+# the sampling one 2.4e-4).  Without its variance (the half-width from
+# the binomial variance alone, computed here) the always-valid interval
+# declares winners; with it, few.  Two models of the HLL error across
+# looks: independent at each look (the registers change as the set
+# grows: the harder case, more chances), and one error per count for the
+# whole experiment.
+for my $model ('independent at each look', 'one per experiment') {
+    my ($p, $rate, $days, $runs) = (0.03, 33334, 30, 200 * $SCALE);
+    srand(8989);
+    my (@cmds, @owner, %plain);
+    for my $e (1 .. $runs) {
+        my ($ka, $kb, $n) = (0, 0, 0);
+        my @err = map { 1 + $HLL * gauss() } 1 .. 4;
+        for my $day (1 .. $days) {
+            $ka += binomial_normal($rate, $p);
+            $kb += binomial_normal($rate, $p);
+            $n += $rate;
+            @err = map { 1 + $HLL * gauss() } 1 .. 4
+                if $model =~ /^independent/;
+            my @c = map { int($_ + 0.5) }
+                    $ka * $err[0], $n * $err[1], $kb * $err[2], $n * $err[3];
+            push @cmds, "lift @c";
+            push @owner, $e;
+            my $d = $c[2] / $c[3] - $c[0] / $c[1];
+            my $h = halfwidth(var_binomial(@c[0, 1]) + var_binomial(@c[2, 3]),
+                              ($TAU * pbar(@c)) ** 2);
+            $plain{$e} = 1 if abs($d) > $h;
+        }
+    }
+    my @r = run(@cmds);
+    my (%won, %rel);
+    for my $i (0 .. $#r) {
+        $won{ $owner[$i] } = 1 if $r[$i][3] && ($r[$i][1] > 0 || $r[$i][2] < 0);
+        $rel{ $owner[$i] } = 1 if $r[$i][7] && ($r[$i][5] > 0 || $r[$i][6] < 0);
+    }
+    my $tag = "3 %, 1e6 an arm, 30 daily looks, $runs experiments, HLL "
+              . "error $model";
+    diag(sprintf('A/A %s: winners %.1f %% (rel %.1f %%); without the HLL '
+                 . 'variance: %.1f %%', $tag, 100 * keys(%won) / $runs,
+                 100 * keys(%rel) / $runs, 100 * keys(%plain) / $runs));
+    ok(keys(%won) / $runs <= 0.05 && keys(%rel) / $runs <= 0.05,
+       "A/A at 1e6 an arm: <= 5 % winners: $tag");
+    ok(keys(%plain) > keys(%won),
+       "... fewer than without the HLL variance: $tag");
+}
+
+# the per-arm intervals at a million visitors, where the HLL error is
+# the larger: Wilson for 3 % of 1e6 (against plain Wilson, computed here),
+# the revenue per visitor of 1e6 (4 % buy, the sums' sampling by the
+# normal approximation: amounts of mean 50, sd 45)
+{
+    my $runs = 400 * $SCALE;
+    srand(3232);
+    my (@rate, @mean, $plain);
+    my ($n, $p, $q, $am, $asd) = (1e6, 0.03, 0.04, 50, 45);
+    my $true = $q * $am;
+    for (1 .. $runs) {
+        my ($k, $hn) = hll_arm(binomial_normal($n, $p), $n);
+        push @rate, "rate $k $hn";
+        my $pk = $k / $hn;
+        my $h = $Z * sqrt($pk * (1 - $pk) / $hn);
+        $plain++ if abs($pk - $p) <= $h;
+        my $b = binomial_normal($n, $q);
+        my $sum = $b * $am + sqrt($b) * $asd * gauss();
+        my $sq = $b * ($am * $am + $asd * $asd);
+        push @mean, "mean $sum $sq " . hll_count($n);
+    }
+    my $cr = grep { $_->[1] <= $p && $p <= $_->[2] } run(@rate);
+    my $cm = grep { $_->[1] <= $true && $true <= $_->[2] } run(@mean);
+    diag(sprintf('coverage of the per-arm 95 %% intervals at 1e6, HLL error,'
+                 . ' %d experiments: Wilson (3 %%) %.1f %% (plain Wilson'
+                 . ' %.1f %%), revenue per visitor %.1f %%', $runs,
+                 100 * $cr / $runs, 100 * $plain / $runs, 100 * $cm / $runs));
+    ok($cr / $runs >= 0.93, 'Wilson at 1e6 with HLL error covers in >= 93 %');
+    ok($cm / $runs >= 0.93, 'revenue per visitor at 1e6 covers in >= 93 %');
+}
+
 # the per-arm intervals: Wilson for a rate, and the revenue per visitor
 # (4 % buy, amounts log-normal around 50 with sd about 45, squares
 # rounded as the counters keep them) with a known true mean
@@ -533,14 +693,15 @@ for my $case ([0.04, 100, 100, 30, 200], [0.04, 180, 20, 30, 200],
     my ($mu, $sigma) = (log(50) - 0.32, 0.8);
     my $true_amount = exp($mu + $sigma ** 2 / 2);
     for (1 .. $runs) {
-        push @rate, 'rate ' . binomial(300, 0.04) . ' 300';
+        push @rate, 'rate ' . join(' ', hll_arm(binomial(300, 0.04), 300));
         my ($sum, $sq, $n) = (0, 0, 3000);
         for (1 .. binomial($n, 0.04)) {
             my $x = int(100 * exp($mu + $sigma * gauss()) + 0.5) / 100;
             $sum += $x;
             $sq += int($x * $x + 0.5);
         }
-        push @mean, "mean $sum $sq $n";
+        # the sums exact, n a PFCOUNT
+        push @mean, "mean $sum $sq " . hll_count($n);
     }
     my $cr = grep { $_->[1] <= 0.04 && 0.04 <= $_->[2] } run(@rate);
     my $tm = 0.04 * $true_amount;
@@ -697,6 +858,10 @@ sub p_greater {
        sprintf('Thompson: p_best(B) %.4f = P(Beta(61,241) > Beta(31,271)) '
                . '%.4f', $r[2][1], $exact));
     is($r[3][0], 1, 'Thompson: one arm is the best');
+    # beyond NGX_HTTP_RETARGET_STATS_MAX_ARMS (64): no draws, 1 / arms each
+    my $many = run1('thompson 65 1 1000 ' . join(' ', ('5 50') x 64, '50 50'));
+    ok(@$many == 65 && !grep({ $_ != 1 / 65 } @$many),
+       'Thompson: 65 arms, over the 64 it draws for: 1/65 each');
 }
 
 

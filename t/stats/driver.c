@@ -28,7 +28,7 @@
 #include "ngx_http_retarget_stats.h"
 
 
-#define DRIVER_MAX_ARMS  64
+#define DRIVER_MAX_ARMS  80
 #define DRIVER_MAX_ARGS  (2 * DRIVER_MAX_ARMS + 3)
 
 
