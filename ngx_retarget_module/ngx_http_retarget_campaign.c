@@ -66,6 +66,8 @@ static void ngx_http_retarget_incentive_pick(ngx_http_retarget_ctx_t *ctx,
 
 static ngx_int_t ngx_http_retarget_impression(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds);
+static ngx_int_t ngx_http_retarget_eligible(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds);
 static ngx_int_t ngx_http_retarget_visit_goes_on(ngx_http_request_t *r,
     ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds);
 static ngx_int_t ngx_http_retarget_forget_stale(ngx_http_request_t *r,
@@ -745,7 +747,8 @@ ngx_http_retarget_campaign_log(ngx_http_request_t *r,
     }
 
     if ((ctx->impression
-         && ngx_http_retarget_impression(r, ctx, cmds) != NGX_OK)
+         && (ngx_http_retarget_impression(r, ctx, cmds) != NGX_OK
+             || ngx_http_retarget_eligible(r, ctx, cmds) != NGX_OK))
         || (!ctx->impression && ctx->visit
             && ngx_http_retarget_visit_goes_on(r, ctx, cmds) != NGX_OK)
         || ngx_http_retarget_forget_stale(r, ctx, cmds) != NGX_OK)
@@ -839,6 +842,48 @@ ngx_http_retarget_impression(ngx_http_request_t *r,
 
     return ngx_http_retarget_meta_set(r->pool, rmcf, cmds, &ctx->visitor, fv,
                                       n);
+}
+
+
+/*
+ * The visitor is one of the arm's eligible people today: a PFADD (and the
+ * key's EXPIRE) in the same batch as the meta's HSET, so no round trip is
+ * added and no answer waited for.  Only the first reminding page of a
+ * visit adds, or the first of a new UTC day in a visit that goes on over
+ * midnight ("seen", the last impression, was on another day): the other
+ * pages of the visit would add the same visitor again, for nothing.
+ */
+
+static ngx_int_t
+ngx_http_retarget_eligible(ngx_http_request_t *r,
+    ngx_http_retarget_ctx_t *ctx, ngx_array_t *cmds)
+{
+    time_t                          now;
+    ngx_http_retarget_state_t      *st;
+    ngx_http_retarget_main_conf_t  *rmcf;
+
+    st = ctx->state;
+    now = ngx_time();
+
+    if (st->visit_pages > 1 && st->seen / 86400 == now / 86400) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget campaign: page %ui of the visit, \"%V\" "
+                       "eligible today already", st->visit_pages,
+                       &ctx->variant->name);
+        return NGX_OK;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget campaign: \"%V\" eligible, %s",
+                   &ctx->variant->name,
+                   st->visit_pages > 1 ? "first page of the day"
+                                       : "first page of the visit");
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_retarget_module);
+
+    return ngx_http_retarget_people_add(r->pool, rmcf, cmds,
+                                        ngx_http_retarget_people_eligible,
+                                        &ctx->variant->name, &ctx->visitor);
 }
 
 

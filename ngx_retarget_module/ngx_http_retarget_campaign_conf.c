@@ -31,7 +31,10 @@ static ngx_str_t  ngx_http_retarget_vc_prefixes[] = {
     ngx_string("conversions:"),
     ngx_string("revenue:"),
     ngx_string("view_conversions:"),
-    ngx_string("view_revenue:")
+    ngx_string("view_revenue:"),
+    ngx_string("buyers:"),
+    ngx_string("buyer_revenue:"),
+    ngx_string("squares:")            /* not "revenue": a count, not cents */
 };
 
 

@@ -1067,17 +1067,23 @@ ngx_http_retarget_click_log(ngx_http_request_t *r,
 
     fv[0] = ngx_http_retarget_f_clicked;
 
-    cmds = ngx_array_create(r->pool, 2, sizeof(ngx_http_retarget_cmd_t));
+    cmds = ngx_array_create(r->pool, 4, sizeof(ngx_http_retarget_cmd_t));
 
     if (cmds == NULL
         || ngx_http_retarget_stamp_encode(r->pool, ngx_time(), &vn->name,
                                           &fv[1])
            != NGX_OK
         || ngx_http_retarget_meta_set(r->pool, rmcf, cmds, &visitor, fv, 1)
+           != NGX_OK
+        || ngx_http_retarget_people_add(r->pool, rmcf, cmds,
+                                        ngx_http_retarget_people_clickers,
+                                        &vn->name, &visitor)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
+
+    /* the visitor is one of today's clickers of the variant, once */
 
     ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
 

@@ -98,9 +98,18 @@ typedef struct {
     time_t                           view_window;
     ngx_str_t                       *conversions;  /* attributed to */
     ngx_str_t                       *revenue;
+    ngx_http_retarget_variant_name_t *attributed;  /* that arm */
+    ngx_http_retarget_variant_name_t *converted;   /* the lift's arm */
+    ngx_str_t                        visitor;   /* empty: a new visitor */
+    u_char                           vid[NGX_HTTP_RETARGET_VID_LEN];
     unsigned                         order:1;   /* asks "SET order NX" */
     unsigned                         duplicate:1;
+    unsigned                         by_click:1;
 } ngx_http_retarget_purchase_t;
+
+
+/* the largest amount squared into squares:ARM, in units */
+#define NGX_HTTP_RETARGET_SQUARE_UNITS_MAX  10000000
 
 
 static void ngx_http_retarget_cart_answer(ngx_http_retarget_op_t *op,
@@ -116,7 +125,11 @@ static void ngx_http_retarget_purchase_answer(ngx_http_retarget_op_t *op,
     ngx_uint_t i, redisReply *reply);
 static ngx_str_t *ngx_http_retarget_attribute(
     ngx_http_retarget_purchase_t *p, redisReply *stamp, ngx_uint_t click);
+static ngx_http_retarget_variant_name_t *ngx_http_retarget_stamp_arm(
+    ngx_http_retarget_purchase_t *p, redisReply *stamp, time_t window);
 static void ngx_http_retarget_purchase_done(ngx_http_retarget_op_t *op);
+static void ngx_http_retarget_buyer(ngx_http_retarget_purchase_t *p);
+static void ngx_http_retarget_converters(ngx_http_retarget_purchase_t *p);
 static ngx_http_retarget_op_t *ngx_http_retarget_op_create(size_t size,
     ngx_http_retarget_batch_t *b);
 static void ngx_http_retarget_op_run(ngx_http_retarget_op_t *op);
@@ -542,6 +555,14 @@ ngx_http_retarget_purchase_op(ngx_http_retarget_batch_t *b,
 
     p->order = (ev->v[ngx_http_retarget_p_order].len != 0);
 
+    /* for the distinct converters, once the answers tell the arm */
+
+    if (b->vid->len == NGX_HTTP_RETARGET_VID_LEN) {
+        ngx_memcpy(p->vid, b->vid->data, NGX_HTTP_RETARGET_VID_LEN);
+        p->visitor.data = p->vid;
+        p->visitor.len = NGX_HTTP_RETARGET_VID_LEN;
+    }
+
     /* unasked, the order is still recorded: a reload is not counted */
     op->keep = p->order;
     op->answer = ngx_http_retarget_purchase_answer;
@@ -584,10 +605,23 @@ ngx_http_retarget_purchase_answer(ngx_http_retarget_op_t *op, ngx_uint_t i,
                                                      0);
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "retarget event: purchase attributed to \"%V\"",
+    /*
+     * The lift's converter: the reminder seen (or withheld, for the
+     * holdout) within the longer of the two windows, whether clicked or
+     * not, the same for every arm (intent to treat).
+     */
+
+    p->converted = ngx_http_retarget_stamp_arm(p, reply->element[1],
+                                               ngx_max(p->click_window,
+                                                       p->view_window));
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "retarget event: purchase attributed to \"%V\", "
+                   "converter of \"%V\"",
                    p->conversions ? p->conversions
-                                  : &ngx_http_retarget_no_counter);
+                                  : &ngx_http_retarget_no_counter,
+                   p->converted ? &p->converted->name
+                                : &ngx_http_retarget_no_counter);
 }
 
 
@@ -602,32 +636,12 @@ static ngx_str_t *
 ngx_http_retarget_attribute(ngx_http_retarget_purchase_t *p,
     redisReply *stamp, ngx_uint_t click)
 {
-    int64_t                            ts;
-    ngx_str_t                          value, stamp_ts, name;
     ngx_uint_t                         holdout;
     ngx_http_retarget_variant_name_t  *vn;
 
-    if (stamp->type != REDIS_REPLY_STRING) {
-        return NULL;
-    }
-
-    value.data = (u_char *) stamp->str;
-    value.len = stamp->len;
-
-    if (ngx_http_retarget_stamp_decode(&value, &stamp_ts, &name) != NGX_OK) {
-        return NULL;
-    }
-
-    ts = ngx_http_retarget_parse_number(&stamp_ts);
-
-    if (ts == NGX_ERROR
-        || p->now - ts > (click ? p->click_window : p->view_window))
-    {
-        return NULL;
-    }
-
-    vn = ngx_http_retarget_variant_find(p->rmcf, name.data, name.len);
-
+    vn = ngx_http_retarget_stamp_arm(p, stamp,
+                                     click ? p->click_window
+                                           : p->view_window);
     if (vn == NULL) {
         return NULL;
     }
@@ -643,6 +657,9 @@ ngx_http_retarget_attribute(ngx_http_retarget_purchase_t *p,
         return NULL;
     }
 
+    p->attributed = vn;
+    p->by_click = click;
+
     if (click || holdout) {
         p->revenue = &vn->counters[ngx_http_retarget_vc_revenue];
         return &vn->counters[ngx_http_retarget_vc_conversions];
@@ -650,6 +667,36 @@ ngx_http_retarget_attribute(ngx_http_retarget_purchase_t *p,
 
     p->revenue = &vn->counters[ngx_http_retarget_vc_view_revenue];
     return &vn->counters[ngx_http_retarget_vc_view_conversions];
+}
+
+
+/* the arm of a "TS ARM" stamp of this configuration, if TS is in window */
+
+static ngx_http_retarget_variant_name_t *
+ngx_http_retarget_stamp_arm(ngx_http_retarget_purchase_t *p,
+    redisReply *stamp, time_t window)
+{
+    int64_t    ts;
+    ngx_str_t  value, stamp_ts, name;
+
+    if (stamp == NULL || stamp->type != REDIS_REPLY_STRING) {
+        return NULL;
+    }
+
+    value.data = (u_char *) stamp->str;
+    value.len = stamp->len;
+
+    if (ngx_http_retarget_stamp_decode(&value, &stamp_ts, &name) != NGX_OK) {
+        return NULL;
+    }
+
+    ts = ngx_http_retarget_parse_number(&stamp_ts);
+
+    if (ts == NGX_ERROR || p->now - ts > window) {
+        return NULL;
+    }
+
+    return ngx_http_retarget_variant_find(p->rmcf, name.data, name.len);
 }
 
 
@@ -684,8 +731,109 @@ ngx_http_retarget_purchase_done(ngx_http_retarget_op_t *op)
         }
     }
 
+    if (p->converted != NULL) {
+        ngx_http_retarget_buyer(p);
+    }
+
     ngx_http_retarget_send_cmds(op->cmds + op->nasks,
                                 op->ncmds - op->nasks);
+
+    ngx_http_retarget_converters(p);
+}
+
+
+/*
+ * A purchase of the lift's converters: counted, its amount summed, and
+ * its amount in units squared (capped first: 10^7 units, so a sum of
+ * squares stays far from overflow), for the interval of the revenue per
+ * eligible visitor.  round(u^2) = (cents^2 + 5000) / 10000.
+ */
+
+static void
+ngx_http_retarget_buyer(ngx_http_retarget_purchase_t *p)
+{
+    int64_t                            cents, square;
+    ngx_http_retarget_variant_name_t  *vn;
+
+    vn = p->converted;
+    cents = ngx_min(p->cents,
+                    (int64_t) NGX_HTTP_RETARGET_SQUARE_UNITS_MAX * 100);
+
+    square = (cents > 0) ? (cents * cents + 5000) / 10000 : 0;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "retarget event: a buyer of \"%V\", %L cents, square %L",
+                   &vn->name, p->cents, square);
+
+    ngx_http_retarget_count(&vn->counters[ngx_http_retarget_vc_buyers], 1);
+
+    if (p->cents > 0) {
+        ngx_http_retarget_count(
+            &vn->counters[ngx_http_retarget_vc_buyer_revenue], p->cents);
+    }
+
+    if (square) {
+        ngx_http_retarget_count(&vn->counters[ngx_http_retarget_vc_squares],
+                                square);
+    }
+}
+
+
+/*
+ * The visitor among today's distinct converters of the arm, and of the
+ * arm it was attributed to (by a click or by a view): PFADDs sent as
+ * they are, no answer waited for.  The request is gone: a small pool of
+ * their own holds the commands until they are queued.
+ */
+
+static void
+ngx_http_retarget_converters(ngx_http_retarget_purchase_t *p)
+{
+    ngx_pool_t                *pool;
+    ngx_array_t               *cmds;
+    ngx_http_retarget_people_e  kind;
+
+    if (p->visitor.len == 0
+        || (p->converted == NULL && p->attributed == NULL))
+    {
+        return;
+    }
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    cmds = ngx_array_create(pool, 4, sizeof(ngx_http_retarget_cmd_t));
+    if (cmds == NULL) {
+        goto done;
+    }
+
+    if (p->converted != NULL
+        && ngx_http_retarget_people_add(pool, p->rmcf, cmds,
+                                        ngx_http_retarget_people_converters,
+                                        &p->converted->name, &p->visitor)
+           != NGX_OK)
+    {
+        goto done;
+    }
+
+    kind = p->by_click ? ngx_http_retarget_people_click_converters
+                       : ngx_http_retarget_people_view_converters;
+
+    if (p->attributed != NULL
+        && ngx_http_retarget_people_add(pool, p->rmcf, cmds, kind,
+                                        &p->attributed->name, &p->visitor)
+           != NGX_OK)
+    {
+        goto done;
+    }
+
+    ngx_http_retarget_send_cmds(cmds->elts, cmds->nelts);
+
+done:
+
+    ngx_destroy_pool(pool);
 }
 
 

@@ -103,6 +103,11 @@ typedef enum {
     ngx_http_retarget_vc_revenue,
     ngx_http_retarget_vc_view_conversions, /* within the view window */
     ngx_http_retarget_vc_view_revenue,
+    ngx_http_retarget_vc_buyers,           /* purchases within max(click,
+                                              view window) of a reminder
+                                              seen: the lift's converters */
+    ngx_http_retarget_vc_buyer_revenue,    /* their amounts */
+    ngx_http_retarget_vc_squares,          /* their (amount in units)^2 */
     ngx_http_retarget_vc_count
 } ngx_http_retarget_vcounter_e;
 

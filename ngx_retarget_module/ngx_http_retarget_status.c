@@ -19,11 +19,15 @@
  *
  * Today's counters are one HGETALL, sent through ngx_http_retarget_wait():
  * a Redis that is down or slow costs the status its "today", never the
- * whole answer.
+ * whole answer.  The same wait reads today's distinct visitors of each
+ * arm (a PFCOUNT of its eligible, clickers and converters), shown per
+ * arm beside the arm's counters: "arms" in JSON, retarget_arm_* with an
+ * arm="A" label in Prometheus.
  */
 
 
 #include "ngx_http_retarget_status.h"
+#include "ngx_http_retarget_campaign.h"
 #include "ngx_http_retarget_catalog.h"
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_escape.h"
@@ -66,6 +70,22 @@
 
 #define NGX_HTTP_RETARGET_PROM_FIELD     "retarget_today{field=\""
 
+/* the arms shown (each costs up to 3 PFCOUNTs), the variants first */
+#define NGX_HTTP_RETARGET_STATUS_ARMS    32
+
+/* the longest variant name (campaign_conf.c checks it) */
+#define NGX_HTTP_RETARGET_STATUS_NAME_MAX  32
+
+/* the people kinds read per arm: eligible, clickers, converters */
+#define NGX_HTTP_RETARGET_STATUS_PEOPLE  3
+
+/* which arms a per-arm metric is shown for */
+#define NGX_HTTP_RETARGET_ARM_VARIANT    1
+#define NGX_HTTP_RETARGET_ARM_HOLDOUT    2
+#define NGX_HTTP_RETARGET_ARM_ANY        3
+
+#define NGX_HTTP_RETARGET_PROM_ARM       "retarget_arm_"
+
 
 typedef struct {
     ngx_atomic_t                       seq;       /* odd while written */
@@ -99,13 +119,38 @@ typedef struct {
 } ngx_http_retarget_status_row_t;
 
 
+/* an arm of the campaign, and today's distinct visitors of it */
+typedef struct {
+    ngx_http_retarget_variant_name_t  *vn;
+    ngx_uint_t                         holdout;
+    int64_t                            people[NGX_HTTP_RETARGET_STATUS_PEOPLE];
+                                                  /* -1: not read */
+} ngx_http_retarget_status_arm_t;
+
+
 /* a status request, in its pool */
 typedef struct {
     json_t                            *today;     /* NULL: not read */
     const char                        *error;     /* why not, for JSON */
     u_char                             date[8];   /* YYYYMMDD, UTC, or 0 */
+    ngx_array_t                       *arms;      /* NULL: none read */
+    ngx_uint_t                         reads;     /* the PFCOUNTs sent */
+    ngx_uint_t                         replies;   /* replies seen */
     unsigned                           prometheus:1;
 } ngx_http_retarget_status_ctx_t;
+
+
+/*
+ * A number of each arm: a PFCOUNT (people: a kind) or a field of today's
+ * hash (counter: a variant counter, -1 with holdout: "eligible:holdout").
+ */
+typedef struct {
+    char                              *name;      /* after retarget_arm_ */
+    char                              *help;
+    ngx_int_t                          people;    /* -1: a field */
+    ngx_int_t                          counter;   /* -1: eligible pages */
+    ngx_uint_t                         arms;      /* NGX_HTTP_RETARGET_ARM_ */
+} ngx_http_retarget_status_arm_metric_t;
 
 
 /*
@@ -156,8 +201,23 @@ static json_t *ngx_http_retarget_status_worker(
 static ngx_int_t ngx_http_retarget_status_json(ngx_http_request_t *r,
     ngx_http_retarget_status_ctx_t *ctx, ngx_str_t *out);
 
+static ngx_int_t ngx_http_retarget_status_arms(ngx_http_request_t *r,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_status_ctx_t *ctx,
+    ngx_array_t *cmds);
+static void ngx_http_retarget_status_people(ngx_http_request_t *r,
+    ngx_http_retarget_status_ctx_t *ctx, redisReply *reply);
+static ngx_int_t ngx_http_retarget_status_arm_value(
+    ngx_http_retarget_status_ctx_t *ctx, ngx_http_retarget_status_arm_t *arm,
+    ngx_http_retarget_status_arm_metric_t *m, int64_t *n, ngx_str_t *dec);
+static json_t *ngx_http_retarget_status_arms_json(
+    ngx_http_retarget_status_ctx_t *ctx);
+static size_t ngx_http_retarget_status_prom_arms_size(
+    ngx_http_retarget_status_ctx_t *ctx);
+static u_char *ngx_http_retarget_status_prom_arms(u_char *p, u_char *last,
+    ngx_http_retarget_status_ctx_t *ctx);
+
 static ngx_int_t ngx_http_retarget_status_prometheus(ngx_http_request_t *r,
-    json_t *today, ngx_str_t *out);
+    ngx_http_retarget_status_ctx_t *ctx, ngx_str_t *out);
 static size_t ngx_http_retarget_status_prom_size(ngx_array_t *rows,
     json_t *today);
 static u_char *ngx_http_retarget_status_prom_workers(u_char *p, u_char *last,
@@ -256,6 +316,66 @@ static ngx_http_retarget_status_metric_t  ngx_http_retarget_status_metrics[] = {
 
 /* the metrics that have a JSON key */
 #define NGX_HTTP_RETARGET_STATUS_KEYS  13
+
+
+static ngx_http_retarget_status_arm_metric_t
+    ngx_http_retarget_status_arm_metrics[] =
+{
+    { "eligible_visitors",
+      "Distinct visitors today the arm's reminder was due for: shown, or "
+      "withheld for the holdout (HyperLogLog, 0.81 % standard error).",
+      ngx_http_retarget_people_eligible, -1, NGX_HTTP_RETARGET_ARM_ANY },
+
+    { "clickers",
+      "Distinct visitors today who clicked the arm's reminder.",
+      ngx_http_retarget_people_clickers, -1, NGX_HTTP_RETARGET_ARM_VARIANT },
+
+    { "converters",
+      "Distinct visitors today who bought within the longer attribution "
+      "window of the arm's reminder, clicked or not (intent to treat).",
+      ngx_http_retarget_people_converters, -1, NGX_HTTP_RETARGET_ARM_ANY },
+
+    { "eligible_pages",
+      "Pages today that withheld the holdout's reminder.",
+      -1, -1, NGX_HTTP_RETARGET_ARM_HOLDOUT },
+
+    { "impressions",
+      "Pages today that showed the arm's reminder.",
+      -1, ngx_http_retarget_vc_impressions, NGX_HTTP_RETARGET_ARM_VARIANT },
+
+    { "clicks",
+      "Clicks today on the arm's reminder.",
+      -1, ngx_http_retarget_vc_clicks, NGX_HTTP_RETARGET_ARM_VARIANT },
+
+    { "conversions",
+      "Purchases today attributed to the arm: after a click within the "
+      "click window (the holdout's: within the view window).",
+      -1, ngx_http_retarget_vc_conversions, NGX_HTTP_RETARGET_ARM_ANY },
+
+    { "revenue",
+      "The amounts of those purchases.",
+      -1, ngx_http_retarget_vc_revenue, NGX_HTTP_RETARGET_ARM_ANY },
+
+    { "view_conversions",
+      "Purchases today attributed to the arm's reminder seen, not clicked, "
+      "within the view window.",
+      -1, ngx_http_retarget_vc_view_conversions,
+      NGX_HTTP_RETARGET_ARM_VARIANT },
+
+    { "view_revenue",
+      "The amounts of those purchases.",
+      -1, ngx_http_retarget_vc_view_revenue, NGX_HTTP_RETARGET_ARM_VARIANT },
+
+    { "buyers",
+      "Purchases today of the arm's converters (intent to treat).",
+      -1, ngx_http_retarget_vc_buyers, NGX_HTTP_RETARGET_ARM_ANY },
+
+    { "buyer_revenue",
+      "The amounts of those purchases.",
+      -1, ngx_http_retarget_vc_buyer_revenue, NGX_HTTP_RETARGET_ARM_ANY },
+
+    { NULL, NULL, 0, 0, 0 }
+};
 
 
 /* this worker's slot, NULL when it publishes nothing */
@@ -634,31 +754,42 @@ static ngx_int_t
 ngx_http_retarget_status_read(ngx_http_request_t *r,
     ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_status_ctx_t *ctx)
 {
-    ngx_tm_t                 tm;
-    ngx_int_t                rc;
-    ngx_str_t                date;
-    ngx_http_retarget_cmd_t  cmd;
+    ngx_int_t                 rc;
+    ngx_str_t                 date;
+    ngx_array_t              *cmds;
+    ngx_http_retarget_cmd_t  *cmd;
 
     /* the day event.c counts into: UTC */
 
-    ngx_gmtime(ngx_time(), &tm);
-
-    (void) ngx_sprintf(ctx->date, "%04d%02d%02d", tm.ngx_tm_year,
-                       tm.ngx_tm_mon, tm.ngx_tm_mday);
+    ngx_http_retarget_utc_day(ngx_time(), ctx->date);
 
     date.data = ctx->date;
     date.len = sizeof(ctx->date);
 
-    ngx_http_retarget_cmd_init(&cmd, "HGETALL");
-
-    if (ngx_http_retarget_arg_key(r->pool, rmcf, &cmd,
-                                  ngx_http_retarget_key_stats, &date)
-        != NGX_OK)
+    cmds = ngx_array_create(r->pool, 8, sizeof(ngx_http_retarget_cmd_t));
+    if (cmds == NULL
+        || ngx_http_retarget_status_arms(r, rmcf, ctx, cmds) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_retarget_wait(r, 1, &cmd, ngx_http_retarget_status_reply,
+    /*
+     * The HGETALL last: its reply, the only one that allocates (today),
+     * is the last one, followed at once by "done", which frees it.
+     */
+
+    cmd = ngx_http_retarget_cmd(cmds, "HGETALL");
+
+    if (cmd == NULL
+        || ngx_http_retarget_arg_key(r->pool, rmcf, cmd,
+                                     ngx_http_retarget_key_stats, &date)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_retarget_wait(r, cmds->nelts, cmds->elts,
+                                ngx_http_retarget_status_reply,
                                 ngx_http_retarget_status_done, ctx);
 
     if (rc == NGX_DECLINED) {
@@ -686,7 +817,146 @@ ngx_http_retarget_status_reply(ngx_http_request_t *r, void *data,
 {
     ngx_http_retarget_status_ctx_t *ctx = data;
 
+    if (ctx->replies++ < ctx->reads) {
+        ngx_http_retarget_status_people(r, ctx, reply);
+        return;
+    }
+
     ctx->today = ngx_http_retarget_status_today(r, reply, &ctx->error);
+}
+
+
+/*
+ * The arms of the configuration: every variant name registered (the
+ * built-in "banner" too), then the holdout, at most STATUS_ARMS of them;
+ * a PFCOUNT for each of the arm's people kinds, pushed to cmds.
+ */
+
+static ngx_int_t
+ngx_http_retarget_status_arms(ngx_http_request_t *r,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_status_ctx_t *ctx,
+    ngx_array_t *cmds)
+{
+    ngx_uint_t                         i, k, pass, holdout;
+    ngx_http_retarget_cmd_t           *cmd;
+    ngx_http_retarget_status_arm_t    *arm;
+    ngx_http_retarget_variant_name_t  *vn;
+
+    if (rmcf->variant_names == NULL) {
+        return NGX_OK;
+    }
+
+    ctx->arms = ngx_array_create(r->pool, rmcf->variant_names->nelts,
+                                 sizeof(ngx_http_retarget_status_arm_t));
+    if (ctx->arms == NULL) {
+        return NGX_ERROR;
+    }
+
+    vn = rmcf->variant_names->elts;
+
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < rmcf->variant_names->nelts; i++) {
+
+            holdout = (vn[i].name.len == ngx_http_retarget_holdout_name.len
+                       && ngx_strncmp(vn[i].name.data,
+                                      ngx_http_retarget_holdout_name.data,
+                                      vn[i].name.len)
+                          == 0);
+
+            if (holdout != pass) {
+                continue;
+            }
+
+            if (ctx->arms->nelts == NGX_HTTP_RETARGET_STATUS_ARMS) {
+                ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "retarget status: arm \"%V\" not shown, "
+                               "too many", &vn[i].name);
+                continue;
+            }
+
+            arm = ngx_array_push(ctx->arms);
+            if (arm == NULL) {
+                return NGX_ERROR;
+            }
+
+            arm->vn = &vn[i];
+            arm->holdout = holdout;
+
+            for (k = 0; k < NGX_HTTP_RETARGET_STATUS_PEOPLE; k++) {
+                arm->people[k] = -1;
+
+                if (holdout && k == ngx_http_retarget_people_clickers) {
+                    /* no reminder to click */
+                    continue;
+                }
+
+                cmd = ngx_http_retarget_cmd(cmds, "PFCOUNT");
+
+                if (cmd == NULL
+                    || ngx_http_retarget_arg_people(r->pool, rmcf, cmd,
+                                                    ctx->date, k,
+                                                    &vn[i].name)
+                       != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+        }
+    }
+
+    ctx->reads = cmds->nelts;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "retarget status: %ui arms, %ui distinct counts to read",
+                   ctx->arms->nelts, ctx->reads);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The reply to the n-th PFCOUNT, in the order ngx_http_retarget_status_
+ * arms() sent them.  Anything but a non-negative integer (a key of
+ * another type answers WRONGTYPE) leaves the number out.
+ */
+
+static void
+ngx_http_retarget_status_people(ngx_http_request_t *r,
+    ngx_http_retarget_status_ctx_t *ctx, redisReply *reply)
+{
+    ngx_uint_t                       i, k, n;
+    ngx_http_retarget_status_arm_t  *arm;
+
+    n = ctx->replies - 1;
+    arm = ctx->arms->elts;
+
+    for (i = 0; i < ctx->arms->nelts; i++) {
+        for (k = 0; k < NGX_HTTP_RETARGET_STATUS_PEOPLE; k++) {
+
+            if (arm[i].holdout && k == ngx_http_retarget_people_clickers) {
+                continue;
+            }
+
+            if (n-- != 0) {
+                continue;
+            }
+
+            if (reply->type != REDIS_REPLY_INTEGER || reply->integer < 0) {
+                ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "retarget status: PFCOUNT of \"%V\" kind %ui: "
+                               "reply type %d, left out", &arm[i].vn->name,
+                               k, reply->type);
+                return;
+            }
+
+            arm[i].people[k] = reply->integer;
+
+            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "retarget status: \"%V\" kind %ui: %L distinct",
+                           &arm[i].vn->name, k, arm[i].people[k]);
+            return;
+        }
+    }
 }
 
 
@@ -740,7 +1010,7 @@ ngx_http_retarget_status_send(ngx_http_request_t *r,
 
     if (ctx->prometheus) {
         type = &prom_type;
-        rc = ngx_http_retarget_status_prometheus(r, ctx->today, &body);
+        rc = ngx_http_retarget_status_prometheus(r, ctx, &body);
 
     } else {
         type = &json_type;
@@ -1132,6 +1402,11 @@ ngx_http_retarget_status_json(ngx_http_request_t *r,
                                                 sizeof(ctx->date)));
     }
 
+    if (ctx->arms != NULL && (ctx->today != NULL || ctx->replies)) {
+        err |= json_object_set_new(root, "arms",
+                                   ngx_http_retarget_status_arms_json(ctx));
+    }
+
     /* today is ctx's: borrowed */
     err |= json_object_set(root, "today",
                            ctx->today ? ctx->today : json_null());
@@ -1168,8 +1443,8 @@ ngx_http_retarget_status_json(ngx_http_request_t *r,
 
 
 static ngx_int_t
-ngx_http_retarget_status_prometheus(ngx_http_request_t *r, json_t *today,
-    ngx_str_t *out)
+ngx_http_retarget_status_prometheus(ngx_http_request_t *r,
+    ngx_http_retarget_status_ctx_t *ctx, ngx_str_t *out)
 {
     u_char                          *p, *last;
     size_t                           len;
@@ -1181,7 +1456,8 @@ ngx_http_retarget_status_prometheus(ngx_http_request_t *r, json_t *today,
         return NGX_ERROR;
     }
 
-    len = ngx_http_retarget_status_prom_size(rows, today);
+    len = ngx_http_retarget_status_prom_size(rows, ctx->today)
+          + ngx_http_retarget_status_prom_arms_size(ctx);
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -1192,7 +1468,8 @@ ngx_http_retarget_status_prometheus(ngx_http_request_t *r, json_t *today,
     last = p + len;
 
     p = ngx_http_retarget_status_prom_workers(p, last, rows);
-    p = ngx_http_retarget_status_prom_today(p, last, today);
+    p = ngx_http_retarget_status_prom_arms(p, last, ctx);
+    p = ngx_http_retarget_status_prom_today(p, last, ctx->today);
 
     out->len = p - out->data;
 
@@ -1353,6 +1630,227 @@ ngx_http_retarget_status_prom_today(u_char *p, u_char *last, json_t *today)
         } else {
             p = ngx_slprintf(p, last, "\"} %*s\n",
                              json_string_length(v), json_string_value(v));
+        }
+    }
+
+    return p;
+}
+
+
+/*
+ * The number of a metric for an arm: *n, or *dec when today's hash has a
+ * decimal (an amount, "12.50", or a count too large for an integer).
+ * NGX_DECLINED when there is none: not read, not for this arm, or not a
+ * number (whatever else wrote the hash).  A field not in today's hash is
+ * 0: nothing happened yet today.
+ */
+
+static ngx_int_t
+ngx_http_retarget_status_arm_value(ngx_http_retarget_status_ctx_t *ctx,
+    ngx_http_retarget_status_arm_t *arm,
+    ngx_http_retarget_status_arm_metric_t *m, int64_t *n, ngx_str_t *dec)
+{
+    u_char     buf[sizeof("eligible:") + NGX_HTTP_RETARGET_STATUS_NAME_MAX];
+    json_t    *v;
+    ngx_str_t  field;
+
+    dec->len = 0;
+
+    if (!(m->arms & (arm->holdout ? NGX_HTTP_RETARGET_ARM_HOLDOUT
+                                  : NGX_HTTP_RETARGET_ARM_VARIANT)))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (m->people >= 0) {
+        *n = arm->people[m->people];
+        return (*n >= 0) ? NGX_OK : NGX_DECLINED;
+    }
+
+    if (ctx->today == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (m->counter >= 0) {
+        field = arm->vn->counters[m->counter];
+
+    } else {
+        /* the holdout's eligible pages: "eligible:holdout" (campaign.c) */
+        if (arm->vn->name.len > NGX_HTTP_RETARGET_STATUS_NAME_MAX) {
+            return NGX_DECLINED;
+        }
+
+        field.data = buf;
+        field.len = ngx_sprintf(buf, "eligible:%V", &arm->vn->name) - buf;
+    }
+
+    v = json_object_getn(ctx->today, (char *) field.data, field.len);
+
+    if (v == NULL) {
+        *n = 0;
+        return NGX_OK;
+    }
+
+    if (json_is_integer(v)) {
+        *n = (int64_t) json_integer_value(v);
+        return NGX_OK;
+    }
+
+    if (json_is_string(v)
+        && ngx_http_retarget_status_decimal((u_char *) json_string_value(v),
+                                            json_string_length(v))
+           == NGX_OK)
+    {
+        dec->data = (u_char *) json_string_value(v);
+        dec->len = json_string_length(v);
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* {"A": {"eligible_visitors": 3, ..., "revenue": "12.50"}, ...} */
+
+static json_t *
+ngx_http_retarget_status_arms_json(ngx_http_retarget_status_ctx_t *ctx)
+{
+    int                                     err;
+    json_t                                 *arms, *o;
+    int64_t                                 n;
+    ngx_str_t                               dec;
+    ngx_uint_t                              i;
+    ngx_http_retarget_status_arm_t         *arm;
+    ngx_http_retarget_status_arm_metric_t  *m;
+
+    arms = json_object();
+    if (arms == NULL) {
+        return NULL;
+    }
+
+    err = 0;
+    arm = ctx->arms->elts;
+
+    for (i = 0; i < ctx->arms->nelts; i++) {
+        o = json_object();
+
+        for (m = ngx_http_retarget_status_arm_metrics; o && m->name; m++) {
+            if (ngx_http_retarget_status_arm_value(ctx, &arm[i], m, &n, &dec)
+                != NGX_OK)
+            {
+                continue;
+            }
+
+            err |= json_object_set_new(o, m->name,
+                                       dec.len ? json_stringn((char *) dec.data,
+                                                              dec.len)
+                                               : json_integer((json_int_t) n));
+        }
+
+        /* the names are [A-Za-z0-9_-]: UTF-8 */
+        err |= json_object_setn_new(arms, (char *) arm[i].vn->name.data,
+                                    arm[i].vn->name.len, o);
+    }
+
+    if (err) {
+        json_decref(arms);
+        return NULL;
+    }
+
+    return arms;
+}
+
+
+/* an upper bound of the per-arm lines */
+
+static size_t
+ngx_http_retarget_status_prom_arms_size(ngx_http_retarget_status_ctx_t *ctx)
+{
+    size_t                                  len;
+    int64_t                                 n;
+    ngx_str_t                               dec;
+    ngx_uint_t                              i;
+    ngx_http_retarget_status_arm_t         *arm;
+    ngx_http_retarget_status_arm_metric_t  *m;
+
+    if (ctx->arms == NULL) {
+        return 0;
+    }
+
+    len = 0;
+    arm = ctx->arms->elts;
+
+    for (m = ngx_http_retarget_status_arm_metrics; m->name; m++) {
+        len += sizeof("# HELP  \n# TYPE  gauge\n")
+               + 2 * (sizeof(NGX_HTTP_RETARGET_PROM_ARM) + ngx_strlen(m->name))
+               + ngx_strlen(m->help);
+
+        for (i = 0; i < ctx->arms->nelts; i++) {
+            if (ngx_http_retarget_status_arm_value(ctx, &arm[i], m, &n, &dec)
+                == NGX_OK)
+            {
+                len += sizeof(NGX_HTTP_RETARGET_PROM_ARM "{arm=\"\"} \n")
+                       + ngx_strlen(m->name) + arm[i].vn->name.len
+                       + NGX_INT64_LEN + dec.len;
+            }
+        }
+    }
+
+    return len;
+}
+
+
+/*
+ * retarget_arm_NAME{arm="A"} N: gauges, today's (they start again at 0
+ * at midnight UTC).  A family with no arm to show is left out.
+ */
+
+static u_char *
+ngx_http_retarget_status_prom_arms(u_char *p, u_char *last,
+    ngx_http_retarget_status_ctx_t *ctx)
+{
+    int64_t                                 n;
+    ngx_str_t                               dec;
+    ngx_uint_t                              i, head;
+    ngx_http_retarget_status_arm_t         *arm;
+    ngx_http_retarget_status_arm_metric_t  *m;
+
+    if (ctx->arms == NULL) {
+        return p;
+    }
+
+    arm = ctx->arms->elts;
+
+    for (m = ngx_http_retarget_status_arm_metrics; m->name; m++) {
+        head = 0;
+
+        for (i = 0; i < ctx->arms->nelts; i++) {
+            if (ngx_http_retarget_status_arm_value(ctx, &arm[i], m, &n, &dec)
+                != NGX_OK)
+            {
+                continue;
+            }
+
+            if (!head) {
+                head = 1;
+                p = ngx_slprintf(p, last,
+                                 "# HELP " NGX_HTTP_RETARGET_PROM_ARM "%s %s\n"
+                                 "# TYPE " NGX_HTTP_RETARGET_PROM_ARM "%s gauge\n",
+                                 m->name, m->help, m->name);
+            }
+
+            /* the arm names are [A-Za-z0-9_-]: nothing to escape */
+
+            if (dec.len) {
+                p = ngx_slprintf(p, last,
+                                 NGX_HTTP_RETARGET_PROM_ARM "%s{arm=\"%V\"} %V\n",
+                                 m->name, &arm[i].vn->name, &dec);
+
+            } else {
+                p = ngx_slprintf(p, last,
+                                 NGX_HTTP_RETARGET_PROM_ARM "%s{arm=\"%V\"} %L\n",
+                                 m->name, &arm[i].vn->name, n);
+            }
         }
     }
 

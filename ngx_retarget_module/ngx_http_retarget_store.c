@@ -36,7 +36,18 @@ static ngx_http_retarget_key_name_t  ngx_http_retarget_keys[] = {
     { ngx_string("codes:"), 0 },
     { ngx_string("p:"), 0 },
     { ngx_string("out_of_stock"), 0 },
-    { ngx_string(":events"), 1 }
+    { ngx_string(":events"), 1 },
+    { ngx_string("people:"), 0 }
+};
+
+
+/* the KIND of <prefix>people:DAY:KIND:ARM */
+static ngx_str_t  ngx_http_retarget_people_names[] = {
+    ngx_string("eligible"),
+    ngx_string("clickers"),
+    ngx_string("converters"),
+    ngx_string("click_converters"),
+    ngx_string("view_converters")
 };
 
 
@@ -1248,6 +1259,102 @@ ngx_http_retarget_forget(ngx_pool_t *pool,
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
                    "retarget store: forget \"%V\"", visitor);
+
+    return NGX_OK;
+}
+
+
+/* the UTC day of t as YYYYMMDD: the day the daily counters count into */
+
+void
+ngx_http_retarget_utc_day(time_t t, u_char *day)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(t, &tm);
+
+    (void) ngx_sprintf(day, "%04d%02d%02d", tm.ngx_tm_year, tm.ngx_tm_mon,
+                       tm.ngx_tm_mday);
+}
+
+
+/* "<prefix>people:DAY:KIND:ARM" as the next argument of cmd */
+
+ngx_int_t
+ngx_http_retarget_arg_people(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
+    u_char *day, ngx_http_retarget_people_e kind, ngx_str_t *arm)
+{
+    u_char     *p;
+    ngx_str_t   id;
+
+    id.len = NGX_HTTP_RETARGET_DAY_LEN + 1
+             + ngx_http_retarget_people_names[kind].len + 1 + arm->len;
+
+    id.data = ngx_pnalloc(pool, id.len);
+    if (id.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(id.data, day, NGX_HTTP_RETARGET_DAY_LEN);
+    *p++ = ':';
+    p = ngx_cpymem(p, ngx_http_retarget_people_names[kind].data,
+                   ngx_http_retarget_people_names[kind].len);
+    *p++ = ':';
+    ngx_memcpy(p, arm->data, arm->len);
+
+    return ngx_http_retarget_arg_key(pool, rmcf, cmd,
+                                     ngx_http_retarget_key_people, &id);
+}
+
+
+/*
+ * "PFADD <prefix>people:TODAY:KIND:ARM vid" and the key's TTL, pushed to
+ * cmds: a visitor already in the HyperLogLog changes nothing, so the
+ * count is of distinct visitors however often they come.  The TTL is
+ * renewed at each add (one EXPIRE beside it in the same batch): the key
+ * lives 100 days after its day's last visitor, a day at most more.
+ */
+
+ngx_int_t
+ngx_http_retarget_people_add(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds,
+    ngx_http_retarget_people_e kind, ngx_str_t *arm, ngx_str_t *vid)
+{
+    u_char                    day[NGX_HTTP_RETARGET_DAY_LEN];
+    ngx_http_retarget_cmd_t  *add, *expire;
+
+    ngx_http_retarget_utc_day(ngx_time(), day);
+
+    add = ngx_http_retarget_cmd(cmds, "PFADD");
+    if (add == NULL
+        || ngx_http_retarget_arg_people(pool, rmcf, add, day, kind, arm)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_retarget_arg_str(add, vid);
+
+    expire = ngx_http_retarget_cmd(cmds, "EXPIRE");
+    if (expire == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the array may have moved: add is the element before expire */
+    add = expire - 1;
+
+    ngx_http_retarget_arg(expire, (u_char *) add->argv[1], add->len[1]);
+
+    if (ngx_http_retarget_arg_num(pool, expire, NGX_HTTP_RETARGET_PEOPLE_TTL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "retarget store: visitor \"%V\" counted in \"%*s\"",
+                   vid, add->len[1], add->argv[1]);
 
     return NGX_OK;
 }

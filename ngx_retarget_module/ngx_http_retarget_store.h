@@ -55,6 +55,17 @@
  *   <prefix>out_of_stock set    skus left out of reminders (the shop's)
  *   <prefix>codes:NAME  list    unique incentive codes of pool:NAME (the
  *                               shop's)
+ *   <prefix>people:YYYYMMDD:KIND:ARM
+ *                       HLL     the distinct visitors of an arm (a variant,
+ *                               or "holdout") on a UTC day: KIND eligible
+ *                               (shown, or withheld for the holdout),
+ *                               clickers, converters (a purchase within
+ *                               max(click, view window) of the reminder
+ *                               seen), click_converters, view_converters
+ *                               (the attribution's two halves); PFADD vid,
+ *                               kept 100 days.  Registers only: no visitor
+ *                               id can be read back, so "forget" leaves
+ *                               them alone
  *
  * Per-visitor keys share the hash tag {vid} (one Redis Cluster slot) and
  * carry the retarget_retention TTL.
@@ -145,8 +156,26 @@ typedef enum {
     ngx_http_retarget_key_codes,           /* <prefix>codes:NAME */
     ngx_http_retarget_key_product,         /* <prefix>p:SKU */
     ngx_http_retarget_key_out_of_stock,    /* <prefix>out_of_stock */
-    ngx_http_retarget_key_stream_ids       /* <prefix>{vid}:events */
+    ngx_http_retarget_key_stream_ids,      /* <prefix>{vid}:events */
+    ngx_http_retarget_key_people           /* <prefix>people:DAY:KIND:ARM */
 } ngx_http_retarget_key_e;
+
+
+/* the kinds of <prefix>people:DAY:KIND:ARM */
+typedef enum {
+    ngx_http_retarget_people_eligible = 0,
+    ngx_http_retarget_people_clickers,
+    ngx_http_retarget_people_converters,
+    ngx_http_retarget_people_click_converters,
+    ngx_http_retarget_people_view_converters,
+    ngx_http_retarget_people_kinds
+} ngx_http_retarget_people_e;
+
+/* how long a day's distinct visitors are kept */
+#define NGX_HTTP_RETARGET_PEOPLE_TTL    (100 * 86400)
+
+/* "YYYYMMDD", UTC */
+#define NGX_HTTP_RETARGET_DAY_LEN       8
 
 
 /* the fields of <prefix>{vid}:meta */
@@ -258,6 +287,15 @@ ngx_int_t ngx_http_retarget_stream_read(ngx_pool_t *pool,
 ngx_int_t ngx_http_retarget_forget(ngx_pool_t *pool,
     ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
     ngx_str_t *visitor);
+
+/* the distinct visitors of an arm: <prefix>people:DAY:KIND:ARM */
+void ngx_http_retarget_utc_day(time_t t, u_char *day);
+ngx_int_t ngx_http_retarget_arg_people(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_http_retarget_cmd_t *cmd,
+    u_char *day, ngx_http_retarget_people_e kind, ngx_str_t *arm);
+ngx_int_t ngx_http_retarget_people_add(ngx_pool_t *pool,
+    ngx_http_retarget_main_conf_t *rmcf, ngx_array_t *cmds,
+    ngx_http_retarget_people_e kind, ngx_str_t *arm, ngx_str_t *vid);
 
 /* retention of the shared keys that hold visitors' data */
 void ngx_http_retarget_expire_old(ngx_http_retarget_main_conf_t *rmcf);

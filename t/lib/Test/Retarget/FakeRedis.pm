@@ -33,6 +33,10 @@ package Test::Retarget::FakeRedis;
 #   error_reply   every command answered with $HOSTILE_ERROR, an error
 #                 reply of control bytes, bytes >= 0x80 and 100 more bytes
 #   ping_error    the handshake's PING answered with $HOSTILE_ERROR
+#   odd_counts    sane, but every PFCOUNT answered with the next of
+#                 @ODD_COUNTS (a string, a negative, the largest integer,
+#                 an error, an array, nil, a status) and HGETALL with a
+#                 hash of odd values (t/120-people.t: retarget_status)
 #   track_hostile sane, but CLIENT TRACKING is answered +OK and CLIENT ID
 #                 :7 (the module then opens its invalidation link), and a
 #                 SUBSCRIBE with its confirmation and then a "message" of
@@ -52,7 +56,21 @@ use Time::HiRes qw(sleep time);
 
 my %MODES = map { $_ => 1 } qw(sane extra huge_array wide huge_bulk big_bulk
                                 deep drip reset garbage pong_garbage
-                                error_reply ping_error track_hostile);
+                                error_reply ping_error track_hostile
+                                odd_counts);
+
+# odd_counts: the PFCOUNT replies, in turn, and the HGETALL reply
+our @ODD_COUNTS = ("\$3\r\nabc\r\n", ":-5\r\n", ":9223372036854775807\r\n",
+                   "-WRONGTYPE Operation against a key holding the wrong "
+                   . "kind of value\r\n", "*2\r\n:1\r\n:2\r\n", "\$-1\r\n",
+                   "+OK\r\n");
+sub bulk { '$' . length($_[0]) . "\r\n$_[0]\r\n" }
+our $ODD_HASH = "*12\r\n" . bulk('impressions:A') . bulk('9' x 23)
+              . bulk('clicks:A') . ":7\r\n"
+              . bulk('revenue:A') . bulk('12.5x')
+              . bulk('buyers:A') . "*1\r\n:1\r\n"
+              . bulk('conversions:A') . bulk('-3')
+              . bulk('buyer_revenue:A') . bulk('1.25');
 
 # An error line a hostile Redis may send (RESP ends it at "\r\n" only):
 # a terminal escape, a bell, a lone carriage return, bytes >= 0x80, a
@@ -181,6 +199,7 @@ sub serve {
     binmode $c;
     my $buf = '';
     my $up = 0;
+    my $odd = 0;
     while (1) {
         my $n = sysread($c, my $chunk, 65536);
         return unless $n;
@@ -218,7 +237,12 @@ sub serve {
                 next;
             }
             my $sane = sane_reply($name);
-            if ($mode eq 'sane' || $mode eq 'pong_garbage'
+            if ($mode eq 'odd_counts' && $name eq 'PFCOUNT') {
+                $out .= $ODD_COUNTS[$odd++ % @ODD_COUNTS];
+            } elsif ($mode eq 'odd_counts' && $name eq 'HGETALL') {
+                $out .= $ODD_HASH;
+            } elsif ($mode eq 'sane' || $mode eq 'pong_garbage'
+                || $mode eq 'odd_counts'
                 || $mode eq 'track_hostile')
             {
                 $out .= $sane;
