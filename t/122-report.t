@@ -259,9 +259,9 @@ my @ARMS = qw(A B holdout);
 # Per arm and day: new visitors, returning ones (from the day before),
 # converters among them; visitors are ids "ARM-n".
 my %PLAN = (
-    A       => { new => 26, back => 6, conv => 0.09, click => 0.2 },
-    B       => { new => 13, back => 3, conv => 0.05, click => 0.15 },
-    holdout => { new => 9,  back => 2, conv => 0.03, click => 0 },
+    A       => { new => 60, back => 12, conv => 0.2, click => 0.25 },
+    B       => { new => 30, back => 6, conv => 0.125, click => 0.2 },
+    holdout => { new => 20, back => 4, conv => 0.1, click => 0 },
 );
 
 sub pfadd { my ($key, @ids) = @_; redis_cmd('PFADD', $key, @ids) if @ids }
@@ -415,7 +415,7 @@ sub check_against_reference {
         close_to($g->{diff}, $r->{diff}, "$n diff");
         close_to($g->{relative}, $r->{relative}, "$n relative");
         close_to($g->{days_needed}, $r->{days_needed}, "$n days_needed");
-        is($g->{verdict}, $r->{verdict}, "$n verdict");
+        is($g->{verdict}, $r->{verdict}, "$n verdict $r->{verdict}");
         like($g->{message} // '', qr/\S/, "$n message");
     }
     my $s = $doc->{srm} || {};
@@ -444,6 +444,9 @@ rsection('fixed data: JSON against the reference', sub {
     is($doc->{weights}, undef, 'json: no weights without the optimizer');
     my $ref = reference($doc, 0.2, 0, @days);
     check_against_reference('14 days', $doc, $ref);
+    my %v = map { $_->{verdict} => 1 } @{ $ref->{cmps} };
+    ok($v{better} && $v{waiting}, 'the data has a winner and an open question')
+        or diag(join ' ', sort keys %v);
 
     # the configured shares
     my %arm = map { $_->{name} => $_ } @{ $doc->{arms} };
@@ -479,7 +482,10 @@ rsection('fixed data: JSON against the reference', sub {
         is($r2->{status}, 200, "days=$n: 200");
         my @dn = days_back($n);
         is_deeply($d2->{dates}, \@dn, "days=$n: dates");
-        check_against_reference("$n days", $d2, reference($d2, 0.2, 0, @dn));
+        my $ref2 = reference($d2, 0.2, 0, @dn);
+        check_against_reference("$n days", $d2, $ref2);
+        ok(grep({ $_->{verdict} eq 'not_enough_data' } @{ $ref2->{cmps} }), '3 days: too early')
+            if $n == 3;
     }
 
     # CSV: parses, a header, each arm's days and total, matches the JSON
