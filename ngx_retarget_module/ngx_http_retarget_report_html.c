@@ -634,10 +634,10 @@ ngx_http_retarget_page_arms(ngx_http_retarget_page_t *pg,
         "<section>\n<h2>Each group</h2>\n<div class=\"scroll\"><table>\n"
         "<thead><tr><th scope=\"col\">Group</th>"
         "<th scope=\"col\">Eligible visitors</th>"
-        "<th scope=\"col\">Reminders per visitor</th>"
-        "<th scope=\"col\">Click rate</th>"
         "<th scope=\"col\">Conversion rate</th>"
         "<th scope=\"col\">Revenue per visitor</th>"
+        "<th scope=\"col\">Click rate</th>"
+        "<th scope=\"col\">Reminders per visitor</th>"
         "<th scope=\"col\">Purchases</th>"
         "<th scope=\"col\">Revenue</th></tr></thead>\n<tbody>\n");
 
@@ -651,18 +651,14 @@ ngx_http_retarget_page_arms(ngx_http_retarget_page_t *pg,
                                      arm->people[ngx_http_retarget_rp_eligible]);
         ngx_http_retarget_page_raw(pg, "</td>");
 
-        if (arm->holdout) {
-            /* pages withheld: what the holdout would have been shown */
-            ngx_http_retarget_page_interval(pg, rp, &arm->per_visitor, 1);
-            ngx_http_retarget_page_raw(pg, "<td>&ndash;</td>");
-
-        } else {
-            ngx_http_retarget_page_interval(pg, rp, &arm->per_visitor, 1);
-            ngx_http_retarget_page_interval(pg, rp, &arm->click_rate, 0);
-        }
+        /* the numbers to compare first: a phone shows the first columns */
 
         ngx_http_retarget_page_interval(pg, rp, &arm->conversion_rate, 0);
         ngx_http_retarget_page_interval(pg, rp, &arm->revenue, 2);
+
+        /* the holdout clicks nothing; its pages are those withheld */
+        ngx_http_retarget_page_interval(pg, rp, &arm->click_rate, 0);
+        ngx_http_retarget_page_interval(pg, rp, &arm->per_visitor, 1);
         ngx_http_retarget_page_raw(pg, "<td>");
         ngx_http_retarget_page_count(pg, arm->sum[ngx_http_retarget_rd_buyers]);
         ngx_http_retarget_page_raw(pg, "</td><td>");
@@ -680,19 +676,19 @@ ngx_http_retarget_page_arms(ngx_http_retarget_page_t *pg,
         "<dt>Eligible visitors</dt><dd>Different people a reminder was due "
         "for: shown one (a variant) or, in the holdout, kept from seeing "
         "it. Each person counts once over the whole span, however often "
-        "they came back. Counted with Redis' HyperLogLog, which is exact "
+        "they came back. Counted with Redis' HyperLogLog, which is accurate "
         "to about 1&nbsp;%.</dd>\n"
-        "<dt>Reminders per visitor</dt><dd>Pages with a reminder shown, per "
-        "eligible visitor (for the holdout: the pages on which one was held "
-        "back).</dd>\n"
-        "<dt>Click rate</dt><dd>The share of eligible visitors who clicked "
-        "a reminder at least once.</dd>\n"
         "<dt>Conversion rate</dt><dd>The share of eligible visitors who "
         "bought something within the attribution window of the reminder "
         "due to them, whether they clicked it or not. Every group is "
         "counted the same way, which is what makes them comparable.</dd>\n"
         "<dt>Revenue per visitor</dt><dd>What those purchases brought, "
         "divided by all eligible visitors, buyers or not.</dd>\n"
+        "<dt>Click rate</dt><dd>The share of eligible visitors who clicked "
+        "a reminder at least once.</dd>\n"
+        "<dt>Reminders per visitor</dt><dd>Pages with a reminder shown, per "
+        "eligible visitor (for the holdout: the pages on which one was held "
+        "back).</dd>\n"
         "<dt>Purchases and revenue</dt><dd>The purchases counted for the "
         "conversion rate, and their amounts.</dd>\n</dl>\n</section>\n");
 }
