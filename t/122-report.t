@@ -553,6 +553,151 @@ rsection('escaping: names and a hostile hash', sub {
     like(error_log_since_mark(), qr/retarget report: PFCOUNT: "WRONGTYPE/, 'WRONGTYPE logged');
 });
 
+#--------------------------------------------------------------------------
+# real visitors through nginx and Redis: pages, clicks, purchases
+#--------------------------------------------------------------------------
+
+my $REAL = q{
+    retarget on;
+    retarget_variant A 1 builtin;
+    retarget_variant B 1 builtin;
+    retarget_holdout 30;
+    retarget_frequency 1000 1d pages=1000;
+    retarget_attribution click=7d view=1d;
+
+    location / { }
+    location /retarget/ { retarget_control; }
+    location = /buy {
+        retarget_event purchase order=$arg_order value=$arg_value;
+        return 200 "ok\n";
+    }
+    location = /report { retarget_report; }
+};
+
+sub real_cookies {
+    my ($vid) = @_;
+    return 'Cookie: rt_vid=' . signed_cookie($vid, $Test::Retarget::Campaign::SECRET)
+         . '; rt_vid_consent=' . signed_consent('ack', $Test::Retarget::Campaign::SECRET);
+}
+
+subtest 'real visitors: the report counts what was done' => sub {
+    redis_cmd('FLUSHALL');
+    write_file('page.html', "<html><body><p>content</p></body></html>\n");
+    ok(nginx_started({ http_config => campaign_http(), config => $REAL }), 'nginx started')
+        or return;
+    ok(wait_up(), 'redis link up');
+    my (%arm, %n);
+    my @v = map { rvid("report$_") } 1 .. 45;
+    for my $i (0 .. $#v) {
+        my $vid = $v[$i];
+        my $now = NOW;
+        seed($vid, cart_updated => $now - 7200,
+             'c:MUG' => cart_line(ms => ($now - 7200) * 1000, price => '4.00',
+                                  name => 'Mug', url => '/p/mug'));
+        for my $p (1 .. 1 + $i % 3) {
+            my $r = page($vid);
+            my $a = $r->{decision} eq 'holdout' ? 'holdout'
+                  : $r->{decision} eq 'shown' ? $r->{variant} : "none:$r->{decision}";
+            $arm{$vid} //= $a;
+            $n{$a}{pages}++;
+        }
+        my $a = $arm{$vid};
+        $n{$a}{eligible}++;
+        my $clicked = 0;
+        if ($i % 4 == 0 && $a ne 'holdout') {
+            for (1 .. 1 + $i % 2) {
+                my $r = http_req(uri => "/retarget/click?v=$a&to=/page.html",
+                                 headers => ['Sec-Fetch-Site: same-origin', real_cookies($vid)]);
+                is($r->{status}, 302, "visitor $i clicks $a");
+                $n{$a}{clicks}++;
+            }
+            $n{$a}{clickers}++;
+            $clicked = 1;
+        }
+        if ($i % 3 == 0) {
+            my $value = sprintf '%.2f', 10 + $i + 0.25;
+            my $r = http_req(uri => "/buy?order=R$i&value=$value",
+                             headers => ['Accept: text/html', real_cookies($vid)]);
+            is($r->{status}, 200, "visitor $i buys for $value");
+            $n{$a}{buyers}++;
+            $n{$a}{converters}++;
+            $n{$a}{revenue} += $value;
+            $n{$a}{squares} += sprintf '%.0f', $value * $value;
+            if ($clicked) {
+                $n{$a}{click_converters}++;
+                $n{$a}{click_conversions}++;
+                $n{$a}{click_revenue} += $value;
+            } else {
+                $n{$a}{view_converters}++;
+                $n{$a}{view_conversions}++;
+                $n{$a}{view_revenue} += $value;
+            }
+        }
+    }
+    is_deeply([sort keys %n], [qw(A B holdout)], 'the visitors fell into A, B and the holdout')
+        or diag(explain(\%n));
+    settle();
+
+    my ($r, $doc) = get_json('/report?format=json');
+    is($r->{status}, 200, 'real: 200');
+    my %got = map { $_->{name} => $_ } @{ $doc->{arms} || [] };
+    for my $a (qw(A B holdout)) {
+        my ($g, $w) = ($got{$a} || {}, $n{$a});
+        is($g->{eligible}, $w->{eligible}, "real $a: $w->{eligible} eligible visitors");
+        is($g->{impressions}, $w->{pages}, "real $a: $w->{pages} pages");
+        is($g->{converters}, $w->{converters} // 0, "real $a: converters");
+        is($g->{buyers}, $w->{buyers} // 0, "real $a: buyers");
+        close_to($g->{revenue}, $w->{revenue} // 0, "real $a: revenue");
+        close_to($g->{squares}, $w->{squares} // 0, "real $a: squares");
+        close_to($g->{conversion_rate}, wilson($w->{converters} // 0, $w->{eligible}),
+                 "real $a: conversion rate");
+        close_to($g->{impressions_per_visitor}, poisson_unit($w->{pages}, $w->{eligible}),
+                 "real $a: pages per visitor");
+        close_to($g->{revenue_per_visitor},
+                 mean_iv($w->{revenue} // 0, $w->{squares} // 0, $w->{eligible}),
+                 "real $a: revenue per visitor");
+        close_to($g->{attribution}{view_converters}, $w->{view_converters} // 0,
+                 "real $a: view converters");
+        if ($a eq 'holdout') {
+            is($g->{clickers}, undef, 'real holdout: no clickers');
+            close_to($g->{attribution}{click_conversions}, $w->{view_conversions} // 0,
+                     'real holdout: its conversions (of the view window)');
+            next;
+        }
+        is($g->{clicks}, $w->{clicks} // 0, "real $a: clicks");
+        is($g->{clickers}, $w->{clickers} // 0, "real $a: clickers");
+        close_to($g->{click_rate}, wilson($w->{clickers} // 0, $w->{eligible}), "real $a: click rate");
+        close_to($g->{attribution}{click_converters}, $w->{click_converters} // 0,
+                 "real $a: click converters");
+        close_to($g->{attribution}{click_conversions}, $w->{click_conversions} // 0,
+                 "real $a: click conversions");
+        close_to($g->{attribution}{click_revenue}, $w->{click_revenue} // 0,
+                 "real $a: click revenue");
+        close_to($g->{attribution}{view_revenue}, $w->{view_revenue} // 0,
+                 "real $a: view revenue");
+    }
+    my ($ab) = grep { $_->{arm} eq 'A' && $_->{against} eq 'holdout' } @{ $doc->{comparisons} || [] };
+    my ($diff) = lift($n{holdout}{converters} // 0, $n{holdout}{eligible},
+                      $n{A}{converters} // 0, $n{A}{eligible});
+    close_to($ab->{diff}, $diff, 'real: A against the holdout');
+    is($ab->{verdict}, 'not_enough_data', 'real: 45 visitors are not enough');
+    is($doc->{dates}[-1], today(), 'real: today is the last day');
+    is($got{A}{daily}[-1]{eligible}, $n{A}{eligible}, 'real: today\'s series');
+    is($got{A}{daily}[0]{eligible}, 0, 'real: nothing on the first day');
+
+    # CSV: today's rows, as done
+    $r = http_req(uri => '/report?format=csv&days=1');
+    my @rows = map { [split /,/] } split /\r\n/, $r->{body};
+    my ($today_b) = grep { $_->[0] eq today() && $_->[1] eq 'B' } @rows;
+    is($today_b->[2], $n{B}{eligible}, 'real csv: B eligible today');
+    is($today_b->[13], $n{B}{buyers} // 0, 'real csv: B buyers today');
+
+    $r = http_req(uri => '/report');
+    is($r->{status}, 200, 'real: the page');
+    is(quit(), 1, 'nginx exited on QUIT');
+    check_error_log_clean('real visitors');
+};
+
 rsection('bad arguments: 400 with a message', sub {
     for my $q ('days=0', 'days=91', 'days=abc', 'days=', 'days=-1', 'days=%2B5',
                'days=100', 'format=xml', 'format=JSON', 'format=') {
