@@ -41,6 +41,12 @@
 #define NGX_HTTP_RETARGET_REPORT_ROUND       128
 #define NGX_HTTP_RETARGET_REPORT_NUMBER_MAX  1e15
 
+/*
+ * A day's hash has some tens of fields per campaign; one with more than
+ * this was not written by the module, and only so much of it is read.
+ */
+#define NGX_HTTP_RETARGET_REPORT_FIELDS_MAX  10000
+
 
 typedef enum {
     ngx_http_retarget_ask_weights = 0,
@@ -906,69 +912,101 @@ ngx_http_retarget_report_day(ngx_http_request_t *r,
     }
 
     for (i = 0; i + 1 < reply->elements; i += 2) {
+
+        if (i / 2 == NGX_HTTP_RETARGET_REPORT_FIELDS_MAX) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "retarget report: the counters of %*s have %uz "
+                          "fields, only the first %d are read", (size_t) 8,
+                          ctx->rp.dates[day], reply->elements / 2,
+                          NGX_HTTP_RETARGET_REPORT_FIELDS_MAX);
+            break;
+        }
+
         ngx_http_retarget_report_field(ctx, day, reply->element[i],
                                        reply->element[i + 1]);
     }
 }
 
 
-/* a field of the daily hash, if it is one of an arm's counters */
+/*
+ * A field of the daily hash, if it is one of an arm's counters: the arm
+ * is the name after the last ':', and then the field is one of its
+ * counters' names (campaign_conf.c made them).
+ */
 
 static void
 ngx_http_retarget_report_field(ngx_http_retarget_report_ctx_t *ctx,
     ngx_uint_t day, redisReply *f, redisReply *v)
 {
-    ngx_uint_t                        a, k;
+    u_char                           *p, *last;
     ngx_str_t                        *name;
+    ngx_uint_t                        a, k;
     ngx_http_retarget_report_t       *rp;
     ngx_http_retarget_report_arm_t   *arm;
     ngx_http_retarget_variant_name_t *vn;
 
     if (f == NULL || v == NULL || f->type != REDIS_REPLY_STRING
-        || v->type != REDIS_REPLY_STRING)
+        || v->type != REDIS_REPLY_STRING || f->len == 0)
     {
         return;
     }
 
     rp = &ctx->rp;
+    last = (u_char *) f->str + f->len;
+
+    for (p = last; p > (u_char *) f->str && p[-1] != ':'; p--) { /* void */ }
+
+    if (p == (u_char *) f->str) {
+        return;
+    }
 
     for (a = 0; a < rp->narms; a++) {
-        arm = &rp->arms[a];
-
-        if (arm->holdout
-            && f->len == ngx_http_retarget_report_withheld.len
-            && ngx_strncmp(f->str, ngx_http_retarget_report_withheld.data,
-                           f->len) == 0)
+        if ((size_t) (last - p) == rp->arms[a].name.len
+            && ngx_strncmp(p, rp->arms[a].name.data, last - p) == 0)
         {
-            arm->days[day].v[ngx_http_retarget_rd_impressions] =
-                ngx_http_retarget_report_number((u_char *) v->str, v->len);
-            return;
+            break;
         }
+    }
 
-        vn = ctx->names[a];
+    if (a == rp->narms) {
+        return;
+    }
 
-        if (vn == NULL) {
+    arm = &rp->arms[a];
+
+    if (arm->holdout
+        && f->len == ngx_http_retarget_report_withheld.len
+        && ngx_strncmp(f->str, ngx_http_retarget_report_withheld.data,
+                       f->len) == 0)
+    {
+        arm->days[day].v[ngx_http_retarget_rd_impressions] =
+            ngx_http_retarget_report_number((u_char *) v->str, v->len);
+        return;
+    }
+
+    vn = ctx->names[a];
+
+    if (vn == NULL) {
+        return;
+    }
+
+    for (k = 0; k < ngx_http_retarget_vc_count; k++) {
+        name = &vn->counters[k];
+
+        if (f->len != name->len
+            || ngx_strncmp(f->str, name->data, name->len) != 0)
+        {
             continue;
         }
 
-        for (k = 0; k < ngx_http_retarget_vc_count; k++) {
-            name = &vn->counters[k];
-
-            if (f->len != name->len
-                || ngx_strncmp(f->str, name->data, name->len) != 0)
-            {
-                continue;
-            }
-
-            if (arm->holdout && k == ngx_http_retarget_vc_impressions) {
-                /* a holdout shows nothing: its pages are "eligible" */
-                return;
-            }
-
-            arm->days[day].v[k] =
-                ngx_http_retarget_report_number((u_char *) v->str, v->len);
+        if (arm->holdout && k == ngx_http_retarget_vc_impressions) {
+            /* a holdout shows nothing: its pages are "eligible" */
             return;
         }
+
+        arm->days[day].v[k] =
+            ngx_http_retarget_report_number((u_char *) v->str, v->len);
+        return;
     }
 }
 
@@ -996,21 +1034,26 @@ ngx_http_retarget_report_weights(ngx_http_request_t *r,
         return;
     }
 
-    n = reply->elements / 2;
+    /* the optimizer keeps 1000: twice that is someone else's writing */
 
-    w = ngx_palloc(r->pool, n * sizeof(ngx_http_retarget_report_weights_t));
+    n = ngx_min(reply->elements / 2, 2 * NGX_HTTP_RETARGET_REPORT_WEIGHTS);
+
+    w = ngx_pcalloc(r->pool, n * sizeof(ngx_http_retarget_report_weights_t));
     if (w == NULL) {
         return;
     }
 
-    skipped = 0;
+    skipped = reply->elements / 2 - n;
     rp->nweights = 0;
 
     for (i = 0; i < n; i++) {
-        w[rp->nweights].w = ngx_palloc(r->pool, rp->nvariants * sizeof(double));
 
         if (w[rp->nweights].w == NULL) {
-            return;
+            w[rp->nweights].w = ngx_palloc(r->pool,
+                                           rp->nvariants * sizeof(double));
+            if (w[rp->nweights].w == NULL) {
+                return;
+            }
         }
 
         if (ngx_http_retarget_report_weights_parse(ctx,

@@ -551,6 +551,23 @@ rsection('escaping: names and a hostile hash', sub {
     is($r->{status}, 200, 'hostile: html 200');
     unlike($r->{body}, qr/<script/, 'no script from Redis');
     like(error_log_since_mark(), qr/retarget report: PFCOUNT: "WRONGTYPE/, 'WRONGTYPE logged');
+
+    # a hash of 30,000 fields: the first 10,000 are read, and it says so
+    redis_cmd('DEL', "rt:stats:$days[0]");
+    for my $chunk (0 .. 29) {
+        redis_cmd('HSET', "rt:stats:$days[0]",
+                  map { ("x$chunk:$_" => 1) } 1 .. 1000);
+    }
+    redis_cmd('HSET', "rt:stats:$days[0]", 'impressions:B', 7);
+    ($r, $doc) = get_json('/report?format=json&days=1');
+    is($r->{status}, 200, 'huge hash: 200');
+    like(error_log_since_mark(), qr/the counters of $days[0] have 30001 fields, only the first 10000 are read/,
+         'huge hash: logged');
+    # a weights hash of 5,000 periods, most of them not the campaign's
+    redis_cmd('HSET', 'rt:optimize:A,B', map { (1700000000 + $_ => $_ % 1000 ? 'x' : 'A=0.6,B=0.4') } 1 .. 5000);
+    ($r, $doc) = get_json('/report?format=json&days=1');
+    is($r->{status}, 200, 'huge weights: 200');
+    cmp_ok(scalar @{ $doc->{weights}{history} || [] }, '<=', 1000, 'huge weights: at most 1000 kept');
 });
 
 #--------------------------------------------------------------------------
@@ -736,7 +753,7 @@ subtest 'Redis not configured: 503' => sub {
 };
 
 # a Redis that answers nonsense, or slowly: a page or a 503, never a crash
-for my $mode (qw(odd_counts garbage error_reply deep extra drip)) {
+for my $mode (qw(odd_counts garbage error_reply deep extra drip wide huge_array reset)) {
     subtest "hostile Redis: $mode" => sub {
         my $port = (Test::Retarget::free_ports(1))[0];
         my $fake = Test::Retarget::FakeRedis->start(port => $port, mode => $mode);
