@@ -402,6 +402,18 @@ rsection('fixed data: JSON against the reference', sub {
     close_to($arm{holdout}{attribution}{view_converters}, pfcount_union('view_converters', 'holdout', @days), 'view converters holdout');
     close_to($arm{holdout}{attribution}{click_conversions}, day_sum('conversions:holdout', @days), 'holdout conversions (view window)');
 
+    # the reads: 15 HGETALLs (weights, 14 days), 16 PFCOUNTs of unions
+    # (5 kinds and the days before the last 7 of a variant, 3 and 1 of the
+    # holdout) and 84 of days (14 days, 3 arms, eligible and converters)
+    my ($pf, $hg) = (cmd_calls('pfcount'), cmd_calls('hgetall'));
+    get_json('/report?format=json');
+    is(cmd_calls('pfcount') - $pf, 100, 'reads: 100 PFCOUNTs');
+    is(cmd_calls('hgetall') - $hg, 15, 'reads: 15 HGETALLs');
+    ($pf, $hg) = (cmd_calls('pfcount'), cmd_calls('hgetall'));
+    get_json('/report?format=json&days=90');
+    is(cmd_calls('pfcount') - $pf, 16 + 540, 'reads of 90 days: 556 PFCOUNTs, in rounds');
+    is(cmd_calls('hgetall') - $hg, 91, 'reads of 90 days: 91 HGETALLs');
+
     # other spans: 3 days (the recent rate over fewer days), 30 days
     for my $n (3, 30) {
         my ($r2, $d2) = get_json("/report?format=json&days=$n");
@@ -714,6 +726,14 @@ subtest 'real visitors: the report counts what was done' => sub {
     is(quit(), 1, 'nginx exited on QUIT');
     check_error_log_clean('real visitors');
 };
+
+# a queue of 8: the reads go 2 at a time, and all of them are answered
+rsection('a small retarget_redis_queue: the reads in small rounds', sub {
+    my @days = write_fixed(14);
+    my ($r, $doc) = get_json('/report?format=json&days=30');
+    is($r->{status}, 200, 'queue 8: 200');
+    check_against_reference('queue 8', $doc, reference($doc, 0.2, 0, days_back(30)));
+}, http => campaign_http(extra => "    retarget_redis_queue 8;\n"));
 
 rsection('bad arguments: 400 with a message', sub {
     for my $q ('days=0', 'days=91', 'days=abc', 'days=', 'days=-1', 'days=%2B5',
