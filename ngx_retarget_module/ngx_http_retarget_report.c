@@ -141,6 +141,8 @@ static ngx_int_t ngx_http_retarget_report_fail(ngx_http_request_t *r,
     const char *message);
 
 
+static char  *ngx_http_retarget_report_formats[] = { "html", "json", "csv" };
+
 /* campaign.c counts the holdout's withheld pages under this field */
 static ngx_str_t  ngx_http_retarget_report_withheld =
     ngx_string("eligible:holdout");
@@ -226,9 +228,9 @@ ngx_http_retarget_report_handler(ngx_http_request_t *r)
     ngx_http_retarget_report_days(&ctx->rp);
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "retarget report: format %d, %ui days from %*s",
-                   ctx->rp.format, ctx->rp.ndays, (size_t) 8,
-                   ctx->rp.dates[0]);
+                   "retarget report: %s of %ui days from %*s",
+                   ngx_http_retarget_report_formats[ctx->rp.format],
+                   ctx->rp.ndays, (size_t) 8, ctx->rp.dates[0]);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "retarget report: %ui arms, holdout %ui%%",
@@ -346,7 +348,8 @@ ngx_http_retarget_report_arms(ngx_http_request_t *r,
 
     n = rp->narms;
 
-    rp->arms = ngx_pcalloc(r->pool, n * sizeof(ngx_http_retarget_report_arm_t));
+    rp->arms = ngx_pcalloc(r->pool,
+                           n * sizeof(ngx_http_retarget_report_arm_t));
     ctx->names = ngx_pcalloc(r->pool,
                              n * sizeof(ngx_http_retarget_variant_name_t *));
     ctx->variant_names = ngx_palloc(r->pool,
@@ -433,8 +436,10 @@ ngx_http_retarget_report_plan(ngx_http_request_t *r,
     n = 1 + rp->ndays
         + rp->narms * (ngx_http_retarget_rp_count + 2 * rp->ndays);
 
-    ctx->reads = ngx_pcalloc(r->pool, n * sizeof(ngx_http_retarget_wait_read_t));
-    ctx->asks = ngx_pcalloc(r->pool, n * sizeof(ngx_http_retarget_report_ask_t));
+    ctx->reads = ngx_pcalloc(r->pool,
+                             n * sizeof(ngx_http_retarget_wait_read_t));
+    ctx->asks = ngx_pcalloc(r->pool,
+                            n * sizeof(ngx_http_retarget_report_ask_t));
 
     if (ctx->reads == NULL || ctx->asks == NULL) {
         return NGX_ERROR;
@@ -1028,9 +1033,11 @@ ngx_http_retarget_report_weights(ngx_http_request_t *r,
     rp = &ctx->rp;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "retarget report: no weights (reply type %d)",
-                       reply->type);
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget report: no weights (reply type %d, "
+                       "%uz elements)", reply->type,
+                       reply->type == REDIS_REPLY_ARRAY ? reply->elements
+                                                        : (size_t) 0);
         return;
     }
 
@@ -1191,6 +1198,15 @@ ngx_http_retarget_report_compute(ngx_http_request_t *r,
 
     for (a = 0; a < rp->narms; a++) {
         ngx_http_retarget_report_arm(rp, &rp->arms[a]);
+
+        ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "retarget report: arm \"%V\": %.0f eligible, %.0f "
+                       "converters, %.0f buyers, %.2f new a day",
+                       &rp->arms[a].name,
+                       rp->arms[a].people[ngx_http_retarget_rp_eligible],
+                       rp->arms[a].people[ngx_http_retarget_rp_converters],
+                       rp->arms[a].sum[ngx_http_retarget_rd_buyers],
+                       rp->arms[a].recent);
     }
 
     if (rp->nweights) {
@@ -1230,6 +1246,19 @@ ngx_http_retarget_report_compute(ngx_http_request_t *r,
             c->b = b;
             ngx_http_retarget_report_compare(rp, c);
         }
+
+        for (c = &rp->cmps[rp->ncmps - (rp->narms - 1)];
+             c < &rp->cmps[rp->ncmps];
+             c++)
+        {
+            ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "retarget report: \"%V\" against \"%V\": diff "
+                           "%.6f, %s, %.0f days",
+                           &rp->arms[c->b].name, &rp->arms[c->a].name,
+                           c->diff.est,
+                           ngx_http_retarget_report_verdict_code(c->verdict),
+                           c->days);
+        }
     }
 
     ngx_http_retarget_report_srm(rp);
@@ -1256,8 +1285,8 @@ ngx_http_retarget_report_arm(ngx_http_retarget_report_t *rp,
     fresh = e - arm->people[ngx_http_retarget_rp_before];
     arm->recent = (fresh > 0 ? fresh : 0) / rp->recent_days;
 
-    ngx_http_retarget_stats_per_unit(arm->sum[ngx_http_retarget_rd_impressions],
-                                     e, &arm->per_visitor);
+    ngx_http_retarget_stats_per_unit(
+        arm->sum[ngx_http_retarget_rd_impressions], e, &arm->per_visitor);
 
     if (!arm->holdout) {
         /* the HLLs' error may count more clickers than visitors */
@@ -1364,7 +1393,8 @@ ngx_http_retarget_report_srm(ngx_http_retarget_report_t *rp)
         s->share[1] = 1 - s->share[0];
 
         for (a = 0; a < rp->nvariants; a++) {
-            s->observed[1] += rp->arms[a].people[ngx_http_retarget_rp_eligible];
+            s->observed[1] +=
+                rp->arms[a].people[ngx_http_retarget_rp_eligible];
         }
 
         g = 2;

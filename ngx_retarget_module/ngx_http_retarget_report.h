@@ -121,8 +121,8 @@ typedef enum {
 typedef struct {
     ngx_http_retarget_srm_e        mode;
     ngx_uint_t                     groups;
-    double                         observed[NGX_HTTP_RETARGET_REPORT_GROUPS_MAX];
-    double                         share[NGX_HTTP_RETARGET_REPORT_GROUPS_MAX];
+    double                observed[NGX_HTTP_RETARGET_REPORT_GROUPS_MAX];
+    double                share[NGX_HTTP_RETARGET_REPORT_GROUPS_MAX];
     double                         p;             /* -1: not computed */
     ngx_uint_t                     checked;       /* each group >= 8 */
     ngx_uint_t                     mismatch;

@@ -648,7 +648,7 @@ ngx_http_retarget_page_arms(ngx_http_retarget_page_t *pg,
         ngx_http_retarget_page_name(pg, arm);
         ngx_http_retarget_page_raw(pg, "</th><td>");
         ngx_http_retarget_page_count(pg,
-                                     arm->people[ngx_http_retarget_rp_eligible]);
+                                 arm->people[ngx_http_retarget_rp_eligible]);
         ngx_http_retarget_page_raw(pg, "</td>");
 
         /* the numbers to compare first: a phone shows the first columns */
@@ -660,10 +660,11 @@ ngx_http_retarget_page_arms(ngx_http_retarget_page_t *pg,
         ngx_http_retarget_page_interval(pg, rp, &arm->click_rate, 0);
         ngx_http_retarget_page_interval(pg, rp, &arm->per_visitor, 1);
         ngx_http_retarget_page_raw(pg, "<td>");
-        ngx_http_retarget_page_count(pg, arm->sum[ngx_http_retarget_rd_buyers]);
+        ngx_http_retarget_page_count(pg,
+                                     arm->sum[ngx_http_retarget_rd_buyers]);
         ngx_http_retarget_page_raw(pg, "</td><td>");
         ngx_http_retarget_page_money(pg, rp,
-                                     arm->sum[ngx_http_retarget_rd_buyer_revenue]);
+                               arm->sum[ngx_http_retarget_rd_buyer_revenue]);
         ngx_http_retarget_page_raw(pg, "</td></tr>\n");
     }
 
@@ -851,7 +852,7 @@ ngx_http_retarget_page_attribution(ngx_http_retarget_page_t *pg,
 
         ngx_http_retarget_page_count(pg, arm->holdout
                                ? arm->sum[ngx_http_retarget_rd_conversions]
-                               : arm->sum[ngx_http_retarget_rd_view_conversions]);
+                           : arm->sum[ngx_http_retarget_rd_view_conversions]);
         ngx_http_retarget_page_raw(pg, "</td><td>");
         ngx_http_retarget_page_money(pg, rp, arm->holdout
                                ? arm->sum[ngx_http_retarget_rd_revenue]

@@ -294,9 +294,11 @@ ngx_http_retarget_report_json_arm(ngx_http_retarget_report_t *rp,
     err |= json_object_set_new(o, "share", share);
 
     err |= json_object_set_new(o, "eligible",
-               ngx_http_retarget_report_num(pp[ngx_http_retarget_rp_eligible]));
+               ngx_http_retarget_report_num(
+                                         pp[ngx_http_retarget_rp_eligible]));
     err |= json_object_set_new(o, "impressions",
-               ngx_http_retarget_report_num(s[ngx_http_retarget_rd_impressions]));
+               ngx_http_retarget_report_num(
+                                        s[ngx_http_retarget_rd_impressions]));
     err |= json_object_set_new(o, "impressions_per_visitor",
                ngx_http_retarget_report_iv(&arm->per_visitor));
     err |= json_object_set_new(o, "clicks",
@@ -385,14 +387,16 @@ ngx_http_retarget_report_json_daily(ngx_http_retarget_report_t *rp,
             break;
         }
 
-        ngx_http_retarget_stats_rate(ngx_min(v[ngx_http_retarget_rd_converters],
-                                             v[ngx_http_retarget_rd_eligible]),
-                                     v[ngx_http_retarget_rd_eligible], &iv);
+        ngx_http_retarget_stats_rate(
+            ngx_min(v[ngx_http_retarget_rd_converters],
+                    v[ngx_http_retarget_rd_eligible]),
+            v[ngx_http_retarget_rd_eligible], &iv);
 
         err |= json_object_set_new(o, "date",
                                    json_stringn((char *) rp->dates[d], 8));
         err |= json_object_set_new(o, "eligible",
-                   ngx_http_retarget_report_num(v[ngx_http_retarget_rd_eligible]));
+                   ngx_http_retarget_report_num(
+                                          v[ngx_http_retarget_rd_eligible]));
         err |= json_object_set_new(o, "converters",
                    ngx_http_retarget_report_num(
                                          v[ngx_http_retarget_rd_converters]));
@@ -403,9 +407,11 @@ ngx_http_retarget_report_json_daily(ngx_http_retarget_report_t *rp,
                    ngx_http_retarget_report_num(
                                         v[ngx_http_retarget_rd_impressions]));
         err |= json_object_set_new(o, "clicks",
-                   ngx_http_retarget_report_num(v[ngx_http_retarget_rd_clicks]));
+                   ngx_http_retarget_report_num(
+                                            v[ngx_http_retarget_rd_clicks]));
         err |= json_object_set_new(o, "buyers",
-                   ngx_http_retarget_report_num(v[ngx_http_retarget_rd_buyers]));
+                   ngx_http_retarget_report_num(
+                                            v[ngx_http_retarget_rd_buyers]));
         err |= json_object_set_new(o, "revenue",
                    ngx_http_retarget_report_num(
                                       v[ngx_http_retarget_rd_buyer_revenue]));
@@ -485,7 +491,8 @@ ngx_http_retarget_report_json_srm(ngx_http_retarget_report_t *rp)
     }
 
     err = json_object_set_new(o, "mode",
-                              json_string(ngx_http_retarget_srm_modes[s->mode]));
+                              json_string(
+                                  ngx_http_retarget_srm_modes[s->mode]));
     err |= json_object_set_new(o, "groups", groups);
 
     /* the groups are the arms with a share, in order, or holdout/variants */

@@ -60,8 +60,9 @@ ngx_http_retarget_wait(ngx_http_request_t *r, ngx_uint_t n,
 
 ngx_int_t
 ngx_http_retarget_wait_reads(ngx_http_request_t *r, ngx_uint_t n,
-    ngx_http_retarget_wait_read_t *reads, ngx_http_retarget_wait_reply_pt reply,
-    ngx_http_retarget_wait_done_pt done, void *data)
+    ngx_http_retarget_wait_read_t *reads,
+    ngx_http_retarget_wait_reply_pt reply, ngx_http_retarget_wait_done_pt done,
+    void *data)
 {
     return ngx_http_retarget_wait_send(r, n, NULL, reads, reply, done, data);
 }
