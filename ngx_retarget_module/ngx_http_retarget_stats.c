@@ -10,8 +10,8 @@
  * of the difference of two rates.  Its 95 % interval keeps its coverage
  * however often it is looked at, which a shop owner opening the report
  * every morning needs: a fixed-horizon interval looked at daily for a
- * month declares a winner in an A/A test several times in ten
- * (t/121-stats.t measures both).
+ * month declares a winner in two to four A/A tests in ten, this one in
+ * one to three in a hundred (t/121-stats.t measures both).
  *
  * Counters come from Redis, which anyone with access to it may have
  * written: every function checks its arguments and answers valid = 0 (or
@@ -352,10 +352,11 @@ ngx_http_retarget_stats_lift(double ka, double na, double kb, double nb,
  * The relative lift L = (b - a) / a by inverting the same test (Fieller's
  * way): L0 is in the interval when the mSPRT does not reject
  * pb - (1 + L0) pa = 0, whose estimate has the variance
- * vb + (1 + L0)^2 va (scaled: ngx_http_retarget_stats_rejects()).  At L0 = 0 this is the diff's test, so the relative
- * interval excludes 0 exactly when the diff's does; and unlike the delta
- * method's symmetric interval it is not too narrow for a lift below 0
- * (which t/121-stats.t's A/A experiments showed declaring losers).
+ * vb + (1 + L0)^2 va (scaled: ngx_http_retarget_stats_rejects()).  At
+ * L0 = 0 this is the diff's test, so the relative interval excludes 0
+ * exactly when the diff's does; and unlike the delta method's symmetric
+ * interval it is not too narrow for a lift below 0 (with which 10 % of
+ * t/121-stats.t's A/A experiments declared a loser).
  * The ends are the first values rejected going out from the estimate;
  * when a's rate is too uncertain to tell from 0, there is no upper end
  * (none within 2^60 first steps) and the interval is invalid.
@@ -435,11 +436,14 @@ ngx_http_retarget_stats_ratio(ngx_http_retarget_stats_ratio_t *r,
 
 /*
  * Whether the mSPRT rejects a relative lift l0: the contrast
- * pb - (1 + l0) pa is scaled by 2 / (2 + l0), which makes it pb - pa at
- * l0 = 0 and keeps it of the size of a rate for any l0, so that the
- * diff's mixing variance suits it (unscaled, its variance grows as
- * (1 + l0)^2 while the mixing stays, and a large enough l0 is never
- * rejected: the interval had no upper end even with a clear lift).
+ * pb - (1 + l0) pa, divided by 1 + l0 when that is above 1, which leaves
+ * pb - pa at l0 = 0 and keeps it of the size of a rate for any l0, so
+ * that the diff's mixing variance suits it.  Unscaled, its variance grows
+ * as (1 + l0)^2 while the mixing stays, and a large enough l0 is never
+ * rejected: the interval had no upper end even with a clear lift.  (Each
+ * l0 has its own test, so any scale that depends on l0 alone keeps the
+ * interval valid; this one gives an upper end soonest: once a's rate is
+ * told from 0 by the same test.)
  */
 
 static int
@@ -449,7 +453,7 @@ ngx_http_retarget_stats_rejects(ngx_http_retarget_stats_ratio_t *r,
     double  m, c, h;
 
     m = 1 + l0;
-    c = 2 / (1 + m);
+    c = (m > 1) ? 1 / m : 1;
     h = ngx_http_retarget_stats_halfwidth(c * c * (r->vb + m * m * r->va),
                                           r->t2);
 

@@ -45,11 +45,17 @@ void ngx_http_retarget_stats_mean(double sum, double sumsq, double n,
 void ngx_http_retarget_stats_per_unit(double count, double n,
     ngx_http_retarget_interval_t *out);
 /* always-valid 95 % intervals (mSPRT, normal mixture) of b against a:
-   absolute difference of rates and relative lift (b - a) / a */
+   absolute difference of rates and relative lift (b - a) / a
+   (a is the baseline: the holdout, or the other variant; rel is invalid
+   while a's rate cannot be told from 0, and excludes 0 exactly when diff
+   does; neither is a verdict below NGX_HTTP_RETARGET_STATS_MIN_ARM) */
 void ngx_http_retarget_stats_lift(double ka, double na, double kb, double nb,
     ngx_http_retarget_interval_t *diff, ngx_http_retarget_interval_t *rel);
 /* sample-ratio mismatch: p-value of the observed arm sizes against the
-   weights */
+   weights
+   (weights in any unit, arms of weight 0 left out; 1 when there is
+   nothing to compare; flag it below NGX_HTTP_RETARGET_STATS_SRM_P once
+   every arm has NGX_HTTP_RETARGET_STATS_SRM_MIN) */
 double ngx_http_retarget_stats_srm(const double *observed,
     const double *weights, unsigned arms);
 double ngx_http_retarget_stats_chi2_sf(double x, double df);
@@ -60,7 +66,9 @@ double ngx_http_retarget_stats_days_needed(double ka, double na, double kb,
     double nb, double ra, double rb);
 /* Thompson sampling: probability that each arm has the best conversion
    rate, from Beta(1 + k, 1 + n - k), `draws` deterministic draws from
-   `seed` */
+   `seed`
+   (draws capped at NGX_HTTP_RETARGET_STATS_MAX_DRAWS; 10,000 draws of 2
+   arms take about 3 ms, 100,000 of 10 arms 0.12 s) */
 void ngx_http_retarget_stats_thompson(const double *k, const double *n,
     unsigned arms, uint64_t seed, unsigned draws, double *p_best);
 
