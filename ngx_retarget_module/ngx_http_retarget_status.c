@@ -79,6 +79,13 @@
 /* the people kinds read per arm: eligible, clickers, converters */
 #define NGX_HTTP_RETARGET_STATUS_PEOPLE  3
 
+/*
+ * The largest distinct count shown: 2^53 - 1, the largest integer every
+ * JSON reader keeps exactly (a HyperLogLog of a real shop is far below;
+ * more is whatever else wrote the key)
+ */
+#define NGX_HTTP_RETARGET_STATUS_COUNT_MAX  9007199254740991LL
+
 /* which arms a per-arm metric is shown for */
 #define NGX_HTTP_RETARGET_ARM_VARIANT    1
 #define NGX_HTTP_RETARGET_ARM_HOLDOUT    2
@@ -316,6 +323,12 @@ static ngx_http_retarget_status_metric_t  ngx_http_retarget_status_metrics[] = {
 
 /* the metrics that have a JSON key */
 #define NGX_HTTP_RETARGET_STATUS_KEYS  13
+
+
+/* the people kinds read, for the debug log */
+static char  *ngx_http_retarget_status_kinds[] = {
+    "eligible", "clickers", "converters"
+};
 
 
 static ngx_http_retarget_status_arm_metric_t
@@ -916,8 +929,8 @@ ngx_http_retarget_status_arms(ngx_http_request_t *r,
 
 /*
  * The reply to the n-th PFCOUNT, in the order ngx_http_retarget_status_
- * arms() sent them.  Anything but a non-negative integer (a key of
- * another type answers WRONGTYPE) leaves the number out.
+ * arms() sent them.  Anything but an integer from 0 to COUNT_MAX (a key
+ * of another type answers WRONGTYPE) leaves the number out.
  */
 
 static void
@@ -941,19 +954,23 @@ ngx_http_retarget_status_people(ngx_http_request_t *r,
                 continue;
             }
 
-            if (reply->type != REDIS_REPLY_INTEGER || reply->integer < 0) {
+            if (reply->type != REDIS_REPLY_INTEGER || reply->integer < 0
+                || reply->integer > NGX_HTTP_RETARGET_STATUS_COUNT_MAX)
+            {
                 ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                               "retarget status: PFCOUNT of \"%V\" kind %ui: "
-                               "reply type %d, left out", &arm[i].vn->name,
-                               k, reply->type);
+                               "retarget status: %s of \"%V\": reply type "
+                               "%d, or out of range: left out",
+                               ngx_http_retarget_status_kinds[k],
+                               &arm[i].vn->name, reply->type);
                 return;
             }
 
             arm[i].people[k] = reply->integer;
 
             ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "retarget status: \"%V\" kind %ui: %L distinct",
-                           &arm[i].vn->name, k, arm[i].people[k]);
+                           "retarget status: %s of \"%V\": %L distinct",
+                           ngx_http_retarget_status_kinds[k],
+                           &arm[i].vn->name, arm[i].people[k]);
             return;
         }
     }

@@ -35,7 +35,7 @@ package Test::Retarget::FakeRedis;
 #   ping_error    the handshake's PING answered with $HOSTILE_ERROR
 #   odd_counts    sane, but every PFCOUNT answered with the next of
 #                 @ODD_COUNTS (a string, a negative, the largest integer,
-#                 an error, an array, nil, a status) and HGETALL with a
+#                 2^53, 12, an error, an array, nil, a status) and HGETALL with a
 #                 hash of odd values (t/120-people.t: retarget_status)
 #   track_hostile sane, but CLIENT TRACKING is answered +OK and CLIENT ID
 #                 :7 (the module then opens its invalidation link), and a
@@ -61,6 +61,7 @@ my %MODES = map { $_ => 1 } qw(sane extra huge_array wide huge_bulk big_bulk
 
 # odd_counts: the PFCOUNT replies, in turn, and the HGETALL reply
 our @ODD_COUNTS = ("\$3\r\nabc\r\n", ":-5\r\n", ":9223372036854775807\r\n",
+                   ":9007199254740992\r\n", ":12\r\n",
                    "-WRONGTYPE Operation against a key holding the wrong "
                    . "kind of value\r\n", "*2\r\n:1\r\n:2\r\n", "\$-1\r\n",
                    "+OK\r\n");
