@@ -111,7 +111,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_TARGETS := template_fuzz return_path_fuzz state_fuzz event_conf_fuzz \
                 cookie_fuzz reply_fuzz html_fuzz json_fuzz form_fuzz \
-                page_fuzz money_fuzz
+                page_fuzz money_fuzz optimize_fuzz
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -W -Wall -Wno-unused-parameter -Werror
@@ -178,6 +178,9 @@ fuzz-build: $(BUILD)/nginx/objs/Makefile
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
 	    fuzz/money_fuzz.c ngx_retarget_module/ngx_http_retarget_money.c \
 	    $(FUZZ_DIR)/stubs.o -o $(FUZZ_DIR)/money_fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_INCS) \
+	    fuzz/optimize_fuzz.c ngx_retarget_module/ngx_http_retarget_weights.c \
+	    $(FUZZ_DIR)/stubs.o -o $(FUZZ_DIR)/optimize_fuzz
 
 fuzz: fuzz-build
 	@failed=; \

@@ -14,6 +14,7 @@
 #include "ngx_http_retarget_catalog.h"
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_counters.h"
+#include "ngx_http_retarget_optimize.h"
 #include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_request.h"
 #include "ngx_http_retarget_store.h"
@@ -602,14 +603,16 @@ ngx_http_retarget_bucket(ngx_str_t *vid, u_char salt, ngx_uint_t n)
 /*
  * The variant the visitor saw before, while the location still has it,
  * so that a change of weights does not move visitors between variants;
- * otherwise a stable weighted draw.
+ * otherwise a stable weighted draw, with the weights retarget_optimize
+ * gives for the period when it is on.  The holdout was drawn before
+ * (ngx_http_retarget_rules()): the optimizer never changes its share.
  */
 
 static ngx_http_retarget_variant_t *
 ngx_http_retarget_variant_pick(ngx_http_retarget_ctx_t *ctx,
     ngx_http_retarget_pick_t *pk)
 {
-    ngx_uint_t                    i, n;
+    ngx_uint_t                    i, n, total, *weights;
     ngx_http_retarget_variant_t  *v;
 
     v = pk->cp->variants->elts;
@@ -623,14 +626,19 @@ ngx_http_retarget_variant_pick(ngx_http_retarget_ctx_t *ctx,
         }
     }
 
-    n = ngx_http_retarget_bucket(&ctx->visitor, 'v', pk->cp->total_weight);
+    /* a new visitor: the optimizer's weights of the period, if any */
+
+    total = pk->cp->total_weight;
+    weights = ngx_http_retarget_optimize_weights(pk->cp->optimize, &total);
+
+    n = ngx_http_retarget_bucket(&ctx->visitor, 'v', total);
 
     for (i = 0; i + 1 < pk->cp->variants->nelts; i++) {
-        if (n < v[i].weight) {
+        if (n < (weights ? weights[i] : v[i].weight)) {
             break;
         }
 
-        n -= v[i].weight;
+        n -= weights ? weights[i] : v[i].weight;
     }
 
     return &v[i];

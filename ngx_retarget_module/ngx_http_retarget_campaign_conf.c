@@ -12,6 +12,7 @@
 
 #include "ngx_http_retarget_campaign.h"
 #include "ngx_http_retarget_banner.h"
+#include "ngx_http_retarget_optimize.h"
 #include "ngx_http_retarget_store.h"
 #include "ngx_http_retarget_template.h"
 #include "ngx_http_retarget_url.h"
@@ -66,6 +67,7 @@ ngx_http_retarget_campaign_create(ngx_http_retarget_campaign_t *cp)
     cp->click_window = NGX_CONF_UNSET;
     cp->view_window = NGX_CONF_UNSET;
     cp->currency = NGX_CONF_UNSET_PTR;
+    cp->optimize = NGX_CONF_UNSET_PTR;
 }
 
 
@@ -160,6 +162,11 @@ ngx_http_retarget_campaign_merge(ngx_conf_t *cf,
 
         conf->variants = prev->variants;
         conf->total_weight = prev->total_weight;
+    }
+
+    /* after the variants: the optimizer is of the variants in force */
+    if (ngx_http_retarget_optimize_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (conf->enable && conf->delay >= conf->window) {

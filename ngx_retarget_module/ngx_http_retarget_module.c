@@ -45,6 +45,7 @@
 #include "ngx_http_retarget_hmac.h"
 #include "ngx_http_retarget_identity.h"
 #include "ngx_http_retarget_notice.h"
+#include "ngx_http_retarget_optimize.h"
 #include "ngx_http_retarget_page.h"
 #include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_request.h"
@@ -332,6 +333,14 @@ static ngx_command_t  ngx_http_retarget_commands[] = {
     { ngx_string("retarget_attribution"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_retarget_attribution_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    /* self-optimising variants (issue 12) */
+    { ngx_string("retarget_optimize"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1234,
+      ngx_http_retarget_optimize_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -816,6 +825,12 @@ ngx_http_retarget_init_process(ngx_cycle_t *cycle)
     if (ngx_http_retarget_stock_init_process(cycle, rmcf) != NGX_OK
         || ngx_http_retarget_catalog_init_process(cycle, rmcf) != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    /* the optimizers' timers: their first ask once the link is up */
+
+    if (ngx_http_retarget_optimize_init_process(cycle, rmcf) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -264,6 +264,10 @@ typedef struct {
                                                         retarget_catalog_
                                                         value_t */
 
+    ngx_array_t                   *optimizers;    /* retarget_optimize's
+                                                     instances, for the
+                                                     workers' timers */
+
     ngx_flag_t                     used;          /* any "retarget on" */
     u_char                        *used_file;     /* where, for errors */
     ngx_uint_t                     used_line;
@@ -287,6 +291,10 @@ typedef struct {
 } ngx_http_retarget_incentive_t;
 
 
+/* retarget_optimize: ngx_http_retarget_optimize.c */
+typedef struct ngx_http_retarget_optimize_s  ngx_http_retarget_optimize_t;
+
+
 /* the reminder rules of a location: ngx_http_retarget_campaign_conf.c */
 typedef struct {
     ngx_flag_t                     enable;        /* retarget_campaign */
@@ -306,6 +314,9 @@ typedef struct {
     time_t                         view_window;
     ngx_http_retarget_currency_t  *currency;      /* retarget_currency, or
                                                      NULL: plain numbers */
+    ngx_http_retarget_optimize_t  *optimize;      /* retarget_optimize, or
+                                                     NULL: the configured
+                                                     weights */
 } ngx_http_retarget_campaign_t;
 
 

@@ -31,6 +31,7 @@
 #include "ngx_http_retarget_catalog.h"
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_escape.h"
+#include "ngx_http_retarget_optimize.h"
 #include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_request.h"
 #include "ngx_http_retarget_store.h"
@@ -1412,6 +1413,9 @@ ngx_http_retarget_status_json(ngx_http_request_t *r,
                                addr->len ? json_stringn((char *) addr->data,
                                                         addr->len)
                                          : json_null());
+
+    /* the weights this worker gives new visitors (retarget_optimize) */
+    err |= ngx_http_retarget_optimize_status(root, rmcf);
 
     if (ctx->date[0]) {
         err |= json_object_set_new(root, "date",

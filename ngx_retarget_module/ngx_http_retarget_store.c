@@ -37,7 +37,8 @@ static ngx_http_retarget_key_name_t  ngx_http_retarget_keys[] = {
     { ngx_string("p:"), 0 },
     { ngx_string("out_of_stock"), 0 },
     { ngx_string(":events"), 1 },
-    { ngx_string("people:"), 0 }
+    { ngx_string("people:"), 0 },
+    { ngx_string("optimize:"), 0 }
 };
 
 

@@ -66,6 +66,13 @@
  *                               kept 100 days.  Registers only: no visitor
  *                               id can be read back, so "forget" leaves
  *                               them alone
+ *   <prefix>optimize:ARMS
+ *                       hash    retarget_optimize's weights (ARMS: the
+ *                               variants joined by ","): field the
+ *                               period's start, value "A=0.7012,B=0.2988";
+ *                               written once per period (HSETNX), the
+ *                               field of 1000 periods back deleted, kept
+ *                               100 days
  *
  * Per-visitor keys share the hash tag {vid} (one Redis Cluster slot) and
  * carry the retarget_retention TTL.
@@ -157,7 +164,8 @@ typedef enum {
     ngx_http_retarget_key_product,         /* <prefix>p:SKU */
     ngx_http_retarget_key_out_of_stock,    /* <prefix>out_of_stock */
     ngx_http_retarget_key_stream_ids,      /* <prefix>{vid}:events */
-    ngx_http_retarget_key_people           /* <prefix>people:DAY:KIND:ARM */
+    ngx_http_retarget_key_people,          /* <prefix>people:DAY:KIND:ARM */
+    ngx_http_retarget_key_optimize         /* <prefix>optimize:ARMS */
 } ngx_http_retarget_key_e;
 
 
