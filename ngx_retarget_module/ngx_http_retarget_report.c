@@ -36,6 +36,7 @@
 #include "ngx_http_retarget_request.h"
 #include "ngx_http_retarget_store.h"
 #include "ngx_http_retarget_wait.h"
+#include "ngx_http_retarget_weights.h"
 
 
 #define NGX_HTTP_RETARGET_REPORT_ROUND       128
@@ -146,9 +147,6 @@ static char  *ngx_http_retarget_report_formats[] = { "html", "json", "csv" };
 /* campaign.c counts the holdout's withheld pages under this field */
 static ngx_str_t  ngx_http_retarget_report_withheld =
     ngx_string("eligible:holdout");
-
-/* the optimizer's key: "optimize:" and the variants joined by "," */
-static ngx_str_t  ngx_http_retarget_report_optimize = ngx_string("optimize:");
 
 /* the kinds of the union reads, in the order of report_people_e */
 static ngx_http_retarget_people_e  ngx_http_retarget_report_kinds[] = {
@@ -669,14 +667,14 @@ ngx_http_retarget_report_weights_key(ngx_http_request_t *r,
 {
     u_char                      *p;
     size_t                       len;
-    ngx_str_t                   *prefix;
+    ngx_str_t                    arms;
     ngx_uint_t                   i;
+    ngx_http_retarget_cmd_t      cmd;
     ngx_http_retarget_report_t  *rp;
 
     rp = &ctx->rp;
-    prefix = &ctx->rmcf->redis.prefix;
 
-    len = prefix->len + ngx_http_retarget_report_optimize.len;
+    len = 0;
 
     for (i = 0; i < rp->nvariants; i++) {
         len += rp->arms[i].name.len + 1;
@@ -687,11 +685,7 @@ ngx_http_retarget_report_weights_key(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    key->data = p;
-
-    p = ngx_cpymem(p, prefix->data, prefix->len);
-    p = ngx_cpymem(p, ngx_http_retarget_report_optimize.data,
-                   ngx_http_retarget_report_optimize.len);
+    arms.data = p;
 
     for (i = 0; i < rp->nvariants; i++) {
         if (i) {
@@ -701,7 +695,19 @@ ngx_http_retarget_report_weights_key(ngx_http_request_t *r,
         p = ngx_cpymem(p, rp->arms[i].name.data, rp->arms[i].name.len);
     }
 
-    key->len = p - key->data;
+    arms.len = p - arms.data;
+
+    ngx_http_retarget_cmd_init(&cmd, "HGETALL");
+
+    if (ngx_http_retarget_arg_key(r->pool, ctx->rmcf, &cmd,
+                                  ngx_http_retarget_key_optimize, &arms)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    key->data = (u_char *) cmd.argv[1];
+    key->len = cmd.len[1];
 
     return NGX_OK;
 }
@@ -1092,20 +1098,23 @@ ngx_http_retarget_report_weights(ngx_http_request_t *r,
 }
 
 
-/* "1764633600" => "A=0.7012,B=0.2988": the variants, in order, 0 to 1 */
+/*
+ * "1764633600" => "A=0.7012,B=0.2988": a period's start and weights as
+ * the optimizer writes them (weights.c reads them as strictly as the
+ * optimizer itself does: the variants, in order, summing to one).
+ */
 
 static ngx_int_t
 ngx_http_retarget_report_weights_parse(ngx_http_retarget_report_ctx_t *ctx,
     redisReply *f, redisReply *v, ngx_http_retarget_report_weights_t *out)
 {
-    u_char      *p, *last, *start;
-    double       sum;
     int64_t      t;
-    ngx_str_t    s, *name;
-    ngx_uint_t   i;
+    ngx_str_t    s;
+    ngx_uint_t   i, w[NGX_HTTP_RETARGET_OPTIMIZE_ARMS];
 
     if (f == NULL || v == NULL || f->type != REDIS_REPLY_STRING
-        || v->type != REDIS_REPLY_STRING)
+        || v->type != REDIS_REPLY_STRING
+        || ctx->rp.nvariants > NGX_HTTP_RETARGET_OPTIMIZE_ARMS)
     {
         return NGX_DECLINED;
     }
@@ -1119,46 +1128,18 @@ ngx_http_retarget_report_weights_parse(ngx_http_retarget_report_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    out->start = (time_t) t;
-
-    p = (u_char *) v->str;
-    last = p + v->len;
-    sum = 0;
-
-    for (i = 0; i < ctx->rp.nvariants; i++) {
-        name = &ctx->variant_names[i];
-
-        if (i && (p == last || *p++ != ',')) {
-            return NGX_DECLINED;
-        }
-
-        if ((size_t) (last - p) < name->len + 1
-            || ngx_strncmp(p, name->data, name->len) != 0
-            || p[name->len] != '=')
-        {
-            return NGX_DECLINED;
-        }
-
-        p += name->len + 1;
-
-        for (start = p; p < last && *p != ','; p++) { /* void */ }
-
-        if (p - start > 8) {
-            return NGX_DECLINED;
-        }
-
-        out->w[i] = ngx_http_retarget_report_number(start, p - start);
-
-        if (out->w[i] > 1 || (out->w[i] == 0 && (p == start || *start != '0')))
-        {
-            return NGX_DECLINED;
-        }
-
-        sum += out->w[i];
+    if (ngx_http_retarget_weights_parse((u_char *) v->str, v->len,
+                                        ctx->variant_names,
+                                        ctx->rp.nvariants, 0, w)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
     }
 
-    if (p != last || sum < 0.99 || sum > 1.01) {
-        return NGX_DECLINED;
+    out->start = (time_t) t;
+
+    for (i = 0; i < ctx->rp.nvariants; i++) {
+        out->w[i] = (double) w[i] / NGX_HTTP_RETARGET_WEIGHT_ONE;
     }
 
     return NGX_OK;

@@ -5,7 +5,7 @@
 #    Perl, computing every number from the raw counters (Redis' PFCOUNT
 #    of the same keys): rates and Wilson intervals, the Poisson and mean
 #    intervals, the always-valid lift (mSPRT: the difference, and the
-#    relative lift by inverting the same test), days needed, the SRM p by
+#    relative lift by inverting the same test, as Fieller's interval), days needed, the SRM p by
 #    a chi-square survival written here, the verdicts; checked against
 #    the JSON to 1e-6;
 #  - CSV parses (RFC 4180) and matches the JSON; the HTML has its charts
@@ -112,11 +112,12 @@ sub lift {
     my $diff = { est => $pb - $pa, lo => $pb - $pa - $h, hi => $pb - $pa + $h };
     return ($diff, undef) unless $ka > 0;
     # the relative lift l0 is kept while the same test does not reject
-    # 2 / (2 + l0) (pb - (1 + l0) pa) = 0
+    # pb - (1 + l0) pa = 0, the contrast divided by 1 + l0 where that is
+    # above 1 (so that it stays the size of a rate)
     my $rejects = sub {
         my ($l) = @_;
         my $m = 1 + $l;
-        my $c = 2 / (1 + $m);
+        my $c = $m > 1 ? 1 / $m : 1;
         return abs($c * ($pb - $m * $pa))
                > halfwidth($c * $c * ($vb + $m * $m * $va), $t2);
     };
