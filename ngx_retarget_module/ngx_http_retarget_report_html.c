@@ -607,6 +607,11 @@ ngx_http_retarget_page_verdicts(ngx_http_retarget_page_t *pg,
 
         p = ngx_http_retarget_report_verdict(rp, c, buf, buf + sizeof(buf));
 
+        /* a sentence of its own here */
+        if (p > buf && buf[0] >= 'a' && buf[0] <= 'z') {
+            buf[0] = (u_char) (buf[0] - 'a' + 'A');
+        }
+
         ngx_http_retarget_page_printf(pg, "<li class=\"%s\"><strong>", cls);
         ngx_http_retarget_page_name(pg, &rp->arms[c->b]);
         ngx_http_retarget_page_raw(pg, "</strong>: ");

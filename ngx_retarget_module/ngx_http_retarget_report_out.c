@@ -116,6 +116,18 @@ ngx_http_retarget_report_verdict(ngx_http_retarget_report_t *rp,
                             "at this traffic to tell");
 
     default: /* ngx_http_retarget_verdict_early */
+
+        if (rp->arms[c->b].people[ngx_http_retarget_rp_eligible] == 0
+            || rp->arms[c->a].people[ngx_http_retarget_rp_eligible] == 0)
+        {
+            return ngx_slprintf(buf, last,
+                                "not enough data yet: no eligible visitors "
+                                "in %V yet",
+                                rp->arms[c->b].people[
+                                        ngx_http_retarget_rp_eligible] == 0
+                                ? b : a);
+        }
+
         buf = ngx_slprintf(buf, last,
                            "not enough data yet: fewer than %d eligible "
                            "visitors in %V or %V",

@@ -1,7 +1,8 @@
 # The campaign report (retarget_report) in a real browser (Debian's
 # Chromium, driven by playwright-core from t/browser/report.js), on fixed
 # data (Test::Retarget::Report: three arms over 14 days, and the
-# optimizer's weights), at desktop (1280x800) and phone (390x844) size.
+# optimizer's weights), at desktop (1280x800) and phone (390x844) size;
+# and the report of a campaign of new variants (nobody yet).
 #
 # Asserted: the page loads with its policy (nothing fetched, nothing run,
 # no console message), the numbers the owner reads are those of the JSON
@@ -11,8 +12,8 @@
 # each with its numbers as a table, and the page is not wider than the
 # phone: wide tables scroll in their own box.
 #
-# Screenshots: t/browser/screenshots/report-VIEWPORT[-open].png (-open:
-# with the tables of the charts opened).
+# Screenshots: t/browser/screenshots/report-VIEWPORT[-1][-open].png (-1:
+# the campaign of new variants, -open: the tables of the charts opened).
 #
 # Needs chromium, node and npm: when one is missing this test FAILS, it does
 # not skip (see Test::Retarget::Browser).
@@ -53,6 +54,12 @@ ok(start_nginx({ http_config => campaign_http(), config => q{
     retarget_currency EUR;
     location / { }
     location = /report { retarget_report; }
+    # variants nobody has seen yet: the empty state
+    location = /report-new {
+        retarget_variant C 1 builtin;
+        retarget_variant D 3 builtin;
+        retarget_report;
+    }
 } }), 'nginx started') or do { done_testing(); exit };
 
 ok(wait_up(), 'redis link up');
@@ -63,14 +70,14 @@ is($json->{status}, 200, 'the JSON of the same numbers');
 
 make_path($SHOTS);
 my $run = run_browser_script('report.js',
-    ['--base', 'http://127.0.0.1:' . server_port(), '--path', '/report',
+    ['--base', 'http://127.0.0.1:' . server_port(), '--path', '/report,/report-new',
      '--shots', $SHOTS], limit => $RUN_LIMIT);
 
 stop_nginx();
 check_error_log_clean('browser run');
 
 my $r = browser_result($run) or do { done_testing(); exit };
-my $S = scenarios_ran($r, qw(desktop phone));
+my $S = scenarios_ran($r, qw(desktop phone desktop-1 phone-1));
 nothing_foreign($r);
 
 sub commas { my $n = reverse $_[0]; $n =~ s/(\d{3})(?=\d)/$1,/g; scalar reverse $n }
@@ -127,6 +134,26 @@ for my $vp (qw(desktop phone)) {
     cmp_ok($s->{scroll_width}, '<=', $s->{inner_width}, "$vp: the page is not wider than the screen");
     like($s->{body_text}, qr/70\.1\d? ?% of the variants' visitors/, "$vp: the current weights");
     cmp_ok($s->{screenshot_bytes}, '>', 20000, "$vp: a screenshot");
+}
+
+# a campaign of new variants: no visitors yet (the holdout has some)
+for my $vp (qw(desktop-1 phone-1)) {
+    my $s = $S->{$vp} || {};
+    is($s->{status}, 200, "$vp: 200");
+    is_deeply($s->{console}, [], "$vp: nothing on the console");
+    my @v = @{ $s->{verdicts} || [] };
+    is(scalar @v, 2, "$vp: a verdict for C and D");
+    like($_, qr/^([CD]): Not enough data yet: no eligible visitors in \1 yet\.$/, "$vp: not enough data yet") for @v;
+    my @c = @{ $s->{charts} || [] };
+    is(scalar @c, 2, "$vp: the two charts, no weights");
+    for my $c (@c) {
+        cmp_ok($c->{box}{w}, '>', 200, "$vp: $c->{title}: rendered");
+        is_deeply($c->{legend}, [qw(C D holdout)], "$vp: $c->{title}: legend");
+    }
+    is_deeply($s->{alert}, [], "$vp: no mismatch warning under 8 visitors");
+    like($s->{body_text}, qr/Not checked yet: each group needs 8 eligible visitors/,
+         "$vp: the split is not checked yet");
+    cmp_ok($s->{scroll_width}, '<=', $s->{inner_width}, "$vp: not wider than the screen");
 }
 
 done_testing();

@@ -2,17 +2,18 @@
 // The campaign report as the shop owner sees it, run by
 // t/095-browser-report.t.
 //
-//   node t/browser/report.js --base http://127.0.0.1:PORT --path /report \
-//       --shots DIR
+//   node t/browser/report.js --base http://127.0.0.1:PORT \
+//       --path /report[,/other-report...] --shots DIR
 //
-// The page is loaded once per size, desktop (1280x800) and phone
-// (390x844), in a fresh context.  Recorded at each size: the status, the
+// Each page is loaded once per size, desktop (1280x800) and phone
+// (390x844), in a fresh context: scenarios "desktop", "phone" for the
+// first, "desktop-1", "phone-1" for the second...  Recorded at each size: the status, the
 // title and the h1, the text of every table's rows (cells joined by "|"),
 // the verdicts, each chart (<svg role="img">) with its title, its
 // rendered box and the number of lines drawn, the legends, whether the
 // page is wider than the viewport (it must not be: wide tables scroll in
 // their own box), the console's messages (a policy violation would show
-// there) and a full-page screenshot (--shots/report-VIEWPORT.png).
+// there) and a full-page screenshot (--shots/report-SCENARIO.png).
 // Prints one JSON line on stdout (t/browser/lib.js).
 
 const STEP_MS = 10000;
@@ -29,6 +30,30 @@ const run = require('./lib').browserRun({
     result: { screenshots: [] },
 });
 const { opt, result } = run;
+
+async function look(context, r, path, name) {
+    const page = await context.newPage();
+    r.console = [];
+    r.page_errors = [];
+    page.on('console', (m) => r.console.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => r.page_errors.push(e.message));
+    const resp = await page.goto(opt.base + path, { waitUntil: 'load' });
+    r.status = resp.status();
+    r.csp = resp.headers()['content-security-policy'] || null;
+    Object.assign(r, await observe(page));
+    const shot = `${opt.shots}/report-${name}.png`;
+    r.screenshot_bytes = (await page.screenshot({ path: shot, fullPage: true })).length;
+    result.screenshots.push(shot);
+    // the charts' tables open as a reader taps them
+    await page.evaluate(() => document.querySelectorAll('details')
+        .forEach((d) => { d.open = true; }));
+    r.opened_tables = await page.evaluate(() =>
+        [...document.querySelectorAll('details table')]
+            .filter((t) => t.getClientRects().length > 0).length);
+    const open = `${opt.shots}/report-${name}-open.png`;
+    await page.screenshot({ path: open, fullPage: true });
+    result.screenshots.push(open);
+}
 
 async function observe(page) {
     return page.evaluate(() => {
@@ -66,30 +91,12 @@ async function observe(page) {
 }
 
 run.main(async (browser) => {
-    for (const [vp, size] of Object.entries(VIEWPORTS)) {
-        await run.scenario(vp, () => run.newContext(browser, { viewport: size }),
-            async (context, r) => {
-                const page = await context.newPage();
-                r.console = [];
-                r.page_errors = [];
-                page.on('console', (m) => r.console.push(`${m.type()}: ${m.text()}`));
-                page.on('pageerror', (e) => r.page_errors.push(e.message));
-                const resp = await page.goto(opt.base + opt.path, { waitUntil: 'load' });
-                r.status = resp.status();
-                r.csp = resp.headers()['content-security-policy'] || null;
-                Object.assign(r, await observe(page));
-                const path = `${opt.shots}/report-${vp}.png`;
-                r.screenshot_bytes = (await page.screenshot({ path, fullPage: true })).length;
-                result.screenshots.push(path);
-                // the charts' tables open as a reader taps them
-                await page.evaluate(() => document.querySelectorAll('details')
-                    .forEach((d) => { d.open = true; }));
-                r.opened_tables = await page.evaluate(() =>
-                    [...document.querySelectorAll('details table')]
-                        .filter((t) => t.getClientRects().length > 0).length);
-                const open = `${opt.shots}/report-${vp}-open.png`;
-                await page.screenshot({ path: open, fullPage: true });
-                result.screenshots.push(open);
-            });
+    const paths = opt.path.split(',');
+    for (const [i, path] of paths.entries()) {
+        for (const [vp, size] of Object.entries(VIEWPORTS)) {
+            const name = i ? `${vp}-${i}` : vp;
+            await run.scenario(name, () => run.newContext(browser, { viewport: size }),
+                (context, r) => look(context, r, path, name));
+        }
     }
 });
