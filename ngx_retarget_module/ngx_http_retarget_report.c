@@ -137,7 +137,7 @@ static ngx_int_t ngx_http_retarget_report_send(ngx_http_request_t *r,
 static ngx_int_t ngx_http_retarget_report_csp(ngx_http_request_t *r);
 static ngx_int_t ngx_http_retarget_report_bad(ngx_http_request_t *r,
     const char *why);
-static ngx_int_t ngx_http_retarget_report_fail(ngx_http_request_t *r,
+static ngx_int_t ngx_http_retarget_report_message(ngx_http_request_t *r,
     ngx_http_retarget_report_format_e format, ngx_uint_t status,
     const char *message);
 
@@ -235,17 +235,17 @@ ngx_http_retarget_report_handler(ngx_http_request_t *r)
                    ctx->rp.narms, ctx->rp.holdout);
 
     if (ctx->rmcf->redis.name.len == 0) {
-        return ngx_http_retarget_report_fail(r, ctx->rp.format,
-                                             NGX_HTTP_SERVICE_UNAVAILABLE,
-                                             "Redis is not configured: "
-                                             "there are no counters to "
-                                             "report.");
+        return ngx_http_retarget_report_message(r, ctx->rp.format,
+                                                NGX_HTTP_SERVICE_UNAVAILABLE,
+                                                "Redis is not configured: "
+                                                "there are no counters to "
+                                                "report.");
     }
 
     if (r->method == NGX_HTTP_HEAD) {
         /* no body to show the numbers in: no reads for them */
-        return ngx_http_retarget_report_fail(r, ctx->rp.format, NGX_HTTP_OK,
-                                             "");
+        return ngx_http_retarget_report_message(r, ctx->rp.format, NGX_HTTP_OK,
+                                                "");
     }
 
     if (ngx_http_retarget_report_plan(r, ctx) != NGX_OK) {
@@ -255,11 +255,11 @@ ngx_http_retarget_report_handler(ngx_http_request_t *r)
     rc = ngx_http_retarget_report_next(r, ctx);
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_retarget_report_fail(r, ctx->rp.format,
-                                             NGX_HTTP_SERVICE_UNAVAILABLE,
-                                             "Redis is not reachable: the "
-                                             "report cannot be read now. "
-                                             "Try again in a minute.");
+        return ngx_http_retarget_report_message(r, ctx->rp.format,
+                                                NGX_HTTP_SERVICE_UNAVAILABLE,
+                                                "Redis is not reachable: the "
+                                                "report cannot be read now. "
+                                                "Try again in a minute.");
     }
 
     if (rc != NGX_OK) {
@@ -805,18 +805,18 @@ ngx_http_retarget_report_done(ngx_http_request_t *r, void *data,
     }
 
     if (rc == NGX_AGAIN) {
-        rc = ngx_http_retarget_report_fail(r, ctx->rp.format,
-                                           NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "Redis did not answer in time: "
-                                           "the report cannot be read now. "
-                                           "Try again in a minute.");
+        rc = ngx_http_retarget_report_message(r, ctx->rp.format,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              "Redis did not answer in time: "
+                                              "the report cannot be read now. "
+                                              "Try again in a minute.");
 
     } else if (rc != NGX_OK || ctx->replied != ctx->nreads) {
-        rc = ngx_http_retarget_report_fail(r, ctx->rp.format,
-                                           NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "Redis went away while the "
-                                           "report was read. Try again in a "
-                                           "minute.");
+        rc = ngx_http_retarget_report_message(r, ctx->rp.format,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              "Redis went away while the "
+                                              "report was read. Try again in a "
+                                              "minute.");
 
     } else if (ngx_http_retarget_report_compute(r, ctx) != NGX_OK) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1487,7 +1487,7 @@ ngx_http_retarget_report_csp(ngx_http_request_t *r)
 /* an answer without the numbers, in the format asked for */
 
 static ngx_int_t
-ngx_http_retarget_report_fail(ngx_http_request_t *r,
+ngx_http_retarget_report_message(ngx_http_request_t *r,
     ngx_http_retarget_report_format_e format, ngx_uint_t status,
     const char *message)
 {
