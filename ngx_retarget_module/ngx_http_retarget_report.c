@@ -244,8 +244,8 @@ ngx_http_retarget_report_handler(ngx_http_request_t *r)
 
     if (r->method == NGX_HTTP_HEAD) {
         /* no body to show the numbers in: no reads for them */
-        return ngx_http_retarget_report_message(r, ctx->rp.format, NGX_HTTP_OK,
-                                                "");
+        return ngx_http_retarget_report_message(r, ctx->rp.format,
+                                                NGX_HTTP_OK, "");
     }
 
     if (ngx_http_retarget_report_plan(r, ctx) != NGX_OK) {
@@ -815,8 +815,8 @@ ngx_http_retarget_report_done(ngx_http_request_t *r, void *data,
         rc = ngx_http_retarget_report_message(r, ctx->rp.format,
                                               NGX_HTTP_SERVICE_UNAVAILABLE,
                                               "Redis went away while the "
-                                              "report was read. Try again in a "
-                                              "minute.");
+                                              "report was read. Try again "
+                                              "in a minute.");
 
     } else if (ngx_http_retarget_report_compute(r, ctx) != NGX_OK) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
