@@ -522,6 +522,35 @@ rsection('optimizer weights: history, SRM holdout vs variants', sub {
          'weights: the page says so');
 });
 
+# the optimizer itself writing the weights the report shows
+rsection('the optimizer running: its weights on the report', sub {
+    my @days = write_fixed(14);
+    my ($doc, $ok);
+    for (1 .. 60) {
+        (undef, $doc) = get_json('/report?format=json');
+        last if $ok = $doc && $doc->{weights} && @{ $doc->{weights}{history} || [] } >= 2;
+        sleep 0.25;
+    }
+    ok($ok, 'optimizer: two periods of weights within 15 s') or return;
+    my $cur = $doc->{weights}{current}{weights};
+    cmp_ok($cur->{A}, '>', $cur->{B}, "optimizer: A (converting better) weighs more ($cur->{A})");
+    close_to($cur->{A} + $cur->{B}, 1, 'optimizer: the weights sum to 1');
+    cmp_ok($cur->{B}, '>=', 0.1 - 1e-4, 'optimizer: the floor');
+    my %arm = map { $_->{name} => $_ } @{ $doc->{arms} };
+    is($arm{A}{share}{optimizer}, $cur->{A}, 'optimizer: A\'s share');
+    is($doc->{srm}{mode}, 'holdout_vs_variants', 'optimizer: srm of the holdout only');
+    my $r = http_req(uri => '/report');
+    like($r->{body}, qr/<title id="weights-title">/, 'optimizer: the weights chart');
+}, config => q{
+    retarget on;
+    retarget_variant A 2 builtin;
+    retarget_variant B 1 builtin;
+    retarget_holdout 20;
+    retarget_optimize thompson floor=10% min=40 every=1s;
+    location / { }
+    location = /report { retarget_report; }
+});
+
 rsection('sample ratio mismatch flagged', sub {
     my @days = days_back(2);
     # configured 80 % variants (2:1) / 20 % holdout; observed half holdout
