@@ -49,6 +49,16 @@
 #define NGX_HTTP_RETARGET_REPORT_FIELDS_MAX  10000
 
 
+/*
+ * A daily counter of a variant is read into report_daily_e at its index
+ * of vcounter_e: a counter added there must be added here (this fails to
+ * compile until it is).
+ */
+typedef char  ngx_http_retarget_report_vc_check[
+    (int) ngx_http_retarget_rd_eligible == (int) ngx_http_retarget_vc_count
+    ? 1 : -1];
+
+
 typedef enum {
     ngx_http_retarget_ask_weights = 0,
     ngx_http_retarget_ask_stats,

@@ -31,7 +31,11 @@ typedef enum {
 } ngx_http_retarget_report_format_e;
 
 
-/* the counters of an arm on a day: the hash's, then the day's HLLs */
+/*
+ * The counters of an arm on a day: first the daily hash's, in the order
+ * of ngx_http_retarget_vcounter_e (module.h: a field's index there is
+ * its index here), then the day's HLLs.
+ */
 typedef enum {
     ngx_http_retarget_rd_impressions = 0,  /* holdout: eligible:holdout */
     ngx_http_retarget_rd_clicks,
@@ -46,9 +50,6 @@ typedef enum {
     ngx_http_retarget_rd_converters,
     ngx_http_retarget_rd_count
 } ngx_http_retarget_report_daily_e;
-
-/* the counters the daily hash holds, before the HLLs */
-#define NGX_HTTP_RETARGET_REPORT_HASH  ngx_http_retarget_rd_eligible
 
 
 /* the distinct visitors over the report's days: PFCOUNT of the union */
