@@ -2,7 +2,8 @@
 # Chromium, driven by playwright-core from t/browser/report.js), on fixed
 # data (Test::Retarget::Report: three arms over 14 days, and the
 # optimizer's weights), at desktop (1280x800) and phone (390x844) size;
-# and the report of a campaign of new variants (nobody yet).
+# and the report of a campaign of new variants (nobody yet), and of one
+# whose holdout is configured at 50 % (a sample ratio mismatch).
 #
 # Asserted: the page loads with its policy (nothing fetched, nothing run,
 # no console message), the numbers the owner reads are those of the JSON
@@ -60,6 +61,11 @@ ok(start_nginx({ http_config => campaign_http(), config => q{
         retarget_variant D 3 builtin;
         retarget_report;
     }
+    # the same arms configured 50 % holdout: a sample ratio mismatch
+    location = /report-split {
+        retarget_holdout 50;
+        retarget_report;
+    }
 } }), 'nginx started') or do { done_testing(); exit };
 
 ok(wait_up(), 'redis link up');
@@ -70,14 +76,14 @@ is($json->{status}, 200, 'the JSON of the same numbers');
 
 make_path($SHOTS);
 my $run = run_browser_script('report.js',
-    ['--base', 'http://127.0.0.1:' . server_port(), '--path', '/report,/report-new',
+    ['--base', 'http://127.0.0.1:' . server_port(), '--path', '/report,/report-new,/report-split',
      '--shots', $SHOTS], limit => $RUN_LIMIT);
 
 stop_nginx();
 check_error_log_clean('browser run');
 
 my $r = browser_result($run) or do { done_testing(); exit };
-my $S = scenarios_ran($r, qw(desktop phone desktop-1 phone-1));
+my $S = scenarios_ran($r, qw(desktop phone desktop-1 phone-1 desktop-2 phone-2));
 nothing_foreign($r);
 
 sub commas { my $n = reverse $_[0]; $n =~ s/(\d{3})(?=\d)/$1,/g; scalar reverse $n }
@@ -154,6 +160,16 @@ for my $vp (qw(desktop-1 phone-1)) {
     like($s->{body_text}, qr/Not checked yet: each group needs 8 eligible visitors/,
          "$vp: the split is not checked yet");
     cmp_ok($s->{scroll_width}, '<=', $s->{inner_width}, "$vp: not wider than the screen");
+}
+
+# configured 50 % holdout, observed 18 %: the warning first thing
+for my $vp (qw(desktop-2 phone-2)) {
+    my $s = $S->{$vp} || {};
+    is($s->{status}, 200, "$vp: 200");
+    like($s->{alert}[0] // '', qr/^Warning: the groups are not the sizes they should be /,
+         "$vp: the mismatch warning");
+    cmp_ok($s->{alert_top} // 1e9, '<', $s->{verdict_top} // 0, "$vp: above the verdicts");
+    like($s->{body_text}, qr/Mismatch \(p = [\d.e-]+\)/, "$vp: the split check says mismatch");
 }
 
 done_testing();

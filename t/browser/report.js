@@ -71,6 +71,14 @@ async function observe(page) {
             })),
             verdicts: [...document.querySelectorAll('.verdicts li')].map(text),
             alert: [...document.querySelectorAll('[role="alert"]')].map(text),
+            alert_top: (() => {
+                const a = document.querySelector('[role="alert"]');
+                return a ? a.getBoundingClientRect().top : null;
+            })(),
+            verdict_top: (() => {
+                const v = document.querySelector('.verdicts');
+                return v ? v.getBoundingClientRect().top : null;
+            })(),
             charts: [...document.querySelectorAll('svg[role="img"]')].map((s) => ({
                 title: (s.querySelector('title') || {}).textContent || null,
                 desc: (s.querySelector('desc') || {}).textContent || null,
