@@ -50,6 +50,7 @@
 #include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_request.h"
 #include "ngx_http_retarget_status.h"
+#include "ngx_http_retarget_report.h"
 #include "ngx_http_retarget_stock.h"
 #include "ngx_http_retarget_catalog.h"
 #include "ngx_http_retarget_track.h"
@@ -347,6 +348,14 @@ static ngx_command_t  ngx_http_retarget_commands[] = {
     { ngx_string("retarget_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_retarget_status_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    /* issue 12: the campaign results */
+    { ngx_string("retarget_report"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_retarget_report_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },

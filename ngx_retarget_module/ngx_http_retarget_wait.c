@@ -27,6 +27,11 @@ struct ngx_http_retarget_wait_s {
 };
 
 
+static ngx_int_t ngx_http_retarget_wait_send(ngx_http_request_t *r,
+    ngx_uint_t n, ngx_http_retarget_cmd_t *cmds,
+    ngx_http_retarget_wait_read_t *reads,
+    ngx_http_retarget_wait_reply_pt reply,
+    ngx_http_retarget_wait_done_pt done, void *data);
 static void ngx_http_retarget_wait_replied(void *data, redisReply *reply);
 static void ngx_http_retarget_wait_timeout(ngx_event_t *ev);
 static void ngx_http_retarget_wait_finish(ngx_http_retarget_wait_t *w,
@@ -47,7 +52,32 @@ ngx_http_retarget_wait(ngx_http_request_t *r, ngx_uint_t n,
     ngx_http_retarget_cmd_t *cmds, ngx_http_retarget_wait_reply_pt reply,
     ngx_http_retarget_wait_done_pt done, void *data)
 {
+    return ngx_http_retarget_wait_send(r, n, cmds, NULL, reply, done, data);
+}
+
+
+/* the same, for reads of any number of arguments (PFCOUNT of many keys) */
+
+ngx_int_t
+ngx_http_retarget_wait_reads(ngx_http_request_t *r, ngx_uint_t n,
+    ngx_http_retarget_wait_read_t *reads,
+    ngx_http_retarget_wait_reply_pt reply, ngx_http_retarget_wait_done_pt done,
+    void *data)
+{
+    return ngx_http_retarget_wait_send(r, n, NULL, reads, reply, done, data);
+}
+
+
+static ngx_int_t
+ngx_http_retarget_wait_send(ngx_http_request_t *r, ngx_uint_t n,
+    ngx_http_retarget_cmd_t *cmds, ngx_http_retarget_wait_read_t *reads,
+    ngx_http_retarget_wait_reply_pt reply,
+    ngx_http_retarget_wait_done_pt done, void *data)
+{
+    int                             argc;
+    size_t                         *len;
     ngx_uint_t                      i;
+    const char                    **argv;
     ngx_pool_cleanup_t             *cln;
     ngx_http_retarget_wait_t       *w;
     ngx_http_retarget_redis_t      *rds;
@@ -79,8 +109,19 @@ ngx_http_retarget_wait(ngx_http_request_t *r, ngx_uint_t n,
     w->data = data;
 
     for (i = 0; i < n; i++) {
-        if (ngx_http_retarget_redis_read(rds, cmds[i].argc, cmds[i].argv,
-                                         cmds[i].len,
+
+        if (cmds != NULL) {
+            argc = cmds[i].argc;
+            argv = cmds[i].argv;
+            len = cmds[i].len;
+
+        } else {
+            argc = reads[i].argc;
+            argv = reads[i].argv;
+            len = reads[i].len;
+        }
+
+        if (ngx_http_retarget_redis_read(rds, argc, argv, len,
                                          ngx_http_retarget_wait_replied, w)
             != NGX_OK)
         {
