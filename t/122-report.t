@@ -62,6 +62,7 @@ sub get_json {
 #--------------------------------------------------------------------------
 
 my $Z = 1.959963984540054;
+my $H = 0.0081;    # the standard error of a Redis HyperLogLog count
 
 sub wilson {
     my ($k, $n) = @_;
@@ -70,7 +71,20 @@ sub wilson {
     my $z2 = $Z * $Z;
     my $c = ($p + $z2 / (2 * $n)) / (1 + $z2 / $n);
     my $h = $Z / (1 + $z2 / $n) * sqrt($p * (1 - $p) / $n + $z2 / (4 * $n * $n));
-    return { est => $p, lo => max(0, min($p, $c - $h)), hi => min(1, max($p, $c + $h)) };
+    return widen({ est => $p, lo => max(0, min($p, $c - $h)), hi => min(1, max($p, $c + $h)) },
+                 sqrt(2) * $H * $p, 1);
+}
+
+# the HyperLogLog's error (0.81 % a PFCOUNT) added in quadrature to each
+# side of an interval whose estimate has that standard deviation from it
+
+sub widen {
+    my ($iv, $sd, $top) = @_;
+    my $zsd = $Z * $sd;
+    my $lo = $iv->{est} - sqrt(($iv->{est} - $iv->{lo}) ** 2 + $zsd ** 2);
+    my $hi = $iv->{est} + sqrt(($iv->{hi} - $iv->{est}) ** 2 + $zsd ** 2);
+    $hi = min($top, $hi) if defined $top;
+    return { est => $iv->{est}, lo => max(0, $lo), hi => $hi };
 }
 
 sub poisson_unit {
@@ -79,8 +93,8 @@ sub poisson_unit {
     # (c - m)^2 = z^2 m: m = c + z^2/2 +- z sqrt(c + z^2/4)
     my $z2 = $Z * $Z;
     my $r = $Z * sqrt($c + $z2 / 4);
-    return { est => $c / $n, lo => max(0, ($c + $z2 / 2 - $r) / $n),
-             hi => ($c + $z2 / 2 + $r) / $n };
+    return widen({ est => $c / $n, lo => max(0, ($c + $z2 / 2 - $r) / $n),
+                   hi => ($c + $z2 / 2 + $r) / $n }, $H * $c / $n);
 }
 
 sub mean_iv {
@@ -89,10 +103,12 @@ sub mean_iv {
     my $m = $s / $n;
     my $var = max(0, ($ss - $n * $m * $m) / ($n - 1));
     my $se = sqrt($var / $n);
-    return { est => $m, lo => max(0, $m - $Z * $se), hi => $m + $Z * $se };
+    return widen({ est => $m, lo => max(0, $m - $Z * $se), hi => $m + $Z * $se },
+                 $H * $m);
 }
 
-sub pvar { my ($k, $n) = @_; my $p = ($k + 0.5) / ($n + 1); $p * (1 - $p) / $n }
+# binomial, plus the HyperLogLog's error of k and n: 2 (0.0081 p)^2
+sub pvar { my ($k, $n) = @_; my $p = ($k + 0.5) / ($n + 1); $p * (1 - $p) / $n + 2 * ($H * $p) ** 2 }
 
 # the mSPRT's half-width (Johari, Pekelis, Walsh 2017), alpha 0.05
 sub halfwidth {
