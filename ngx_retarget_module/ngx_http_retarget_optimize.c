@@ -1321,9 +1321,8 @@ ngx_http_retarget_optimize_write(ngx_http_retarget_optimize_t *opt,
     }
 
     if (ngx_http_retarget_redis_read_ordered(rds, cmd.argc, cmd.argv,
-                                             cmd.len,
-                                             ngx_http_retarget_optimize_lengthed,
-                                             ask, 0)
+                             cmd.len, ngx_http_retarget_optimize_lengthed,
+                             ask, 0)
         != NGX_OK)
     {
         ngx_free(ask);

@@ -61,10 +61,10 @@ ngx_http_retarget_weights_format(u_char *p, ngx_str_t *names, ngx_uint_t n,
 /*
  * Reads the n weights of "names" from [p, p + len) into w; NGX_DONE,
  * w untouched, for "configured" (the configured weights apply for the
- * period).  NGX_DECLINED for anything but the names in order, each "=" and a number from 0 to 1
- * with at most four decimals, weights summing to one (within a
- * ten-thousandth an arm, the rounding of the writer) and none below the
- * floor (by more than that rounding).
+ * period).  NGX_DECLINED for anything but the names in order, each
+ * "=" and a number from 0 to 1 with at most four decimals, weights
+ * summing to one (within a ten-thousandth an arm, the rounding of the
+ * writer) and none below the floor (by more than that rounding).
  */
 
 ngx_int_t

@@ -414,6 +414,38 @@ sub split_of {
     return \%n;
 }
 
+# the directive at the server level, the variants in a location: the
+# location's campaign runs under it, the status location keeps nothing
+Test::Retarget::Redis::section('the server\'s directive, a location\'s variants',
+    { http_config => campaign_http(), config => qq{
+        retarget on;
+        retarget_frequency 100 1d pages=1000;
+        retarget_optimize thompson min=$MIN every=1s;
+        location / {
+            retarget_variant A 1 builtin;
+            retarget_variant B 1 builtin;
+            retarget_campaign on;
+        }
+        location = /retarget_status { retarget_status; }
+    } },
+    { 'page.html' => $Test::Retarget::Campaign::PAGE },
+sub {
+    my $all;
+    ok(eventually(sub {
+        $all = status_all(server_port());
+        return $all && @$all && defined $all->[0]{period};
+    }, 5), 'status: the optimizer decided a period');
+    is_deeply([ map { $_->{arms} } @{ $all || [] } ], ['A,B'],
+              'one optimizer, of the location\'s A,B');
+    is(redis_cmd('HGET', 'rt:optimize:A,B', $all->[0]{period}),
+       'configured', 'its period written "configured" (under min)');
+    my $vid = new_visitor();
+    my $r = page($vid);
+    is($r->{decision}, 'shown', 'a page of the location is shown a reminder');
+    is($r->{variant}, configured_variant($vid),
+       'with the variant of the configured draw');
+});
+
 Test::Retarget::Redis::section('two nginx, one shop',
     { http_config => campaign_http(), config => $SERVER },
     { 'page.html' => $Test::Retarget::Campaign::PAGE },
