@@ -701,11 +701,14 @@ sub {
     }
 
     # 7. Redis away: the last weights stay, pages are still answered
+    # (sampled once every worker has asked for the period)
 
     ok(eventually(sub {
         %after = map { $_ => status_of($_) } @ports;
         return !grep { !$_ || $_->{source} ne 'thompson' } values %after;
     }, 4 * $EVERY), 'the weights in force before Redis goes');
+    into_period(0.7);
+    %after = map { $_ => status_of($_) } @ports;
     Test::Retarget::stop_redis();
     into_period(0.6);
     sleep $EVERY;
