@@ -128,11 +128,11 @@ struct ngx_http_retarget_optimize_s {
 
 /* what a reply is the answer to */
 typedef enum {
-    ngx_http_retarget_optimize_stored_e = 0,     /* HGET, first */
-    ngx_http_retarget_optimize_written_e,        /* HGET after HSETNX */
-    ngx_http_retarget_optimize_count_e,          /* PFCOUNT */
-    ngx_http_retarget_optimize_length_e,         /* HLEN */
-    ngx_http_retarget_optimize_scan_e            /* HSCAN */
+    ngx_http_retarget_optimize_hget = 0,         /* HGET, first */
+    ngx_http_retarget_optimize_hget_written,     /* HGET after HSETNX */
+    ngx_http_retarget_optimize_pfcount,
+    ngx_http_retarget_optimize_hlen,
+    ngx_http_retarget_optimize_hscan
 } ngx_http_retarget_optimize_kind_e;
 
 
@@ -814,8 +814,8 @@ ngx_http_retarget_optimize_ask_stored(ngx_http_retarget_optimize_t *opt,
     ngx_http_retarget_optimize_ask_t  *ask;
 
     ask = ngx_http_retarget_optimize_ask(opt, 0,
-                                written ? ngx_http_retarget_optimize_written_e
-                                        : ngx_http_retarget_optimize_stored_e);
+                            written ? ngx_http_retarget_optimize_hget_written
+                                    : ngx_http_retarget_optimize_hget);
     if (ask == NULL) {
         return NGX_ERROR;
     }
@@ -870,7 +870,7 @@ ngx_http_retarget_optimize_stored(void *data, redisReply *reply)
     ngx_http_retarget_optimize_t  *opt;
 
     opt = ask->opt;
-    written = (ask->kind == ngx_http_retarget_optimize_written_e);
+    written = (ask->kind == ngx_http_retarget_optimize_hget_written);
 
     if (ngx_exiting || ask->gen != opt->gen || opt->asking < 0) {
         /* on exit nothing more is sent: the worker is going */
@@ -1056,7 +1056,7 @@ ngx_http_retarget_optimize_count(ngx_http_retarget_optimize_t *opt)
         }
 
         ask = ngx_http_retarget_optimize_ask(opt, i,
-                                            ngx_http_retarget_optimize_count_e);
+                                            ngx_http_retarget_optimize_pfcount);
         if (ask == NULL) {
             rc = NGX_ERROR;
             break;
@@ -1315,7 +1315,7 @@ ngx_http_retarget_optimize_write(ngx_http_retarget_optimize_t *opt,
     }
 
     ask = ngx_http_retarget_optimize_ask(opt, 0,
-                                         ngx_http_retarget_optimize_length_e);
+                                         ngx_http_retarget_optimize_hlen);
     if (ask == NULL) {
         goto done;
     }
@@ -1410,7 +1410,7 @@ ngx_http_retarget_optimize_scan(ngx_http_retarget_optimize_t *opt,
     ngx_http_retarget_optimize_ask_t  *ask;
 
     ask = ngx_http_retarget_optimize_ask(opt, 0,
-                                         ngx_http_retarget_optimize_scan_e);
+                                         ngx_http_retarget_optimize_hscan);
     if (ask == NULL) {
         return NGX_ERROR;
     }
