@@ -13,6 +13,9 @@
  * 8 bytes a probability (any double: NaN, infinities, negatives too).
  * Properties:
  *
+ *   - "configured", exactly, is the configured weights (NGX_DONE), and
+ *     nothing else is;
+ *
  *   - an accepted value has the arms' names in order, weights from 0 to
  *     1 in ten-thousandths, none under the floor by more than one, a sum
  *     within one an arm of the whole; formatted again it parses to the
@@ -87,12 +90,24 @@ static void
 fuzz_parse(u_char *value, size_t len, ngx_uint_t n, ngx_uint_t floor)
 {
     u_char      *buf, *p;
+    ngx_int_t    rc;
     ngx_uint_t   w[NGX_HTTP_RETARGET_OPTIMIZE_ARMS];
     ngx_uint_t   w2[NGX_HTTP_RETARGET_OPTIMIZE_ARMS], i, sum;
 
-    if (ngx_http_retarget_weights_parse(value, len, fuzz_names, n, floor, w)
-        != NGX_OK)
-    {
+    rc = ngx_http_retarget_weights_parse(value, len, fuzz_names, n, floor, w);
+
+    if (rc == NGX_DONE) {
+        if (len != sizeof(NGX_HTTP_RETARGET_WEIGHTS_CONFIGURED) - 1
+            || memcmp(value, NGX_HTTP_RETARGET_WEIGHTS_CONFIGURED, len) != 0)
+        {
+            fuzz_fail("\"%.*s\" taken for the configured weights",
+                      (int) len, value);
+        }
+
+        return;
+    }
+
+    if (rc != NGX_OK) {
         return;
     }
 

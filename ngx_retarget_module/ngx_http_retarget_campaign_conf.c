@@ -75,8 +75,16 @@ char *
 ngx_http_retarget_campaign_merge(ngx_conf_t *cf,
     ngx_http_retarget_campaign_t *prev, ngx_http_retarget_campaign_t *conf)
 {
+    ngx_uint_t                      strict;
     ngx_http_retarget_variant_t    *v;
     ngx_http_retarget_main_conf_t  *rmcf;
+
+    /*
+     * Variants of its own or "retarget_campaign on" here: this level
+     * means its variants to be shown, so an optimizer in force must be
+     * able to re-weight them (retarget_optimize's merge)
+     */
+    strict = (conf->variants != NGX_CONF_UNSET_PTR || conf->enable == 1);
 
     if (conf->enable == NGX_CONF_UNSET) {
         conf->enable = (prev->enable == NGX_CONF_UNSET) ? 1 : prev->enable;
@@ -165,7 +173,9 @@ ngx_http_retarget_campaign_merge(ngx_conf_t *cf,
     }
 
     /* after the variants: the optimizer is of the variants in force */
-    if (ngx_http_retarget_optimize_merge(cf, prev, conf) != NGX_CONF_OK) {
+    if (ngx_http_retarget_optimize_merge(cf, prev, conf, strict)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

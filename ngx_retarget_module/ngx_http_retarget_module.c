@@ -739,6 +739,11 @@ ngx_http_retarget_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    /* every level is merged: each retarget_optimize applied somewhere */
+    if (ngx_http_retarget_optimize_check(cf, rmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (!rmcf->used) {
         return NGX_OK;
     }

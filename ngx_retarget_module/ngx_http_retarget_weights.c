@@ -59,11 +59,12 @@ ngx_http_retarget_weights_format(u_char *p, ngx_str_t *names, ngx_uint_t n,
 
 
 /*
- * Reads the n weights of "names" from [p, p + len) into w.  NGX_DECLINED
- * for anything but the names in order, each "=" and a number from 0 to 1
- * with at most four decimals, weights summing to one (within a
- * ten-thousandth an arm, the rounding of the writer) and none below the
- * floor (by more than that rounding).
+ * Reads the n weights of "names" from [p, p + len) into w; NGX_DONE,
+ * w untouched, for "configured" (the configured weights apply for the
+ * period).  NGX_DECLINED for anything but the names in order, each
+ * "=" and a number from 0 to 1 with at most four decimals, weights
+ * summing to one (within a ten-thousandth an arm, the rounding of the
+ * writer) and none below the floor (by more than that rounding).
  */
 
 ngx_int_t
@@ -75,6 +76,12 @@ ngx_http_retarget_weights_parse(u_char *p, size_t len, ngx_str_t *names,
 
     if (n == 0 || n > NGX_HTTP_RETARGET_OPTIMIZE_ARMS) {
         return NGX_DECLINED;
+    }
+
+    if (len == sizeof(NGX_HTTP_RETARGET_WEIGHTS_CONFIGURED) - 1
+        && ngx_strncmp(p, NGX_HTTP_RETARGET_WEIGHTS_CONFIGURED, len) == 0)
+    {
+        return NGX_DONE;
     }
 
     last = p + len;

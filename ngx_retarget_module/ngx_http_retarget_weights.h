@@ -22,6 +22,14 @@
 /* variants one optimizer re-weights */
 #define NGX_HTTP_RETARGET_OPTIMIZE_ARMS 16
 
+/*
+ * The value of a period decided under "min": the configured weights,
+ * which are the location's own integers, not ten-thousandths (they may
+ * be under the floor, and 1:3 is not exactly 0.2500:0.7500 of a draw
+ * mod 4), so they are named, not written out.
+ */
+#define NGX_HTTP_RETARGET_WEIGHTS_CONFIGURED  "configured"
+
 
 /* "NAME=0.dddd" for each arm, joined by ",": the size to allocate */
 size_t ngx_http_retarget_weights_len(ngx_str_t *names, ngx_uint_t n);

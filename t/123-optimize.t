@@ -135,6 +135,88 @@ config_fails('a location with one variant of its own', $TWO . q{
     location /one { retarget_variant C 1 builtin; }
 }, qr/here 1/);
 
+config_fails('retarget_campaign on with the built-in banner under an '
+             . 'inherited optimizer', q{
+    retarget on;
+    retarget_optimize thompson;
+    location / {
+        retarget_variant A 1 builtin;
+        retarget_variant B 1 builtin;
+    }
+    location /solo { retarget_campaign on; }
+}, qr/\[emerg\] "retarget_optimize" in \S+nginx\.conf:\d+ re-weights the campaign's variants: it needs from 2 to 16 "retarget_variant" where it applies, here 1, in location "\/solo"/);
+
+# the same variant names are one hash in Redis: one optimizer, one setting
+sub with_servers {
+    my ($server, $other) = @_;
+    return Test::Retarget::expand_env(campaign_http()) . qq{
+    server {
+        listen 127.0.0.1:1;
+        server_name other;
+        retarget on;
+        $other
+        location / { }
+    }
+};
+}
+
+{
+    Test::Retarget::write_nginx_conf({
+        http_config => with_servers('', q{
+            retarget_variant A 1 builtin;
+            retarget_variant B 3 builtin;
+            retarget_optimize thompson floor=5%;
+        }),
+        config => $TWO . q{
+            retarget_optimize thompson floor=10%;
+            location / { }
+        } });
+    my ($status, $out) = Test::Retarget::nginx_config_test();
+    isnt($status, 0, 'A,B optimised in two servers with other floors: '
+                     . 'nginx -t fails');
+    like($out, qr/\[emerg\] "retarget_optimize" in \S+nginx\.conf:\d+ and in \S+nginx\.conf:\d+ re-weight variants of the same names, "A,B", which share one hash in Redis: their "floor=", "min=" and "every=" must be the same/,
+         'the message names both') or diag($out);
+
+    Test::Retarget::write_nginx_conf({
+        http_config => with_servers('', q{
+            retarget_variant A 1 builtin;
+            retarget_variant B 3 builtin;
+            retarget_optimize thompson floor=10%;
+        }),
+        config => $TWO . q{
+            retarget_optimize thompson floor=10%;
+            location / { }
+        } });
+    ($status, $out) = Test::Retarget::nginx_config_test();
+    is($status, 0, 'the same settings: accepted, one optimizer')
+        or diag($out);
+}
+
+# the directive above the variants: where a campaign shows them it binds,
+# the server level and the status location (the built-in banner) keep it
+for my $layout (
+    [ 'server', '', q{ retarget_optimize thompson min=5; } ],
+    [ 'http', 'retarget_optimize thompson min=5;', '' ])
+{
+    my ($level, $http, $server) = @$layout;
+    Test::Retarget::write_nginx_conf({
+        http_config => Test::Retarget::expand_env(campaign_http()) . $http,
+        config => q{
+            retarget on;
+        } . $server . q{
+            location / {
+                retarget_variant A 1 builtin;
+                retarget_variant B 1 builtin;
+                retarget_campaign on;
+            }
+            location = /retarget/status { retarget_status; }
+        } });
+    my ($status, $out) = Test::Retarget::nginx_config_test();
+    is($status, 0, "retarget_optimize at the $level level, the variants in "
+                   . 'a location, a status location: accepted')
+        or diag($out);
+}
+
 # off where there is one variant, and floor = 100 / variants: accepted
 {
     Test::Retarget::write_nginx_conf({ http_config => Test::Retarget::expand_env(campaign_http()),
@@ -227,8 +309,9 @@ sub buy_on {
     return $r->{status};
 }
 
-# one visitor through one nginx: the decision, and a purchase or not
-my (@Seen, $Bad);
+# one visitor through one nginx: the decision, and a purchase or not;
+# then what each nginx (a worker of it) says it uses, for the agreement
+my (@Seen, $Bad, @Obs, $Observe);
 
 sub visit {
     my ($port, $vid) = @_;
@@ -243,6 +326,13 @@ sub visit {
     } elsif (buys($vid, $v)) {
         my $s = buy_on($port, $vid);
         $Bad++, diag("purchase of $vid: $s") unless $s == 200;
+    }
+    if ($Observe) {
+        for my $pt (@$Observe) {
+            my $o = status_of($pt) or next;
+            push @Obs, { port => $pt, period => $o->{period},
+                         source => $o->{source}, weights => $o->{weights} };
+        }
     }
     return $v;
 }
@@ -302,6 +392,9 @@ sub start_second {
     $conf =~ s/\Q$root\E\/tmp/$dir\/tmp/g;
     $conf =~ s{access_log logs/campaign\.log}{access_log $root/logs/campaign.log}
         or die "no campaign log in the configuration\n";
+    # two workers: worker 0 computes, the other only reads the field
+    $conf =~ s/worker_processes 1;/worker_processes 2;/
+        or die "no worker_processes in the configuration\n";
     open my $fh, '>', "$dir/conf/nginx.conf" or die "$dir: $!\n";
     print $fh $conf;
     close $fh;
@@ -321,6 +414,38 @@ sub split_of {
     return \%n;
 }
 
+# the directive at the server level, the variants in a location: the
+# location's campaign runs under it, the status location keeps nothing
+Test::Retarget::Redis::section('the server\'s directive, a location\'s variants',
+    { http_config => campaign_http(), config => qq{
+        retarget on;
+        retarget_frequency 100 1d pages=1000;
+        retarget_optimize thompson min=$MIN every=1s;
+        location / {
+            retarget_variant A 1 builtin;
+            retarget_variant B 1 builtin;
+            retarget_campaign on;
+        }
+        location = /retarget_status { retarget_status; }
+    } },
+    { 'page.html' => $Test::Retarget::Campaign::PAGE },
+sub {
+    my $all;
+    ok(eventually(sub {
+        $all = status_all(server_port());
+        return $all && @$all && defined $all->[0]{period};
+    }, 5), 'status: the optimizer decided a period');
+    is_deeply([ map { $_->{arms} } @{ $all || [] } ], ['A,B'],
+              'one optimizer, of the location\'s A,B');
+    is(redis_cmd('HGET', 'rt:optimize:A,B', $all->[0]{period}),
+       'configured', 'its period written "configured" (under min)');
+    my $vid = new_visitor();
+    my $r = page($vid);
+    is($r->{decision}, 'shown', 'a page of the location is shown a reminder');
+    is($r->{variant}, configured_variant($vid),
+       'with the variant of the configured draw');
+});
+
 Test::Retarget::Redis::section('two nginx, one shop',
     { http_config => campaign_http(), config => $SERVER },
     { 'page.html' => $Test::Retarget::Campaign::PAGE },
@@ -329,6 +454,7 @@ sub {
     ok($up, 'the second nginx accepts connections') or return;
     my $first = server_port();
     my @ports = ($first, $port);
+    $Observe = \@ports;
     ok(eventually(sub { scalar(nginx_clients()) >= 2 }, 10),
        'both nginx are linked to Redis');
     my $t0 = time;
@@ -370,8 +496,8 @@ sub {
         is($s->{source}, 'configured', "port $pt: configured under min");
         is($s->{period}, $p, "port $pt: decided for period $p");
     }
-    is(redis_cmd('EXISTS', 'rt:optimize:A,B'), 0,
-       'nothing written under min');
+    is(redis_cmd('HGET', 'rt:optimize:A,B', $p), 'configured',
+       'under min the period says "configured" in Redis too');
 
     # 2. until both have min eligible visitors (the shop goes on selling)
 
@@ -442,6 +568,60 @@ sub {
     ok(@kept >= 3, scalar(@kept) . ' visitors shown A before min came back');
     is($moved, 0, 'each was shown A again, on the other nginx');
 
+    # every period either nginx used is the period's field in Redis,
+    # "configured" before min and weights after: both agree on each
+
+    $Observe = undef;
+    my (%bad, %periods, %sources);
+    for my $o (@Obs) {
+        next unless defined $o->{period};
+        my $f = redis_cmd('HGET', 'rt:optimize:A,B', $o->{period}) // '';
+        my %want = $f eq 'configured' ? (A => 0.5, B => 0.5)
+                 : ($f =~ /(\w+)=([\d.]+)/g);
+        my $src = $f eq 'configured' ? 'configured' : 'thompson';
+        my $same = $f ne '' && $o->{source} eq $src
+                   && keys %{ $o->{weights} } == 2
+                   && !grep { abs(($o->{weights}{$_} // -1)
+                                  - ($want{$_} // -2)) > 1e-9 } qw(A B);
+        $bad{"$o->{port}:$o->{period}"} = $f unless $same;
+        $periods{ $o->{period} }{ $o->{port} } = 1;
+        $sources{ $o->{port} }{ $o->{source} } = 1;
+    }
+    my @both = grep { keys %{ $periods{$_} } == 2 } keys %periods;
+    is_deeply(\%bad, {}, scalar(@Obs) . ' statuses over '
+              . scalar(keys %periods) . ' periods: each the period\'s '
+              . 'field in Redis');
+    cmp_ok(scalar(@both), '>=', 3, scalar(@both) . ' periods seen on both '
+           . 'nginx');
+    for my $pt (@ports) {
+        is_deeply([ sort keys %{ $sources{$pt} || {} } ],
+                  [ 'configured', 'thompson' ],
+                  "port $pt: seen before and after min");
+    }
+
+    # a hash with more fields than 1000 periods (periods nobody wrote,
+    # someone else's fields) is trimmed by the next writes
+    my $now = period_now();
+    for my $j (0 .. 1499) {
+        redis_cmd('HSET', 'rt:optimize:A,B',
+                  $now - (1001 + $j) * $EVERY, 'A=0.5000,B=0.5000');
+    }
+    redis_cmd('HSET', 'rt:optimize:A,B', 'junk', 'x');
+    redis_cmd('HSET', 'rt:optimize:A,B', $now - 10 * $EVERY + 1, 'x');
+    cmp_ok(redis_cmd('HLEN', 'rt:optimize:A,B'), '>', 1500,
+           'the hash holds more than 1500 fields');
+    ok(eventually(sub {
+        redis_cmd('HLEN', 'rt:optimize:A,B') <= 1000
+    }, 3 * $EVERY + 2), 'trimmed to at most 1000 fields: '
+                        . redis_cmd('HLEN', 'rt:optimize:A,B'));
+    is(redis_cmd('HEXISTS', 'rt:optimize:A,B', 'junk'), 0,
+       'a field that is no period start is gone');
+    is(redis_cmd('HEXISTS', 'rt:optimize:A,B', $now - 10 * $EVERY + 1), 0,
+       'and one that is not on the periods\' boundaries');
+    ok(redis_cmd('HEXISTS', 'rt:optimize:A,B', $now)
+       || redis_cmd('HEXISTS', 'rt:optimize:A,B', $now + $EVERY),
+       'the recent periods stay');
+
     # 5. the holdout is the holdout bucket, before and after
 
     my $wrong = grep { ($_->{variant} eq 'holdout') != held_out($_->{vid}) }
@@ -491,9 +671,10 @@ sub {
     }, 3 * $EVERY), 'after them, a new period\'s weights are used again');
 
     # a day's HyperLogLog that is not one: PFCOUNT fails, nothing moves
+    # (once every worker has read the period: the second's two alike)
+    into_period(0.6);
     redis_cmd('DEL', 'rt:optimize:A,B');
     redis_cmd('SET', 'rt:people:' . today() . ':converters:B', 'garbage');
-    into_period(0.6);
     sleep $EVERY;
     my %stuck = map { $_ => status_of($_)->{period} } @ports;
     sleep $EVERY;
@@ -508,18 +689,26 @@ sub {
 
     for my $log (servroot() . '/logs/error.log', "$dir/logs/error.log") {
         my $text = read_file($log);
-        my @w = $text =~ /\[warn\].*retarget optimize "A,B": period \d+ in Redis: the weights of the period are not weights of these variants with this floor \(floor 10\.00%\), ignored: the last weights stay/g;
-        is(scalar(@w), 1, "the hostile weights were warned of once in $log");
+        # by each worker once (the second nginx has two)
+        my @w = $text =~ /\[warn\] \d+#(\d+): .*retarget optimize "A,B": period \d+ in Redis: the weights of the period are not weights of these variants with this floor \(floor 10\.00%\), ignored: the last weights stay/g;
+        my %by;
+        $by{$_}++ for @w;
+        ok(@w && !grep({ $_ != 1 } values %by),
+           'the hostile weights were warned of once by each of '
+           . scalar(keys %by) . " workers in $log");
         my @p = $text =~ /\[warn\].*retarget optimize "A,B": period \d+ in Redis: PFCOUNT did not answer a count of visitors/g;
         is(scalar(@p), 1, "the broken count was warned of once in $log");
     }
 
     # 7. Redis away: the last weights stay, pages are still answered
+    # (sampled once every worker has asked for the period)
 
     ok(eventually(sub {
         %after = map { $_ => status_of($_) } @ports;
         return !grep { !$_ || $_->{source} ne 'thompson' } values %after;
     }, 4 * $EVERY), 'the weights in force before Redis goes');
+    into_period(0.7);
+    %after = map { $_ => status_of($_) } @ports;
     Test::Retarget::stop_redis();
     into_period(0.6);
     sleep $EVERY;
