@@ -129,6 +129,10 @@ static void ngx_http_retarget_report_weights(ngx_http_request_t *r,
 static ngx_int_t ngx_http_retarget_report_weights_parse(
     ngx_http_retarget_report_ctx_t *ctx, redisReply *f, redisReply *v,
     ngx_http_retarget_report_weights_t *out);
+static void ngx_http_retarget_report_weights_configured(
+    ngx_http_retarget_report_t *rp, double *w);
+static ngx_uint_t ngx_http_retarget_report_weights_moved(
+    ngx_http_retarget_report_t *rp);
 static int ngx_libc_cdecl ngx_http_retarget_report_weights_cmp(const void *a,
     const void *b);
 
@@ -1138,21 +1142,54 @@ ngx_http_retarget_report_weights_parse(ngx_http_retarget_report_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_retarget_weights_parse((u_char *) v->str, v->len,
-                                        ctx->variant_names,
-                                        ctx->rp.nvariants, 0, w)
-        != NGX_OK)
+    switch (ngx_http_retarget_weights_parse((u_char *) v->str, v->len,
+                                            ctx->variant_names,
+                                            ctx->rp.nvariants, 0, w))
     {
+    case NGX_OK:
+        break;
+
+    case NGX_DONE:
+        /* a period under "min": the configured weights applied */
+        out->start = (time_t) t;
+        out->configured = 1;
+        ngx_http_retarget_report_weights_configured(&ctx->rp, out->w);
+        return NGX_OK;
+
+    default:
         return NGX_DECLINED;
     }
 
     out->start = (time_t) t;
+    out->configured = 0;
 
     for (i = 0; i < ctx->rp.nvariants; i++) {
         out->w[i] = (double) w[i] / NGX_HTTP_RETARGET_WEIGHT_ONE;
     }
 
     return NGX_OK;
+}
+
+
+/* the variants' configured weights, as shares of the variants' traffic */
+
+static void
+ngx_http_retarget_report_weights_configured(ngx_http_retarget_report_t *rp,
+    double *w)
+{
+    double      all;
+    ngx_uint_t  i;
+
+    all = 0;
+
+    for (i = 0; i < rp->nvariants; i++) {
+        all += rp->arms[i].configured;
+    }
+
+    for (i = 0; i < rp->nvariants; i++) {
+        w[i] = (all > 0) ? rp->arms[i].configured / all
+                         : 1.0 / rp->nvariants;
+    }
 }
 
 
@@ -1340,6 +1377,23 @@ ngx_http_retarget_report_compare(ngx_http_retarget_report_t *rp,
 }
 
 
+/* whether the optimizer's weights ever were its own in these periods */
+
+static ngx_uint_t
+ngx_http_retarget_report_weights_moved(ngx_http_retarget_report_t *rp)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < rp->nweights; i++) {
+        if (!rp->weights[i].configured) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /*
  * The arms' sizes against their shares.  Once the optimizer has moved
  * the variants' weights, their configured shares say nothing: only the
@@ -1357,7 +1411,7 @@ ngx_http_retarget_report_srm(ngx_http_retarget_report_t *rp)
     s->p = -1;
     g = 0;
 
-    if (rp->nweights == 0) {
+    if (!ngx_http_retarget_report_weights_moved(rp)) {
         s->mode = ngx_http_retarget_srm_configured;
 
         for (a = 0; a < rp->narms && g < NGX_HTTP_RETARGET_REPORT_GROUPS_MAX;

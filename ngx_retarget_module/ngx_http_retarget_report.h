@@ -134,6 +134,7 @@ typedef struct {
 typedef struct {
     time_t                         start;
     double                        *w;
+    unsigned                       configured:1;  /* under "min": as set */
 } ngx_http_retarget_report_weights_t;
 
 

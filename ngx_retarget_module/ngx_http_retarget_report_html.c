@@ -1010,6 +1010,13 @@ ngx_http_retarget_page_weights(ngx_http_retarget_page_t *pg,
 
     ngx_http_retarget_page_raw(pg, "</ul>\n");
 
+    if (w->configured) {
+        ngx_http_retarget_page_raw(pg,
+            "<p>These are the weights as configured: the optimizer moves "
+            "them once every variant has the minimum of eligible visitors "
+            "(<code>min=</code>).</p>\n");
+    }
+
     ngx_http_retarget_page_weights_chart(pg, rp);
 
     from = rp->nweights > NGX_HTTP_RETARGET_REPORT_PERIODS

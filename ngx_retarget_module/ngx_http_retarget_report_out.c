@@ -179,12 +179,14 @@ ngx_http_retarget_report_json(ngx_http_request_t *r,
     err |= json_object_set_new(root, "to",
                                json_stringn((char *) rp->dates[rp->ndays - 1],
                                             8));
-    err |= json_object_set_new(root, "dates", dates);
 
     for (i = 0; i < rp->ndays; i++) {
         err |= json_array_append_new(dates,
                                      json_stringn((char *) rp->dates[i], 8));
     }
+
+    /* each array handed over filled: a failed set frees what it was given */
+    err |= json_object_set_new(root, "dates", dates);
 
     err |= json_object_set_new(root, "holdout_percent",
                                json_integer(rp->holdout));
@@ -195,19 +197,19 @@ ngx_http_retarget_report_json(ngx_http_request_t *r,
     err |= json_object_set_new(root, "recent_days",
                                ngx_http_retarget_report_num(rp->recent_days));
 
-    err |= json_object_set_new(root, "arms", arms);
-
     for (i = 0; i < rp->narms; i++) {
         err |= json_array_append_new(arms,
                        ngx_http_retarget_report_json_arm(rp, &rp->arms[i]));
     }
 
-    err |= json_object_set_new(root, "comparisons", cmps);
+    err |= json_object_set_new(root, "arms", arms);
 
     for (i = 0; i < rp->ncmps; i++) {
         err |= json_array_append_new(cmps,
                        ngx_http_retarget_report_json_cmp(rp, &rp->cmps[i]));
     }
+
+    err |= json_object_set_new(root, "comparisons", cmps);
 
     err |= json_object_set_new(root, "srm",
                                ngx_http_retarget_report_json_srm(rp));
@@ -393,9 +395,9 @@ ngx_http_retarget_report_json_daily(ngx_http_retarget_report_t *rp,
         v = arm->days[d].v;
 
         o = json_object();
-        err |= json_array_append_new(a, o);
 
         if (o == NULL) {
+            err = 1;
             break;
         }
 
@@ -427,6 +429,9 @@ ngx_http_retarget_report_json_daily(ngx_http_retarget_report_t *rp,
         err |= json_object_set_new(o, "revenue",
                    ngx_http_retarget_report_num(
                                       v[ngx_http_retarget_rd_buyer_revenue]));
+
+        /* handed over filled: a failed append frees what it was given */
+        err |= json_array_append_new(a, o);
     }
 
     if (err) {
@@ -505,9 +510,12 @@ ngx_http_retarget_report_json_srm(ngx_http_retarget_report_t *rp)
     err = json_object_set_new(o, "mode",
                               json_string(
                                   ngx_http_retarget_srm_modes[s->mode]));
-    err |= json_object_set_new(o, "groups", groups);
 
-    /* the groups are the arms with a share, in order, or holdout/variants */
+    /*
+     * The groups are the arms with a share, in order, or holdout/variants.
+     * Each value is handed over last: a failed set frees what it was
+     * given.
+     */
 
     a = 0;
 
@@ -526,9 +534,9 @@ ngx_http_retarget_report_json_srm(ngx_http_retarget_report_t *rp)
         }
 
         g = json_object();
-        err |= json_array_append_new(groups, g);
 
         if (g == NULL) {
+            err = 1;
             break;
         }
 
@@ -540,7 +548,10 @@ ngx_http_retarget_report_json_srm(ngx_http_retarget_report_t *rp)
                                                             s->observed[i]));
         err |= json_object_set_new(g, "expected_share",
                                    ngx_http_retarget_report_num(s->share[i]));
+        err |= json_array_append_new(groups, g);
     }
+
+    err |= json_object_set_new(o, "groups", groups);
 
     err |= json_object_set_new(o, "p",
                                s->p >= 0 ? ngx_http_retarget_report_num(s->p)
@@ -577,15 +588,19 @@ ngx_http_retarget_report_json_weights(ngx_http_retarget_report_t *rp)
         return NULL;
     }
 
-    err = json_object_set_new(o, "current",
-              ngx_http_retarget_report_json_period(rp,
-                                          &rp->weights[rp->nweights - 1]));
-    err |= json_object_set_new(o, "history", history);
+    err = 0;
 
     for (i = 0; i < rp->nweights; i++) {
         err |= json_array_append_new(history,
                    ngx_http_retarget_report_json_period(rp, &rp->weights[i]));
     }
+
+    /* handed over last: a failed set frees what it was given */
+
+    err |= json_object_set_new(o, "current",
+              ngx_http_retarget_report_json_period(rp,
+                                          &rp->weights[rp->nweights - 1]));
+    err |= json_object_set_new(o, "history", history);
 
     if (err) {
         json_decref(o);
@@ -613,14 +628,20 @@ ngx_http_retarget_report_json_period(ngx_http_retarget_report_t *rp,
         return NULL;
     }
 
-    err = json_object_set_new(o, "start", json_integer((json_int_t) w->start));
-    err |= json_object_set_new(o, "weights", weights);
+    err = 0;
 
     for (i = 0; i < rp->nvariants; i++) {
         err |= json_object_setn_new(weights, (char *) rp->arms[i].name.data,
                                     rp->arms[i].name.len,
                                     ngx_http_retarget_report_num(w->w[i]));
     }
+
+    /* handed over last: a failed set frees what it was given */
+
+    err |= json_object_set_new(o, "start", json_integer((json_int_t) w->start));
+    err |= json_object_set_new(o, "configured",
+                               json_boolean(w->configured));
+    err |= json_object_set_new(o, "weights", weights);
 
     if (err) {
         json_decref(o);

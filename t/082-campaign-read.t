@@ -227,10 +227,20 @@ rsection('MONITOR: the read, then the page\'s writes', sub {
     my @hmget = grep { uc $_->[0] eq 'HMGET' } @cmds;
     ok(!grep({ $_->[1] !~ /^rt:p:/ } @hmget),
        'HMGET only of the catalogue') or diag(explain \@hmget);
+    # the first reminding page of a visit adds the visitor to the arm's
+    # eligible people of the day (issue 12), with that key's EXPIRE
+    my @pfadd = grep { uc $_->[0] eq 'PFADD' } @cmds;
+    my @t = gmtime(time);
+    my $today = sprintf '%04d%02d%02d', $t[5] + 1900, $t[4] + 1, $t[3];
+    ok(@pfadd == 1 && $pfadd[0][1] =~ /^rt:people:$today:eligible:[\w-]+$/
+       && $pfadd[0][2] eq $A,
+       "one PFADD: the visitor among the arm's eligible people today")
+        or diag(explain \@pfadd);
     # (XTRIM and ZREMRANGEBYSCORE are the worker's once-a-second retention
     # trims, which a slow run such as valgrind's sees within the window)
     my @other = grep { !/^(?:HGETALL|HSET|EXPIRE|HDEL|HINCRBY|HINCRBYFLOAT
-                            |SMISMEMBER|HMGET|XTRIM|ZREMRANGEBYSCORE)$/x }
+                            |SMISMEMBER|HMGET|XTRIM|ZREMRANGEBYSCORE
+                            |PFADD)$/x }
                 @names;
     is_deeply(\@other, [], 'nothing else for a page view');
 });

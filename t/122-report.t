@@ -523,7 +523,8 @@ rsection('optimizer weights: history, SRM holdout vs variants', sub {
     my $w = $doc->{weights} || {};
     is_deeply([map { $_->{start} } @{ $w->{history} || [] }],
               [$now - 20 * $D, $now - 5 * $D, $now - 3600], 'weights: the valid periods, oldest first');
-    is_deeply($w->{current}, { start => $now - 3600, weights => { A => 0.8, B => 0.2 } },
+    is_deeply($w->{current}, { start => $now - 3600, configured => JSON::PP::false,
+                               weights => { A => 0.8, B => 0.2 } },
               'weights: the current');
     my %arm = map { $_->{name} => $_ } @{ $doc->{arms} };
     close_to($arm{A}{share}{optimizer}, 0.8, 'weights: A optimizer share');
@@ -536,6 +537,26 @@ rsection('optimizer weights: history, SRM holdout vs variants', sub {
     like($svg[2] // '', qr/<title id="weights-title">/, 'weights chart titled');
     like($r->{body}, qr/only the holdout is checked against all the variants together/,
          'weights: the page says so');
+});
+
+# periods under the optimizer's "min" are stored as "configured": the
+# configured weights applied, and the split is checked against them
+rsection('optimizer weights: configured periods', sub {
+    my @days = write_fixed(14);
+    my $now = time;
+    redis_cmd('HSET', 'rt:optimize:A,B',
+              $now - 2 * $D, 'configured', $now - $D, 'configured');
+    my ($r, $doc) = get_json('/report?format=json');
+    is($r->{status}, 200, 'configured: 200');
+    my $w = $doc->{weights} || {};
+    is(scalar @{ $w->{history} || [] }, 2, 'configured: two periods');
+    ok($w->{current}{configured}, 'configured: marked so');
+    my %arm = map { $_->{name} => $_ } @{ $doc->{arms} };
+    my $cfg = $arm{A}{share}{configured} / ($arm{A}{share}{configured} + $arm{B}{share}{configured});
+    close_to($w->{current}{weights}{A}, $cfg, 'configured: A at its configured share of the variants');
+    is($doc->{srm}{mode}, 'configured', 'configured: the split checked against the configured shares');
+    $r = http_req(uri => '/report');
+    like($r->{body}, qr/These are the weights as configured/, 'configured: the page says so');
 });
 
 # the optimizer itself writing the weights the report shows
