@@ -328,3 +328,34 @@ ngx_http_retarget_json_real(ngx_pool_t *pool, double d, ngx_str_t *out)
 
     return NGX_OK;
 }
+
+
+ngx_int_t
+ngx_http_retarget_json_document(ngx_pool_t *pool, json_t *root,
+    size_t flags, ngx_str_t *out)
+{
+    char    *s;
+    size_t   len;
+
+    s = (root != NULL) ? json_dumps(root, flags) : NULL;
+
+    json_decref(root);
+
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(s);
+
+    out->data = ngx_pnalloc(pool, len + 1);
+
+    if (out->data != NULL) {
+        ngx_memcpy(out->data, s, len);
+        out->data[len] = LF;
+        out->len = len + 1;
+    }
+
+    free(s);
+
+    return out->data ? NGX_OK : NGX_ERROR;
+}

@@ -40,5 +40,13 @@ json_t *ngx_http_retarget_json_path(json_t *root, u_char *path, size_t len);
 ngx_int_t ngx_http_retarget_json_text(ngx_pool_t *pool, json_t *v,
     ngx_str_t *out);
 
+/*
+ * A document the module answers with (status, report): root dumped with
+ * jansson's flags into the pool, with a newline as a text for a terminal;
+ * root is freed.  NULL root (a build that ran out of memory): NGX_ERROR.
+ */
+ngx_int_t ngx_http_retarget_json_document(ngx_pool_t *pool, json_t *root,
+    size_t flags, ngx_str_t *out);
+
 
 #endif /* _NGX_HTTP_RETARGET_JSON_H_INCLUDED_ */

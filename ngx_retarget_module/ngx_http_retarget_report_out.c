@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_retarget_report.h"
+#include "ngx_http_retarget_json.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -658,30 +659,10 @@ static ngx_int_t
 ngx_http_retarget_report_dump(ngx_http_request_t *r, json_t *root,
     ngx_str_t *out)
 {
-    char    *s;
-    size_t   len;
-
-    s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(10));
-
-    json_decref(root);
-
-    if (s == NULL) {
-        return NGX_ERROR;
-    }
-
-    len = ngx_strlen(s);
-
-    out->data = ngx_pnalloc(r->pool, len + 1);
-
-    if (out->data != NULL) {
-        ngx_memcpy(out->data, s, len);
-        out->data[len] = LF;
-        out->len = len + 1;
-    }
-
-    free(s);
-
-    return out->data ? NGX_OK : NGX_ERROR;
+    return ngx_http_retarget_json_document(r->pool, root,
+                                           JSON_COMPACT
+                                           | JSON_REAL_PRECISION(10),
+                                           out);
 }
 
 

@@ -31,6 +31,7 @@
 #include "ngx_http_retarget_catalog.h"
 #include "ngx_http_retarget_cmd.h"
 #include "ngx_http_retarget_escape.h"
+#include "ngx_http_retarget_json.h"
 #include "ngx_http_retarget_optimize.h"
 #include "ngx_http_retarget_redis.h"
 #include "ngx_http_retarget_request.h"
@@ -1365,8 +1366,6 @@ ngx_http_retarget_status_json(ngx_http_request_t *r,
     ngx_http_retarget_status_ctx_t *ctx, ngx_str_t *out)
 {
     int                              err;
-    char                            *s;
-    size_t                           len;
     json_t                          *root, *workers, *totals, *redis;
     ngx_str_t                       *addr;
     ngx_uint_t                       i;
@@ -1437,29 +1436,12 @@ ngx_http_retarget_status_json(ngx_http_request_t *r,
                                    json_string(ctx->error));
     }
 
-    s = err ? NULL : json_dumps(root, JSON_COMPACT);
-
-    json_decref(root);
-
-    if (s == NULL) {
+    if (err) {
+        json_decref(root);
         return NGX_ERROR;
     }
 
-    /* with a newline, as a text for a terminal */
-
-    len = ngx_strlen(s);
-
-    out->data = ngx_pnalloc(r->pool, len + 1);
-
-    if (out->data != NULL) {
-        ngx_memcpy(out->data, s, len);
-        out->data[len] = LF;
-        out->len = len + 1;
-    }
-
-    free(s);
-
-    return out->data ? NGX_OK : NGX_ERROR;
+    return ngx_http_retarget_json_document(r->pool, root, JSON_COMPACT, out);
 }
 
 
